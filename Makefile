@@ -1,0 +1,44 @@
+# supportline: `make run` starts the service, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+REQS := requirements.txt requirements-openai-whisper.txt requirements-dev.txt
+
+.PHONY: run test venv system prism migrate bench-transcription bench-webhooks lint clean
+
+$(STAMP): $(REQS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+system:
+	@scripts/ensure-system.sh
+
+prism: tools/prism/node_modules/.bin/prism
+
+tools/prism/node_modules/.bin/prism: tools/prism/package.json tools/prism/package-lock.json
+	npm ci --prefix tools/prism --no-audit --no-fund --loglevel=error
+	@touch $@
+
+migrate: venv
+	$(VENV)/bin/alembic upgrade head
+
+run: venv migrate
+	@scripts/run.sh
+
+test: venv system prism
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench-transcription: venv system
+	$(PY) -m bench.transcription
+
+clean:
+	rm -rf $(VENV) tools/prism/node_modules var/test-audio

@@ -1,0 +1,1 @@
+"""The Flask adapter: app factory, Twilio webhooks (TwiML), console and JSON API."""

@@ -1,0 +1,36 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from settings import Settings, load_settings
+from workers.runtime import Clock, Runtime, build_runtime
+
+
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, clock: Clock | None = None
+) -> Flask:
+    """Build the web app; broken configuration raises before it serves anything."""
+    if runtime is None:
+        # Web requests must never hang on Redis: fail fast and let the outbox catch up.
+        runtime = build_runtime(settings or load_settings(), clock=clock, redis_timeout=0.5)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=runtime.settings.secret_key)
+    app.extensions["supportline"] = runtime
+
+    from ivr import cli, health
+
+    app.register_blueprint(health.blueprint)
+    cli.register(app)
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> tuple[object, int]:
+        return jsonify(error="not found"), 404
+
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """The runtime the app was built with."""
+    return app.extensions["supportline"]  # type: ignore[no-any-return]

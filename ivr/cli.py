@@ -1,0 +1,157 @@
+"""Command-line tools: ``flask --app wsgi <group> <command>``."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from ticketing import phone, service
+from ticketing.db import transaction
+from ticketing.errors import DomainError
+from ticketing.models import Client, Contact, Source
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    return current_app.extensions["supportline"]
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc))
+
+
+directory = click.Group("directory", help="Clients and contacts, so a caller ID resolves to a client.")
+tickets = click.Group("ticket", help="Look at and change tickets.")
+sla = click.Group("sla", help="SLA clocks.")
+
+
+@directory.command("add-client")
+@click.argument("name")
+@click.option("--number", help="The client's main phone number.")
+def add_client(name: str, number: str | None) -> None:
+    """Add a client."""
+    with transaction(_runtime().sessions) as session:
+        session.add(Client(name=name, main_number=phone.normalize(number)))
+    click.echo(f"client {name} added")
+
+
+@directory.command("add-contact")
+@click.argument("client")
+@click.argument("name")
+@click.option("--phone", "number", help="Direct or mobile number (caller ID).")
+@click.option("--email")
+def add_contact(client: str, name: str, number: str | None, email: str | None) -> None:
+    """Add a contact to a client."""
+    e164 = phone.normalize(number)
+    if number and e164 is None:
+        _fail(ValueError(f"{number!r} is not a phone number"))
+    with transaction(_runtime().sessions) as session:
+        owner = session.scalars(select(Client).where(Client.name == client)).first()
+        if owner is None:
+            _fail(ValueError(f"no client called {client!r}"))
+        session.add(Contact(client=owner, name=name, phone=e164, email=email))
+    click.echo(f"contact {name} added to {client}")
+
+
+@directory.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_directory(path: Path) -> None:
+    """Load clients and contacts from a TOML file (see config/directory.example.toml)."""
+    data = tomllib.loads(path.read_text())
+    added = 0
+    with transaction(_runtime().sessions) as session:
+        for i, item in enumerate(data.get("clients", [])):
+            if not isinstance(item, dict) or not item.get("name"):
+                _fail(ValueError(f"clients[{i}]: needs a name"))
+            client = session.scalars(select(Client).where(Client.name == item["name"])).first()
+            if client is None:
+                client = Client(name=item["name"], main_number=phone.normalize(item.get("number")))
+                session.add(client)
+            for j, person in enumerate(item.get("contacts", [])):
+                e164 = phone.normalize(person.get("phone"))
+                if person.get("phone") and e164 is None:
+                    _fail(ValueError(f"clients[{i}].contacts[{j}].phone: {person['phone']!r} is not a phone number"))
+                session.add(Contact(client=client, name=person["name"], phone=e164, email=person.get("email")))
+                added += 1
+    click.echo(f"imported {added} contacts")
+
+
+@tickets.command("list")
+def list_tickets() -> None:
+    """The open queue: by priority, then first come first served."""
+    rt = _runtime()
+    with rt.sessions() as session:
+        now = rt.now()
+        for t in service.open_queue(session):
+            nxt = service.next_milestone(t)
+            due = f"{nxt.name} due {nxt.due_at.astimezone(rt.policy.timezone):%a %m-%d %H:%M}" if nxt else "-"
+            client = t.client.name if t.client else "unknown caller"
+            late = " BREACHED" if nxt and nxt.due_at and nxt.due_at < now else ""
+            click.echo(f"{t.number}  {t.priority}  {t.status:<18} {t.source:<9} {client:<24} {due}{late}  {t.summary}")
+
+
+@tickets.command("open")
+@click.option("--priority", default="P3", show_default=True)
+@click.option("--summary", required=True)
+@click.option("--caller", help="Caller's phone number.")
+@click.option("--source", type=click.Choice([s.value for s in Source]), default="phone", show_default=True)
+@click.option("--by", "actor", default="coordinator", show_default=True)
+def open_ticket(priority: str, summary: str, caller: str | None, source: str, actor: str) -> None:
+    """Open a ticket by hand (e.g. for a call the coordinator answered)."""
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            t = service.open_ticket(
+                session,
+                policy=rt.policy,
+                now=rt.now(),
+                priority=priority,
+                source=source,
+                actor=actor,
+                caller_number=caller,
+                summary=summary,
+            )
+            number = t.number
+    except (DomainError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"ticket {number} opened")
+
+
+@tickets.command("priority")
+@click.argument("number")
+@click.argument("priority")
+@click.option("--reason", required=True)
+@click.option("--by", "actor", default="coordinator", show_default=True)
+def change_priority(number: str, priority: str, reason: str, actor: str) -> None:
+    """Change a ticket's priority; the SLA due times are recomputed."""
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            t = service.get_ticket(session, number)
+            service.change_priority(session, t, priority, reason=reason, actor=actor, now=rt.now(), policy=rt.policy)
+    except (DomainError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"ticket {number} is now {priority.upper()}")
+
+
+@sla.command("breaching")
+@click.option("--within", default=30, show_default=True, help="Minutes ahead.")
+def breaching(within: int) -> None:
+    """Milestones already breached or due within N minutes."""
+    rt = _runtime()
+    with rt.sessions() as session:
+        for t, m in service.breaching(session, rt.now(), timedelta(minutes=within)):
+            assert m.due_at is not None
+            click.echo(
+                f"{t.number}  {t.priority}  {m.name:<16} due {m.due_at.astimezone(rt.policy.timezone):%a %m-%d %H:%M %Z}"
+            )
+
+
+def register(app: Flask) -> None:
+    """Attach the command groups to the app."""
+    for group in (directory, tickets, sla):
+        app.cli.add_command(group)

@@ -1,0 +1,35 @@
+"""Liveness and readiness probes for load balancers and process managers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> tuple[object, int]:
+    """The process is up."""
+    return jsonify(status="ok"), 200
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[object, int]:
+    """The database and Redis answer; 503 names the failing part."""
+    runtime = current_app.extensions["supportline"]
+    failing: dict[str, str] = {}
+    try:
+        with runtime.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        failing["database"] = type(exc).__name__
+    try:
+        runtime.redis.ping()
+    except (RedisError, OSError) as exc:
+        failing["redis"] = type(exc).__name__
+    if failing:
+        return jsonify(status="unavailable", failing=failing), 503
+    return jsonify(status="ready"), 200

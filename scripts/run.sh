@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Starts the whole service from the Procfile: web (gunicorn), worker (RQ with
+# scheduler) and sweeper. Without REDIS_URL and with no Redis answering on
+# 127.0.0.1:6379, a private redis-server is started under var/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PORT="${PORT:-8000}"
+mkdir -p var
+
+if [ -z "${REDIS_URL:-}" ]; then
+  if .venv/bin/python -c "import redis; redis.Redis(socket_connect_timeout=0.5).ping()" 2>/dev/null; then
+    export REDIS_URL="redis://127.0.0.1:6379/0"
+  elif command -v redis-server >/dev/null; then
+    mkdir -p var/redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6390 --dir "$PWD/var/redis" \
+      --pidfile "$PWD/var/redis/redis.pid" --logfile "$PWD/var/redis/redis.log" --save 60 1 --appendonly yes
+    trap 'kill "$(cat var/redis/redis.pid)" 2>/dev/null || true' EXIT
+    export REDIS_URL="redis://127.0.0.1:6390/0"
+  else
+    echo "No Redis: set REDIS_URL or install redis-server." >&2
+    exit 1
+  fi
+fi
+
+base="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+cat <<MSG
+supportline is starting.
+  Twilio voice webhook (A call comes in):  POST $base/twilio/voice
+  Twilio primary handler fails (fallback): POST $base/twilio/voice/fallback
+  Twilio messaging webhook:                POST $base/twilio/sms
+  Health:                                  $base/healthz  $base/readyz
+  Redis:                                   $REDIS_URL
+Stop everything with Ctrl-C.
+MSG
+exec .venv/bin/honcho start -f Procfile

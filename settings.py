@@ -1,0 +1,133 @@
+"""One Settings object, built from the environment by one function.
+
+Nothing else in the code base reads ``os.environ``: adapters receive a
+``Settings`` (or the few values they need) as an argument.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_POLICY_FILE = ROOT / "config" / "support-policy.toml"
+DEFAULT_ONCALL_FILE = ROOT / "config" / "oncall.toml"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the setting."""
+
+
+def _bool(environ: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = environ.get(key)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{key} must be true or false, not {raw!r}")
+
+
+def _int(environ: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
+    raw = environ.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, not {value}")
+    return value
+
+
+def _list(environ: Mapping[str, str], key: str) -> tuple[str, ...]:
+    raw = environ.get(key, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with."""
+
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'supportline.db'}"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str = "dev-only-change-me"
+    public_base_url: str = "http://127.0.0.1:8000"
+    policy_file: Path = DEFAULT_POLICY_FILE
+    oncall_file: Path = DEFAULT_ONCALL_FILE
+    company_name: str = "ITECH Solutions"
+    support_number: str = "+18055922500"
+    # Twilio
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    validate_twilio_signature: bool = True
+    # IVR
+    coordinator_numbers: tuple[str, ...] = ()
+    coordinator_ring_seconds: int = 20
+    voicemail_max_seconds: int = 300
+    confirmation_sms: bool = True
+    caller_rate_limit: int = 10  # calls per caller per window
+    caller_rate_window_seconds: int = 600
+    # Recordings and transcription
+    recordings_dir: Path = ROOT / "var" / "recordings"
+    recording_max_bytes: int = 50 * 1024 * 1024
+    delete_twilio_recording: bool = False
+    transcription_engine: str = "faster-whisper"
+    whisper_model: str = ""  # empty: the bundled tiny.en model
+    whisper_device: str = "cpu"
+    whisper_compute_type: str = "int8"
+    transcription_pending_minutes: int = 10
+    # Paging
+    ack_counts_as_first_response: bool = True
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (tests, CLI flags)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment (``os.environ`` by default)."""
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    engine = env.get("TRANSCRIPTION_ENGINE", defaults.transcription_engine)
+    if engine not in {"faster-whisper", "openai-whisper"}:
+        raise ConfigError(f"TRANSCRIPTION_ENGINE must be faster-whisper or openai-whisper, not {engine!r}")
+    public = env.get("PUBLIC_BASE_URL", defaults.public_base_url).rstrip("/")
+    if not public.startswith(("http://", "https://")):
+        raise ConfigError(f"PUBLIC_BASE_URL must start with http:// or https://, not {public!r}")
+    return Settings(
+        database_url=env.get("DATABASE_URL") or defaults.database_url,
+        redis_url=env.get("REDIS_URL") or defaults.redis_url,
+        secret_key=env.get("SECRET_KEY") or defaults.secret_key,
+        public_base_url=public,
+        policy_file=Path(env.get("SUPPORT_POLICY_FILE") or defaults.policy_file),
+        oncall_file=Path(env.get("ONCALL_FILE") or defaults.oncall_file),
+        company_name=env.get("COMPANY_NAME") or defaults.company_name,
+        support_number=env.get("SUPPORT_NUMBER") or defaults.support_number,
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
+        twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or defaults.twilio_api_base_url).rstrip("/"),
+        validate_twilio_signature=_bool(env, "VALIDATE_TWILIO_SIGNATURE", True),
+        coordinator_numbers=_list(env, "COORDINATOR_NUMBERS"),
+        coordinator_ring_seconds=_int(env, "COORDINATOR_RING_SECONDS", 20, minimum=5),
+        voicemail_max_seconds=_int(env, "VOICEMAIL_MAX_SECONDS", 300, minimum=10),
+        confirmation_sms=_bool(env, "CONFIRMATION_SMS", True),
+        caller_rate_limit=_int(env, "CALLER_RATE_LIMIT", 10, minimum=1),
+        caller_rate_window_seconds=_int(env, "CALLER_RATE_WINDOW_SECONDS", 600, minimum=1),
+        recordings_dir=Path(env.get("RECORDINGS_DIR") or defaults.recordings_dir),
+        recording_max_bytes=_int(env, "RECORDING_MAX_BYTES", defaults.recording_max_bytes, minimum=1024),
+        delete_twilio_recording=_bool(env, "DELETE_TWILIO_RECORDING", False),
+        transcription_engine=engine,
+        whisper_model=env.get("WHISPER_MODEL", ""),
+        whisper_device=env.get("WHISPER_DEVICE") or defaults.whisper_device,
+        whisper_compute_type=env.get("WHISPER_COMPUTE_TYPE") or defaults.whisper_compute_type,
+        transcription_pending_minutes=_int(env, "TRANSCRIPTION_PENDING_MINUTES", 10, minimum=1),
+        ack_counts_as_first_response=_bool(env, "ACK_COUNTS_AS_FIRST_RESPONSE", True),
+    )

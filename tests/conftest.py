@@ -1,0 +1,140 @@
+"""Shared fixtures: a real database (SQLite and PostgreSQL), real Redis, a settable clock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from settings import ROOT, Settings
+from ticketing.db import normalize_url
+from ticketing.models import Base
+from workers.runtime import Runtime, build_runtime
+
+pytest_plugins = ["tests.plugins.twilio_api"]
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def unavailable(what: str) -> None:
+    """Skip locally, but fail under CI: a missing service must never pass silently there."""
+    if IN_CI:
+        pytest.fail(f"{what} is not available, and CI=true requires it")
+    pytest.skip(f"{what} is not available")
+
+
+class FixedClock:
+    """A clock the test sets and advances by hand."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime | str) -> None:
+        """Jump to ``at`` (a datetime, or 'YYYY-MM-DD HH:MM' Pacific)."""
+        self.at = pacific(at) if isinstance(at, str) else at
+
+    def advance(self, **delta: float) -> None:
+        """Move forward by a timedelta's keyword arguments."""
+        self.at = self.at + timedelta(**delta)
+
+
+def pacific(text: str) -> datetime:
+    """'YYYY-MM-DD HH:MM' Pacific time as an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=LA)
+
+
+def migrate(url: str) -> None:
+    """Bring the schema at ``url`` to the newest migration."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Each database test runs on an SQLite file and on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'supportline.db'}"
+    else:
+        url = normalize_url(POSTGRES_URL)
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        except OperationalError:
+            engine.dispose()
+            unavailable(f"PostgreSQL at {POSTGRES_URL}")
+        engine.dispose()
+    migrate(url)
+    yield url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Wednesday 2026-11-18 10:00 Pacific: business hours."""
+    return FixedClock(pacific("2026-11-18 10:00"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for a test: real databases, a test Redis database, temporary storage."""
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        public_base_url="https://support.example.com",
+        recordings_dir=tmp_path / "recordings",
+        twilio_account_sid="AC" + "0" * 31 + "1",
+        twilio_auth_token="f" * 32,
+        twilio_api_base_url="http://127.0.0.1:9",  # nothing listens: tests that send start a server
+        coordinator_numbers=("+18055550999",),
+        secret_key="test-secret",
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings, clock: FixedClock) -> Iterator[Runtime]:
+    """A runtime on the test database, emptied after the test."""
+    rt = build_runtime(settings, clock=clock)
+    yield rt
+    with rt.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    rt.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A clean database on the real Redis server."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except RedisConnectionError:
+        unavailable(f"Redis at {REDIS_URL}")
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def utc_now(clock: FixedClock) -> datetime:
+    """The fixed clock's time in UTC."""
+    return clock().astimezone(UTC)

@@ -1,0 +1,1 @@
+"""The helpdesk domain: tickets, priorities, the SLA calendar and clocks."""

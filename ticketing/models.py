@@ -1,0 +1,249 @@
+"""Persistence: SQLAlchemy 2.0 models of tickets, the client directory, audit and outbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and always returns timezone-aware datetimes, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes cannot be stored: attach a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Status(str, enum.Enum):
+    """Where a ticket stands in its life."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in progress"
+    WAITING_ON_CLIENT = "waiting on client"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def is_open(self) -> bool:
+        """True until the ticket is resolved or closed."""
+        return self not in (Status.RESOLVED, Status.CLOSED)
+
+
+OPEN_STATUSES = tuple(s.value for s in Status if s.is_open)
+
+
+class Source(str, enum.Enum):
+    """How the request reached the helpdesk."""
+
+    VOICEMAIL = "voicemail"
+    PHONE = "phone"
+    EMAIL = "email"
+    PORTAL = "portal"
+    MANUAL = "manual"
+
+
+class TranscriptionState(str, enum.Enum):
+    """Progress of a voicemail's transcription."""
+
+    NONE = "none"  # no recording (missed call, manual ticket)
+    PENDING = "pending"
+    DONE = "done"
+    NO_SPEECH = "no speech"
+    FAILED = "failed"
+
+
+class Client(Base):
+    """A customer organisation of the MSP."""
+
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    main_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    contacts: Mapped[list[Contact]] = relationship(back_populates="client", order_by="Contact.name")
+
+
+class Contact(Base):
+    """A person at a client, reachable by phone and email."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str | None] = mapped_column(String(200))
+    client: Mapped[Client] = relationship(back_populates="contacts")
+
+
+class Ticket(Base):
+    """A request to the helpdesk, with its SLA clocks."""
+
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Digits only: callers key it in and hear it read back. Derived from id in the
+    # creating transaction, so it is unique and increasing on every database.
+    number: Mapped[int | None] = mapped_column(Integer, unique=True)
+    priority: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(24), default=Status.NEW.value)
+    source: Mapped[str] = mapped_column(String(16))
+    caller_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    summary: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    assignee: Mapped[str | None] = mapped_column(String(120))
+    after_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    critical_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Exceptional events extend targets; seconds of clock time added to each target.
+    sla_extension_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    paused_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # The call and its recording (voicemail tickets).
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    recording_duration: Mapped[int | None] = mapped_column(Integer)
+    audio_path: Mapped[str | None] = mapped_column(String(500))
+    # The transcript.
+    transcription_state: Mapped[str] = mapped_column(String(16), default=TranscriptionState.NONE.value)
+    transcription_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    transcription_requested_at: Mapped[datetime | None]
+    transcription_error: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    transcript_segments: Mapped[list[Any] | None] = mapped_column(JSON)
+    transcript_language: Mapped[str | None] = mapped_column(String(16))
+    transcript_engine: Mapped[str | None] = mapped_column(String(64))
+    transcript_confidence: Mapped[float | None] = mapped_column(Float)
+    transcript_low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
+    audio_seconds: Mapped[float | None] = mapped_column(Float)
+    hints: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    client: Mapped[Client | None] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+    milestones: Mapped[list[Milestone]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="Milestone.id"
+    )
+    pauses: Mapped[list[SlaPause]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="SlaPause.started_at"
+    )
+    audit: Mapped[list[AuditEntry]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="AuditEntry.id"
+    )
+
+    __table_args__ = (Index("ix_tickets_queue", "status", "priority", "opened_at"),)
+
+    def milestone(self, name: str) -> Milestone:
+        """The ticket's milestone called ``name`` (first_response, resolution_plan, resolved)."""
+        for m in self.milestones:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+class Milestone(Base):
+    """One SLA milestone of a ticket: when it is due and when it was met."""
+
+    __tablename__ = "milestones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(24))
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    met_at: Mapped[datetime | None]
+    met_in_time: Mapped[bool | None] = mapped_column(Boolean)
+    # The engineer's estimate, recorded with the resolution plan (policy: "estimated resolution timeline").
+    estimate: Mapped[datetime | None]
+    ticket: Mapped[Ticket] = relationship(back_populates="milestones")
+    __table_args__ = (UniqueConstraint("ticket_id", "name"),)
+
+
+class SlaPause(Base):
+    """A 'waiting on client' interval during which the SLA clocks stop."""
+
+    __tablename__ = "sla_pauses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ticket: Mapped[Ticket] = relationship(back_populates="pauses")
+
+
+class AuditEntry(Base):
+    """Append-only record of a change to a ticket: who, when, what, why."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)
+    ticket: Mapped[Ticket] = relationship(back_populates="audit")
+
+
+class CallEvent(Base):
+    """One step of a call (menu choice, ring outcome, recording), for the ticket's timeline."""
+
+    __tablename__ = "call_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """Work to hand to the job queue, written in the same transaction as the ticket.
+
+    A webhook never waits on Redis: it commits the message here, and the
+    dispatcher (after the response, and the periodic sweeper) enqueues it.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128), unique=True)  # dedupe: one job per key
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

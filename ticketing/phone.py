@@ -1,0 +1,39 @@
+"""Phone numbers: normalise to E.164, mask for logs, read back digit by digit."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+# Twilio sends these in From when the caller withholds their number.
+ANONYMOUS = frozenset({"", "anonymous", "restricted", "unknown", "private", "unavailable", "+266696687"})
+
+
+def normalize(number: str | None, region: str = "US") -> str | None:
+    """The number in E.164 form ('+18055550142'), or None when it is no phone number."""
+    if number is None:
+        return None
+    text = number.strip()
+    if text.lower() in ANONYMOUS or text.startswith(("client:", "sip:")):
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask(number: str | None) -> str:
+    """The number with all but its last four digits hidden, for logs."""
+    if not number:
+        return "-"
+    digits = [c for c in number if c.isdigit()]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 4) + "".join(digits[-4:])
+
+
+def spoken_digits(value: str | int) -> str:
+    """Digits separated by spaces, so a text-to-speech voice reads them one by one."""
+    return " ".join(c for c in str(value) if c.isdigit())

@@ -1,0 +1,442 @@
+"""Ticket operations: open, triage, pause, meet milestones; every change audited.
+
+Each function takes the SQLAlchemy session, the support policy and "now" as
+arguments, changes the ticket and its audit log together, and leaves the
+commit to the caller, so a failed step changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ticketing import phone
+from ticketing.calendar import require_aware
+from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
+from ticketing.models import (
+    OPEN_STATUSES,
+    AuditEntry,
+    Client,
+    Contact,
+    Milestone,
+    SlaPause,
+    Source,
+    Status,
+    Ticket,
+)
+from ticketing.policy import MILESTONES, SupportPolicy
+from ticketing.priority import Priority
+from ticketing.sla import Pause, calendar_for, deadlines, milestone_state
+
+# Ticket numbers start here, so every number has six digits.
+NUMBER_BASE = 400000
+
+
+def ticket_number_for(ticket_id: int) -> int:
+    """The ticket number of the row with this primary key."""
+    return NUMBER_BASE + ticket_id
+
+
+def find_caller(session: Session, number: str | None) -> tuple[Client | None, Contact | None]:
+    """The client (and contact) a caller ID belongs to, if the directory knows it."""
+    e164 = phone.normalize(number)
+    if e164 is None:
+        return None, None
+    contact = session.scalars(select(Contact).where(Contact.phone == e164).order_by(Contact.id)).first()
+    if contact is not None:
+        return contact.client, contact
+    client = session.scalars(select(Client).where(Client.main_number == e164)).first()
+    return client, None
+
+
+def audit(
+    session: Session,
+    ticket: Ticket,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
+    """Append an entry to the ticket's audit log."""
+    entry = AuditEntry(ticket=ticket, at=now, actor=actor, action=action, detail=detail or {}, reason=reason)
+    session.add(entry)
+    ticket.updated_at = now
+    return entry
+
+
+def open_ticket(
+    session: Session,
+    *,
+    policy: SupportPolicy,
+    now: datetime,
+    priority: Priority | str,
+    source: Source | str,
+    actor: str,
+    caller_number: str | None = None,
+    summary: str = "",
+    description: str = "",
+    call_sid: str | None = None,
+    critical_requested: bool = False,
+    client_id: int | None = None,
+    reason: str | None = None,
+) -> Ticket:
+    """Create a ticket with its SLA milestones and a 'created' audit entry; flushes to get its number."""
+    require_aware(now, "now")
+    prio = Priority.parse(priority)
+    src = Source(source)
+    e164 = phone.normalize(caller_number)
+    client, contact = find_caller(session, caller_number)
+    if client_id is not None:
+        chosen = session.get(Client, client_id)
+        if chosen is None:
+            raise InvalidInput(f"unknown client id {client_id}")
+        if client is None or client.id != chosen.id:
+            client, contact = chosen, None
+    ticket = Ticket(
+        priority=prio.value,
+        status=Status.NEW.value,
+        source=src.value,
+        caller_number=e164 or (caller_number or None),
+        client=client,
+        contact=contact,
+        summary=summary[:200],
+        description=description,
+        opened_at=now,
+        updated_at=now,
+        call_sid=call_sid,
+        critical_requested=critical_requested,
+        after_hours=not calendar_for(policy).is_business_hours(now),
+        sla_extension_seconds=0,
+        transcription_attempts=0,
+        transcript_low_confidence=False,
+    )
+    session.add(ticket)
+    for name in MILESTONES:
+        ticket.milestones.append(Milestone(name=name))
+    recompute_milestones(ticket, policy)
+    session.flush()
+    ticket.number = ticket_number_for(ticket.id)
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action="created",
+        now=now,
+        detail={"priority": prio.value, "source": src.value, "client": client.name if client else None},
+        reason=reason,
+    )
+    session.flush()
+    return ticket
+
+
+def get_ticket(session: Session, number: int | str, *, for_update: bool = False) -> Ticket:
+    """The ticket with this number; raises UnknownTicket."""
+    try:
+        value = int(str(number).strip())
+    except ValueError:
+        raise UnknownTicket(f"no ticket {number!r}") from None
+    query = select(Ticket).where(Ticket.number == value)
+    if for_update:
+        query = query.with_for_update()
+    ticket = session.scalars(query).first()
+    if ticket is None:
+        raise UnknownTicket(f"no ticket {value}")
+    return ticket
+
+
+def pauses_of(ticket: Ticket) -> list[Pause]:
+    """The ticket's 'waiting on client' intervals as domain values."""
+    return [Pause(p.started_at, p.ended_at) for p in ticket.pauses]
+
+
+def recompute_milestones(ticket: Ticket, policy: SupportPolicy) -> None:
+    """Set the due time of every unmet milestone from the opening time, priority, pauses and extensions."""
+    due = deadlines(
+        ticket.priority,
+        ticket.opened_at,
+        policy,
+        pauses=pauses_of(ticket),
+        extension=timedelta(seconds=ticket.sla_extension_seconds or 0),
+    ).as_dict()
+    for m in ticket.milestones:
+        if m.met_at is None:
+            m.due_at = due[m.name]
+
+
+def change_priority(
+    session: Session,
+    ticket: Ticket,
+    new: Priority | str,
+    *,
+    reason: str,
+    actor: str,
+    now: datetime,
+    policy: SupportPolicy,
+) -> None:
+    """Re-triage: new priority, due times recomputed from the original opening time."""
+    prio = Priority.parse(new)
+    if not reason or not reason.strip():
+        raise InvalidInput("a priority change needs a reason")
+    _require_open(ticket)
+    old = ticket.priority
+    if old == prio.value:
+        raise InvalidTransition(f"ticket {ticket.number} is already {prio.value}")
+    before = {m.name: _iso(m.due_at) for m in ticket.milestones}
+    ticket.priority = prio.value
+    recompute_milestones(ticket, policy)
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action="priority changed",
+        now=now,
+        detail={
+            "from": old,
+            "to": prio.value,
+            "due_before": before,
+            "due_after": {m.name: _iso(m.due_at) for m in ticket.milestones},
+        },
+        reason=reason.strip(),
+    )
+
+
+def pause_sla(session: Session, ticket: Ticket, *, actor: str, now: datetime, reason: str | None = None) -> None:
+    """Waiting on client: stop every running clock."""
+    _require_open(ticket)
+    if ticket.paused_at is not None:
+        raise InvalidTransition(f"ticket {ticket.number} is already waiting on client")
+    ticket.paused_at = now
+    ticket.pauses.append(SlaPause(started_at=now))
+    previous = ticket.status
+    ticket.status = Status.WAITING_ON_CLIENT.value
+    audit(session, ticket, actor=actor, action="waiting on client", now=now, detail={"from": previous}, reason=reason)
+
+
+def resume_sla(
+    session: Session,
+    ticket: Ticket,
+    *,
+    actor: str,
+    now: datetime,
+    policy: SupportPolicy,
+    status: Status = Status.IN_PROGRESS,
+    reason: str | None = None,
+) -> None:
+    """The client answered: restart the clocks, pushing due times out by the paused clock time."""
+    if ticket.paused_at is None:
+        raise InvalidTransition(f"ticket {ticket.number} is not waiting on client")
+    open_pause = next(p for p in ticket.pauses if p.ended_at is None)
+    open_pause.ended_at = max(now, open_pause.started_at)
+    ticket.paused_at = None
+    ticket.status = status.value
+    recompute_milestones(ticket, policy)
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action="resumed",
+        now=now,
+        detail={"paused_from": _iso(open_pause.started_at), "due": {m.name: _iso(m.due_at) for m in ticket.milestones}},
+        reason=reason,
+    )
+
+
+def meet_milestone(
+    session: Session,
+    ticket: Ticket,
+    name: str,
+    *,
+    actor: str,
+    now: datetime,
+    estimate: datetime | None = None,
+    note: str | None = None,
+) -> Milestone:
+    """Record that a milestone was met now; the resolution plan carries the estimated resolution time."""
+    if name not in MILESTONES:
+        raise InvalidInput(f"unknown milestone {name!r}: expected one of {', '.join(MILESTONES)}")
+    milestone = ticket.milestone(name)
+    if milestone.met_at is not None:
+        raise InvalidTransition(f"{name.replace('_', ' ')} of ticket {ticket.number} was already met")
+    if name == "resolution_plan":
+        if estimate is None:
+            raise InvalidInput("a resolution plan needs the estimated resolution time")
+        require_aware(estimate, "estimate")
+        if estimate < now:
+            raise InvalidInput("the estimated resolution time must not be in the past")
+        milestone.estimate = estimate
+        if ticket.milestone("first_response").met_at is None:
+            # A plan follows a diagnosis: the client has had a response by then.
+            meet_milestone(session, ticket, "first_response", actor=actor, now=now)
+    milestone.met_at = now
+    milestone.met_in_time = milestone.due_at is None or now <= milestone.due_at
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action=f"{name.replace('_', ' ')} met",
+        now=now,
+        detail={"due": _iso(milestone.due_at), "in_time": milestone.met_in_time, "estimate": _iso(estimate)},
+        reason=note,
+    )
+    return milestone
+
+
+def set_status(
+    session: Session,
+    ticket: Ticket,
+    status: Status | str,
+    *,
+    actor: str,
+    now: datetime,
+    policy: SupportPolicy,
+    reason: str | None = None,
+) -> None:
+    """Move a ticket to ``status``; responding and resolving also meet the matching milestones."""
+    try:
+        new = Status(status)
+    except ValueError:
+        raise InvalidInput(f"unknown status {status!r}: expected one of {', '.join(s.value for s in Status)}") from None
+    old = Status(ticket.status)
+    if new == old:
+        raise InvalidTransition(f"ticket {ticket.number} is already {new.value}")
+    if old == Status.CLOSED:
+        raise InvalidTransition(f"ticket {ticket.number} is closed")
+    if new == Status.WAITING_ON_CLIENT:
+        pause_sla(session, ticket, actor=actor, now=now, reason=reason)
+        return
+    resumed = ticket.paused_at is not None
+    if resumed:
+        resume_sla(session, ticket, actor=actor, now=now, policy=policy, status=new, reason=reason)
+    if (
+        new in (Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED)
+        and ticket.milestone("first_response").met_at is None
+    ):
+        meet_milestone(session, ticket, "first_response", actor=actor, now=now)
+    if new == Status.RESOLVED and ticket.milestone("resolved").met_at is None:
+        meet_milestone(session, ticket, "resolved", actor=actor, now=now)
+    if old == Status.RESOLVED and new.is_open:
+        # Reopened: the resolved clock runs again from its original due time.
+        resolved = ticket.milestone("resolved")
+        resolved.met_at = None
+        resolved.met_in_time = None
+        recompute_milestones(ticket, policy)
+    ticket.status = new.value
+    if not resumed:  # resuming has already logged the change of status
+        audit(
+            session,
+            ticket,
+            actor=actor,
+            action="status changed",
+            now=now,
+            detail={"from": old.value, "to": new.value},
+            reason=reason,
+        )
+
+
+def add_note(session: Session, ticket: Ticket, text: str, *, actor: str, now: datetime) -> AuditEntry:
+    """Add a note to the ticket's log."""
+    if not text or not text.strip():
+        raise InvalidInput("a note needs some text")
+    return audit(session, ticket, actor=actor, action="note", now=now, detail={"text": text.strip()})
+
+
+def assign(session: Session, ticket: Ticket, engineer: str | None, *, actor: str, now: datetime) -> None:
+    """Assign the ticket to an engineer (None unassigns)."""
+    _require_open(ticket)
+    previous = ticket.assignee
+    ticket.assignee = engineer.strip() if engineer and engineer.strip() else None
+    audit(session, ticket, actor=actor, action="assigned", now=now, detail={"from": previous, "to": ticket.assignee})
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Filters of the open queue; None means any."""
+
+    priority: str | None = None
+    status: str | None = None
+    client_id: int | None = None
+    assignee: str | None = None
+    breached_at: datetime | None = None  # only tickets with a milestone overdue at this time
+
+
+def open_queue(session: Session, filters: QueueFilter | None = None) -> Sequence[Ticket]:
+    """Open tickets, first come first served: by priority, then by time of submission."""
+    f = filters or QueueFilter()
+    query = (
+        select(Ticket)
+        .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None))
+        .options(selectinload(Ticket.milestones), selectinload(Ticket.client))
+        .order_by(Ticket.priority, Ticket.opened_at, Ticket.id)
+    )
+    if f.priority:
+        query = query.where(Ticket.priority == Priority.parse(f.priority).value)
+    if f.status:
+        query = query.where(Ticket.status == Status(f.status).value)
+    if f.client_id:
+        query = query.where(Ticket.client_id == f.client_id)
+    if f.assignee:
+        query = query.where(Ticket.assignee == f.assignee)
+    if f.breached_at is not None:
+        overdue = select(Milestone.ticket_id).where(
+            Milestone.met_at.is_(None), Milestone.due_at.is_not(None), Milestone.due_at < f.breached_at
+        )
+        query = query.where(Ticket.id.in_(overdue), Ticket.paused_at.is_(None))
+    return session.scalars(query).all()
+
+
+def breaching(session: Session, now: datetime, within: timedelta) -> list[tuple[Ticket, Milestone]]:
+    """Open, running milestones already breached or due within ``within`` of ``now``, soonest first."""
+    require_aware(now, "now")
+    horizon = now + within
+    rows = session.execute(
+        select(Ticket, Milestone)
+        .join(Milestone, Milestone.ticket_id == Ticket.id)
+        .where(
+            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.paused_at.is_(None),
+            Ticket.merged_into_id.is_(None),
+            Milestone.met_at.is_(None),
+            Milestone.due_at.is_not(None),
+            Milestone.due_at <= horizon,
+        )
+        .order_by(Milestone.due_at)
+    ).all()
+    return [(t, m) for t, m in rows]
+
+
+def milestone_states(ticket: Ticket, policy: SupportPolicy, now: datetime) -> dict[str, str]:
+    """Each milestone's state (met, breached, at risk, ...) at ``now``."""
+    target = policy.target(ticket.priority)
+    return {
+        m.name: milestone_state(
+            m.due_at,
+            m.met_at,
+            now,
+            target.for_milestone(m.name),
+            paused=ticket.paused_at is not None,
+            at_risk_fraction=policy.at_risk_fraction,
+        )
+        for m in ticket.milestones
+    }
+
+
+def next_milestone(ticket: Ticket) -> Milestone | None:
+    """The earliest unmet milestone that has a due time."""
+    pending = [m for m in ticket.milestones if m.met_at is None and m.due_at is not None]
+    return min(pending, key=lambda m: m.due_at) if pending else None  # type: ignore[arg-type,return-value]
+
+
+def _require_open(ticket: Ticket) -> None:
+    if not Status(ticket.status).is_open:
+        raise InvalidTransition(f"ticket {ticket.number} is {ticket.status}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,1 @@
+"""RQ job entry points and the per-process runtime they need."""

@@ -1,0 +1,103 @@
+"""The per-process runtime: settings, policy, database sessions, Redis and the clock.
+
+Built once per process (the web app factory, the RQ worker, the sweeper), never
+at import time; jobs look it up with ``current()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from settings import Settings, load_settings
+from ticketing.db import make_engine, make_session_factory
+from ticketing.policy import SupportPolicy, load_policy
+
+Clock = Callable[[], datetime]
+QUEUE_NAME = "supportline"
+
+
+def system_clock() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything an adapter needs to do its work, built from Settings."""
+
+    settings: Settings
+    policy: SupportPolicy
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock = system_clock
+    redis_timeout: float | None = None
+    _redis: Redis | None = field(default=None, repr=False)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def redis(self) -> Redis:
+        """The Redis connection (lazily connected)."""
+        if self._redis is None:
+            self._redis = Redis.from_url(
+                self.settings.redis_url,
+                socket_timeout=self.redis_timeout,
+                socket_connect_timeout=self.redis_timeout,
+            )
+        return self._redis
+
+    def queue(self) -> Queue:
+        """The job queue of this service."""
+        return Queue(QUEUE_NAME, connection=self.redis)
+
+    def now(self) -> datetime:
+        """The current time, from the injected clock."""
+        return self.clock()
+
+    def close(self) -> None:
+        """Release connections (tests, shutdown)."""
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+        self.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings | None = None, *, clock: Clock | None = None, redis_timeout: float | None = None
+) -> Runtime:
+    """Build a runtime; raises ConfigError/PolicyError on broken configuration."""
+    s = settings or load_settings()
+    policy = load_policy(s.policy_file)
+    engine = make_engine(s.database_url)
+    return Runtime(
+        settings=s,
+        policy=policy,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        clock=clock or system_clock,
+        redis_timeout=redis_timeout,
+    )
+
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """This process's runtime, built from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = build_runtime()
+    return _current
+
+
+def install(runtime: Runtime | None) -> None:
+    """Make ``runtime`` this process's runtime (worker start-up, tests)."""
+    global _current
+    _current = runtime
