@@ -85,6 +85,9 @@ class Settings:
     transcription_pending_minutes: int = 10
     # Paging
     ack_counts_as_first_response: bool = True
+    # Operations
+    dispatch_after_response: bool = True  # hand jobs to Redis right after a webhook answers
+    allow_simulated_time: bool = False  # demos/tests only: honour the simulator's time header
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -130,4 +133,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         whisper_compute_type=env.get("WHISPER_COMPUTE_TYPE") or defaults.whisper_compute_type,
         transcription_pending_minutes=_int(env, "TRANSCRIPTION_PENDING_MINUTES", 10, minimum=1),
         ack_counts_as_first_response=_bool(env, "ACK_COUNTS_AS_FIRST_RESPONSE", True),
+        allow_simulated_time=_bool(env, "ALLOW_SIMULATED_TIME", False),
     )

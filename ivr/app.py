@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask, jsonify
 
 from settings import Settings, load_settings
@@ -15,13 +17,16 @@ def create_app(
     if runtime is None:
         # Web requests must never hang on Redis: fail fast and let the outbox catch up.
         runtime = build_runtime(settings or load_settings(), clock=clock, redis_timeout=0.5)
+    if runtime.settings.allow_simulated_time:
+        runtime.clock = simulated_clock(runtime.clock)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=runtime.settings.secret_key)
     app.extensions["supportline"] = runtime
 
-    from ivr import cli, health
+    from ivr import cli, health, voice
 
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(voice.blueprint)
     cli.register(app)
 
     @app.errorhandler(404)
@@ -29,6 +34,27 @@ def create_app(
         return jsonify(error="not found"), 404
 
     return app
+
+
+def simulated_clock(real: Clock) -> Clock:
+    """A clock that takes the call simulator's time header when a request carries one (demos only)."""
+    from flask import has_request_context, request
+
+    from ivr.simulate import SIMULATED_TIME_HEADER
+
+    def now() -> datetime:
+        if has_request_context():
+            header = request.headers.get(SIMULATED_TIME_HEADER)
+            if header:
+                try:
+                    at = datetime.fromisoformat(header)
+                except ValueError:
+                    at = None
+                if at is not None and at.tzinfo is not None:
+                    return at
+        return real()
+
+    return now
 
 
 def runtime_of(app: Flask) -> Runtime:

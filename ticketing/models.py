@@ -226,7 +226,8 @@ class CallEvent(Base):
     __tablename__ = "call_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime]
+    caller: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(index=True)
     event: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
@@ -245,5 +246,6 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

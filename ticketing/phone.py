@@ -37,3 +37,14 @@ def mask(number: str | None) -> str:
 def spoken_digits(value: str | int) -> str:
     """Digits separated by spaces, so a text-to-speech voice reads them one by one."""
     return " ".join(c for c in str(value) if c.isdigit())
+
+
+def spoken_number(number: str | None) -> str:
+    """A phone number as a voice should read it: '8 0 5, 5 5 5, 0 1 4 2' for US numbers."""
+    e164 = normalize(number)
+    if e164 is None:
+        return "an unknown number"
+    if e164.startswith("+1") and len(e164) == 12:
+        d = e164[2:]
+        return f"{spoken_digits(d[:3])}, {spoken_digits(d[3:6])}, {spoken_digits(d[6:])}"
+    return spoken_digits(e164)

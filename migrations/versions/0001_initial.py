@@ -1,21 +1,22 @@
-"""tickets, directory, SLA milestones, audit log, outbox
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 15:06:05.670517
+Create Date: 2026-11-26 15:13:11.382197
 
 """
 
-from collections.abc import Sequence
+from typing import Sequence, Union
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: Union[str, Sequence[str], None] = None
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
@@ -25,12 +26,14 @@ def upgrade() -> None:
         "call_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("call_sid", sa.String(length=64), nullable=False),
+        sa.Column("caller", sa.String(length=32), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("event", sa.String(length=64), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("call_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_call_events_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_call_events_call_sid"), ["call_sid"], unique=False)
 
     op.create_table(
@@ -52,6 +55,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -208,6 +212,7 @@ def downgrade() -> None:
     op.drop_table("clients")
     with op.batch_alter_table("call_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_call_events_call_sid"))
+        batch_op.drop_index(batch_op.f("ix_call_events_at"))
 
     op.drop_table("call_events")
     # ### end Alembic commands ###

@@ -1,0 +1,360 @@
+"""Call simulator: plays Twilio's part against a running supportline.
+
+It places a call, follows the TwiML (Say, Play, Pause, Gather, Dial, Record,
+Redirect, Hangup) by posting requests signed exactly as Twilio signs them,
+presses the keys it is told, answers or ignores the coordinator's leg, serves a
+WAV file as the recording (over HTTP with Basic auth, like Twilio's media URLs)
+and prints what the caller heard::
+
+    python -m ivr.simulate --from +18055550142 --press 2 --audio message.wav
+
+The end-to-end tests drive the same ``TwilioSimulator`` class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import re
+import secrets
+import sys
+import threading
+import wave
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from twilio.request_validator import RequestValidator
+
+SIMULATED_TIME_HEADER = "X-Supportline-Simulated-Time"
+COORDINATOR_CHOICES = ("accept", "voicemail", "busy", "no-answer", "failed")
+
+
+def new_sid(prefix: str) -> str:
+    """A Twilio-shaped SID: two letters and 32 hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+class MediaHost(Protocol):
+    """Somewhere recordings can be fetched from, as from Twilio's media URLs."""
+
+    def add_recording(self, recording_sid: str, wav_bytes: bytes) -> None: ...
+    def recording_url(self, recording_sid: str) -> str: ...
+
+
+class MediaServer:
+    """A tiny Twilio-like media host: GET <RecordingUrl>.wav with Basic auth."""
+
+    def __init__(self, account_sid: str, auth_token: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.recordings: dict[str, bytes] = {}
+        expected = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        media = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                sid = self.path.rsplit("/", 1)[-1].removesuffix(".wav")
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = media.recordings.get(sid)
+                if body is None or not self.path.endswith(".wav"):
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/x-wav")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.base_url = f"http://{host}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add_recording(self, recording_sid: str, wav_bytes: bytes) -> None:
+        """Serve ``wav_bytes`` as this recording."""
+        self.recordings[recording_sid] = wav_bytes
+
+    def recording_url(self, recording_sid: str) -> str:
+        """The extensionless RecordingUrl Twilio would send."""
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class CallPlan:
+    """What the simulated caller (and coordinator) will do."""
+
+    keys: list[str] = field(default_factory=list)  # one entry per <Gather>, '' for no input
+    coordinator: str = "busy"  # accept | voicemail | busy | no-answer | failed
+    audio: bytes | None = None  # the message; None hangs up at the beep
+    end_recording_with: str = "#"  # '#', '2' or 'hangup'
+    duplicate_callbacks: bool = False  # deliver the recording callbacks twice, as Twilio may
+    at: datetime | None = None  # simulated time (server must allow it)
+
+
+@dataclass
+class CallResult:
+    """What happened on the call."""
+
+    call_sid: str
+    lines: list[str] = field(default_factory=list)
+    recording_sid: str | None = None
+    statuses: list[int] = field(default_factory=list)
+
+    @property
+    def heard(self) -> str:
+        """Everything the caller heard, one sentence after another."""
+        return " ".join(line.removeprefix("caller hears: ") for line in self.lines if line.startswith("caller hears: "))
+
+    @property
+    def ticket_number(self) -> int | None:
+        """The ticket number read back to the caller, if any."""
+        m = re.search(r"ticket number is ((?:\d ){5,}\d)", self.heard)
+        return int(m.group(1).replace(" ", "")) if m else None
+
+
+class TwilioSimulator:
+    """Plays Twilio's side of calls against a supportline server."""
+
+    def __init__(
+        self,
+        public_base_url: str,
+        *,
+        account_sid: str,
+        auth_token: str,
+        media: MediaHost,
+        server_base_url: str | None = None,
+        to: str = "+18055922500",
+        http: requests.Session | None = None,
+    ) -> None:
+        self.public = public_base_url.rstrip("/")
+        self.server = (server_base_url or public_base_url).rstrip("/")
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.validator = RequestValidator(auth_token)
+        self.media = media
+        self.to = to
+        self.http = http or requests.Session()
+
+    def post(
+        self, url: str, params: Mapping[str, str], *, at: datetime | None = None, result: CallResult | None = None
+    ) -> str:
+        """POST as Twilio: sign the public URL, send to the server; returns the body."""
+        public = url if url.startswith("http") else self.public + url
+        target = self.server + public[len(self.public) :] if public.startswith(self.public) else public
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(public, dict(params))}
+        if at is not None:
+            headers[SIMULATED_TIME_HEADER] = at.isoformat()
+        response = self.http.post(target, data=dict(params), headers=headers, timeout=15)
+        if result is not None:
+            result.statuses.append(response.status_code)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{public} answered {response.status_code}: {response.text[:200]}")
+        return response.text
+
+    def call(self, caller: str, plan: CallPlan) -> CallResult:
+        """Place one call and follow it to the end."""
+        result = CallResult(call_sid=new_sid("CA"))
+        base = {
+            "CallSid": result.call_sid,
+            "AccountSid": self.account_sid,
+            "From": caller,
+            "To": self.to,
+            "Caller": caller,
+            "Called": self.to,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+        keys = list(plan.keys)
+        doc = self.post("/twilio/voice", base, at=plan.at, result=result)
+        base["CallStatus"] = "in-progress"
+        for _ in range(50):  # every call ends long before; a loop in the TwiML must not hang a test
+            nxt = self._run(doc, base, keys, plan, result)
+            if nxt is None:
+                break
+            url, extra = nxt
+            doc = self.post(url, {**base, **extra}, at=plan.at, result=result)
+        result.lines.append("call ended")
+        return result
+
+    def _run(
+        self, doc: str, base: dict[str, str], keys: list[str], plan: CallPlan, result: CallResult
+    ) -> tuple[str, dict[str, str]] | None:
+        root = ET.fromstring(doc)
+        for verb in root:
+            if verb.tag == "Say":
+                result.lines.append(f"caller hears: {verb.text or ''}")
+            elif verb.tag in ("Play", "Pause"):
+                result.lines.append(f"caller hears: <{verb.tag.lower()}>")
+            elif verb.tag == "Gather":
+                for say in verb.iter("Say"):
+                    result.lines.append(f"caller hears: {say.text or ''}")
+                key = keys.pop(0) if keys else ""
+                finish = verb.get("finishOnKey", "#")
+                digits = key[:-1] if key and finish and key.endswith(finish) else key
+                if digits:
+                    result.lines.append(f"caller presses: {key}")
+                    return verb.get("action", ""), {"Digits": digits}
+                if verb.get("actionOnEmptyResult") == "true":
+                    return verb.get("action", ""), {"Digits": ""}
+            elif verb.tag == "Dial":
+                return self._dial(verb, base, plan, result)
+            elif verb.tag == "Record":
+                return self._record(verb, base, plan, result)
+            elif verb.tag == "Redirect":
+                return verb.text or "", dict(parse_qsl(urlsplit(verb.text or "").query))
+            elif verb.tag == "Hangup":
+                return None
+        return None
+
+    def _dial(
+        self, verb: ET.Element, base: dict[str, str], plan: CallPlan, result: CallResult
+    ) -> tuple[str, dict[str, str]]:
+        status, duration = plan.coordinator, "0"
+        result.lines.append(f"coordinator: {plan.coordinator}")
+        if plan.coordinator in ("accept", "voicemail"):
+            status = "completed"
+            for leg in verb:
+                leg_params = {
+                    **base,
+                    "CallSid": new_sid("CA"),
+                    "ParentCallSid": base["CallSid"],
+                    "To": leg.text or "",
+                    "Direction": "outbound-dial",
+                    "CallStatus": "in-progress",
+                }
+                screen = ET.fromstring(self.post(leg.get("url", ""), leg_params, at=plan.at, result=result))
+                gather = screen.find("Gather")
+                for say in screen.iter("Say"):
+                    result.lines.append(f"coordinator hears: {say.text or ''}")
+                if plan.coordinator == "accept" and gather is not None:
+                    self.post(gather.get("action", ""), {**leg_params, "Digits": "1"}, at=plan.at, result=result)
+                    duration = "95"
+                break  # one coordinator answers; the others stop ringing
+        return verb.get("action", ""), {
+            "DialCallStatus": status,
+            "DialCallSid": new_sid("CA"),
+            "DialCallDuration": duration,
+        }
+
+    def _record(
+        self, verb: ET.Element, base: dict[str, str], plan: CallPlan, result: CallResult
+    ) -> tuple[str, dict[str, str]] | None:
+        result.lines.append("caller hears: <beep>")
+        if plan.audio is None:
+            result.lines.append("caller hangs up")
+            return None
+        sid = new_sid("RE")
+        result.recording_sid = sid
+        self.media.add_recording(sid, plan.audio)
+        duration = str(_wav_seconds(plan.audio))
+        result.lines.append(f"caller leaves a {duration} s message, ends with {plan.end_recording_with}")
+        recording = {"RecordingSid": sid, "RecordingUrl": self.media.recording_url(sid), "RecordingDuration": duration}
+        callback = verb.get("recordingStatusCallback")
+        status = {
+            **recording,
+            "RecordingStatus": "completed",
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+        }
+        if plan.end_recording_with == "hangup":
+            # Twilio still requests the action on hang-up, but nobody hears the answer.
+            self.post(verb.get("action", ""), {**base, **recording, "Digits": "hangup"}, at=plan.at, result=result)
+            if callback:
+                self.post(callback, {**base, **status}, at=plan.at, result=result)
+            return None
+        if callback:
+            for _ in range(2 if plan.duplicate_callbacks else 1):
+                self.post(callback, {**base, **status}, at=plan.at, result=result)
+        if plan.duplicate_callbacks:
+            self.post(
+                verb.get("action", ""),
+                {**base, **recording, "Digits": plan.end_recording_with},
+                at=plan.at,
+                result=result,
+            )
+        return verb.get("action", ""), {**recording, "Digits": plan.end_recording_with}
+
+
+def _wav_seconds(data: bytes) -> int:
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            return max(1, round(w.getnframes() / w.getframerate()))
+    except (wave.Error, EOFError):
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: place one simulated call and print what happened."""
+    from settings import load_settings
+
+    settings = load_settings()
+    p = argparse.ArgumentParser(prog="python -m ivr.simulate", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--url", default=settings.public_base_url, help="where the service listens (default PUBLIC_BASE_URL)"
+    )
+    p.add_argument("--from", dest="caller", default="+18055550142", help="the caller's number")
+    p.add_argument("--press", default="", help="keys for each menu, comma separated, e.g. '2' or '3,400001#'")
+    p.add_argument("--coordinator", choices=COORDINATOR_CHOICES, default="busy")
+    p.add_argument("--audio", type=Path, help="WAV file left as the message (omit to hang up at the beep)")
+    p.add_argument("--end-with", default="#", choices=["#", "2", "hangup"], help="how the message ends")
+    p.add_argument("--at", help="simulated time, ISO 8601 with offset (server needs ALLOW_SIMULATED_TIME=true)")
+    args = p.parse_args(argv)
+    if not settings.twilio_auth_token:
+        print("TWILIO_AUTH_TOKEN must match the server's, so the requests can be signed.", file=sys.stderr)
+        return 2
+    media = MediaServer(settings.twilio_account_sid or "AC" + "0" * 32, settings.twilio_auth_token)
+    sim = TwilioSimulator(
+        settings.public_base_url,
+        server_base_url=args.url,
+        account_sid=media.account_sid,
+        auth_token=settings.twilio_auth_token,
+        media=media,
+        to=settings.support_number,
+    )
+    plan = CallPlan(
+        keys=[k for k in args.press.split(",")] if args.press else [],
+        coordinator=args.coordinator,
+        audio=args.audio.read_bytes() if args.audio else None,
+        end_recording_with=args.end_with,
+        at=datetime.fromisoformat(args.at) if args.at else None,
+    )
+    try:
+        result = sim.call(args.caller, plan)
+    finally:
+        # Keep serving the recording long enough for the worker to fetch it.
+        pass
+    for line in result.lines:
+        print(line)
+    if result.ticket_number:
+        print(f"ticket: {result.ticket_number}")
+    if result.recording_sid:
+        print("waiting 60 s so the worker can download the recording (Ctrl-C to stop)...")
+        try:
+            threading.Event().wait(60)
+        except KeyboardInterrupt:
+            pass
+    media.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,541 @@
+"""The support line's Twilio Voice webhooks: menu, coordinator ring, voicemail, status line.
+
+Public URLs for the Twilio console: POST /twilio/voice (a call comes in),
+POST /twilio/voice/fallback (primary handler fails), POST /twilio/voice/status
+(call status changes, optional) and POST /twilio/sms. Every other URL is named
+by the TwiML itself. Webhooks answer from the database alone: jobs go to the
+outbox and are handed to Redis after the response.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import twiml
+from ivr.security import twilio_only
+from ticketing import phone, service, voicemail
+from ticketing.db import transaction
+from ticketing.errors import DomainError, UnknownTicket
+from ticketing.models import CallEvent, Ticket
+from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
+from ticketing.sla import calendar_for
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("voice", __name__, url_prefix="/twilio")
+_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+
+
+class BadRequest(ValueError):
+    """A webhook arrived without the parameters Twilio always sends."""
+
+
+def rt() -> Runtime:
+    """The app's runtime."""
+    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
+
+
+def url(endpoint: str, **params: Any) -> str:
+    """Absolute public URL of one of our webhooks, with state carried in the query string."""
+    path = {
+        "menu": "/twilio/voice/menu",
+        "incoming": "/twilio/voice",
+        "dial": "/twilio/voice/dial-status",
+        "screen": "/twilio/voice/screen",
+        "accept": "/twilio/voice/screen/accept",
+        "voicemail": "/twilio/voice/voicemail",
+        "voicemail-key": "/twilio/voice/voicemail/key",
+        "recorded": "/twilio/voice/recorded",
+        "recording-status": "/twilio/voice/recording-status",
+        "no-message": "/twilio/voice/no-message",
+        "status-lookup": "/twilio/voice/ticket-status",
+    }[endpoint]
+    clean = {k: v for k, v in params.items() if v not in (None, "", False)}
+    query = f"?{urlencode(clean)}" if clean else ""
+    return rt().settings.public_base_url + path + query
+
+
+def call_sid() -> str:
+    """The CallSid Twilio always sends; BadRequest when missing or malformed."""
+    sid = request.form.get("CallSid", "")
+    if not _SID.match(sid):
+        raise BadRequest("missing or malformed CallSid")
+    return sid
+
+
+def caller() -> str | None:
+    """The caller's number in E.164, or None when withheld."""
+    return phone.normalize(request.form.get("From"))
+
+
+def twiml_response(r: VoiceResponse | MessagingResponse) -> Response:
+    """TwiML as an HTTP response."""
+    return Response(str(r), mimetype="text/xml")
+
+
+def safe(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Never let the caller hear Twilio's 'application error': fall back to taking a message."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except (BadRequest, DomainError, SQLAlchemyError, ValueError, KeyError) as exc:
+            log.exception("webhook %s failed: %s", request.path, type(exc).__name__)
+            return twiml_response(_apology_voicemail())
+
+    return wrapper
+
+
+def _apology_voicemail() -> VoiceResponse:
+    r = twiml.voicemail(
+        critical=False,
+        key_action=None,
+        record_action=url("recorded"),
+        recording_status=url("recording-status"),
+        no_message=url("no-message"),
+        max_length=rt().settings.voicemail_max_seconds,
+        business_hours=False,
+        intro="We are sorry, our phone system is having trouble.",
+    )
+    return r
+
+
+def _business_hours() -> bool:
+    return calendar_for(rt().policy).is_business_hours(rt().now())
+
+
+def _log(call: str, event: str, **detail: Any) -> None:
+    with transaction(rt().sessions) as s:
+        voicemail.log_call_event(s, call, event, rt().now(), **detail)
+
+
+def _with_retry(work: Callable[[Any], Any]) -> Any:
+    """Run ``work(session)`` in a transaction; a duplicate delivery racing us is retried once."""
+    try:
+        with transaction(rt().sessions) as s:
+            return work(s)
+    except IntegrityError:
+        with transaction(rt().sessions) as s:
+            return work(s)
+
+
+def _dispatch_after_response(response: Response) -> Response:
+    from workers.outbox import dispatch_soon
+
+    runtime = rt()
+    if runtime.settings.dispatch_after_response:
+        response.call_on_close(lambda: dispatch_soon(runtime))
+    return response
+
+
+# --- the call -------------------------------------------------------------------------------------------
+
+
+@blueprint.post("/voice")
+@twilio_only
+@safe
+def incoming() -> Response:
+    """A call comes in: greeting, recording notice and the menu for the time of day."""
+    sid = call_sid()
+    runtime = rt()
+    now = runtime.now()
+    number = caller()
+    attempt = int(request.args.get("attempt", "1") or 1)
+    if attempt == 1:
+        with transaction(runtime.sessions) as s:
+            recent = 0
+            if number:
+                since = now - timedelta(seconds=runtime.settings.caller_rate_window_seconds)
+                recent = (
+                    s.scalar(
+                        select(func.count(CallEvent.id)).where(
+                            CallEvent.caller == number, CallEvent.event == "incoming", CallEvent.at >= since
+                        )
+                    )
+                    or 0
+                )
+            s.add(
+                CallEvent(
+                    call_sid=sid, caller=number, at=now, event="incoming", detail={"business_hours": _business_hours()}
+                )
+            )
+        if recent >= runtime.settings.caller_rate_limit:
+            log.warning("rate limit: %s calls from %s", recent, phone.mask(number))
+            _log(sid, "rate limited", recent=recent)
+            return twiml_response(
+                twiml.goodbye(
+                    "We have received many calls from your number in the last few minutes, and your earlier "
+                    "messages are being handled. Please try again later, or use the client portal. Goodbye."
+                )
+            )
+    cal = calendar_for(runtime.policy)
+    local = cal.local(now)
+    return twiml_response(
+        twiml.menu(
+            company=runtime.settings.company_name,
+            business_hours=cal.is_business_hours(now),
+            holiday=cal.holiday_name(local.date()),
+            action=url("menu", attempt=attempt),
+            no_input=url("menu", attempt=attempt, Digits="none"),
+        )
+    )
+
+
+@blueprint.post("/voice/fallback")
+@twilio_only
+def fallback() -> Response:
+    """Twilio's fallback URL: apologise and still take a message."""
+    log.error(
+        "Twilio used the fallback URL: ErrorCode=%s ErrorUrl=%s",
+        request.form.get("ErrorCode"),
+        request.form.get("ErrorUrl"),
+    )
+    try:
+        return twiml_response(_apology_voicemail())
+    except Exception:  # noqa: BLE001 - the last line of defence must always answer the caller
+        log.exception("fallback failed")
+        r = VoiceResponse()
+        r.say("We are sorry, our phone system is having trouble. Please call again in a few minutes.", **twiml.VOICE)
+        r.hangup()
+        return twiml_response(r)
+
+
+@blueprint.post("/voice/menu")
+@twilio_only
+@safe
+def menu() -> Response:
+    """The caller's menu choice."""
+    sid = call_sid()
+    attempt = int(request.args.get("attempt", "1") or 1)
+    digits = request.form.get("Digits") or (
+        "" if request.args.get("Digits") == "none" else request.args.get("Digits", "")
+    )
+    if digits == "none":
+        digits = ""
+    business = _business_hours()
+    route = menu_route(digits, business_hours=business, attempt=attempt)
+    _log(sid, "menu", digits=digits or None, route=route.value)
+    if route is Route.REPEAT:
+        return twiml_response(twiml.not_an_option(url("incoming", attempt=attempt + 1)))
+    if route is Route.STATUS:
+        return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=1), retry=False))
+    if route is Route.COORDINATOR:
+        targets = rt().settings.coordinator_numbers
+        if targets:
+            spoken = phone.spoken_number(caller())
+            return twiml_response(
+                twiml.ring_coordinators(
+                    targets,
+                    screen_url=lambda t: url("screen", call=sid, caller=spoken),
+                    action=url("dial"),
+                    timeout=rt().settings.coordinator_ring_seconds,
+                    caller_id=None,
+                )
+            )
+        route = Route.VOICEMAIL
+    return _voicemail(sid, critical=route is Route.CRITICAL, offer_key=route is not Route.CRITICAL)
+
+
+def _voicemail(sid: str, *, critical: bool, offer_key: bool, intro: str | None = None) -> Response:
+    runtime = rt()
+    number = caller()
+    _with_retry(
+        lambda s: voicemail.reach_voicemail(
+            s, policy=runtime.policy, now=runtime.now(), call_sid=sid, caller=number, critical=critical
+        )
+    )
+    _log(sid, "voicemail", critical=critical)
+    r = twiml.voicemail(
+        critical=critical,
+        key_action=url("voicemail-key") if offer_key else None,
+        record_action=url("recorded", critical=int(critical)),
+        recording_status=url("recording-status", critical=int(critical)),
+        no_message=url("no-message"),
+        max_length=runtime.settings.voicemail_max_seconds,
+        business_hours=_business_hours(),
+        intro=intro,
+    )
+    return _dispatch_after_response(twiml_response(r))
+
+
+@blueprint.post("/voice/screen")
+@twilio_only
+@safe
+def screen() -> Response:
+    """The coordinator answered: who is calling, press 1 to accept."""
+    parent = request.args.get("call", "")
+    if not _SID.match(parent):
+        raise BadRequest("screen without the caller's CallSid")
+    spoken = request.args.get("caller", "an unknown number")
+    return twiml_response(twiml.screen(caller_spoken=spoken, accept_url=url("accept", call=parent)))
+
+
+@blueprint.post("/voice/screen/accept")
+@twilio_only
+@safe
+def accept() -> Response:
+    """The coordinator pressed a key on the screen: 1 takes the call."""
+    parent = request.args.get("call", "")
+    if not _SID.match(parent):
+        raise BadRequest("accept without the caller's CallSid")
+    if request.form.get("Digits") == "1":
+        _log(parent, "coordinator accepted", leg=request.form.get("CallSid"), by=phone.mask(request.form.get("To")))
+        return twiml_response(twiml.accepted())
+    return twiml_response(twiml.goodbye("Call not accepted."))
+
+
+@blueprint.post("/voice/dial-status")
+@twilio_only
+@safe
+def dial_status() -> Response:
+    """The coordinator ring ended: handled, or on to voicemail."""
+    sid = call_sid()
+    status = request.form.get("DialCallStatus")
+    with rt().sessions() as s:
+        accepted = (
+            s.scalar(
+                select(func.count(CallEvent.id)).where(
+                    CallEvent.call_sid == sid, CallEvent.event == "coordinator accepted"
+                )
+            )
+            or 0
+        ) > 0
+    took = coordinator_took_call(status, accepted)
+    _log(sid, "coordinator ring", status=status, accepted=accepted, duration=request.form.get("DialCallDuration"))
+    if took:
+        return twiml_response(twiml.call_handled())
+    return _voicemail(sid, critical=False, offer_key=True)
+
+
+@blueprint.post("/voice/voicemail/key")
+@twilio_only
+@safe
+def voicemail_key() -> Response:
+    """A key pressed during the voicemail prompt: 2 makes the message critical."""
+    sid = call_sid()
+    critical = request.form.get("Digits") == "2"
+    return _voicemail(sid, critical=critical, offer_key=False, intro="Please go ahead." if not critical else None)
+
+
+@blueprint.post("/voice/recorded")
+@twilio_only
+@safe
+def recorded() -> Response:
+    """The message is recorded: the ticket gets it at once, the caller hears the ticket number."""
+    sid = call_sid()
+    runtime = rt()
+    recording_sid = request.form.get("RecordingSid", "")
+    recording_url = request.form.get("RecordingUrl", "")
+    if (
+        not _SID.match(recording_sid)
+        or not recording_url.startswith("https://")
+        and not recording_url.startswith("http://")
+    ):
+        raise BadRequest("recording callback without RecordingSid/RecordingUrl")
+    critical = request.args.get("critical") == "1" or request.form.get("Digits") == "2"
+    duration = _int(request.form.get("RecordingDuration"))
+    number = caller()
+
+    def work(s: Any) -> tuple[int, bool, bool]:
+        t = voicemail.attach_recording(
+            s,
+            policy=runtime.policy,
+            now=runtime.now(),
+            call_sid=sid,
+            caller=number,
+            recording_sid=recording_sid,
+            recording_url=recording_url,
+            duration=duration,
+            critical=critical,
+        )
+        return (
+            t.number,
+            t.priority == "P1",
+            bool(runtime.settings.confirmation_sms and phone.normalize(t.caller_number)),
+        )
+
+    number_, is_p1, sms = _with_retry(work)
+    _log(sid, "recorded", recording_sid=recording_sid, duration=duration, digits=request.form.get("Digits"))
+    r = twiml.ticket_created(
+        ticket_spoken=phone.spoken_digits(number_), critical=is_p1, business_hours=_business_hours(), sms=sms
+    )
+    return _dispatch_after_response(twiml_response(r))
+
+
+@blueprint.post("/voice/recording-status")
+@twilio_only
+@safe
+def recording_status() -> Response:
+    """Recording status callback (at least once): completed attaches, absent/failed leave the call-back ticket."""
+    sid = call_sid()
+    runtime = rt()
+    status = request.form.get("RecordingStatus", "")
+    recording_sid = request.form.get("RecordingSid", "")
+    critical = request.args.get("critical") == "1"
+    number = caller()
+    if status == "completed" and _SID.match(recording_sid):
+        _with_retry(
+            lambda s: voicemail.attach_recording(
+                s,
+                policy=runtime.policy,
+                now=runtime.now(),
+                call_sid=sid,
+                caller=number,
+                recording_sid=recording_sid,
+                recording_url=request.form.get("RecordingUrl", ""),
+                duration=_int(request.form.get("RecordingDuration")),
+                critical=critical,
+            )
+        )
+    else:
+
+        def no_message(s: Any) -> None:
+            t = voicemail.reach_voicemail(
+                s, policy=runtime.policy, now=runtime.now(), call_sid=sid, caller=number, critical=critical
+            )
+            voicemail.call_ended_without_message(
+                s, ticket=t, now=runtime.now(), reason=f"recording {status or 'missing'}"
+            )
+
+        _with_retry(no_message)
+    _log(sid, "recording status", status=status, recording_sid=recording_sid or None)
+    return _dispatch_after_response(Response(status=204))
+
+
+@blueprint.post("/voice/no-message")
+@twilio_only
+@safe
+def no_message() -> Response:
+    """The caller said nothing after the beep: keep the call-back ticket and read its number."""
+    sid = call_sid()
+    runtime = rt()
+    number = caller()
+
+    def work(s: Any) -> tuple[int, bool]:
+        t = voicemail.reach_voicemail(
+            s, policy=runtime.policy, now=runtime.now(), call_sid=sid, caller=number, critical=False
+        )
+        voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason="silent recording")
+        return t.number, t.priority == "P1"
+
+    number_, is_p1 = _with_retry(work)
+    sms = runtime.settings.confirmation_sms and number is not None
+    r = twiml.ticket_created(
+        ticket_spoken=phone.spoken_digits(number_),
+        critical=is_p1,
+        business_hours=_business_hours(),
+        sms=sms,
+        no_message=True,
+    )
+    return _dispatch_after_response(twiml_response(r))
+
+
+@blueprint.post("/voice/status")
+@twilio_only
+@safe
+def call_status() -> Response:
+    """Call status changes: a caller who hung up at the voicemail prompt still gets a confirmed ticket."""
+    sid = call_sid()
+    runtime = rt()
+    status = request.form.get("CallStatus", "")
+    if status in ("completed", "busy", "failed", "no-answer", "canceled"):
+
+        def work(s: Any) -> None:
+            t = voicemail.ticket_for_call(s, sid)
+            if t is not None:
+                voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason="caller hung up")
+
+        _with_retry(work)
+        _log(sid, "call ended", status=status, duration=request.form.get("CallDuration"))
+    return _dispatch_after_response(Response(status=204))
+
+
+@blueprint.post("/voice/ticket-status")
+@twilio_only
+@safe
+def ticket_status() -> Response:
+    """Press 3: read out a ticket's status, only to a caller of the same client."""
+    sid = call_sid()
+    attempt = int(request.args.get("attempt", "1") or 1)
+    digits = (request.form.get("Digits") or "").strip("#* ")
+    runtime = rt()
+    text = None
+    if digits.isdigit():
+        with runtime.sessions() as s:
+            try:
+                t = service.get_ticket(s, digits)
+            except UnknownTicket:
+                t = None
+            if t is not None and _same_client(s, t, caller()):
+                text = _status_text(t, runtime)
+    _log(sid, "status lookup", found=text is not None, attempt=attempt)
+    if text is not None:
+        return twiml_response(twiml.status_answer(text, menu_url=url("incoming", attempt=2)))
+    if attempt >= MAX_STATUS_ATTEMPTS:
+        return twiml_response(
+            twiml.goodbye(
+                "We could not find that ticket. Please check the number in your confirmation message, or call back to speak with a coordinator. Goodbye."
+            )
+        )
+    return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=attempt + 1), retry=True))
+
+
+def _same_client(session: Any, ticket: Ticket, number: str | None) -> bool:
+    if number is None:
+        return False
+    client, _contact = service.find_caller(session, number)
+    if client is not None:
+        return ticket.client_id == client.id
+    return ticket.caller_number == number
+
+
+def _status_text(t: Ticket, runtime: Runtime) -> str:
+    tz = runtime.policy.timezone
+    prio = {"P1": "P 1, critical", "P2": "P 2, high", "P3": "P 3, medium", "P4": "P 4, low", "P5": "P 5"}[t.priority]
+    text = f"Ticket {phone.spoken_digits(t.number or 0)} is {t.status}, priority {prio}."
+    nxt = service.next_milestone(t)
+    if t.status in ("resolved", "closed"):
+        return text
+    if t.paused_at is not None:
+        return text + " We are waiting for information from you."
+    if nxt is not None and nxt.due_at is not None:
+        when = nxt.due_at.astimezone(tz)
+        label = {
+            "first_response": "a first response",
+            "resolution_plan": "a resolution plan",
+            "resolved": "resolution",
+        }[nxt.name]
+        text += f" We are committed to {label} by {when:%A} at {when:%-I:%M %p}."
+    return text
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+# --- SMS ------------------------------------------------------------------------------------------------
+
+
+@blueprint.post("/sms")
+@twilio_only
+def sms() -> Response:
+    """Inbound SMS: page acknowledgements are handled by paging; anything else gets directions."""
+    from ivr.sms import handle_inbound_sms
+
+    return twiml_response(handle_inbound_sms(request.form, rt()))

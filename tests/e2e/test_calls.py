@@ -1,0 +1,360 @@
+"""Simulated calls through the whole support line, signed exactly as Twilio signs them."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from ivr.simulate import CallPlan, TwilioSimulator
+from settings import Settings
+from tests.conftest import FixedClock
+from tests.e2e.conftest import PUBLIC, Service
+from ticketing import service
+from ticketing.db import transaction
+from ticketing.models import CallEvent, Client, Contact, OutboxMessage, Ticket
+
+DANA = "+18055550142"
+
+
+def tickets(live: Service) -> list[Ticket]:
+    with live.runtime.sessions() as s:
+        return list(s.scalars(select(Ticket).order_by(Ticket.id)).all())
+
+
+def outbox_keys(live: Service) -> list[str]:
+    with live.runtime.sessions() as s:
+        return sorted(s.scalars(select(OutboxMessage.key)).all())
+
+
+@pytest.fixture
+def acme(live: Service) -> None:
+    with transaction(live.runtime.sessions) as s:
+        client = Client(name="Acme Dental", main_number="+18055550100")
+        s.add_all(
+            [
+                Contact(client=client, name="Dana Whitfield", phone=DANA),
+                Contact(client=client, name="Luis", phone="+18055550143"),
+            ]
+        )
+        s.add(Client(name="Pismo Title", main_number="+18055550200"))
+
+
+def test_a_coordinator_who_presses_1_takes_the_call_and_no_ticket_is_made(sim: TwilioSimulator, live: Service) -> None:
+    result = sim.call(DANA, CallPlan(keys=["1"], coordinator="accept"))
+    assert "Calls are recorded" in result.heard
+    assert "Please hold while we connect you" in result.heard
+    assert any("Support call from 8 0 5, 5 5 5, 0 1 4 2. Press 1 to accept." in line for line in result.lines)
+    assert tickets(live) == []
+    with live.runtime.sessions() as s:
+        events = s.scalars(
+            select(CallEvent.event).where(CallEvent.call_sid == result.call_sid).order_by(CallEvent.id)
+        ).all()
+    assert events == ["incoming", "menu", "coordinator accepted", "coordinator ring"]
+
+
+@pytest.mark.parametrize("coordinator", ["busy", "no-answer", "failed", "voicemail"])
+def test_an_unanswered_or_voicemail_screened_ring_goes_to_a_p3_voicemail(
+    sim: TwilioSimulator, live: Service, voicemail_wav: bytes, coordinator: str, acme: None
+) -> None:
+    result = sim.call(DANA, CallPlan(keys=[], coordinator=coordinator, audio=voicemail_wav))
+    assert "Our service coordinator is on another call" in result.heard
+    (ticket,) = tickets(live)
+    assert (ticket.priority, ticket.source, ticket.caller_number) == ("P3", "voicemail", DANA)
+    assert ticket.client_id is not None and ticket.call_sid == result.call_sid
+    assert ticket.recording_sid == result.recording_sid and ticket.recording_duration is not None
+    assert ticket.transcription_state == "pending"
+    spoken = " ".join(str(ticket.number))
+    assert f"Your ticket number is {spoken}." in result.heard
+    assert result.ticket_number == ticket.number
+    assert outbox_keys(live) == [f"confirm:{ticket.number}", f"transcribe:{result.recording_sid}"]
+
+
+def test_press_2_at_the_menu_makes_a_p1_and_requests_a_page(
+    sim: TwilioSimulator, live: Service, voicemail_wav: bytes
+) -> None:
+    result = sim.call(DANA, CallPlan(keys=["2"], audio=voicemail_wav))
+    (ticket,) = tickets(live)
+    assert ticket.priority == "P1" and ticket.critical_requested
+    assert "P 1 critical ticket" in result.heard and "emergency response team" in result.heard
+    assert f"page:{ticket.number}" in outbox_keys(live)
+
+
+def test_press_2_during_the_voicemail_prompt_makes_a_p1(
+    sim: TwilioSimulator, live: Service, voicemail_wav: bytes
+) -> None:
+    result = sim.call(DANA, CallPlan(keys=["", "2"], coordinator="busy", audio=voicemail_wav))
+    (ticket,) = tickets(live)
+    assert ticket.priority == "P1"
+    assert [a.action for a in _audit(live, ticket)][:3] == ["created", "priority changed", "paging requested"]
+    assert "P 1 critical ticket" in result.heard
+
+
+def test_press_2_while_recording_is_not_lost(sim: TwilioSimulator, live: Service, voicemail_wav: bytes) -> None:
+    sim.call(DANA, CallPlan(keys=["", ""], coordinator="busy", audio=voicemail_wav, end_recording_with="2"))
+    (ticket,) = tickets(live)
+    assert ticket.priority == "P1"
+    assert f"page:{ticket.number}" in outbox_keys(live)
+
+
+def test_after_hours_a_message_is_a_p3_for_the_next_business_day(
+    sim: TwilioSimulator, live: Service, clock: FixedClock, voicemail_wav: bytes
+) -> None:
+    clock.set("2026-11-18 19:30")
+    result = sim.call(DANA, CallPlan(keys=[], audio=voicemail_wav))
+    assert "Our office is now closed." in result.heard
+    assert "coordinator" not in " ".join(result.lines[:3]).lower() or "Please hold" not in result.heard
+    (ticket,) = tickets(live)
+    assert (ticket.priority, ticket.after_hours) == ("P3", True)
+    with live.runtime.sessions() as s:
+        t = service.get_ticket(s, ticket.number)  # type: ignore[arg-type]
+        assert (
+            t.milestone("first_response").due_at.astimezone(live.runtime.policy.timezone).strftime("%m-%d %H:%M")
+            == "11-19 08:12"
+        )
+
+
+def test_after_hours_press_2_pages_the_after_hours_team(
+    sim: TwilioSimulator, live: Service, clock: FixedClock, voicemail_wav: bytes
+) -> None:
+    clock.set("2026-11-21 23:00")
+    result = sim.call(DANA, CallPlan(keys=["2"], audio=voicemail_wav))
+    (ticket,) = tickets(live)
+    assert ticket.priority == "P1" and ticket.after_hours
+    assert "after-hours on-call engineer is being notified" in result.heard
+    assert f"page:{ticket.number}" in outbox_keys(live)
+
+
+def test_on_a_holiday_the_after_hours_menu_names_the_holiday(
+    sim: TwilioSimulator, live: Service, clock: FixedClock, voicemail_wav: bytes
+) -> None:
+    clock.set("2026-11-26 10:00")
+    result = sim.call(DANA, CallPlan(keys=["1"], audio=voicemail_wav))
+    assert "Our office is closed today for Thanksgiving Day." in result.heard
+    assert "Please hold" not in result.heard
+    (ticket,) = tickets(live)
+    assert ticket.after_hours and ticket.priority == "P3"
+
+
+def test_hanging_up_before_the_beep_still_leaves_a_call_back_ticket(sim: TwilioSimulator, live: Service) -> None:
+    result = sim.call(DANA, CallPlan(keys=[], coordinator="no-answer", audio=None))
+    (ticket,) = tickets(live)
+    assert ticket.recording_sid is None and ticket.transcription_state == "none"
+    assert ticket.summary.startswith("Missed call from")
+    # The call-status callback (Twilio console: "call status changes") confirms it to the caller.
+    sim.post(
+        "/twilio/voice/status",
+        {
+            "CallSid": result.call_sid,
+            "AccountSid": sim.account_sid,
+            "From": DANA,
+            "To": sim.to,
+            "CallStatus": "completed",
+        },
+    )
+    sim.post(
+        "/twilio/voice/status",
+        {
+            "CallSid": result.call_sid,
+            "AccountSid": sim.account_sid,
+            "From": DANA,
+            "To": sim.to,
+            "CallStatus": "completed",
+        },
+    )
+    assert outbox_keys(live) == [f"confirm:{ticket.number}"]
+    assert [a.action for a in _audit(live, ticket)] == ["created", "no message"]
+
+
+def test_press_2_then_hang_up_still_gives_a_p1_and_a_page(sim: TwilioSimulator, live: Service) -> None:
+    sim.call(DANA, CallPlan(keys=["2"], audio=None))
+    (ticket,) = tickets(live)
+    assert ticket.priority == "P1" and ticket.recording_sid is None
+    assert outbox_keys(live) == [f"page:{ticket.number}"]
+
+
+def test_duplicate_callbacks_make_one_ticket_one_transcription_and_one_page(
+    sim: TwilioSimulator, live: Service, voicemail_wav: bytes
+) -> None:
+    result = sim.call(DANA, CallPlan(keys=["2"], audio=voicemail_wav, duplicate_callbacks=True))
+    assert tickets(live).__len__() == 1
+    (ticket,) = tickets(live)
+    assert outbox_keys(live) == sorted(
+        [f"confirm:{ticket.number}", f"page:{ticket.number}", f"transcribe:{result.recording_sid}"]
+    )
+    assert [a.action for a in _audit(live, ticket)].count("recording attached") == 1
+
+
+def test_a_recording_callback_that_arrives_before_the_action_still_makes_one_ticket(
+    sim: TwilioSimulator, live: Service
+) -> None:
+    params = {
+        "CallSid": "CA" + "a" * 32,
+        "AccountSid": sim.account_sid,
+        "From": DANA,
+        "To": sim.to,
+        "RecordingSid": "RE" + "b" * 32,
+        "RecordingUrl": "https://api.twilio.com/x/RE" + "b" * 32,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "12",
+    }
+    sim.post("/twilio/voice/recording-status", params)
+    sim.post("/twilio/voice/recorded", {**params, "Digits": "#"})
+    sim.post("/twilio/voice/recording-status", params)
+    assert len(tickets(live)) == 1
+
+
+def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Service, acme: None) -> None:
+    runtime = live.runtime
+    with transaction(runtime.sessions) as s:
+        own = service.open_ticket(
+            s,
+            policy=runtime.policy,
+            now=runtime.now(),
+            priority="P2",
+            source="phone",
+            actor="c",
+            caller_number="+18055550143",
+        )
+        other = service.open_ticket(
+            s,
+            policy=runtime.policy,
+            now=runtime.now(),
+            priority="P2",
+            source="phone",
+            actor="c",
+            caller_number="+18055550200",
+        )
+        own_n, other_n = own.number, other.number
+    mine = sim.call(DANA, CallPlan(keys=["3", f"{own_n}#"]))
+    assert f"Ticket {' '.join(str(own_n))} is new, priority P 2, high." in mine.heard
+    assert "a first response by Wednesday at 10:12 AM" in mine.heard
+    theirs = sim.call(DANA, CallPlan(keys=["3", f"{other_n}#", "999999#", "12#"]))
+    assert "We could not find that ticket. Please enter your ticket number again" in theirs.heard
+    assert "Goodbye" in theirs.heard and str(other_n) not in theirs.heard.replace(" ", "")
+    assert "is new" not in theirs.heard
+
+
+def test_a_bad_signature_is_refused_with_403_and_changes_nothing(live: Service, settings: Settings) -> None:
+    params = {
+        "CallSid": "CA" + "c" * 32,
+        "From": DANA,
+        "To": "+18055922500",
+        "RecordingSid": "RE" + "d" * 32,
+        "RecordingUrl": "https://api.twilio.com/x",
+        "Digits": "2",
+    }
+    for path in [
+        "/twilio/voice",
+        "/twilio/voice/recorded",
+        "/twilio/voice/menu",
+        "/twilio/sms",
+        "/twilio/voice/fallback",
+    ]:
+        bad = requests.post(
+            live.url + path, data=params, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, timeout=5
+        )
+        none = requests.post(live.url + path, data=params, timeout=5)
+        assert (bad.status_code, none.status_code) == (403, 403)
+    # Signed for the wrong URL (what a TLS-terminating proxy would make of it): refused too.
+    from tests.twilio_server import sign
+
+    wrong = requests.post(
+        live.url + "/twilio/voice",
+        data=params,
+        headers={"X-Twilio-Signature": sign(live.url + "/twilio/voice", params, settings.twilio_auth_token)},
+        timeout=5,
+    )
+    assert wrong.status_code == 403
+    assert tickets(live) == []
+    with live.runtime.sessions() as s:
+        assert s.scalar(select(func.count(CallEvent.id))) == 0
+
+
+def test_malformed_parameters_get_a_safe_answer_not_an_application_error(sim: TwilioSimulator, live: Service) -> None:
+    body = sim.post("/twilio/voice/recorded", {"From": DANA, "RecordingUrl": "not a url"})
+    assert "<Record" in body and "having trouble" in body
+    body = sim.post("/twilio/voice", {"From": DANA})
+    assert "<Record" in body
+    assert tickets(live) == []
+
+
+def test_the_fallback_url_apologises_and_takes_a_message(sim: TwilioSimulator, live: Service) -> None:
+    body = sim.post(
+        "/twilio/voice/fallback", {"CallSid": "CA" + "e" * 32, "From": DANA, "ErrorCode": "11200", "ErrorUrl": PUBLIC}
+    )
+    assert "having trouble" in body and "<Record" in body
+
+
+def test_a_flood_of_calls_from_one_number_is_answered_politely_without_new_tickets(
+    sim: TwilioSimulator, live: Service, clock: FixedClock
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(caller_rate_limit=3)
+    for _ in range(3):
+        sim.call(DANA, CallPlan(keys=["1"], coordinator="busy", audio=None))
+        clock.advance(seconds=30)
+    flood = sim.call(DANA, CallPlan(keys=["1"], coordinator="busy", audio=None))
+    assert "many calls from your number" in flood.heard
+    assert len(tickets(live)) == 3
+    clock.advance(minutes=11)
+    assert "many calls" not in sim.call(DANA, CallPlan(keys=["1"], audio=None)).heard
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server to stop and start one")
+def test_with_redis_down_the_caller_gets_the_full_flow_and_the_job_is_enqueued_once_redis_is_back(
+    sim: TwilioSimulator, live: Service, voicemail_wav: bytes, tmp_path: object
+) -> None:
+    port = _free_port()
+    live.runtime.settings = live.runtime.settings.with_overrides(
+        redis_url=f"redis://127.0.0.1:{port}/0", dispatch_after_response=True
+    )
+    live.runtime._redis = None
+    live.runtime.redis_timeout = 0.5
+    result = sim.call(DANA, CallPlan(keys=["2"], audio=voicemail_wav))
+    (ticket,) = tickets(live)
+    assert result.ticket_number == ticket.number and ticket.priority == "P1"
+    time.sleep(0.5)  # the after-response dispatch tried and failed
+    with live.runtime.sessions() as s:
+        assert s.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.dispatched_at.is_(None))) == 3
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                live.runtime._redis = None
+                live.runtime.redis.ping()
+                break
+            except Exception:  # noqa: BLE001
+                time.sleep(0.1)
+        from workers.sweeper import sweep_once
+
+        done = sweep_once(live.runtime)
+        assert done["dispatched"] == 3
+        queued = sorted(live.runtime.queue().get_job_ids())
+        assert queued == sorted(
+            [f"confirm-{ticket.number}", f"page-{ticket.number}", f"transcribe-{result.recording_sid}"]
+        )
+        assert sweep_once(live.runtime)["dispatched"] == 0
+        assert len(live.runtime.queue().get_job_ids()) == 3
+    finally:
+        live.runtime.close()
+        server.terminate()
+        server.wait(5)
+
+
+def _audit(live: Service, ticket: Ticket) -> list:  # type: ignore[type-arg]
+    with live.runtime.sessions() as s:
+        return list(service.get_ticket(s, ticket.number).audit)  # type: ignore[arg-type]

@@ -1,0 +1,41 @@
+"""The outbox: jobs recorded in the ticket's own transaction, handed to Redis later."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ticketing.models import OutboxMessage
+
+TRANSCRIBE = "transcribe"
+CONFIRM = "confirm"
+PAGE = "page"
+TRANSCRIPT_READY = "transcript-ready"
+
+
+def post(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
+    """Record a job once per key; False when that key was already recorded."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+        return False
+    session.add(OutboxMessage(kind=kind, key=key, payload=payload, created_at=now, attempts=0))
+    return True
+
+
+def repost(session: Session, key: str) -> bool:
+    """Mark a recorded job for dispatch again (a retry); False when the key is unknown."""
+    message = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).first()
+    if message is None:
+        return False
+    message.dispatched_at = None
+    message.completed_at = None
+    return True
+
+
+def complete(session: Session, key: str, now: datetime) -> None:
+    """The job for ``key`` finished: the sweeper stops watching it."""
+    message = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).first()
+    if message is not None and message.completed_at is None:
+        message.completed_at = now

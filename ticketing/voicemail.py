@@ -1,0 +1,153 @@
+"""Voicemail tickets: exactly one ticket per call that reaches voicemail.
+
+The ticket exists from the moment the caller reaches the voicemail prompt, so a
+caller who hangs up before the beep still leaves a "please call back" ticket,
+and a caller who pressed 2 gets a P1 and a page even without a message.
+Twilio delivers callbacks at least once: every function here is idempotent on
+the CallSid and RecordingSid.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ticketing import outbox, phone, service
+from ticketing.models import CallEvent, Source, Ticket, TranscriptionState
+from ticketing.policy import SupportPolicy
+from ticketing.priority import Priority
+from ticketing.routing import voicemail_priority
+
+SYSTEM = "support line"
+
+
+def ticket_for_call(session: Session, call_sid: str) -> Ticket | None:
+    """The ticket created for this call, if any."""
+    return session.scalars(select(Ticket).where(Ticket.call_sid == call_sid)).first()
+
+
+def log_call_event(session: Session, call_sid: str, event: str, now: datetime, **detail: Any) -> None:
+    """Add a step to the call's timeline (shown on the ticket)."""
+    session.add(CallEvent(call_sid=call_sid, at=now, event=event, detail=detail))
+
+
+def _caller_label(ticket: Ticket) -> str:
+    if ticket.contact is not None and ticket.client is not None:
+        return f"{ticket.contact.name} ({ticket.client.name})"
+    if ticket.client is not None:
+        return ticket.client.name
+    return ticket.caller_number or "an unknown caller"
+
+
+def reach_voicemail(
+    session: Session,
+    *,
+    policy: SupportPolicy,
+    now: datetime,
+    call_sid: str,
+    caller: str | None,
+    critical: bool,
+) -> Ticket:
+    """The call's ticket, created when the caller first reaches voicemail; pressing 2 later escalates it."""
+    ticket = ticket_for_call(session, call_sid)
+    if ticket is None:
+        ticket = service.open_ticket(
+            session,
+            policy=policy,
+            now=now,
+            priority=voicemail_priority(critical),
+            source=Source.VOICEMAIL,
+            actor=SYSTEM,
+            caller_number=caller,
+            call_sid=call_sid,
+            critical_requested=critical,
+            reason="caller pressed 2 for a critical issue" if critical else None,
+        )
+        ticket.summary = f"Missed call from {_caller_label(ticket)}: no message yet, please call back"
+        if critical:
+            _request_page(session, ticket, now)
+    elif critical and not ticket.critical_requested:
+        escalate_to_critical(session, ticket, policy=policy, now=now)
+    return ticket
+
+
+def escalate_to_critical(session: Session, ticket: Ticket, *, policy: SupportPolicy, now: datetime) -> None:
+    """The caller pressed 2: the ticket becomes P1 - Critical and the on-call team is paged."""
+    ticket.critical_requested = True
+    if ticket.priority != Priority.P1.value:
+        service.change_priority(
+            session,
+            ticket,
+            Priority.P1,
+            reason="caller pressed 2 for a critical issue",
+            actor=SYSTEM,
+            now=now,
+            policy=policy,
+        )
+    _request_page(session, ticket, now)
+
+
+def _request_page(session: Session, ticket: Ticket, now: datetime) -> None:
+    if outbox.post(session, outbox.PAGE, f"page:{ticket.number}", {"ticket": ticket.number}, now):
+        service.audit(session, ticket, actor=SYSTEM, action="paging requested", now=now)
+
+
+def attach_recording(
+    session: Session,
+    *,
+    policy: SupportPolicy,
+    now: datetime,
+    call_sid: str,
+    caller: str | None,
+    recording_sid: str,
+    recording_url: str,
+    duration: int | None,
+    critical: bool,
+) -> Ticket:
+    """Attach the finished recording to the call's ticket (creating it if needed) and queue its transcription."""
+    ticket = reach_voicemail(session, policy=policy, now=now, call_sid=call_sid, caller=caller, critical=critical)
+    if ticket.recording_sid is not None:
+        if ticket.recording_sid != recording_sid:
+            # A second recording on the same call (e.g. the fallback took one too): keep it on the log.
+            service.audit(
+                session,
+                ticket,
+                actor=SYSTEM,
+                action="extra recording",
+                now=now,
+                detail={"recording_sid": recording_sid, "recording_url": recording_url, "duration": duration},
+            )
+        return ticket
+    ticket.recording_sid = recording_sid
+    ticket.recording_url = recording_url
+    ticket.recording_duration = duration
+    ticket.summary = f"Voicemail from {_caller_label(ticket)}"
+    ticket.transcription_state = TranscriptionState.PENDING.value
+    ticket.transcription_requested_at = now
+    service.audit(
+        session,
+        ticket,
+        actor=SYSTEM,
+        action="recording attached",
+        now=now,
+        detail={"recording_sid": recording_sid, "duration": duration},
+    )
+    outbox.post(session, outbox.TRANSCRIBE, f"transcribe:{recording_sid}", {"recording_sid": recording_sid}, now)
+    request_confirmation(session, ticket, now)
+    return ticket
+
+
+def request_confirmation(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Queue the caller's "new ticket created" SMS (once per ticket)."""
+    if phone.normalize(ticket.caller_number) is not None:
+        outbox.post(session, outbox.CONFIRM, f"confirm:{ticket.number}", {"ticket": ticket.number}, now)
+
+
+def call_ended_without_message(session: Session, *, ticket: Ticket, now: datetime, reason: str) -> None:
+    """The caller left no message: keep the call-back ticket and confirm it to the caller."""
+    if ticket.recording_sid is None and not any(a.action == "no message" for a in ticket.audit):
+        service.audit(session, ticket, actor=SYSTEM, action="no message", now=now, detail={"why": reason})
+        request_confirmation(session, ticket, now)

@@ -1,0 +1,242 @@
+"""RQ job entry points. Each takes plain IDs, is idempotent, and keeps the database the source of truth."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rq import get_current_job
+from sqlalchemy import select
+
+from ticketing import outbox, phone, service
+from ticketing.db import transaction
+from ticketing.models import Ticket, TranscriptionState
+from ticketing.priority import Priority
+from workers import runtime as rt
+
+log = logging.getLogger(__name__)
+WORKER = "transcription worker"
+
+
+def _engine(runtime: rt.Runtime) -> Any:
+    """The transcription engine of this worker process (model loaded once, on first use)."""
+    engine = runtime.cache.get("engine")
+    if engine is None:
+        from transcription.engine import load_engine
+
+        engine = runtime.cache["engine"] = load_engine(runtime.settings)
+    return engine
+
+
+def _retries_left() -> int:
+    job = get_current_job()
+    return int(getattr(job, "retries_left", 0) or 0) if job is not None else 0
+
+
+def transcribe_recording(recording_sid: str) -> str:
+    """Download, store and transcribe one voicemail, then attach the text and triage hints to its ticket."""
+    from transcription.download import download_recording
+
+    from transcription import errors as terr
+    from transcription.hints import initial_prompt_for, triage_hints
+
+    runtime = rt.current()
+    settings = runtime.settings
+    key = f"transcribe:{recording_sid}"
+    with runtime.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.recording_sid == recording_sid)).first()
+        if ticket is None:
+            log.error("no ticket for recording %s", recording_sid)
+            return "no ticket"
+        if ticket.transcription_state in (TranscriptionState.DONE.value, TranscriptionState.NO_SPEECH.value):
+            with transaction(runtime.sessions) as s2:
+                outbox.complete(s2, key, runtime.now())
+            return "already transcribed"
+        number = ticket.number
+        url = ticket.recording_url or ""
+        stored = Path(ticket.audio_path) if ticket.audio_path else None
+        prompt = None
+        if ticket.client is not None:
+            prompt = initial_prompt_for(ticket.client.name, [c.name for c in ticket.client.contacts])
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)  # type: ignore[arg-type]
+        t.transcription_attempts = (t.transcription_attempts or 0) + 1
+    try:
+        if stored is None or not stored.exists():
+            stored = download_recording(
+                url,
+                settings.recordings_dir,
+                recording_sid,
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token,
+                max_bytes=settings.recording_max_bytes,
+            )
+            with transaction(runtime.sessions) as s:
+                t = service.get_ticket(s, number)  # type: ignore[arg-type]
+                t.audio_path = str(stored)
+                service.audit(
+                    s,
+                    t,
+                    actor=WORKER,
+                    action="audio stored",
+                    now=runtime.now(),
+                    detail={"bytes": stored.stat().st_size},
+                )
+        started = runtime.now()
+        transcript = _engine(runtime).transcribe(stored, initial_prompt=prompt)
+    except terr.TranscriptionError as exc:
+        retryable = isinstance(exc, terr.RecordingUnavailableError)
+        if retryable and _retries_left() > 0:
+            log.warning("recording %s not available yet, retrying: %s", recording_sid, exc)
+            raise
+        _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)  # type: ignore[arg-type]
+        return "failed"
+    except Exception as exc:
+        if _retries_left() > 0:
+            raise
+        _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)  # type: ignore[arg-type]
+        raise
+
+    hints = triage_hints(transcript.text) if not transcript.no_speech else None
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)  # type: ignore[arg-type]
+        t.transcript = transcript.text
+        t.transcript_segments = [asdict(seg) for seg in transcript.segments]
+        t.transcript_language = transcript.language
+        t.transcript_engine = f"{transcript.engine} ({transcript.model})"
+        t.transcript_confidence = round(transcript.confidence, 3)
+        t.transcript_low_confidence = transcript.low_confidence
+        t.audio_seconds = transcript.audio_seconds
+        t.transcription_error = None
+        t.transcription_state = (
+            TranscriptionState.NO_SPEECH if transcript.no_speech else TranscriptionState.DONE
+        ).value
+        if hints is not None:
+            t.hints = {
+                "summary": hints.summary,
+                "callback_number": phone.normalize(hints.callback_number) or hints.callback_number,
+                "caller_name": hints.caller.name,
+                "organisation": hints.caller.organisation,
+                "suggested_priority": hints.priority,
+                "cues": list(hints.cues),
+            }
+            if hints.summary:
+                t.summary = hints.summary[:200]
+        elapsed = (runtime.now() - started).total_seconds()
+        service.audit(
+            s,
+            t,
+            actor=WORKER,
+            action="transcribed",
+            now=runtime.now(),
+            detail={
+                "state": t.transcription_state,
+                "engine": t.transcript_engine,
+                "confidence": t.transcript_confidence,
+                "audio_seconds": transcript.audio_seconds,
+                "seconds": round(elapsed, 2),
+            },
+        )
+        outbox.complete(s, key, runtime.now())
+        if t.priority == Priority.P1.value:
+            outbox.post(s, outbox.TRANSCRIPT_READY, f"transcript-ready:{t.number}", {"ticket": t.number}, runtime.now())
+    if settings.delete_twilio_recording:
+        _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
+    return "no speech" if transcript.no_speech else "transcribed"
+
+
+def _mark_failed(runtime: rt.Runtime, number: int, error: str, key: str) -> None:
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        t.transcription_state = TranscriptionState.FAILED.value
+        t.transcription_error = error[:1000]
+        service.audit(
+            s, t, actor=WORKER, action="transcription failed", now=runtime.now(), detail={"error": error[:300]}
+        )
+        outbox.complete(s, key, runtime.now())
+    log.error("transcription of ticket %s failed: %s", number, error)
+
+
+def _delete_twilio_copy(runtime: rt.Runtime, recording_sid: str, number: int) -> None:
+    from ivr.twilio_rest import TwilioSendError, delete_recording, make_twilio_client
+
+    try:
+        delete_recording(make_twilio_client(runtime.settings), recording_sid)
+    except TwilioSendError as exc:
+        log.warning("could not delete Twilio's copy of %s: %s", recording_sid, exc)
+        return
+    with transaction(runtime.sessions) as s:
+        service.audit(
+            s, service.get_ticket(s, number), actor=WORKER, action="twilio recording deleted", now=runtime.now()
+        )
+
+
+def send_confirmation(ticket: int) -> str:
+    """Text the caller 'new ticket created' with the ticket number and first-response target."""
+    from ivr.twilio_rest import TwilioSendError, can_receive_sms, make_twilio_client, send_sms
+
+    runtime = rt.current()
+    settings = runtime.settings
+    key = f"confirm:{ticket}"
+    with runtime.sessions() as s:
+        t = service.get_ticket(s, ticket)
+        if any(a.action == "confirmation sent" for a in t.audit):
+            return "already sent"
+        to = t.caller_number
+        prio = Priority.parse(t.priority)
+        due = t.milestone("first_response").due_at
+    if not settings.confirmation_sms or not to or not can_receive_sms(to):
+        with transaction(runtime.sessions) as s:
+            outbox.complete(s, key, runtime.now())
+        return "not sent"
+    target = runtime.policy.target(prio).first_response or timedelta(0)
+    minutes = int(target.total_seconds() // 60)
+    when = f" (by {due.astimezone(runtime.policy.timezone):%a %b %-d, %-I:%M %p %Z})" if due else ""
+    body = (
+        f"{settings.company_name}: new ticket created. Ticket #{ticket}, priority {prio.label}. "
+        f"First response within {minutes} minutes{when}. Quote #{ticket} when you call {settings.support_number}."
+    )
+    try:
+        sid = send_sms(make_twilio_client(settings), from_=settings.support_number, to=to, body=body)
+    except TwilioSendError as exc:
+        if exc.retryable and _retries_left() > 0:
+            raise
+        with transaction(runtime.sessions) as s:
+            service.audit(
+                s,
+                service.get_ticket(s, ticket),
+                actor="support line",
+                action="confirmation failed",
+                now=runtime.now(),
+                detail={"error": str(exc)[:300]},
+            )
+            outbox.complete(s, key, runtime.now())
+        return "failed"
+    with transaction(runtime.sessions) as s:
+        service.audit(
+            s,
+            service.get_ticket(s, ticket),
+            actor="support line",
+            action="confirmation sent",
+            now=runtime.now(),
+            detail={"sid": sid, "to": phone.mask(to)},
+        )
+        outbox.complete(s, key, runtime.now())
+    return "sent"
+
+
+def page_on_call(ticket: int) -> str:
+    """Page the on-call engineer for a P1 ticket until someone acknowledges."""
+    from workers.paging import start_paging
+
+    return start_paging(rt.current(), ticket)
+
+
+def transcript_ready(ticket: int) -> str:
+    """A P1's transcript arrived: tell the people already paged."""
+    from workers.paging import send_transcript_follow_up
+
+    return send_transcript_follow_up(rt.current(), ticket)

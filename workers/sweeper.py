@@ -1,0 +1,95 @@
+"""The sweeper: re-derives pending work from the database, so nothing waits on a lost job.
+
+``python -m workers.sweeper`` runs it every few seconds. Any number may run:
+every step claims rows atomically and jobs are idempotent.
+- hands undispatched outbox messages to Redis (Redis was down when a webhook ran);
+- re-dispatches messages whose job vanished (Redis restarted) or died (worker killed);
+- re-derives due escalation steps of P1 pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import clean_registries
+from sqlalchemy import select
+
+from ticketing.models import OutboxMessage
+from workers import runtime as rt
+from workers.outbox import dispatch_pending, job_id_for
+
+log = logging.getLogger(__name__)
+DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+MAX_ATTEMPTS = 6
+
+
+def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> int:
+    """Put back in the outbox every dispatched, unfinished message whose job is gone or dead."""
+    stale_after = stale_after or timedelta(minutes=runtime.settings.transcription_pending_minutes)
+    cutoff = runtime.now() - stale_after
+    queue = runtime.queue()
+    clean_registries(queue)  # moves jobs of killed workers from 'started' to 'failed'
+    requeued = 0
+    with runtime.sessions.begin() as s:
+        rows = s.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.dispatched_at.is_not(None),
+                OutboxMessage.dispatched_at < cutoff,
+                OutboxMessage.completed_at.is_(None),
+            )
+            .limit(200)
+        ).all()
+        for message in rows:
+            try:
+                status = Job.fetch(job_id_for(message.key), connection=runtime.redis).get_status(refresh=True)
+            except NoSuchJobError:
+                status = None
+            if status is not None and status not in DEAD:
+                continue
+            if message.attempts >= MAX_ATTEMPTS:
+                message.completed_at = runtime.now()
+                message.last_error = f"gave up after {message.attempts} attempts (job {status or 'lost'})"
+                log.error("outbox %s: %s", message.key, message.last_error)
+                continue
+            log.warning("outbox %s: job %s, dispatching again", message.key, status or "lost")
+            message.dispatched_at = None
+            requeued += 1
+    return requeued
+
+
+def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
+    """One pass of every sweep; Redis being down only delays the passes that need it."""
+    done = {"dispatched": 0, "requeued": 0, "escalations": 0}
+    try:
+        done["requeued"] = requeue_lost(runtime)
+        done["dispatched"] = dispatch_pending(runtime)
+    except (RedisError, OSError) as exc:
+        log.warning("sweeper: redis unavailable (%s)", type(exc).__name__)
+    try:
+        from workers.paging import sweep_escalations
+    except ImportError:  # paging not installed in this build
+        return done
+    done["escalations"] = sweep_escalations(runtime)
+    return done
+
+
+def main(interval: float = 5.0) -> None:
+    """Sweep forever."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runtime = rt.current()
+    while True:
+        try:
+            sweep_once(runtime)
+        except Exception:  # noqa: BLE001 - the sweeper must outlive a database blip
+            log.exception("sweep failed")
+        time.sleep(interval)
+
+
+if __name__ == "__main__":
+    main()
