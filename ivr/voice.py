@@ -133,11 +133,14 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
 
 
 def _dispatch_after_response(response: Response) -> Response:
-    from workers.outbox import dispatch_soon
+    from workers.outbox import Dispatcher
 
     runtime = rt()
     if runtime.settings.dispatch_after_response:
-        response.call_on_close(lambda: dispatch_soon(runtime))
+        dispatcher = runtime.cache.get("dispatcher")
+        if dispatcher is None:
+            dispatcher = runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
+        response.call_on_close(dispatcher.kick)
     return response
 
 
@@ -368,7 +371,6 @@ def recorded() -> Response:
         )
 
     number_, is_p1, sms = _with_retry(work)
-    _log(sid, "recorded", recording_sid=recording_sid, duration=duration, digits=request.form.get("Digits"))
     r = twiml.ticket_created(
         ticket_spoken=phone.spoken_digits(number_), critical=is_p1, business_hours=_business_hours(), sms=sms
     )

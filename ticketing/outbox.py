@@ -18,8 +18,11 @@ TRANSCRIPT_READY = "transcript-ready"
 
 def post(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
     """Record a job once per key; False when that key was already recorded."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+    if any(isinstance(o, OutboxMessage) and o.key == key for o in session.new):
         return False
+    with session.no_autoflush:  # a lookup by key needs no flush of the ticket being built
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+            return False
     session.add(OutboxMessage(kind=kind, key=key, payload=payload, created_at=now, attempts=0))
     return True
 

@@ -132,7 +132,6 @@ def open_ticket(
         detail={"priority": prio.value, "source": src.value, "client": client.name if client else None},
         reason=reason,
     )
-    session.flush()
     return ticket
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from rq import Retry
+from rq import Queue, Retry
 from sqlalchemy import select, update
 
 from settings import Settings
@@ -41,54 +42,81 @@ CLAIM_TIMEOUT = timedelta(minutes=2)
 def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
     """Enqueue undispatched outbox messages; returns how many went to Redis."""
     now = runtime.now()
-    with runtime.sessions() as s:
-        rows = s.execute(
-            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.key, OutboxMessage.payload)
-            .where(OutboxMessage.dispatched_at.is_(None))
-            .order_by(OutboxMessage.id)
-            .limit(limit)
+    # Claim a batch first, so concurrent dispatchers never enqueue the same message twice.
+    with runtime.sessions.begin() as s:
+        ids = s.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None)).order_by(OutboxMessage.id).limit(limit)
         ).all()
-    sent = 0
+        if not ids:
+            return 0
+        claimed = s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.dispatched_at.is_(None))
+            .values(dispatched_at=now, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.key, OutboxMessage.payload)
+        ).all()
     queue = runtime.queue()
-    for row_id, kind, key, payload in rows:
-        # Claim first, so concurrent dispatchers never enqueue the same message twice.
+    jobs = [
+        Queue.prepare_data(
+            JOBS[kind],
+            kwargs=payload,
+            job_id=job_id_for(key),
+            timeout=job_timeout(kind, runtime.settings),
+            result_ttl=3600,
+            failure_ttl=30 * 86400,
+            retry=RETRY,
+        )
+        for _row_id, kind, key, payload in claimed
+    ]
+    try:
+        queue.enqueue_many(jobs)  # one Redis pipeline for the whole batch
+    except (RedisError, OSError) as exc:
         with runtime.sessions.begin() as s:
-            claimed = s.execute(
+            s.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.dispatched_at.is_(None))
-                .values(dispatched_at=now, attempts=OutboxMessage.attempts + 1)
-            ).rowcount
-        if not claimed:
-            continue
-        try:
-            queue.enqueue(
-                JOBS[kind],
-                job_id=job_id_for(key),
-                job_timeout=job_timeout(kind, runtime.settings),
-                result_ttl=3600,
-                failure_ttl=30 * 86400,
-                retry=RETRY,
-                kwargs=payload,
+                .where(OutboxMessage.id.in_([row[0] for row in claimed]))
+                .values(dispatched_at=None, last_error=f"{type(exc).__name__}: {exc}"[:500])
             )
-            sent += 1
-        except (RedisError, OSError) as exc:
-            with runtime.sessions.begin() as s:
-                s.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row_id)
-                    .values(dispatched_at=None, last_error=f"{type(exc).__name__}: {exc}"[:500])
-                )
-            log.warning("redis unavailable, %s stays in the outbox: %s", key, type(exc).__name__)
-            break
+        log.warning("redis unavailable, %d jobs stay in the outbox: %s", len(claimed), type(exc).__name__)
+        return 0
+    sent = len(jobs)
     return sent
 
 
 def dispatch_soon(runtime: Runtime) -> None:
-    """Best-effort dispatch after a webhook's response; the sweeper retries whatever fails."""
+    """Best-effort dispatch; the sweeper retries whatever fails."""
     try:
-        dispatch_pending(runtime, limit=20)
-    except Exception:  # noqa: BLE001 - after the response nothing may reach the caller; the sweeper retries
-        log.exception("outbox dispatch after response failed")
+        dispatch_pending(runtime, limit=50)
+    except Exception:  # noqa: BLE001 - nothing may reach the caller from here; the sweeper retries
+        log.exception("outbox dispatch failed")
+
+
+class Dispatcher:
+    """One background thread per process that hands the outbox to Redis when kicked.
+
+    Webhooks kick it after answering; kicks that arrive while it works coalesce
+    into one more pass, so a burst of calls costs a few batched passes.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def kick(self) -> None:
+        """Ask for a dispatch pass soon."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="outbox-dispatcher", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            dispatch_soon(self.runtime)
 
 
 def job_id_for(key: str) -> str:

@@ -42,17 +42,23 @@ class Service:
 
 
 @pytest.fixture
-def media(settings: Settings) -> Iterator[MediaServer]:
+def service_settings(settings: Settings) -> Settings:
+    """The live service's settings; modules override this fixture to point at the Twilio test server."""
+    return settings
+
+
+@pytest.fixture
+def media(service_settings: Settings) -> Iterator[MediaServer]:
     """Twilio's media URLs, served locally with Basic auth."""
-    server = MediaServer(settings.twilio_account_sid, settings.twilio_auth_token)
+    server = MediaServer(service_settings.twilio_account_sid, service_settings.twilio_auth_token)
     yield server
     server.close()
 
 
 @pytest.fixture
-def live(settings: Settings, clock: FixedClock, redis_url: str) -> Iterator[Service]:
+def live(service_settings: Settings, clock: FixedClock, redis_url: str) -> Iterator[Service]:
     """supportline served over real HTTP on a free port, with the test clock."""
-    s = settings.with_overrides(public_base_url=PUBLIC, redis_url=redis_url, dispatch_after_response=False)
+    s = service_settings.with_overrides(public_base_url=PUBLIC, redis_url=redis_url, dispatch_after_response=False)
     runtime = build_runtime(s, clock=clock)
     app = create_app(runtime=runtime)
     server = make_server("127.0.0.1", 0, app, threaded=True)
