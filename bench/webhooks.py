@@ -97,7 +97,7 @@ def run(endpoint: str, base: str, rate: int, seconds: int) -> dict[str, float]:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--rate", type=int, default=100)
+    p.add_argument("--rate", default="50,100", help="offered requests/second, comma separated")
     p.add_argument("--seconds", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--database-url", default="")
@@ -122,19 +122,21 @@ def main() -> int:
             except requests.RequestException:
                 time.sleep(0.1)
         run("voice", base, 20, 2)  # warm up
-        lines = [f"# webhook latency under gunicorn ({args.workers} workers), {os.cpu_count()} cores, {db.split(':')[0]}",
-                 f"# offered {args.rate} req/s for {args.seconds} s per endpoint; command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds}"]
-        for endpoint in ("voice", "recorded"):
-            r = run(endpoint, base, args.rate, args.seconds)
-            lines.append(
-                f"{'/twilio/voice' if endpoint == 'voice' else '/twilio/voice/recorded':<24} requests={r['requests']:.0f} errors={r['errors']:.0f} "
-                f"rps={r['rps']:.1f} p50={r['p50']:.1f}ms p99={r['p99']:.1f}ms max={r['max']:.1f}ms"
-            )
+        rates = [int(r) for r in str(args.rate).split(",")]
+        lines = [f"# webhook latency under gunicorn ({args.workers} workers), {os.cpu_count()} cores, {db.split(':')[0]}, load generator on the same machine",
+                 f"# command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds}"]
+        for rate in rates:
+            for endpoint in ("voice", "recorded"):
+                r = run(endpoint, base, rate, args.seconds)
+                lines.append(
+                    f"offered {rate:>3}/s  {'/twilio/voice' if endpoint == 'voice' else '/twilio/voice/recorded':<24} requests={r['requests']:.0f} "
+                    f"errors={r['errors']:.0f} rps={r['rps']:.1f} p50={r['p50']:.1f}ms p99={r['p99']:.1f}ms max={r['max']:.1f}ms"
+                )
+                print(lines[-1], flush=True)
     finally:
         server.terminate()
         server.wait(10)
     out = "\n".join(lines)
-    print(out)
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     name = "webhooks.txt" if db.startswith("sqlite") else "webhooks-postgresql.txt"

@@ -61,7 +61,7 @@ def migrate(url: str) -> None:
     """Bring the schema at ``url`` to the newest migration."""
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolation
     command.upgrade(config, "head")
 
 
@@ -71,18 +71,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'supportline.db'}"
     else:
-        url = normalize_url(POSTGRES_URL)
-        engine = create_engine(url)
+        # A schema of its own per test session, so parallel runs on one server never collide.
+        schema = f"test_{os.getpid()}"
+        base = normalize_url(POSTGRES_URL)
+        engine = create_engine(base)
         try:
             with engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
         except OperationalError:
             engine.dispose()
             unavailable(f"PostgreSQL at {POSTGRES_URL}")
-        engine.dispose()
+        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     migrate(url)
     yield url
+    if request.param == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        engine.dispose()
 
 
 @pytest.fixture
