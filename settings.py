@@ -45,6 +45,19 @@ def _int(environ: Mapping[str, str], key: str, default: int, minimum: int = 0) -
     return value
 
 
+def _intervals(environ: Mapping[str, str], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = environ.get(key)
+    if not raw:
+        return default
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{key} must be comma-separated seconds, e.g. 10,30,90, not {raw!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise ConfigError(f"{key} must be comma-separated seconds, e.g. 10,30,90, not {raw!r}")
+    return values
+
+
 def _list(environ: Mapping[str, str], key: str) -> tuple[str, ...]:
     raw = environ.get(key, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -85,9 +98,19 @@ class Settings:
     transcription_pending_minutes: int = 10
     # Paging
     ack_counts_as_first_response: bool = True
+    paging_ring_seconds: int = 25  # how long a page call rings before Twilio gives up
+    paging_send_tries: int = 3  # tries per page and channel when Twilio fails (5xx, 429, timeout)
+    paging_machine_detection: bool = True  # AnsweredBy on page calls: a voicemail box is never an ack
     # Operations
+    job_retry_intervals: tuple[int, ...] = (10, 30, 90)  # seconds between tries of a failed job
     dispatch_after_response: bool = True  # hand jobs to Redis right after a webhook answers
     allow_simulated_time: bool = False  # demos/tests only: honour the simulator's time header
+    # Coordinator console and JSON API
+    console_secure_cookies: bool = True  # Secure (and __Host-) session cookie; default true when PUBLIC_BASE_URL is https
+    console_idle_minutes: int = 30  # a console session unused this long is ended
+    console_session_hours: int = 12  # and no session lives longer than this
+    console_lockout_failures: int = 5  # failed sign-ins in a row that lock an account
+    console_lockout_minutes: int = 15  # how long it stays locked
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -133,5 +156,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         whisper_compute_type=env.get("WHISPER_COMPUTE_TYPE") or defaults.whisper_compute_type,
         transcription_pending_minutes=_int(env, "TRANSCRIPTION_PENDING_MINUTES", 10, minimum=1),
         ack_counts_as_first_response=_bool(env, "ACK_COUNTS_AS_FIRST_RESPONSE", True),
+        paging_ring_seconds=_int(env, "PAGING_RING_SECONDS", 25, minimum=5),
+        paging_send_tries=_int(env, "PAGING_SEND_TRIES", 3, minimum=1),
+        paging_machine_detection=_bool(env, "PAGING_MACHINE_DETECTION", True),
         allow_simulated_time=_bool(env, "ALLOW_SIMULATED_TIME", False),
+        job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
+        console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
+        console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),
+        console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
+        console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
+        console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ticketing import phone, service
@@ -24,9 +25,9 @@ def _fail(exc: Exception) -> None:
     raise click.ClickException(str(exc))
 
 
-directory = click.Group("directory", help="Clients and contacts, so a caller ID resolves to a client.")
-tickets = click.Group("ticket", help="Look at and change tickets.")
-sla = click.Group("sla", help="SLA clocks.")
+directory = AppGroup("directory", help="Clients and contacts, so a caller ID resolves to a client.")
+tickets = AppGroup("ticket", help="Look at and change tickets.")
+sla = AppGroup("sla", help="SLA clocks.")
 
 
 @directory.command("add-client")
@@ -136,6 +137,28 @@ def change_priority(number: str, priority: str, reason: str, actor: str) -> None
     except (DomainError, ValueError) as exc:
         _fail(exc)
     click.echo(f"ticket {number} is now {priority.upper()}")
+
+
+@tickets.command("retry-transcription")
+@click.argument("number")
+@click.option("--by", "actor", default="coordinator", show_default=True)
+def retry_transcription(number: str, actor: str) -> None:
+    """Transcribe a ticket's recording again (after a failure)."""
+    from ticketing import voicemail
+    from workers.outbox import dispatch_pending
+
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            voicemail.retry_transcription(session, service.get_ticket(session, number), actor=actor, now=rt.now())
+    except (DomainError, ValueError) as exc:
+        _fail(exc)
+    try:
+        dispatch_pending(rt)
+    except Exception:  # noqa: BLE001 - the sweeper hands it to Redis later
+        click.echo("queued; Redis is unavailable, the sweeper will hand the job over")
+        return
+    click.echo(f"ticket {number}: transcription queued")
 
 
 @sla.command("breaching")

@@ -23,7 +23,8 @@ pytest_plugins = ["tests.plugins.twilio_api"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A Redis database per test session (by process id), so parallel runs rarely meet; each test flushes it.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}")
 LA = ZoneInfo("America/Los_Angeles")
 
 

@@ -151,3 +151,20 @@ def call_ended_without_message(session: Session, *, ticket: Ticket, now: datetim
     if ticket.recording_sid is None and not any(a.action == "no message" for a in ticket.audit):
         service.audit(session, ticket, actor=SYSTEM, action="no message", now=now, detail={"why": reason})
         request_confirmation(session, ticket, now)
+
+
+def retry_transcription(session: Session, ticket: Ticket, *, actor: str, now: datetime) -> None:
+    """Queue a failed (or stuck) transcription again; the audio already stored is reused."""
+    from ticketing.errors import InvalidTransition
+
+    if ticket.recording_sid is None:
+        raise InvalidTransition(f"ticket {ticket.number} has no recording to transcribe")
+    if ticket.transcription_state in (TranscriptionState.DONE.value, TranscriptionState.NO_SPEECH.value):
+        raise InvalidTransition(f"ticket {ticket.number} is already transcribed")
+    key = f"transcribe:{ticket.recording_sid}"
+    if not outbox.repost(session, key):
+        outbox.post(session, outbox.TRANSCRIBE, key, {"recording_sid": ticket.recording_sid}, now)
+    ticket.transcription_state = TranscriptionState.PENDING.value
+    ticket.transcription_requested_at = now
+    ticket.transcription_error = None
+    service.audit(session, ticket, actor=actor, action="transcription retried", now=now)

@@ -24,7 +24,6 @@ JOBS: dict[str, str] = {
     outbox.PAGE: "workers.jobs.page_on_call",
     outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
 }
-RETRY = Retry(max=3, interval=[10, 30, 90])  # fires only with `rq worker --with-scheduler`
 
 
 def job_timeout(kind: str, settings: Settings) -> int:
@@ -64,7 +63,8 @@ def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
             timeout=job_timeout(kind, runtime.settings),
             result_ttl=3600,
             failure_ttl=30 * 86400,
-            retry=RETRY,
+            # Retry intervals fire only with `rq worker --with-scheduler` (our worker runs it).
+            retry=Retry(max=len(runtime.settings.job_retry_intervals), interval=list(runtime.settings.job_retry_intervals)),
         )
         for _row_id, kind, key, payload in claimed
     ]

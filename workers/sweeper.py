@@ -33,7 +33,10 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
     stale_after = stale_after or timedelta(minutes=runtime.settings.transcription_pending_minutes)
     cutoff = runtime.now() - stale_after
     queue = runtime.queue()
-    clean_registries(queue)  # moves jobs of killed workers from 'started' to 'failed'
+    try:
+        clean_registries(queue)  # RQ's own maintenance: jobs of killed workers leave 'started'
+    except Exception:  # noqa: BLE001 - a broken registry entry must not stop the sweep below
+        log.exception("cleaning RQ registries failed")
     requeued = 0
     with runtime.sessions.begin() as s:
         rows = s.scalars(
