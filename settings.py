@@ -58,6 +58,13 @@ def _intervals(environ: Mapping[str, str], key: str, default: tuple[int, ...]) -
     return values
 
 
+def _choice(environ: Mapping[str, str], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = environ.get(key) or default
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _list(environ: Mapping[str, str], key: str) -> tuple[str, ...]:
     raw = environ.get(key, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -102,6 +109,8 @@ class Settings:
     paging_send_tries: int = 3  # tries per page and channel when Twilio fails (5xx, 429, timeout)
     paging_machine_detection: bool = True  # AnsweredBy on page calls: a voicemail box is never an ack
     # Operations
+    retention_days: int = 0  # purge recordings and transcripts of tickets older than this; 0 keeps them
+    log_format: str = "text"  # or "json"
     job_retry_intervals: tuple[int, ...] = (10, 30, 90)  # seconds between tries of a failed job
     dispatch_after_response: bool = True  # hand jobs to Redis right after a webhook answers
     allow_simulated_time: bool = False  # demos/tests only: honour the simulator's time header
@@ -160,6 +169,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         paging_send_tries=_int(env, "PAGING_SEND_TRIES", 3, minimum=1),
         paging_machine_detection=_bool(env, "PAGING_MACHINE_DETECTION", True),
         allow_simulated_time=_bool(env, "ALLOW_SIMULATED_TIME", False),
+        retention_days=_int(env, "RETENTION_DAYS", 0, minimum=0),
+        log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
         job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
         console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
         console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),

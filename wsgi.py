@@ -1,5 +1,9 @@
 """WSGI entry point: ``gunicorn wsgi:app``."""
 
 from ivr.app import create_app
+from settings import load_settings
+from workers.logs import configure
 
-app = create_app()
+settings = load_settings()
+configure(settings.log_format)
+app = create_app(settings)

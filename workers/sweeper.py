@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from ticketing.models import OutboxMessage
 from workers import runtime as rt
+from workers.logs import configure
 from workers.outbox import dispatch_pending, job_id_for
+from workers.retention import purge_expired
 
 log = logging.getLogger(__name__)
 DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
@@ -68,12 +70,13 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
 
 def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
     """One pass of every sweep; Redis being down only delays the passes that need it."""
-    done = {"dispatched": 0, "requeued": 0, "escalations": 0}
+    done = {"dispatched": 0, "requeued": 0, "escalations": 0, "purged": 0}
     try:
         done["requeued"] = requeue_lost(runtime)
         done["dispatched"] = dispatch_pending(runtime)
     except (RedisError, OSError) as exc:
         log.warning("sweeper: redis unavailable (%s)", type(exc).__name__)
+    done["purged"] = purge_expired(runtime)
     try:
         from workers.paging import sweep_escalations
     except ImportError:  # paging not installed in this build
@@ -84,8 +87,8 @@ def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
 
 def main(interval: float = 5.0) -> None:
     """Sweep forever."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = rt.current()
+    configure(runtime.settings.log_format)
     while True:
         try:
             sweep_once(runtime)

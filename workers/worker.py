@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 from rq import Worker
 
 from workers import runtime as rt
+from workers.logs import configure
 
 
 def main() -> None:
     """Build this process's runtime once, then work the queue with the scheduler on."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     runtime = rt.current()
+    configure(runtime.settings.log_format)
     worker = Worker([runtime.queue()], connection=runtime.redis)
     worker.work(with_scheduler=True)
 
