@@ -111,11 +111,12 @@ class Settings:
     # Operations
     retention_days: int = 0  # purge recordings and transcripts of tickets older than this; 0 keeps them
     log_format: str = "text"  # or "json"
+    worker_heartbeat_seconds: int = 10  # a worker silent for 3 beats is taken for dead by the sweeper
     job_retry_intervals: tuple[int, ...] = (10, 30, 90)  # seconds between tries of a failed job
     dispatch_after_response: bool = True  # hand jobs to Redis right after a webhook answers
     allow_simulated_time: bool = False  # demos/tests only: honour the simulator's time header
     # Coordinator console and JSON API
-    console_secure_cookies: bool = True  # Secure (and __Host-) session cookie; default true when PUBLIC_BASE_URL is https
+    console_secure_cookies: bool = True  # Secure, __Host- session cookie (default: PUBLIC_BASE_URL is https)
     console_idle_minutes: int = 30  # a console session unused this long is ended
     console_session_hours: int = 12  # and no session lives longer than this
     console_lockout_failures: int = 5  # failed sign-ins in a row that lock an account
@@ -171,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allow_simulated_time=_bool(env, "ALLOW_SIMULATED_TIME", False),
         retention_days=_int(env, "RETENTION_DAYS", 0, minimum=0),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
+        worker_heartbeat_seconds=_int(env, "WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
         job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
         console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
         console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),

@@ -9,6 +9,7 @@ command -v sox >/dev/null || need+=(sox)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 [ -d /usr/share/asterisk/sounds/en ] || need+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en)
 command -v node >/dev/null || need+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser tests (Playwright drives Debian's build)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2

@@ -249,3 +249,122 @@ class OutboxMessage(Base):
     completed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Escalation(Base):
+    """The paging of one P1 ticket: where its escalation policy stands, until someone acknowledges.
+
+    ``next_position`` indexes the policy's positions (each round's steps, then the
+    fallback); a step is claimed by advancing it atomically, so a scheduled job and
+    any number of sweepers page each step exactly once.
+    """
+
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    policy: Mapped[str] = mapped_column(String(64))
+    business_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # paging, exhausted, acknowledged, stopped
+    started_at: Mapped[datetime]
+    next_position: Mapped[int] = mapped_column(Integer, default=0)
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    acknowledged_person: Mapped[str | None] = mapped_column(String(64))  # on-call person key, when known
+    acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # call, sms, cli, console
+    ended_at: Mapped[datetime | None]
+    ticket: Mapped[Ticket] = relationship()
+    pages: Mapped[list[Page]] = relationship(
+        back_populates="escalation", cascade="all, delete-orphan", order_by="Page.id"
+    )
+
+
+class Page(Base):
+    """One page to one person on one channel (SMS, voice call, transcript follow-up), with Twilio's SID and status."""
+
+    __tablename__ = "pages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    # "<ticket>:<round>:<step>:<person>:<channel>": one row, so one send, per page.
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    position: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)  # 0 for the fallback and follow-ups
+    step: Mapped[int] = mapped_column(Integer)
+    person: Mapped[str] = mapped_column(String(64))
+    person_name: Mapped[str] = mapped_column(String(120))
+    to_number: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms, call, follow-up
+    state: Mapped[str] = mapped_column(String(16))  # claimed, sent, failed, cancelled
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(24))  # from Twilio's status callbacks
+    answered_by: Mapped[str | None] = mapped_column(String(32))  # human, machine_start, fax, unknown
+    digits: Mapped[str | None] = mapped_column(String(8))  # the key pressed on the page call
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    escalation: Mapped[Escalation] = relationship(back_populates="pages")
+
+
+class User(Base):
+    """Someone who signs in to the coordinator console: a coordinator, an engineer or an admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))  # coordinator, engineer, admin
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    # Lock-out: failed sign-ins in a row, and until when the account refuses every password.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie carries a random token, the row (by its hash) says whether it still counts.
+
+    Server-side, so signing out ends the session for every copy of the cookie.
+    """
+
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_why: Mapped[str | None] = mapped_column(String(32))  # signed out, idle, expired, disabled
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(Base):
+    """A per-integration token for the JSON API (PSA sync); only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to recognise a token in a list
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(120))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ExceptionalEvent(Base):
+    """Policy "Extended Response Times": an event (outage, disaster) that extends the targets of open and new tickets."""
+
+    __tablename__ = "exceptional_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    extension_seconds: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    declared_by: Mapped[str] = mapped_column(String(120))
+    ended_by: Mapped[str | None] = mapped_column(String(120))

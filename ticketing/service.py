@@ -15,19 +15,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ticketing import phone
+from ticketing import outbox, phone
 from ticketing.calendar import require_aware
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import (
     OPEN_STATUSES,
     AuditEntry,
+    CallEvent,
     Client,
     Contact,
+    ExceptionalEvent,
     Milestone,
     SlaPause,
     Source,
     Status,
     Ticket,
+    TranscriptionState,
 )
 from ticketing.policy import MILESTONES, SupportPolicy
 from ticketing.priority import Priority
@@ -132,6 +135,7 @@ def open_ticket(
         detail={"priority": prio.value, "source": src.value, "client": client.name if client else None},
         reason=reason,
     )
+    apply_exceptional_events(session, ticket, policy=policy, now=now)
     return ticket
 
 
@@ -439,3 +443,221 @@ def _require_open(ticket: Ticket) -> None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+# --- exceptional events (policy: "Extended Response Times") -------------------------------------------
+
+MAX_EXTENSION = timedelta(days=7)
+
+
+def active_exceptional_events(session: Session, now: datetime) -> Sequence[ExceptionalEvent]:
+    """Exceptional events in force at ``now``, oldest first."""
+    return session.scalars(
+        select(ExceptionalEvent)
+        .where(ExceptionalEvent.started_at <= now)
+        .where((ExceptionalEvent.ended_at.is_(None)) | (ExceptionalEvent.ended_at > now))
+        .order_by(ExceptionalEvent.started_at, ExceptionalEvent.id)
+    ).all()
+
+
+def apply_exceptional_events(session: Session, ticket: Ticket, *, policy: SupportPolicy, now: datetime) -> None:
+    """A ticket opened during exceptional events gets their extensions too; audited."""
+    with session.no_autoflush:
+        events = active_exceptional_events(session, now)
+    if not events:
+        return
+    extra = sum(e.extension_seconds for e in events)
+    ticket.sla_extension_seconds = (ticket.sla_extension_seconds or 0) + extra
+    recompute_milestones(ticket, policy)
+    audit(
+        session,
+        ticket,
+        actor="support line",
+        action="exceptional event",
+        now=now,
+        detail={
+            "events": [e.id for e in events],
+            "extension_seconds": extra,
+            "due_after": {m.name: _iso(m.due_at) for m in ticket.milestones},
+        },
+        reason="; ".join(e.reason for e in events),
+    )
+
+
+def declare_exceptional_event(
+    session: Session,
+    *,
+    reason: str,
+    extension: timedelta,
+    actor: str,
+    now: datetime,
+    policy: SupportPolicy,
+) -> ExceptionalEvent:
+    """Declare an exceptional event: every open ticket's targets move out by ``extension``, each audited."""
+    require_aware(now, "now")
+    if not reason or not reason.strip():
+        raise InvalidInput("an exceptional event needs a reason")
+    if extension <= timedelta(0) or extension > MAX_EXTENSION:
+        raise InvalidInput("the extension must be more than 0 and at most 168 hours")
+    event = ExceptionalEvent(
+        reason=reason.strip(),
+        extension_seconds=int(extension.total_seconds()),
+        started_at=now,
+        declared_by=actor[:120],
+    )
+    session.add(event)
+    session.flush()
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None))
+        .options(selectinload(Ticket.milestones), selectinload(Ticket.pauses))
+        .order_by(Ticket.id)
+    ).all()
+    for ticket in tickets:
+        before = {m.name: _iso(m.due_at) for m in ticket.milestones}
+        ticket.sla_extension_seconds = (ticket.sla_extension_seconds or 0) + event.extension_seconds
+        recompute_milestones(ticket, policy)
+        audit(
+            session,
+            ticket,
+            actor=actor,
+            action="exceptional event",
+            now=now,
+            detail={
+                "events": [event.id],
+                "extension_seconds": event.extension_seconds,
+                "due_before": before,
+                "due_after": {m.name: _iso(m.due_at) for m in ticket.milestones},
+            },
+            reason=event.reason,
+        )
+    return event
+
+
+def end_exceptional_event(session: Session, event_id: int, *, actor: str, now: datetime) -> ExceptionalEvent:
+    """End an event: tickets opened from now on get no extension (those already extended keep theirs)."""
+    event = session.get(ExceptionalEvent, event_id)
+    if event is None:
+        raise InvalidInput(f"no exceptional event {event_id}")
+    if event.ended_at is not None and event.ended_at <= now:
+        raise InvalidTransition(f"exceptional event {event_id} has already ended")
+    event.ended_at = now
+    event.ended_by = actor[:120]
+    return event
+
+
+# --- coordinator actions -------------------------------------------------------------------------------
+
+
+def merge_ticket(
+    session: Session, ticket: Ticket, into: Ticket, *, actor: str, now: datetime, reason: str | None = None
+) -> None:
+    """A repeat caller: close ``ticket`` as merged into the open ticket ``into``; both audited."""
+    if ticket.id == into.id:
+        raise InvalidInput("a ticket cannot be merged into itself")
+    if ticket.merged_into_id is not None:
+        raise InvalidTransition(f"ticket {ticket.number} is already merged")
+    _require_open(ticket)
+    if into.merged_into_id is not None:
+        raise InvalidTransition(f"ticket {into.number} was itself merged; merge into the ticket it went into")
+    if not Status(into.status).is_open:
+        raise InvalidTransition(f"ticket {into.number} is {into.status}: merge into an open ticket")
+    previous = ticket.status
+    ticket.merged_into_id = into.id
+    ticket.status = Status.CLOSED.value
+    if ticket.paused_at is not None:
+        next(p for p in ticket.pauses if p.ended_at is None).ended_at = now
+        ticket.paused_at = None
+    note = reason.strip() if reason and reason.strip() else None
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action="merged",
+        now=now,
+        detail={"into": into.number, "from_status": previous},
+        reason=note,
+    )
+    audit(
+        session,
+        into,
+        actor=actor,
+        action="merged in",
+        now=now,
+        detail={"ticket": ticket.number, "caller": ticket.caller_number, "recording": ticket.recording_sid is not None},
+        reason=note,
+    )
+
+
+def correct_transcript(
+    session: Session, ticket: Ticket, text: str, *, actor: str, now: datetime, reason: str | None = None
+) -> None:
+    """Replace the transcript with a coordinator's correction; the original stays in the audit detail."""
+    corrected = (text or "").strip()
+    if not corrected:
+        raise InvalidInput("a corrected transcript needs some text")
+    if len(corrected) > 20000:
+        raise InvalidInput("a transcript is at most 20000 characters")
+    if corrected == (ticket.transcript or "").strip():
+        raise InvalidInput("the transcript is unchanged")
+    original = ticket.transcript
+    ticket.transcript = corrected
+    if ticket.transcription_state in (
+        TranscriptionState.NONE.value,
+        TranscriptionState.NO_SPEECH.value,
+        TranscriptionState.FAILED.value,
+    ):
+        previous_state = ticket.transcription_state
+        ticket.transcription_state = TranscriptionState.DONE.value
+    else:
+        previous_state = None
+    ticket.transcript_low_confidence = False
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action="transcript corrected",
+        now=now,
+        detail={"original": original, "corrected": corrected, "previous_state": previous_state},
+        reason=reason.strip() if reason and reason.strip() else None,
+    )
+
+
+def retry_transcription(
+    session: Session, ticket: Ticket, *, actor: str, now: datetime, stale_after: timedelta | None = None
+) -> None:
+    """Queue a failed (or stuck pending) transcription again through the outbox; audited."""
+    if not ticket.recording_sid:
+        raise InvalidTransition(f"ticket {ticket.number} has no recording to transcribe")
+    state = ticket.transcription_state
+    stuck = (
+        state == TranscriptionState.PENDING.value
+        and stale_after is not None
+        and ticket.transcription_requested_at is not None
+        and now - ticket.transcription_requested_at >= stale_after
+    )
+    if state != TranscriptionState.FAILED.value and not stuck:
+        raise InvalidTransition(f"the transcription of ticket {ticket.number} is {state}, not failed")
+    key = f"{outbox.TRANSCRIBE}:{ticket.recording_sid}"
+    if not outbox.repost(session, key):
+        outbox.post(session, outbox.TRANSCRIBE, key, {"recording_sid": ticket.recording_sid}, now)
+    ticket.transcription_state = TranscriptionState.PENDING.value
+    ticket.transcription_requested_at = now
+    audit(
+        session,
+        ticket,
+        actor=actor,
+        action="transcription retried",
+        now=now,
+        detail={"previous_state": state, "error": ticket.transcription_error},
+    )
+    ticket.transcription_error = None
+
+
+def call_events(session: Session, call_sid: str | None) -> Sequence[CallEvent]:
+    """The steps of a call (menu choices, ring outcome, recording), in order."""
+    if not call_sid:
+        return []
+    return session.scalars(
+        select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.at, CallEvent.id)
+    ).all()

@@ -31,6 +31,17 @@ def _engine(runtime: rt.Runtime) -> Any:
     return engine
 
 
+def warm_up(runtime: rt.Runtime) -> None:
+    """Load the transcription model now, so the first voicemail does not wait for it."""
+    try:
+        engine = _engine(runtime)
+        load = getattr(engine, "load", None)
+        if callable(load):
+            load()
+    except Exception:  # noqa: BLE001 - a broken model must not stop paging and SMS jobs; transcriptions fail visibly
+        log.exception("could not load the transcription model at start-up")
+
+
 def _retries_left() -> int:
     job = get_current_job()
     return int(getattr(job, "retries_left", 0) or 0) if job is not None else 0
@@ -38,9 +49,8 @@ def _retries_left() -> int:
 
 def transcribe_recording(recording_sid: str) -> str:
     """Download, store and transcribe one voicemail, then attach the text and triage hints to its ticket."""
-    from transcription.download import download_recording
-
     from transcription import errors as terr
+    from transcription.download import download_recording
     from transcription.hints import initial_prompt_for, triage_hints
 
     runtime = rt.current()

@@ -24,6 +24,7 @@ from workers import runtime as rt
 from workers.logs import configure
 from workers.outbox import dispatch_pending, job_id_for
 from workers.retention import purge_expired
+from workers.worker import is_alive
 
 log = logging.getLogger(__name__)
 DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
@@ -52,9 +53,12 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
         ).all()
         for message in rows:
             try:
-                status = Job.fetch(job_id_for(message.key), connection=runtime.redis).get_status(refresh=True)
+                job = Job.fetch(job_id_for(message.key), connection=runtime.redis)
+                status = job.get_status(refresh=True)
             except NoSuchJobError:
-                status = None
+                job, status = None, None
+            if status == JobStatus.STARTED and job is not None and not is_alive(runtime.redis, job.worker_name):
+                status = JobStatus.FAILED  # its worker was killed outright; RQ would notice only after the timeout
             if status is not None and status not in DEAD:
                 continue
             if message.attempts >= MAX_ATTEMPTS:

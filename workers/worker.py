@@ -1,19 +1,70 @@
-"""The RQ worker process: ``python -m workers.worker`` (runs the scheduler too)."""
+"""The RQ worker process: ``python -m workers.worker`` (runs the scheduler too).
+
+Jobs run inside the worker process (RQ's SimpleWorker) rather than in a forked
+child per job: the Whisper model is loaded once per process at start-up, and
+CTranslate2 is not safe to use in a child forked after it loaded (measured
+here: the child dies). A heartbeat thread marks this worker alive in Redis, so
+the sweeper can tell a job whose worker was killed outright from a slow one.
+"""
 
 from __future__ import annotations
 
-from rq import Worker
+import logging
+import threading
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import SimpleWorker
 
 from workers import runtime as rt
 from workers.logs import configure
 
+log = logging.getLogger(__name__)
+ALIVE_KEY = "supportline:worker-alive:{}"
+
+
+def alive_key(worker_name: str) -> str:
+    """The Redis key that exists while the named worker is alive."""
+    return ALIVE_KEY.format(worker_name)
+
+
+def is_alive(redis: Redis, worker_name: str | None) -> bool:
+    """True while the named worker keeps its heartbeat (unknown names count as alive)."""
+    if not worker_name:
+        return True
+    return bool(redis.exists(alive_key(worker_name)))
+
+
+def start_heartbeat(redis: Redis, worker_name: str, every: float) -> threading.Event:
+    """Refresh this worker's liveness key every ``every`` seconds (TTL three beats); set the event to stop."""
+    stop = threading.Event()
+    ttl = max(1, int(every * 3))
+
+    def beat() -> None:
+        while not stop.is_set():
+            try:
+                redis.set(alive_key(worker_name), "1", ex=ttl)
+            except RedisError as exc:
+                log.warning("worker heartbeat failed: %s", type(exc).__name__)
+            stop.wait(every)
+
+    threading.Thread(target=beat, name="worker-heartbeat", daemon=True).start()
+    return stop
+
 
 def main() -> None:
-    """Build this process's runtime once, then work the queue with the scheduler on."""
+    """Build this process's runtime and model once, then work the queue with the scheduler on."""
     runtime = rt.current()
     configure(runtime.settings.log_format)
-    worker = Worker([runtime.queue()], connection=runtime.redis)
-    worker.work(with_scheduler=True)
+    from workers.jobs import warm_up
+
+    warm_up(runtime)
+    worker = SimpleWorker([runtime.queue()], connection=runtime.redis)
+    stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds)
+    try:
+        worker.work(with_scheduler=True)
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,366 @@
+"""The JSON API for integrations (PSA sync): list, read, open and update tickets.
+
+Authorised by per-integration bearer tokens (``flask --app wsgi api-token create NAME``),
+never by the console's cookie, so it needs no CSRF token. Documented in
+``ivr/openapi.yaml``, served at ``/api/openapi.yaml``. Requests are validated
+as strictly as that document describes them; an invalid request changes nothing
+and gets 400 with a message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+
+from ivr.console import present
+from ticketing import accounts, service
+from ticketing.db import transaction
+from ticketing.errors import DomainError, InvalidInput, InvalidTransition, UnknownTicket
+from ticketing.models import OPEN_STATUSES, Client, Source, Status, Ticket
+from ticketing.priority import DEFAULT_PRIORITY, Priority
+from workers.runtime import Runtime
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"
+PRIORITIES = tuple(p.value for p in Priority)
+STATUSES = tuple(s.value for s in Status)
+API_SOURCES = (Source.PHONE.value, Source.EMAIL.value, Source.PORTAL.value, Source.MANUAL.value)
+MAX_ID = 2**31 - 1  # INTEGER columns: larger numbers cannot name a row
+_TEXT = re.compile(r"\S")
+
+
+class BadRequest(ValueError):
+    """The request does not match the API document."""
+
+
+class NotFound(LookupError):
+    """A ticket or client named by the request does not exist."""
+
+
+def rt() -> Runtime:
+    """The app's runtime."""
+    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
+
+
+def error(status: int, message: str) -> tuple[Response, int]:
+    """A JSON error body: {"error": message}."""
+    return jsonify(error=message), status
+
+
+@blueprint.before_request
+def require_token() -> tuple[Response, int] | None:
+    """Every API call but the document itself needs ``Authorization: Bearer <token>``."""
+    if request.endpoint == "api.openapi":
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    runtime = rt()
+    token = None
+    if scheme.lower() == "bearer" and presented.strip():
+        with transaction(runtime.sessions) as s:
+            row = accounts.api_token_for(s, presented.strip(), now=runtime.now())
+            token = row.name if row is not None else None
+    if token is None:
+        response, status = error(401, "a valid API token is required: Authorization: Bearer <token>")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="supportline"'
+        return response, status
+    g.api_actor = f"api:{token}"
+    return None
+
+
+@blueprint.errorhandler(BadRequest)
+def bad_request(exc: BadRequest) -> tuple[Response, int]:
+    return error(400, str(exc))
+
+
+@blueprint.errorhandler(NotFound)
+def not_found(exc: NotFound) -> tuple[Response, int]:
+    return error(404, str(exc))
+
+
+@blueprint.errorhandler(405)
+def method_not_allowed(exc: Any) -> Response:
+    response = exc.get_response()
+    response.set_data(jsonify(error="method not allowed").get_data())
+    response.mimetype = "application/json"
+    return response  # type: ignore[no-any-return]
+
+
+@blueprint.get("/openapi.yaml")
+def openapi() -> Response:
+    """The API's OpenAPI 3 document."""
+    return Response(OPENAPI_FILE.read_bytes(), mimetype="application/yaml")
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+def _json_object() -> dict[str, Any]:
+    if not request.is_json:
+        raise BadRequest("send a JSON object with Content-Type: application/json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _only(body: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r}: expected only {', '.join(sorted(allowed))}")
+
+
+def _string(
+    body: Mapping[str, Any], key: str, *, max_length: int, nullable: bool = False, text: bool = False
+) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if key in body and not nullable:
+            raise BadRequest(f"{key} must be a string, not null")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string")
+    if len(value) > max_length:
+        raise BadRequest(f"{key} is at most {max_length} characters")
+    if text and not _TEXT.search(value):
+        raise BadRequest(f"{key} must not be empty")
+    return value
+
+
+def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise BadRequest(f"{key} must be one of {', '.join(choices)}")
+    return value
+
+
+def _id(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise BadRequest(f"{key} must be a whole number from 1 to {MAX_ID}")
+    return value
+
+
+def _query_filters(now: datetime) -> service.QueueFilter:
+    args = request.args
+    priority = status = assignee = None
+    client_id = None
+    breached = False
+    if "priority" in args:
+        priority = _choice(args["priority"], "priority", PRIORITIES)
+    if "status" in args:
+        status = _choice(args["status"], "status", OPEN_STATUSES)
+    if "client_id" in args:
+        raw = args["client_id"]
+        if not re.fullmatch(r"[0-9]{1,10}", raw):
+            raise BadRequest("client_id must be a whole number")
+        client_id = _id(int(raw), "client_id")
+    if "assignee" in args:
+        assignee = args["assignee"]
+        if len(assignee) > 120:
+            raise BadRequest("assignee is at most 120 characters")
+    if "breached" in args:
+        breached = _choice(args["breached"], "breached", ("true", "false")) == "true"
+    return service.QueueFilter(
+        priority=priority,
+        status=status,
+        client_id=client_id,
+        assignee=assignee or None,
+        breached_at=now if breached else None,
+    )
+
+
+# --- representation ------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def ticket_json(view: present.TicketView) -> dict[str, Any]:
+    """A ticket as the API shows it."""
+    t = view.ticket
+    paging = view.paging
+    return {
+        "number": t.number,
+        "priority": t.priority,
+        "priority_label": view.priority_label,
+        "status": t.status,
+        "source": t.source,
+        "summary": t.summary,
+        "description": t.description,
+        "client": {"id": t.client.id, "name": t.client.name} if t.client is not None else None,
+        "contact_name": view.caller_name,
+        "caller_number": t.caller_number,
+        "assignee": t.assignee,
+        "created_at": _iso(t.opened_at),
+        "updated_at": _iso(t.updated_at),
+        "after_hours": bool(t.after_hours),
+        "merged_into": None,  # filled in by _render, which has the session
+        "transcript": {
+            "state": t.transcription_state,
+            "text": t.transcript,
+            "confidence": t.transcript_confidence,
+            "low_confidence": bool(t.transcript_low_confidence),
+            "language": t.transcript_language,
+        },
+        "audio": {
+            "available": view.has_audio,
+            "duration_seconds": t.audio_seconds if t.audio_seconds is not None else t.recording_duration,
+        },
+        "sla": {
+            "paused": t.paused_at is not None,
+            "extension_seconds": int(t.sla_extension_seconds or 0),
+            "milestones": [
+                {
+                    "name": m.name,
+                    "due_at": _iso(m.due_at),
+                    "met_at": _iso(m.met_at),
+                    "met_in_time": m.met_in_time,
+                    "breached": m.breached,
+                    "state": m.state,
+                    "estimate": _iso(m.estimate),
+                }
+                for m in view.milestones
+            ],
+        },
+        "paging": {
+            "state": paging.state,
+            "paged": list(paging.people),
+            "acknowledged_by": paging.by,
+            "acknowledged_at": _iso(paging.at),
+            "acknowledged_via": paging.via,
+        },
+    }
+
+
+def _one(number: int) -> dict[str, Any]:
+    runtime = rt()
+    with runtime.sessions() as s:
+        ticket = _find(s, number)
+        return _render(s, ticket, runtime)
+
+
+def _find(session: Any, number: int, *, for_update: bool = False) -> Ticket:
+    if not 1 <= number <= MAX_ID:
+        raise NotFound(f"no ticket {number}")
+    try:
+        return service.get_ticket(session, number, for_update=for_update)
+    except UnknownTicket:
+        raise NotFound(f"no ticket {number}") from None
+
+
+def _render(session: Any, ticket: Ticket, runtime: Runtime) -> dict[str, Any]:
+    view = present.ticket_views(session, [ticket], runtime.policy, runtime.now())[0]
+    body = ticket_json(view)
+    if ticket.merged_into_id is not None:
+        target = session.get(Ticket, ticket.merged_into_id)
+        body["merged_into"] = target.number if target is not None else None
+    return body
+
+
+# --- endpoints -----------------------------------------------------------------------------------------
+
+
+@blueprint.get("/tickets")
+def list_tickets() -> Response:
+    """Open tickets, by priority then first come first served; filters as the console's queue."""
+    runtime = rt()
+    now = runtime.now()
+    filters = _query_filters(now)
+    with runtime.sessions() as s:
+        tickets = service.open_queue(s, filters)
+        views = present.ticket_views(s, list(tickets), runtime.policy, now)
+        body = [ticket_json(v) for v in views]
+    return jsonify(tickets=body, count=len(body))
+
+
+@blueprint.get("/tickets/<int:number>")
+def get_ticket(number: int) -> Response:
+    """One ticket, open or not."""
+    return jsonify(_one(number))
+
+
+CREATE_FIELDS = {"summary", "priority", "source", "caller_number", "client_id", "description", "reason"}
+UPDATE_FIELDS = {"priority", "reason", "status", "assignee", "note"}
+
+
+@blueprint.post("/tickets")
+def create_ticket() -> tuple[Response, int, dict[str, str]]:
+    """Open a ticket; its SLA clocks start now."""
+    body = _json_object()
+    _only(body, CREATE_FIELDS)
+    if "summary" not in body:
+        raise BadRequest("summary is required")
+    summary = _string(body, "summary", max_length=200, text=True)
+    priority = _choice(body["priority"], "priority", PRIORITIES) if "priority" in body else DEFAULT_PRIORITY.value
+    source = _choice(body["source"], "source", API_SOURCES) if "source" in body else Source.MANUAL.value
+    caller = _string(body, "caller_number", max_length=32, nullable=True)
+    description = _string(body, "description", max_length=10000) or ""
+    reason = _string(body, "reason", max_length=1000, nullable=True)
+    client_id = None if body.get("client_id") is None else _id(body["client_id"], "client_id")
+    runtime = rt()
+    with transaction(runtime.sessions) as s:
+        if client_id is not None and s.get(Client, client_id) is None:
+            raise NotFound(f"no client {client_id}")
+        try:
+            ticket = service.open_ticket(
+                s,
+                policy=runtime.policy,
+                now=runtime.now(),
+                priority=priority,
+                source=source,
+                actor=g.api_actor,
+                caller_number=caller.strip() if caller and caller.strip() else None,
+                summary=(summary or "").strip(),
+                description=description,
+                client_id=client_id,
+                reason=reason.strip() if reason and reason.strip() else None,
+            )
+        except InvalidInput as exc:
+            raise BadRequest(str(exc)) from None
+        result = _render(s, ticket, runtime)
+    return jsonify(result), 201, {"Location": url_for("api.get_ticket", number=result["number"])}
+
+
+@blueprint.patch("/tickets/<int:number>")
+def update_ticket(number: int) -> Response | tuple[Response, int]:
+    """Change priority (with a reason), status, assignee, or add a note; all or nothing."""
+    body = _json_object()
+    _only(body, UPDATE_FIELDS)
+    if not set(body) & {"priority", "status", "assignee", "note"}:
+        raise BadRequest("nothing to change: send priority (with reason), status, assignee or note")
+    priority = _choice(body["priority"], "priority", PRIORITIES) if "priority" in body else None
+    reason = _string(body, "reason", max_length=1000, text=True)
+    if priority is not None and reason is None:
+        raise BadRequest("a priority change needs a reason")
+    status = _choice(body["status"], "status", STATUSES) if "status" in body else None
+    assignee = _string(body, "assignee", max_length=120, nullable=True)
+    note = _string(body, "note", max_length=10000, text=True)
+    runtime = rt()
+    actor = g.api_actor
+    try:
+        with transaction(runtime.sessions) as s:
+            now = runtime.now()
+            ticket = _find(s, number, for_update=True)
+            if priority is not None:
+                service.change_priority(
+                    s, ticket, priority, reason=reason or "", actor=actor, now=now, policy=runtime.policy
+                )
+            if "assignee" in body:
+                service.assign(s, ticket, assignee, actor=actor, now=now)
+            if note is not None:
+                service.add_note(s, ticket, note, actor=actor, now=now)
+            if status is not None:
+                service.set_status(s, ticket, status, actor=actor, now=now, policy=runtime.policy, reason=reason)
+            result = _render(s, ticket, runtime)
+    except InvalidTransition as exc:
+        return error(409, str(exc))
+    except (InvalidInput, ValueError) as exc:
+        return error(400, str(exc))
+    except DomainError as exc:
+        return error(400, str(exc))
+    return jsonify(result)

@@ -1,0 +1,76 @@
+"""The coordinator console: server-rendered pages for the queue, tickets, on-call and exceptional events.
+
+``init_app`` wires it into the app: session cookie settings, CSRF protection
+for every form (the Twilio webhooks are exempt, they are signature-checked; the
+JSON API is exempt, it takes bearer tokens and never cookies), security headers,
+the console and API blueprints and their CLI commands.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from workers.runtime import Runtime
+
+csrf = CSRFProtect()
+
+# Pages and fragments: nothing outside this origin, no inline script, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def init_app(app: Flask, runtime: Runtime) -> None:
+    """Configure cookies and CSRF, and register the console, the JSON API and their commands."""
+    from ivr import api
+    from ivr.console import cli, views
+
+    settings = runtime.settings
+    secure = settings.console_secure_cookies
+    app.config.update(
+        # __Host- binds the cookie to this exact origin (Secure, Path=/, no Domain) where HTTPS allows it.
+        SESSION_COOKIE_NAME="__Host-supportline" if secure else "supportline",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console_session_hours),
+        # The token lives as long as the server-side session (idle timeout, sign-out), not a fixed hour.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.register_blueprint(views.blueprint)
+    app.register_blueprint(api.blueprint)
+    csrf.init_app(app)
+    for blueprint in app.blueprints.values():
+        # Twilio cannot send a CSRF token: its webhooks are checked by X-Twilio-Signature instead.
+        if (blueprint.url_prefix or "").startswith("/twilio") or blueprint is api.blueprint:
+            csrf.exempt(blueprint)
+    cli.register(app)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError) -> tuple[str, int]:
+        return (
+            render_template(
+                "console/error.html",
+                title="Form refused",
+                message="This form was not sent by a signed-in console page, or it has expired. "
+                "Go back, reload the page and try again.",
+                detail=error.description,
+            ),
+            400,
+        )
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        if request.blueprint in (views.blueprint.name, api.blueprint.name) or response.mimetype == "text/html":
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            if response.mimetype == "text/html":
+                response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            if request.endpoint != "console.static":
+                response.headers.setdefault("Cache-Control", "no-store")
+        return response

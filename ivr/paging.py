@@ -1,0 +1,319 @@
+"""Twilio webhooks of the page call and page SMS: what the engineer hears, keypress acks, connect, status callbacks.
+
+Every route is signature-checked. The page call's TwiML URL (passed to
+``place_call``) is ``/twilio/page/call?page=<id>``; the engineer presses 1 to
+acknowledge or 2 to be connected to the caller from the support number. A
+machine answering, or a call that ends without a key press, is never an
+acknowledgement. Status callbacks (at least once) record delivery on the page
+row; a step whose people are all unreachable escalates at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from ivr.security import twilio_only
+from ivr.twiml import VOICE
+from settings import Settings
+from ticketing import paging, phone, service
+from ticketing.db import transaction
+from ticketing.errors import DomainError, InvalidTransition
+from ticketing.paging import PageContent
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("paging", __name__, url_prefix="/twilio/page")
+
+PATHS = {
+    "call": "/twilio/page/call",
+    "key": "/twilio/page/key",
+    "connected": "/twilio/page/connected",
+    "call-status": "/twilio/page/call-status",
+    "sms-status": "/twilio/page/sms-status",
+}
+PROMPT_REPEATS = 2
+CONNECT_RING_SECONDS = 30
+
+
+def page_url(settings: Settings, endpoint: str, **params: object) -> str:
+    """Absolute public URL of a paging webhook (what Twilio is told to request, and signs)."""
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return settings.public_base_url + PATHS[endpoint] + (f"?{urlencode(clean)}" if clean else "")
+
+
+@blueprint.record_once
+def _validate_oncall(state: Any) -> None:
+    # A broken on-call file stops the web app at start-up, naming the key.
+    paging.oncall_from(state.app.extensions["supportline"].settings.oncall_file)
+
+
+# --- TwiML (small pure builders) -------------------------------------------------------------------------
+
+
+def _say(node: Any, text: str) -> None:
+    node.say(text, **VOICE)
+
+
+def _intro(content: PageContent, company: str) -> str:
+    caller = phone.spoken_number(content.caller) if content.caller else "withheld"
+    text = (
+        f"This is the {company} support line with a P 1 critical page. "
+        f"Ticket {phone.spoken_digits(content.ticket)}. Client: {content.client}. Caller: {caller}."
+    )
+    if content.transcript:
+        text += f" The message says: {paging.shorten(content.transcript, 240)}"
+    return text
+
+
+def page_prompt(content: PageContent, *, company: str, key_action: str, again: str | None) -> VoiceResponse:
+    """The page: ticket, client, caller (and message), then press 1 to acknowledge, 2 to be connected."""
+    r = VoiceResponse()
+    gather = r.gather(num_digits=1, action=key_action, method="POST", timeout=8, action_on_empty_result=False)
+    _say(gather, _intro(content, company))
+    _say(gather, "Press 1 to acknowledge. Press 2 to be connected to the caller now.")
+    if again is not None:
+        r.redirect(again, method="POST")
+    else:
+        _say(r, "No key was pressed, so this page is not acknowledged. Goodbye.")
+        r.hangup()
+    return r
+
+
+def page_voicemail(content: PageContent, *, company: str) -> VoiceResponse:
+    """A machine answered: leave a short message; it is not an acknowledgement."""
+    r = VoiceResponse()
+    _say(
+        r,
+        f"{company} P 1 critical page for ticket {phone.spoken_digits(content.ticket)}, {content.client}. "
+        "Reply 1 to the text message to acknowledge.",
+    )
+    r.hangup()
+    return r
+
+
+def acknowledged_prompt(ticket: int, *, key_action: str, by: str | None = None) -> VoiceResponse:
+    """After the ack (or when someone acknowledged first): offer the connection to the caller."""
+    r = VoiceResponse()
+    if by:
+        _say(r, f"Ticket {phone.spoken_digits(ticket)} was already acknowledged by {by}.")
+    else:
+        _say(r, f"Acknowledged. Ticket {phone.spoken_digits(ticket)} is assigned to you; escalation has stopped.")
+    gather = r.gather(num_digits=1, action=key_action, method="POST", timeout=5, action_on_empty_result=False)
+    _say(gather, "To be connected to the caller now, press 2.")
+    _say(r, "Goodbye.")
+    r.hangup()
+    return r
+
+
+def connect_caller(caller: str | None, *, caller_id: str, action: str) -> VoiceResponse:
+    """Dial the caller from the support number, so they see the support line calling back."""
+    r = VoiceResponse()
+    if not caller:
+        _say(r, "The caller's number is not available. Please check the ticket. Goodbye.")
+        r.hangup()
+        return r
+    _say(r, "Connecting you to the caller.")
+    dial = Dial(action=action, method="POST", timeout=CONNECT_RING_SECONDS, caller_id=caller_id)
+    dial.number(caller)
+    r.append(dial)
+    return r
+
+
+def connect_outcome(status: str, caller: str | None) -> VoiceResponse:
+    """What the engineer hears when the call to the caller ends."""
+    r = VoiceResponse()
+    if status not in ("completed", "answered"):
+        number = phone.spoken_number(caller) if caller else "their number"
+        _say(r, f"The caller did not answer. Please call them back at {number}. Goodbye.")
+    r.hangup()
+    return r
+
+
+def goodbye(text: str) -> VoiceResponse:
+    """Say something and hang up."""
+    r = VoiceResponse()
+    _say(r, text)
+    r.hangup()
+    return r
+
+
+# --- views -----------------------------------------------------------------------------------------------
+
+
+def rt() -> Runtime:
+    """The app's runtime."""
+    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
+
+
+def twiml(r: VoiceResponse) -> Response:
+    """TwiML as an HTTP response."""
+    return Response(str(r), mimetype="text/xml")
+
+
+def safe(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Never let the engineer hear Twilio's 'application error'."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except (DomainError, SQLAlchemyError, ValueError, KeyError) as exc:
+            log.exception("paging webhook %s failed: %s", request.path, type(exc).__name__)
+            return twiml(goodbye("Sorry, the support line could not handle that. Please check the ticket. Goodbye."))
+
+    return wrapper
+
+
+def _page_id() -> str:
+    return request.args.get("page", "")
+
+
+@blueprint.post("/call")
+@twilio_only
+@safe
+def call() -> Response:
+    """The page call was answered: read the page, or leave a message when a machine answered."""
+    runtime = rt()
+    answered_by = request.form.get("AnsweredBy")
+    repeat = int(request.args.get("repeat", "1") or 1)
+    with transaction(runtime.sessions) as s:
+        page = paging.page_by_id(s, _page_id())
+        if page is None:
+            return twiml(goodbye("This page is no longer available. Goodbye."))
+        escalation = page.escalation
+        content = paging.content_of(escalation.ticket)
+        human = paging.record_answer(s, page, answered_by=answered_by, now=runtime.now()) if repeat == 1 else True
+        acked_by = escalation.acknowledged_by if escalation.acknowledged_at is not None else None
+        page_id = page.id
+    company = runtime.settings.company_name
+    if not human:
+        return twiml(page_voicemail(content, company=company))
+    key_action = page_url(runtime.settings, "key", page=page_id)
+    if acked_by is not None:
+        return twiml(acknowledged_prompt(content.ticket, key_action=key_action, by=acked_by))
+    again = page_url(runtime.settings, "call", page=page_id, repeat=repeat + 1) if repeat < PROMPT_REPEATS else None
+    return twiml(page_prompt(content, company=company, key_action=key_action, again=again))
+
+
+@blueprint.post("/key")
+@twilio_only
+@safe
+def key() -> Response:
+    """A key on the page call: 1 acknowledges, 2 acknowledges and connects to the caller."""
+    runtime = rt()
+    digits = (request.form.get("Digits") or "").strip()
+    with transaction(runtime.sessions) as s:
+        page = paging.page_by_id(s, _page_id())
+        if page is None:
+            return twiml(goodbye("This page is no longer available. Goodbye."))
+        page_id, ticket, name = page.id, page.escalation.ticket, page.person_name
+        caller, number = ticket.caller_number, int(ticket.number or 0)
+        paging.lock_ticket(s, ticket.id)
+        ack = None
+        if digits in ("1", "2"):
+            try:
+                ack = paging.acknowledge(
+                    s,
+                    ticket,
+                    page.person_name,
+                    runtime.now(),
+                    "call",
+                    person=page.person,
+                    counts_as_first_response=runtime.settings.ack_counts_as_first_response,
+                )
+            except InvalidTransition as exc:
+                return twiml(goodbye(f"No acknowledgement is needed: {exc}. Goodbye."))
+        page.digits = digits[:8] or None
+    key_action = page_url(runtime.settings, "key", page=page_id)
+    if digits == "2":
+        return twiml(
+            connect_caller(
+                caller,
+                caller_id=runtime.settings.support_number,
+                action=page_url(runtime.settings, "connected", page=page_id),
+            )
+        )
+    if ack is not None:
+        someone_else = ack.by if ack.already and ack.by != name else None
+        return twiml(acknowledged_prompt(number, key_action=key_action, by=someone_else))
+    return twiml(page_prompt_again(page_id, runtime.settings))
+
+
+def page_prompt_again(page_id: int, settings: Settings) -> VoiceResponse:
+    """A key that is not an option: say so and read the page again."""
+    r = VoiceResponse()
+    _say(r, "Sorry, that is not one of the options.")
+    r.redirect(page_url(settings, "call", page=page_id, repeat=PROMPT_REPEATS), method="POST")
+    return r
+
+
+@blueprint.post("/connected")
+@twilio_only
+@safe
+def connected() -> Response:
+    """The call to the caller ended: record the outcome on the ticket."""
+    runtime = rt()
+    status = request.form.get("DialCallStatus", "")
+    with transaction(runtime.sessions) as s:
+        page = paging.page_by_id(s, _page_id())
+        if page is None:
+            return twiml(goodbye("Goodbye."))
+        ticket = page.escalation.ticket
+        paging.lock_ticket(s, ticket.id)
+        caller = ticket.caller_number
+        reached = status in ("completed", "answered")
+        service.audit(
+            s,
+            ticket,
+            actor=page.person_name,
+            action="caller connected" if reached else "caller not reached",
+            now=runtime.now(),
+            detail={"status": status, "duration": request.form.get("DialCallDuration"), "via": "page call"},
+        )
+    return twiml(connect_outcome(status, caller))
+
+
+def _delivery(status_field: str) -> Response:
+    runtime = rt()
+    status = (request.form.get(status_field) or "").strip().lower()
+    if not status:
+        return Response(status=204)
+    with transaction(runtime.sessions) as s:
+        page = paging.page_by_id(s, _page_id())
+        if page is None:
+            return Response(status=204)
+        hurried = paging.record_delivery(
+            s, page, status=status, now=runtime.now(), answered_by=request.form.get("AnsweredBy")
+        )
+        number = int(page.escalation.ticket.number or 0)
+        position = page.escalation.next_position
+    response = Response(status=204)
+    if hurried:
+        from workers.paging import escalate_soon
+
+        response.call_on_close(lambda: escalate_soon(runtime, number, position))
+    return response
+
+
+@blueprint.post("/call-status")
+@twilio_only
+@safe
+def call_status() -> Response:
+    """Status callback of a page call (completed, busy, no-answer, failed); only a key press acknowledges."""
+    return _delivery("CallStatus")
+
+
+@blueprint.post("/sms-status")
+@twilio_only
+@safe
+def sms_status() -> Response:
+    """Status callback of a page SMS (sent, delivered, undelivered, failed)."""
+    return _delivery("MessageStatus")

@@ -1,0 +1,323 @@
+"""Console users, their sessions, API tokens and sign-in lock-out: persistence and service functions.
+
+Passwords are hashed with scrypt (``hashlib``, in werkzeug's ``scrypt:N:r:p$salt$hex``
+format, so either side can check the other's hashes). Sessions and API tokens
+are random secrets of which only the SHA-256 is stored. Functions take the
+session and "now" and leave the commit to the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ticketing.errors import DomainError, InvalidInput
+from ticketing.models import ApiToken, ConsoleSession, User
+
+COORDINATOR = "coordinator"
+ENGINEER = "engineer"
+ADMIN = "admin"
+ROLES = (COORDINATOR, ENGINEER, ADMIN)
+MIN_PASSWORD_LENGTH = 10
+API_TOKEN_PREFIX = "slt_"
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+# Touch a session's last-seen time at most this often: one write per minute, not per request.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+class LoginRefused(DomainError):
+    """A sign-in was refused; the message is safe to show (it never says which part was wrong)."""
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    """The user behind a console session token, or why there is none."""
+
+    user: User | None
+    ended_why: str | None = None
+
+
+# --- passwords -----------------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` (werkzeug-compatible format)."""
+    salt = secrets.token_urlsafe(12)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return f"scrypt:{_SCRYPT_N}:{_SCRYPT_R}:{_SCRYPT_P}${salt}${digest}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """True when ``password`` matches the stored hash; constant-time comparison."""
+    try:
+        method, salt, digest = stored.split("$", 2)
+        name, n, r, p = method.split(":")
+        if name != "scrypt":
+            return False
+        candidate = _scrypt(password, salt, int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(candidate, digest)
+
+
+def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> str:
+    return hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p).hex()
+
+
+# Checked against when the username is unknown, so a miss takes as long as a wrong password.
+_DUMMY_HASH = f"scrypt:{_SCRYPT_N}:{_SCRYPT_R}:{_SCRYPT_P}$timing-only$" + "0" * 128
+
+
+def check_password_strength(password: str) -> None:
+    """Raise InvalidInput for a password that is too short."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+# --- users ---------------------------------------------------------------------------------------------
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    now: datetime,
+    display_name: str | None = None,
+) -> User:
+    """Add a console user; raises InvalidInput for a taken or malformed name, unknown role or weak password."""
+    name = (username or "").strip().lower()
+    if not _USERNAME.match(name):
+        raise InvalidInput("a username is 2-64 lower-case letters, digits, '.', '_' or '-'")
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
+    check_password_strength(password)
+    if session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise InvalidInput(f"there is already a user called {name!r}")
+    user = User(
+        username=name,
+        display_name=(display_name or "").strip()[:120] or name,
+        role=role,
+        password_hash=hash_password(password),
+        active=True,
+        created_at=now,
+        failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    """The user called ``username``; raises InvalidInput."""
+    user = session.scalars(select(User).where(User.username == (username or "").strip().lower())).first()
+    if user is None:
+        raise InvalidInput(f"no user called {username!r}")
+    return user
+
+
+def users(session: Session) -> Sequence[User]:
+    """Every user, by name."""
+    return session.scalars(select(User).order_by(User.username)).all()
+
+
+def has_admin(session: Session) -> bool:
+    """True once an active admin exists."""
+    return session.scalar(select(User.id).where(User.role == ADMIN, User.active.is_(True))) is not None
+
+
+def set_password(session: Session, user: User, password: str, *, now: datetime) -> None:
+    """Change a password; every session of the user ends and any lock-out is lifted."""
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    end_user_sessions(session, user, now=now, why="password changed")
+
+
+def set_active(session: Session, user: User, active: bool, *, now: datetime) -> None:
+    """Enable or disable an account; disabling ends its sessions."""
+    user.active = active
+    if not active:
+        end_user_sessions(session, user, now=now, why="disabled")
+
+
+def unlock(user: User) -> None:
+    """Lift a lock-out."""
+    user.failed_logins = 0
+    user.locked_until = None
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    max_failures: int,
+    lockout: timedelta,
+) -> User:
+    """The user whose password this is; raises LoginRefused, and locks the account after ``max_failures`` misses."""
+    user = session.scalars(
+        select(User).where(User.username == (username or "").strip().lower()).with_for_update()
+    ).first()
+    if user is None:
+        verify_password(_DUMMY_HASH, password or "")
+        raise LoginRefused("Wrong username or password.")
+    if user.locked_until is not None and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() + 59) // 60)
+        raise LoginRefused(f"Too many failed sign-ins: this account is locked for {minutes} more minute(s).")
+    if not verify_password(user.password_hash, password or ""):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + lockout
+            user.failed_logins = 0
+            minutes = int(lockout.total_seconds() // 60)
+            raise LoginRefused(f"Too many failed sign-ins: this account is locked for {minutes} minute(s).")
+        raise LoginRefused("Wrong username or password.")
+    if not user.active:
+        raise LoginRefused("This account is disabled.")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    return user
+
+
+# --- console sessions ----------------------------------------------------------------------------------
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    session: Session, user: User, *, now: datetime, remote_addr: str | None = None, user_agent: str | None = None
+) -> str:
+    """A new console session for ``user``; returns the token for the cookie (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        ConsoleSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            remote_addr=(remote_addr or "")[:64] or None,
+            user_agent=(user_agent or "")[:200] or None,
+        )
+    )
+    return token
+
+
+def check_session(
+    session: Session,
+    token: str | None,
+    *,
+    now: datetime,
+    idle: timedelta,
+    lifetime: timedelta,
+    touch: bool = True,
+) -> SessionCheck:
+    """The signed-in user behind ``token``; ends the session when idle too long, too old or the user is disabled.
+
+    ``touch`` False (a page polling by itself) checks without counting as activity.
+    """
+    if not token:
+        return SessionCheck(None)
+    row = session.scalars(select(ConsoleSession).where(ConsoleSession.token_hash == _digest(token))).first()
+    if row is None or row.ended_at is not None:
+        return SessionCheck(None, row.ended_why if row is not None else None)
+    why = None
+    if now - row.last_seen_at > idle:
+        why = "idle"
+    elif now - row.created_at > lifetime:
+        why = "expired"
+    elif not row.user.active:
+        why = "disabled"
+    if why is not None:
+        row.ended_at = now
+        row.ended_why = why
+        return SessionCheck(None, why)
+    if touch and now - row.last_seen_at >= _TOUCH_EVERY:
+        row.last_seen_at = now
+    return SessionCheck(row.user)
+
+
+def end_session(session: Session, token: str | None, *, now: datetime, why: str = "signed out") -> None:
+    """Sign out: the token no longer counts, whoever holds a copy of the cookie."""
+    if not token:
+        return
+    session.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.token_hash == _digest(token), ConsoleSession.ended_at.is_(None))
+        .values(ended_at=now, ended_why=why)
+    )
+
+
+def end_user_sessions(session: Session, user: User, *, now: datetime, why: str) -> None:
+    """End every open session of ``user``."""
+    session.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.user_id == user.id, ConsoleSession.ended_at.is_(None))
+        .values(ended_at=now, ended_why=why)
+    )
+
+
+# --- API tokens ----------------------------------------------------------------------------------------
+
+
+def create_api_token(session: Session, name: str, *, now: datetime, created_by: str) -> tuple[ApiToken, str]:
+    """A new API token for one integration; returns the row and the token, which is shown only this once."""
+    clean = (name or "").strip()
+    if not _TOKEN_NAME.match(clean):
+        raise InvalidInput("a token name is 1-64 letters, digits, '.', '_' or '-'")
+    existing = session.scalars(select(ApiToken).where(ApiToken.name == clean)).first()
+    if existing is not None:
+        if existing.revoked_at is None:
+            raise InvalidInput(f"there is already a live token called {clean!r} (revoke it first)")
+        session.delete(existing)  # a revoked token's name may be reused
+        session.flush()
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=clean, token_hash=_digest(token), prefix=token[:10], created_at=now, created_by=created_by[:120]
+    )
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def api_token_for(session: Session, presented: str | None, *, now: datetime) -> ApiToken | None:
+    """The live token matching a presented bearer token, or None; records when it was last used."""
+    if not presented or not presented.startswith(API_TOKEN_PREFIX) or len(presented) > 200:
+        return None
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(presented))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
+        row.last_used_at = now
+    return row
+
+
+def api_tokens(session: Session) -> Sequence[ApiToken]:
+    """Every API token, by name."""
+    return session.scalars(select(ApiToken).order_by(ApiToken.name)).all()
+
+
+def revoke_api_token(session: Session, name: str, *, now: datetime) -> ApiToken:
+    """Revoke a token by name; deleted from use at once. Raises InvalidInput for an unknown name."""
+    row = session.scalars(select(ApiToken).where(ApiToken.name == (name or "").strip())).first()
+    if row is None:
+        raise InvalidInput(f"no API token called {name!r}")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    return row

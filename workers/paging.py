@@ -1,0 +1,331 @@
+"""Paging jobs: page a P1 at once, escalate on timers, send the transcript follow-up, sweep for lost timers.
+
+Timers are RQ scheduled jobs (``rq worker --with-scheduler``); ``sweep_escalations``
+re-derives every due step from the database, so a restart of Redis, the worker
+or the scheduler delays a step by one sweep at most and never sends it twice:
+each step is claimed in the database before anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ivr.paging import page_url
+from ivr.twilio_rest import TwilioSendError, make_twilio_client, place_call, send_sms
+from ticketing import outbox, paging, service
+from ticketing.db import transaction
+from ticketing.errors import DomainError
+from ticketing.models import Escalation, Page, Status
+from ticketing.oncall import OnCall
+from ticketing.priority import Priority
+from ticketing.sla import calendar_for
+from workers import runtime as rt
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5.0  # per Twilio request; a timeout counts as a failed try
+RETRY_PAUSES = (0.25, 1.0, 2.0)  # seconds before the 2nd, 3rd, 4th try of one send
+CLAIM_TIMEOUT = timedelta(seconds=60)  # a claimed page unsent this long: its sender died, send it again
+START_GRACE = timedelta(seconds=15)  # a page request this old with no paging started: its job was lost
+MAX_PARALLEL_SENDS = 8
+STEP_JOB = "workers.paging.escalation_step"
+
+
+def oncall_of(runtime: rt.Runtime) -> OnCall:
+    """The validated on-call configuration (reloaded when the file changes)."""
+    return paging.oncall_from(runtime.settings.oncall_file)
+
+
+# --- jobs ------------------------------------------------------------------------------------------------
+
+
+def start_paging(runtime: rt.Runtime, ticket_number: int) -> str:
+    """Page a P1 ticket now (its escalation policy's first step) and set the timer for the next step."""
+    oncall = oncall_of(runtime)
+    try:
+        started = _start(runtime, ticket_number, oncall)
+    except IntegrityError:  # a concurrent start won the race: its escalation stands
+        started = _start(runtime, ticket_number, oncall)
+    if started is None:
+        return "not paged"
+    return run_step(runtime, ticket_number, started)
+
+
+def _start(runtime: rt.Runtime, number: int, oncall: OnCall) -> int | None:
+    now = runtime.now()
+    with transaction(runtime.sessions) as s:
+        ticket = service.get_ticket(s, number, for_update=True)
+        escalation = paging.escalation_of(s, ticket)
+        outbox.complete(s, f"{outbox.PAGE}:{number}", now)
+        if escalation is None:
+            if ticket.priority != Priority.P1.value or not Status(ticket.status).is_open:
+                log.info("ticket %s is %s %s: not paging", number, ticket.priority, ticket.status)
+                return None
+            escalation = paging.start_escalation(
+                s, ticket, oncall=oncall, calendar=calendar_for(runtime.policy), now=now
+            )
+        return escalation.next_position
+
+
+def escalation_step(ticket: int, position: int) -> str:
+    """RQ job: page the escalation step at ``position`` if it is due and nobody has acknowledged."""
+    return run_step(rt.current(), ticket, position)
+
+
+def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
+    """Claim and page one due step; when everyone in it is unreachable, go straight on to the next."""
+    oncall = oncall_of(runtime)
+    outcome = "nothing due"
+    while True:
+        now = runtime.now()
+        with transaction(runtime.sessions) as s:
+            ticket = service.get_ticket(s, ticket_number, for_update=True)
+            escalation = paging.escalation_of(s, ticket)
+            if escalation is None:
+                return "not paging"
+            if paging.stop_if_not_pageable(s, ticket, escalation, now):
+                return "stopped"
+            claim = paging.claim_step(s, ticket, escalation, position, oncall=oncall, now=now)
+            escalation_id = escalation.id
+        if claim is None:
+            return outcome
+        log.info("ticket %s: paging %s (%s)", ticket_number, claim.position.label, claim.position.target.label)
+        send_pages(runtime, claim.page_ids)
+        outcome = f"paged {claim.position.label}"
+        if claim.next_position is None:
+            log.error("ALERT ticket %s: escalation exhausted, fallback contact paged", ticket_number)
+            return outcome
+        with transaction(runtime.sessions) as s:
+            hurried = False
+            service.get_ticket(s, ticket_number, for_update=True)
+            if paging.step_unreachable(s, escalation_id, position):
+                escalation = s.get(Escalation, escalation_id)
+                assert escalation is not None
+                hurried = paging.hurry(s, escalation, claim.next_position, runtime.now())
+                if hurried:
+                    service.audit(
+                        s,
+                        escalation.ticket,
+                        actor=paging.ACTOR,
+                        action="escalated early",
+                        now=runtime.now(),
+                        detail={"position": claim.position.label},
+                        reason="nobody in this step could be reached",
+                    )
+        if not hurried:
+            assert claim.next_due_at is not None
+            schedule_step(runtime, ticket_number, claim.next_position, claim.next_due_at)
+            return outcome
+        position = claim.next_position
+
+
+def schedule_step(runtime: rt.Runtime, ticket_number: int, position: int, due: datetime) -> None:
+    """Set the RQ timer for a step (best effort: the sweeper pages it on time if Redis loses it)."""
+    try:
+        runtime.queue().enqueue_at(
+            due,
+            STEP_JOB,
+            kwargs={"ticket": ticket_number, "position": position},
+            job_id=f"page-step-{ticket_number}-{position}",
+            job_timeout=120,
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
+        )
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "ticket %s: no timer for step %s (%s); the sweeper will page it",
+            ticket_number,
+            position,
+            type(exc).__name__,
+        )
+
+
+def escalate_soon(runtime: rt.Runtime, ticket_number: int, position: int) -> None:
+    """Run a step that became due early (its people unreachable) now, through the queue; best effort."""
+    try:
+        runtime.queue().enqueue(
+            STEP_JOB,
+            kwargs={"ticket": ticket_number, "position": position},
+            job_id=f"page-now-{ticket_number}-{position}",
+            job_timeout=120,
+            result_ttl=3600,
+        )
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "ticket %s: could not enqueue step %s (%s); the sweeper will page it",
+            ticket_number,
+            position,
+            type(exc).__name__,
+        )
+
+
+def send_transcript_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
+    """Text the transcript to the people already paged (once each; only the acknowledger after an ack)."""
+    now = runtime.now()
+    with transaction(runtime.sessions) as s:
+        ticket = service.get_ticket(s, ticket_number, for_update=True)
+        outbox.complete(s, f"{outbox.TRANSCRIPT_READY}:{ticket_number}", now)
+        escalation = paging.escalation_of(s, ticket)
+        if escalation is None:
+            return "not paged yet"  # the first page will carry the transcript
+        if not (ticket.transcript or "").strip():
+            return "no transcript"
+        pages = [
+            paging.add_follow_up(s, escalation, ticket, person, now)
+            for person in paging.follow_up_targets(s, escalation)
+        ]
+        ids = tuple(p.id for p in pages if p is not None)
+        if ids:
+            service.audit(
+                s,
+                ticket,
+                actor=paging.ACTOR,
+                action="transcript sent to on-call",
+                now=now,
+                detail={"people": [p.person_name for p in pages if p is not None]},
+            )
+    send_pages(runtime, ids)
+    return f"sent to {len(ids)}"
+
+
+def sweep_escalations(runtime: rt.Runtime) -> int:
+    """Re-derive paging work from the database: lost page jobs, due steps, stale claims; returns steps and pages sent."""
+    now = runtime.now()
+    done = 0
+    with runtime.sessions() as s:
+        unstarted = paging.unstarted_pages(s, now - START_GRACE)
+        due = paging.due_steps(s, now)
+    for number in unstarted:
+        log.warning("ticket %s: page request found unstarted, paging now", number)
+        done += _guarded(lambda n=number: start_paging(runtime, n))
+    for number, position in due:
+        done += _guarded(lambda n=number, p=position: run_step(runtime, n, p))
+    ids: list[int] = []
+    with transaction(runtime.sessions) as s:
+        for page_id in paging.stale_claims(s, now - CLAIM_TIMEOUT):
+            page = s.get(Page, page_id)
+            if page is not None and paging.reclaim(s, page_id, page.claimed_at, now):
+                ids.append(page_id)
+    if ids:
+        log.warning("resending %s page(s) whose sender died after claiming them", len(ids))
+        send_pages(runtime, ids)
+        done += len(ids)
+    return done
+
+
+def _guarded(work: Callable[[], str]) -> int:
+    try:
+        result = work()
+    except (DomainError, SQLAlchemyError) as exc:
+        log.exception("paging sweep failed: %s", type(exc).__name__)
+        return 0
+    return 1 if result.startswith("paged") else 0
+
+
+# --- sending ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Send:
+    page_id: int
+    ticket_id: int
+    channel: str
+    to: str
+    body: str | None  # SMS text; None for a call
+
+
+@dataclass(frozen=True)
+class _Result:
+    page_id: int
+    sid: str | None
+    error: str | None
+    tries: int
+
+
+def send_pages(runtime: rt.Runtime, page_ids: tuple[int, ...] | list[int]) -> int:
+    """Send claimed pages in parallel (each channel retried on its own); returns how many went out."""
+    settings = runtime.settings
+    with runtime.sessions() as s:
+        pages = paging.claimable_pages(s, page_ids)
+        sends: list[_Send] = []
+        for page in pages:
+            escalation = page.escalation
+            content = paging.content_of(escalation.ticket)
+            if page.channel == paging.CALL:
+                body = None
+            elif page.channel == paging.FOLLOW_UP:
+                body = paging.follow_up_sms(content, acknowledged=escalation.acknowledged_at is not None)
+            else:
+                body = paging.page_sms(content, settings.company_name)
+            sends.append(_Send(page.id, escalation.ticket_id, page.channel, page.to_number, body))
+    skipped = set(page_ids) - {send.page_id for send in sends}
+    if skipped:
+        with transaction(runtime.sessions) as s:
+            for page_id in skipped:
+                page = s.get(Page, page_id)
+                if page is not None and page.state == paging.CLAIMED:
+                    paging.cancel_page(page, runtime.now())
+    if not sends:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_SENDS, len(sends))) as pool:
+        results = list(pool.map(lambda send: _deliver(runtime, send), sends))
+    with transaction(runtime.sessions) as s:
+        for ticket_id in sorted({send.ticket_id for send in sends}):
+            paging.lock_ticket(s, ticket_id)
+        for result in results:
+            page = s.get(Page, result.page_id)
+            # A page sent just as an ack cancelled it still gets its SID recorded: it did go out.
+            if page is not None and (page.state == paging.CLAIMED or (result.sid and page.state == paging.CANCELLED)):
+                paging.record_sent(s, page, sid=result.sid, error=result.error, tries=result.tries, now=runtime.now())
+    for result in results:
+        if result.error is not None:
+            log.warning("page %s failed after %s tries: %s", result.page_id, result.tries, result.error)
+    return sum(1 for r in results if r.sid is not None)
+
+
+def _deliver(runtime: rt.Runtime, send: _Send) -> _Result:
+    """One page on one channel; retryable Twilio failures (5xx, 429, timeouts) are tried again."""
+    settings = runtime.settings
+    client = make_twilio_client(settings, timeout=SEND_TIMEOUT_SECONDS)
+    tries, error = 0, "not sent"
+    for pause in (0.0, *RETRY_PAUSES[: max(settings.paging_send_tries, 1) - 1]):
+        if pause:
+            time.sleep(pause)
+        # Re-read before every try: an acknowledgement since the claim cancels the page.
+        with runtime.sessions() as s:
+            if not paging.still_claimed(s, send.page_id):
+                return _Result(send.page_id, None, "cancelled: acknowledged", tries)
+        tries += 1
+        try:
+            if send.body is None:
+                sid = place_call(
+                    client,
+                    from_=settings.support_number,
+                    to=send.to,
+                    url=page_url(settings, "call", page=send.page_id),
+                    status_callback=page_url(settings, "call-status", page=send.page_id),
+                    timeout=settings.paging_ring_seconds,
+                    machine_detection="Enable" if settings.paging_machine_detection else None,
+                )
+            else:
+                sid = send_sms(
+                    client,
+                    from_=settings.support_number,
+                    to=send.to,
+                    body=send.body,
+                    status_callback=page_url(settings, "sms-status", page=send.page_id),
+                )
+            return _Result(send.page_id, sid, None, tries)
+        except TwilioSendError as exc:
+            error = str(exc)
+            if not exc.retryable:
+                break
+    return _Result(send.page_id, None, error, tries)
