@@ -23,12 +23,23 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 
 base="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+
+# A first admin for the console, once: the password is printed here and nowhere else.
+admin_note="Console sign-in:                         $base/login"
+if [ -z "$(.venv/bin/flask --app wsgi users list 2>/dev/null | grep -w admin)" ]; then
+  password="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')"
+  if .venv/bin/flask --app wsgi users create-admin admin --password "$password" >/dev/null 2>&1; then
+    admin_note="$admin_note  (first admin: admin / $password; change it with 'flask --app wsgi users set-password admin')"
+  fi
+fi
 cat <<MSG
 supportline is starting.
   Twilio voice webhook (A call comes in):  POST $base/twilio/voice
   Twilio primary handler fails (fallback): POST $base/twilio/voice/fallback
   Twilio messaging webhook:                POST $base/twilio/sms
-  Health:                                  $base/healthz  $base/readyz
+  Call status changes (optional):          POST $base/twilio/voice/status
+  $admin_note
+  Health and metrics:                      $base/healthz  $base/readyz  $base/metrics
   Redis:                                   $REDIS_URL
 Stop everything with Ctrl-C.
 MSG
