@@ -18,7 +18,7 @@ def healthz() -> tuple[object, int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[object, int]:
-    """The database and Redis answer; 503 names the failing part."""
+    """The database and Redis answer and a worker has its model loaded; 503 names the failing part."""
     runtime = current_app.extensions["supportline"]
     failing: dict[str, str] = {}
     try:
@@ -28,6 +28,10 @@ def readyz() -> tuple[object, int]:
         failing["database"] = type(exc).__name__
     try:
         runtime.redis.ping()
+        from workers.worker import live_models
+
+        if not live_models(runtime.redis):
+            failing["model"] = "no live worker has a transcription model loaded"
     except (RedisError, OSError) as exc:
         failing["redis"] = type(exc).__name__
     if failing:

@@ -31,15 +31,17 @@ def _engine(runtime: rt.Runtime) -> Any:
     return engine
 
 
-def warm_up(runtime: rt.Runtime) -> None:
-    """Load the transcription model now, so the first voicemail does not wait for it."""
+def warm_up(runtime: rt.Runtime) -> str | None:
+    """Load the transcription model now, so the first voicemail does not wait; returns its name, or None."""
     try:
         engine = _engine(runtime)
         load = getattr(engine, "load", None)
         if callable(load):
             load()
+        return f"{engine.name} ({engine.model})"
     except Exception:  # noqa: BLE001 - a broken model must not stop paging and SMS jobs; transcriptions fail visibly
         log.exception("could not load the transcription model at start-up")
+        return None
 
 
 def _retries_left() -> int:

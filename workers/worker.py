@@ -9,6 +9,7 @@ the sweeper can tell a job whose worker was killed outright from a slow one.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -35,15 +36,30 @@ def is_alive(redis: Redis, worker_name: str | None) -> bool:
     return bool(redis.exists(alive_key(worker_name)))
 
 
-def start_heartbeat(redis: Redis, worker_name: str, every: float) -> threading.Event:
-    """Refresh this worker's liveness key every ``every`` seconds (TTL three beats); set the event to stop."""
+def live_models(redis: Redis) -> list[str]:
+    """The transcription models that live workers have loaded (for readiness checks)."""
+    models = []
+    for key in redis.scan_iter(match=ALIVE_KEY.format("*"), count=100):
+        raw = redis.get(key)
+        try:
+            info = json.loads(raw) if raw else {}
+        except ValueError:
+            info = {}
+        if info.get("model"):
+            models.append(str(info["model"]))
+    return models
+
+
+def start_heartbeat(redis: Redis, worker_name: str, every: float, model: str | None = None) -> threading.Event:
+    """Refresh this worker's liveness key (and loaded model) every ``every`` seconds; set the event to stop."""
     stop = threading.Event()
     ttl = max(1, int(every * 3))
+    value = json.dumps({"model": model})
 
     def beat() -> None:
         while not stop.is_set():
             try:
-                redis.set(alive_key(worker_name), "1", ex=ttl)
+                redis.set(alive_key(worker_name), value, ex=ttl)
             except RedisError as exc:
                 log.warning("worker heartbeat failed: %s", type(exc).__name__)
             stop.wait(every)
@@ -58,9 +74,9 @@ def main() -> None:
     configure(runtime.settings.log_format)
     from workers.jobs import warm_up
 
-    warm_up(runtime)
+    model = warm_up(runtime)
     worker = SimpleWorker([runtime.queue()], connection=runtime.redis)
-    stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds)
+    stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds, model)
     try:
         worker.work(with_scheduler=True)
     finally:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr.simulate import CallPlan, TwilioSimulator
 from tests.e2e.conftest import Service
+from workers.worker import start_heartbeat
 
 
 def samples(live: Service) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -35,8 +38,15 @@ def test_metrics_count_calls_tickets_and_the_queue(sim: TwilioSimulator, live: S
 
 def test_health_and_readiness(live: Service) -> None:
     assert requests.get(live.url + "/healthz", timeout=5).json() == {"status": "ok"}
-    ready = requests.get(live.url + "/readyz", timeout=5)
-    assert ready.status_code == 200
+    no_worker = requests.get(live.url + "/readyz", timeout=5)
+    assert no_worker.status_code == 503 and "model" in no_worker.json()["failing"]
+    stop = start_heartbeat(live.runtime.redis, "test-worker", 1, "faster-whisper (tiny.en)")
+    try:
+        time.sleep(0.2)
+        ready = requests.get(live.url + "/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+    finally:
+        stop.set()
     live.runtime.settings = live.runtime.settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
     live.runtime._redis = None
     live.runtime.redis_timeout = 0.5
