@@ -75,12 +75,8 @@ def load_engine(settings: Settings, guards: GuardConfig | None = None) -> Engine
     if name == "openai-whisper":
         from transcription.openai_engine import OpenAIWhisperEngine
 
-        return OpenAIWhisperEngine(
-            model=settings.whisper_model, device=settings.whisper_device, guards=guards
-        )
-    raise UnknownEngineError(
-        f"TRANSCRIPTION_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}"
-    )
+        return OpenAIWhisperEngine(model=settings.whisper_model, device=settings.whisper_device, guards=guards)
+    raise UnknownEngineError(f"TRANSCRIPTION_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}")
 
 
 def assemble_transcript(

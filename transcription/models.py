@@ -44,9 +44,7 @@ def bundled_model_dir(distribution: str = BUNDLED_DISTRIBUTION, *, verify_hash: 
         absolute = Path(str(dist.locate_file(entry))).parent
         _check_installed(dist, files, directory, verify_hash=verify_hash)
         return absolute
-    raise ModelNotFoundError(
-        f"{distribution} {dist.version} lists no model/model.bin with config.json and a tokenizer"
-    )
+    raise ModelNotFoundError(f"{distribution} {dist.version} lists no model/model.bin with config.json and a tokenizer")
 
 
 def faster_whisper_model(whisper_model: str = "") -> str:

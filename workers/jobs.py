@@ -100,7 +100,8 @@ def transcribe_recording(recording_sid: str) -> str:
         started = runtime.now()
         transcript = _engine(runtime).transcribe(stored, initial_prompt=prompt)
     except terr.TranscriptionError as exc:
-        retryable = isinstance(exc, terr.RecordingUnavailableError)
+        # Twilio answers 404 for a moment while the media is still being processed: retry that too.
+        retryable = isinstance(exc, (terr.RecordingUnavailableError, terr.RecordingNotFoundError))
         if retryable and _retries_left() > 0:
             log.warning("recording %s not available yet, retrying: %s", recording_sid, exc)
             raise

@@ -1,0 +1,395 @@
+"""Benchmark the transcription engines on the generated voicemail corpus.
+
+    .venv/bin/python -m bench.transcription             # both engines as configured by default
+    .venv/bin/python -m bench.transcription --guards    # + each anti-hallucination guard on/off
+    .venv/bin/python -m bench.transcription --tune      # + decoding options (beam, fallback)
+    .venv/bin/python -m bench.transcription --prompts   # + effect of the client-name initial prompt
+    .venv/bin/python -m bench.transcription --all
+
+Prints, per engine: audio seconds, wall seconds, real-time factor, model load
+time, peak memory, word error rate on the speech clips, words invented on
+the silence/noise clips, and the time to transcribe one 60 s voicemail with
+a warm model.  Each engine runs in its own subprocess so that its peak RSS
+(``ru_maxrss`` from ``wait4``) covers native allocations and nothing else.
+The figures also go to ``bench/results/transcription.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):
+    # Run as a file, bench/ would come first on sys.path and this module would
+    # shadow the transcription package; the repository root must come first.
+    sys.path[0] = str(ROOT)
+
+DEFAULT_AUDIO_DIR = ROOT / "var" / "test-audio"
+DEFAULT_OUTPUT = ROOT / "bench" / "results" / "transcription.txt"
+DEFAULT_OPENAI_MODEL = Path("/work/shared/models/openai-whisper-tiny.en.pt")
+DECODE_SWITCHES = ("condition_on_previous_text", "decoder_no_speech_skip", "vad_filter")
+REVIEW_SWITCHES = (
+    "drop_silent_segments",
+    "drop_segments_past_end",
+    "drop_repetitive_segments",
+    "drop_phantoms_when_quiet",
+    "collapse_repeated_words",
+)
+
+
+# --- the child process: one engine, one pass over the corpus ----------------
+
+
+def run_worker(spec_file: Path, out_file: Path) -> None:
+    """Load one engine, transcribe every clip of the spec, write the results as JSON."""
+    from transcription.guards import DEFAULT_GUARDS, NO_GUARDS
+
+    spec = json.loads(spec_file.read_text())
+    decode = {k: getattr(DEFAULT_GUARDS, k) for k in DECODE_SWITCHES} | spec.get("decode", {})
+    base = NO_GUARDS if spec.get("raw") else DEFAULT_GUARDS
+    guards = dataclasses.replace(base, **decode)
+    engine = _build_engine(spec, guards)
+    started = time.perf_counter()
+    engine.load()  # type: ignore[attr-defined]
+    load_seconds = time.perf_counter() - started
+    prompts: dict[str, str] = spec.get("prompts", {})
+    results = []
+    for clip in spec["clips"]:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        transcript = engine.transcribe(Path(clip["path"]), prompts.get(clip["name"]))
+        wall = time.perf_counter() - started
+        results.append(
+            {
+                "name": clip["name"],
+                "wall": wall,
+                # CPU seconds of all threads: unlike wall time, barely moved by other load.
+                "cpu": time.process_time() - cpu_started,
+                "audio": transcript.audio_seconds,
+                "text": transcript.text,
+                "no_speech": transcript.no_speech,
+                "confidence": transcript.confidence,
+                "segments": [dataclasses.astuple(s) for s in transcript.segments],
+            }
+        )
+    latency = None
+    if spec.get("latency_clip"):
+        # The model is warm by now: this is recording-on-disk to transcript.
+        started = time.perf_counter()
+        engine.transcribe(Path(spec["latency_clip"]))
+        latency = time.perf_counter() - started
+    out_file.write_text(json.dumps({"load_seconds": load_seconds, "clips": results, "latency": latency}))
+
+
+def _build_engine(spec: dict[str, Any], guards: Any) -> Any:
+    options = spec.get("options", {})
+    if spec["engine"] == "faster-whisper":
+        from transcription.faster import FasterWhisperEngine
+
+        return FasterWhisperEngine(spec.get("model", ""), guards=guards, **options)
+    from transcription.openai_engine import OpenAIWhisperEngine
+
+    return OpenAIWhisperEngine(spec.get("model", ""), guards=guards, **options)
+
+
+# --- the parent: spawn, measure, score --------------------------------------
+
+
+@dataclasses.dataclass
+class Run:
+    """One engine's pass over the corpus, as measured from outside."""
+
+    label: str
+    engine: str
+    load_seconds: float
+    peak_rss_mib: float
+    clips: list[dict[str, Any]]
+    latency: float | None
+
+
+def spawn(label: str, spec: dict[str, Any]) -> Run:
+    """Run one worker subprocess and read its results and peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec_file, out_file = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_file.write_text(json.dumps(spec))
+        pid = os.spawnv(
+            os.P_NOWAIT,
+            sys.executable,
+            [sys.executable, "-m", "bench.transcription", "--worker", str(spec_file), str(out_file)],
+        )
+        _, status, usage = os.wait4(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"worker for {label!r} failed with status {status}")
+        data = json.loads(out_file.read_text())
+    return Run(
+        label=label,
+        engine=spec["engine"],
+        load_seconds=data["load_seconds"],
+        peak_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        clips=data["clips"],
+        latency=data["latency"],
+    )
+
+
+@dataclasses.dataclass
+class Score:
+    """Accuracy and speed of one run."""
+
+    wer: float  # speech clips, after normalisation
+    ref_words: int
+    phantom_words: int  # words emitted on the silence/noise clips
+    quiet_ok: int  # silence/noise clips reported as no speech
+    quiet_total: int
+    audio_seconds: float
+    wall_seconds: float
+    cpu_seconds: float
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: wall seconds per audio second."""
+        return self.wall_seconds / self.audio_seconds
+
+    @property
+    def cpu_rtf(self) -> float:
+        """CPU seconds (all threads) per audio second."""
+        return self.cpu_seconds / self.audio_seconds
+
+    @property
+    def errors(self) -> float:
+        """(speech edits + invented words) / reference words."""
+        return (self.wer * self.ref_words + self.phantom_words) / self.ref_words
+
+
+def score(run: Run, corpus: dict[str, Any], review: Any = None) -> Score:
+    """Score a run; with review, re-run the review guards offline over raw segments."""
+    from tests.audio.corpus import normalize_for_wer, word_error_rate
+
+    texts = {clip["name"]: clip["text"] for clip in run.clips}
+    no_speech = {clip["name"]: clip["no_speech"] for clip in run.clips}
+    if review is not None:
+        for clip in run.clips:
+            result = _review(clip, corpus[clip["name"]], review)
+            texts[clip["name"]], no_speech[clip["name"]] = result.text, result.no_speech
+    speech = [name for name in texts if corpus[name].kind == "speech"]
+    quiet = [name for name in texts if corpus[name].kind != "speech"]
+    return Score(
+        wer=word_error_rate([corpus[n].reference for n in speech], [texts[n] for n in speech]),
+        ref_words=sum(len(normalize_for_wer(corpus[n].reference).split()) for n in speech),
+        phantom_words=sum(len(normalize_for_wer(texts[n]).split()) for n in quiet),
+        quiet_ok=sum(no_speech[n] for n in quiet),
+        quiet_total=len(quiet),
+        audio_seconds=sum(clip["audio"] for clip in run.clips),
+        wall_seconds=sum(clip["wall"] for clip in run.clips),
+        cpu_seconds=sum(clip.get("cpu", 0.0) for clip in run.clips),
+    )
+
+
+_LEVELS: dict[str, Any] = {}
+
+
+def _review(clip: dict[str, Any], fixture: Any, config: Any) -> Any:
+    from tests.audio.corpus import SAMPLE_RATE, read_wav
+    from transcription.audio import loudness_profile
+    from transcription.engine import Segment
+    from transcription.guards import review_segments
+
+    if fixture.name not in _LEVELS:
+        _LEVELS[fixture.name] = loudness_profile(read_wav(fixture.path), SAMPLE_RATE)
+    segments = [Segment(*values) for values in clip["segments"]]
+    return review_segments(segments, audio_seconds=clip["audio"], level_dbfs=_LEVELS[fixture.name], config=config)
+
+
+# --- reports ----------------------------------------------------------------
+
+
+class Report:
+    """Prints lines and keeps them for the results file."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the requested benchmarks."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--guards", action="store_true", help="measure each guard on/off")
+    parser.add_argument("--tune", action="store_true", help="measure decoding options")
+    parser.add_argument("--prompts", action="store_true", help="measure the initial prompt")
+    parser.add_argument("--all", action="store_true", help="everything above")
+    parser.add_argument("--audio-dir", type=Path, default=DEFAULT_AUDIO_DIR)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--faster-model", default="", help="WHISPER_MODEL for faster-whisper")
+    parser.add_argument("--openai-model", default=str(DEFAULT_OPENAI_MODEL))
+    args = parser.parse_args(argv)
+    if args.worker:
+        run_worker(*args.worker)
+        return 0
+
+    from settings import Settings
+    from tests.audio.corpus import CLIENTS, SIXTY_SECONDS, build_corpus, normalize_for_wer
+    from transcription.guards import DEFAULT_GUARDS, NO_GUARDS
+    from transcription.hints import initial_prompt_for
+
+    clips = build_corpus(args.audio_dir)
+    corpus = {clip.name: clip for clip in clips}
+    clip_specs = [{"name": c.name, "path": str(c.path)} for c in clips]
+    latency_clip = str(corpus[SIXTY_SECONDS].path)
+    defaults = Settings()
+    engines: dict[str, dict[str, Any]] = {
+        "faster-whisper": {
+            "engine": "faster-whisper",
+            "model": args.faster_model,
+            "options": {"compute_type": defaults.whisper_compute_type, "device": defaults.whisper_device},
+        },
+        "openai-whisper": {"engine": "openai-whisper", "model": args.openai_model, "options": {}},
+    }
+    if not Path(args.openai_model).exists():
+        print(f"note: {args.openai_model} not found, openai-whisper will try to download it")
+    report = Report()
+    speech_seconds = sum(c.seconds for c in clips if c.kind == "speech")
+    report(
+        f"# Transcription benchmark, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start (wall times stretch when other work shares the CPUs)"
+    )
+    report(
+        f"# corpus: {len(clips)} clips, {sum(c.seconds for c in clips):.0f} s "
+        f"({speech_seconds:.0f} s speech in {sum(c.kind == 'speech' for c in clips)} clips, "
+        f"{sum(c.kind != 'speech' for c in clips)} silence/noise clips)"
+    )
+    report()
+    report(
+        f"{'engine':16} {'audio s':>7} {'wall s':>7} {'RTF':>6} {'CPU RTF':>7} {'load s':>6} {'peak MiB':>8} "
+        f"{'WER':>6} {'phantom':>7} {'quiet ok':>8} {'60s warm':>8}"
+    )
+    runs: dict[str, Run] = {}
+    for name, spec in engines.items():
+        run = spawn(name, {**spec, "clips": clip_specs, "latency_clip": latency_clip})
+        runs[name] = run
+        s = score(run, corpus)
+        report(
+            f"{name:16} {s.audio_seconds:7.1f} {s.wall_seconds:7.1f} {s.rtf:6.3f} {s.cpu_rtf:7.3f} {run.load_seconds:6.2f} "
+            f"{run.peak_rss_mib:8.0f} {s.wer:6.1%} {s.phantom_words:7d} "
+            f"{s.quiet_ok:>4}/{s.quiet_total:<3} {run.latency or 0:7.2f}s"
+        )
+    report()
+    report("per clip: WER (confidence)    " + "   ".join(runs))
+    for clip in clips:
+        cells = []
+        for run in runs.values():
+            result = next(c for c in run.clips if c["name"] == clip.name)
+            if clip.kind == "speech":
+                from tests.audio.corpus import word_error_rate
+
+                cells.append(f"{word_error_rate([clip.reference], [result['text']]):6.1%} ({result['confidence']:.2f})")
+            else:
+                words = len(normalize_for_wer(result["text"]).split())
+                cells.append(f"{'no speech' if result['no_speech'] else f'{words} words':>15}")
+        report(f"  {clip.name:26} " + "   ".join(cells))
+
+    if args.guards or args.all:
+        report()
+        report("## Guards (errors = (speech edits + words invented on silence/noise) / reference words)")
+        for name, spec in engines.items():
+            variants: dict[str, dict[str, bool]] = {"shipped decoding": {}}
+            variants["condition_prev=False"] = {"condition_on_previous_text": False}
+            variants["no-speech skip off"] = {"decoder_no_speech_skip": False}
+            if name == "faster-whisper":
+                variants["vad_filter=True"] = {"vad_filter": True}
+            raw_runs = {
+                label: spawn(label, {**spec, "clips": clip_specs, "raw": True, "decode": decode})
+                for label, decode in variants.items()
+            }
+            no_review = dataclasses.replace(NO_GUARDS, **{k: False for k in REVIEW_SWITCHES})
+            reviews: list[tuple[str, Any]] = [("no review guards", no_review)]
+            reviews += [(f"only {k}", dataclasses.replace(no_review, **{k: True})) for k in REVIEW_SWITCHES]
+            reviews.append(("all review guards (shipped)", DEFAULT_GUARDS))
+            reviews += [(f"all but {k}", dataclasses.replace(DEFAULT_GUARDS, **{k: False})) for k in REVIEW_SWITCHES]
+            report(f"{name}: errors % (words invented on silence/noise, silence/noise clips called no speech)")
+            report(f"  {'review guards, by decoding ->':38}" + "".join(f"{label[:26]:>28}" for label in raw_runs))
+            for label, review in reviews:
+                cells = []
+                for run in raw_runs.values():
+                    s = score(run, corpus, review)
+                    cells.append(f"{s.errors:.1%} ({s.phantom_words}, {s.quiet_ok}/{s.quiet_total})")
+                report(f"  {label:38}" + "".join(f"{cell:>28}" for cell in cells))
+            report(
+                "  speech WER with shipped review guards: "
+                + ", ".join(f"{label} {score(run, corpus, DEFAULT_GUARDS).wer:.1%}" for label, run in raw_runs.items())
+            )
+            report("  RTF: " + ", ".join(f"{label} {score(run, corpus).rtf:.3f}" for label, run in raw_runs.items()))
+
+    if args.tune or args.all:
+        report()
+        report(f"## Decoding options (shipped guards; load average now {os.getloadavg()[0]:.1f})")
+        report(f"  {'engine, options':60} {'WER':>6} {'RTF':>6} {'CPU RTF':>7} {'phantom':>7}")
+        tunes: list[tuple[str, dict[str, Any]]] = [
+            ("faster-whisper", {"beam_size": 1}),
+            ("faster-whisper", {"beam_size": 5}),
+            ("faster-whisper", {"beam_size": 5, "temperature_fallback": False}),
+            ("faster-whisper", {"beam_size": 1, "temperature_fallback": False}),
+            ("faster-whisper", {"beam_size": 5, "cpu_threads": 1}),
+            ("openai-whisper", {"beam_size": None}),
+            ("openai-whisper", {"beam_size": 5}),
+        ]
+        for name, options in tunes:
+            spec = engines[name]
+            run = spawn(name, {**spec, "options": {**spec["options"], **options}, "clips": clip_specs})
+            s = score(run, corpus)
+            report(
+                f"  {name + ' ' + json.dumps(options):60} {s.wer:6.1%} {s.rtf:6.3f} {s.cpu_rtf:7.3f} {s.phantom_words:7d}"
+            )
+
+    if args.prompts or args.all:
+        report()
+        report("## Initial prompt from the client's names (hints.initial_prompt_for)")
+        prompts = {
+            clip.name: initial_prompt_for(*CLIENTS.get(clip.name, ("Acme Dental", ("Dana Whitfield",))))
+            for clip in clips
+            if clip.source != "human"
+        }
+        for name, spec in engines.items():
+            run = spawn(name, {**spec, "clips": clip_specs, "prompts": prompts})
+            prompted, plain = score(run, corpus), score(runs[name], corpus)
+            names_heard = _names_heard(runs[name], corpus), _names_heard(run, corpus)
+            report(
+                f"  {name}: WER {plain.wer:.1%} -> {prompted.wer:.1%}; client/caller names right "
+                f"{names_heard[0]} -> {names_heard[1]}; phantom words {plain.phantom_words} -> {prompted.phantom_words}"
+            )
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(report.lines) + "\n")
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+def _names_heard(run: Run, corpus: dict[str, Any]) -> str:
+    """How many client and caller names of the corpus appear verbatim in the transcripts."""
+    from tests.audio.corpus import CLIENTS
+
+    hits = total = 0
+    for clip in run.clips:
+        if clip["name"] not in CLIENTS:
+            continue
+        client, contacts = CLIENTS[clip["name"]]
+        first_name = contacts[0].split()[0]
+        for name in (client, first_name):
+            total += 1
+            hits += name.lower() in clip["text"].lower()
+    return f"{hits}/{total}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Generated telephone-audio fixtures for the transcription tests and benchmark."""

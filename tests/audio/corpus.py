@@ -1,0 +1,491 @@
+"""Telephone-quality voicemail fixtures, generated on demand and cached.
+
+Nothing here is committed as audio: every clip is rebuilt from the recipes
+below (espeak-ng text, Asterisk's recorded human prompts, seeded noise) the
+first time it is asked for, then reused from ``cache_dir``.  The cache file
+name carries a hash of its recipe, so editing a recipe regenerates the clip.
+
+Telephone conditioning follows what Twilio hands us: 8 kHz mono 16-bit PCM
+WAV, band-limited to the 300-3400 Hz voice channel, and passed once through
+G.711 mu-law (the codec on the PSTN leg) so the quantisation noise is real.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import wave
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 8000
+ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en")
+# Found with `dpkg -L asterisk-core-sounds-en`: the transcripts of the prompts.
+ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One fixture recording and what was said in it ("" when nothing was)."""
+
+    name: str
+    path: Path
+    reference: str
+    kind: str  # "speech", "silence" or "noise"
+    source: str  # "espeak", "human" or "synthetic"
+
+    @property
+    def seconds(self) -> float:
+        """Duration of the clip in seconds, read from the WAV header."""
+        return wav_seconds(self.path)
+
+
+@dataclass(frozen=True)
+class SpokenVoicemail:
+    """A voicemail script read by espeak-ng, optionally over a noisy line."""
+
+    name: str
+    text: str
+    voice: str = "en-us"
+    words_per_minute: int = 155
+    noise_dbfs: float | None = None  # pink line noise mixed under the speech
+    gain_db: float = 0.0  # a quiet caller or a weak line: negative
+    tail_seconds: float = 0.8  # line after the caller stops talking (forgot to hang up)
+    tail_noise_dbfs: float | None = None  # pink noise on that tail; None: silence
+
+
+@dataclass(frozen=True)
+class HumanVoicemail:
+    """Asterisk's recorded human prompts, concatenated into a longer message."""
+
+    name: str
+    prompts: tuple[str, ...]
+    gap_seconds: float = 0.35
+    noise_dbfs: float | None = None
+
+
+@dataclass(frozen=True)
+class NonSpeech:
+    """A clip in which nobody speaks: digital silence or line noise."""
+
+    name: str
+    colour: str  # "silence", "white", "pink" or "dtmf" (hiss and a few "#" key tones)
+    seconds: float = 10.0
+    dbfs: float = -30.0
+
+
+# Callers read phone numbers digit by digit, as people do on voicemail.
+SPOKEN: tuple[SpokenVoicemail, ...] = (
+    SpokenVoicemail(
+        "dana-server-down",
+        "Hi, this is Dana from Acme Dental. Our server is down and nobody can work. "
+        "Please call me back at eight zero five, five five five, zero one four two. Thanks.",
+    ),
+    SpokenVoicemail(
+        "marcus-cant-log-in",
+        "Hello, it's Marcus Lee at Brightside Realty. I can't log in to my email since this "
+        "morning, it keeps saying my password is wrong. My number is eight zero five, "
+        "five five five, two seven one nine.",
+        voice="en-gb",
+        words_per_minute=150,
+    ),
+    SpokenVoicemail(
+        "priya-printer",
+        "Hi, this is Priya with Harbor Veterinary Clinic. The printer in the front office "
+        "is jammed again and shows an error. It's not urgent, whenever someone has time. "
+        "Thank you.",
+        voice="en-us+f3",
+        noise_dbfs=-42.0,
+    ),
+    SpokenVoicemail(
+        "tom-ransomware",
+        "Yes, hello, this is Tom Becker from Coastal Accounting. We think we have ransomware. "
+        "All the files on the shared drive have been renamed and there is a ransom note on "
+        "the screen. Please call me right away at eight zero five, five five five, "
+        "nine three one zero.",
+        voice="en-us+m3",
+        words_per_minute=165,
+        noise_dbfs=-38.0,
+    ),
+    SpokenVoicemail(
+        "sarah-wifi",
+        "Hi, Sarah from Oak Street Pediatrics here. The wireless network in the waiting room "
+        "keeps dropping and patients are complaining. Can someone take a look this week?",
+        voice="en-gb-x-rp+f2",
+    ),
+    SpokenVoicemail(
+        "luis-new-laptop",
+        "Good morning, this is Luis Ortega at Pacific Title Company. We need a new laptop "
+        "set up for a new hire starting Monday. Please call me at eight zero five, "
+        "five five five, four four six eight.",
+        voice="en-us",
+        words_per_minute=145,
+        noise_dbfs=-40.0,
+    ),
+    SpokenVoicemail(
+        "karen-deleted-folder",
+        "This is Karen from Mesa Law Group. I accidentally deleted a folder with client "
+        "documents and I think we may have lost data. Can you restore it from the backup? "
+        "Call me back please.",
+        voice="en-gb+f4",
+    ),
+    SpokenVoicemail(
+        "jordan-scheduling",
+        "Hi, it's Jordan at Summit Dental. Our phones are working but the scheduling "
+        "software won't open on any computer, so nobody can check in patients.",
+        voice="en-us+m2",
+        noise_dbfs=-36.0,
+    ),
+    SpokenVoicemail(
+        "omar-quiet-caller",
+        "Hi, it's Omar from Valley Orthodontics. The front desk computer shows a blue screen "
+        "every time we start it. Could you call me back at eight zero five, five five five, "
+        "three three eight one?",
+        voice="en-us+m4",
+        gain_db=-24.0,
+    ),
+    SpokenVoicemail(
+        "grace-noisy-line",
+        "Hello, this is Grace at Lakeside Insurance. We got an email that looks like phishing "
+        "and one of our staff clicked the link and entered her password. Please call us as "
+        "soon as possible.",
+        voice="en-gb+f3",
+        noise_dbfs=-28.0,
+    ),
+    # The hallucination traps: speech, then a long stretch of nothing.
+    SpokenVoicemail(
+        "ben-forgot-to-hang-up",
+        "Hi, this is Ben from Redwood Dental Lab. Just a quick question about our backup "
+        "report, nothing urgent. Talk to you later.",
+        voice="en-us+m1",
+        tail_seconds=20.0,
+    ),
+    SpokenVoicemail(
+        "nina-line-noise-tail",
+        "Hey, it's Nina at Cedar Family Practice. The label printer at reception stopped printing. Thanks.",
+        voice="en-us+f2",
+        tail_seconds=20.0,
+        tail_noise_dbfs=-40.0,
+    ),
+    SpokenVoicemail(
+        "sam-long-noise-tail",
+        "Hi, it's Sam from Apex Plumbing Supply. Please call me back about the firewall renewal.",
+        voice="en-gb",
+        tail_seconds=45.0,
+        tail_noise_dbfs=-35.0,
+    ),
+)
+
+HUMAN: tuple[HumanVoicemail, ...] = (
+    HumanVoicemail("human-congrats", ("demo-congrats", "demo-thanks")),
+    HumanVoicemail("human-echotest", ("demo-echotest", "queue-periodic-announce", "queue-youarenext")),
+    HumanVoicemail(
+        "human-unavailable",
+        ("demo-nogo", "followme/status", "followme/sorry", "ss-noservice", "pbx-invalidpark"),
+    ),
+    # About 60 s: the "one full voicemail" latency figure is measured on this one.
+    HumanVoicemail(
+        "human-sixty-seconds",
+        (
+            "demo-abouttotry",
+            "tt-allbusy",
+            "confbridge-mute-extended",
+            "vm-tmpexists",
+            "vm-mismatch",
+            "privacy-unident",
+            "vm-newuser",
+            "priv-introsaved",
+        ),
+    ),
+    # A long message over a hissing line: where conditioning on the previous
+    # window lets one mistake turn into a loop.
+    HumanVoicemail(
+        "human-three-minutes",
+        (
+            "basic-pbx-ivr-main",
+            "priv-callee-options",
+            "conf-usermenu-162",
+            "vm-options",
+            "vm-msginstruct",
+            "dir-intro-fn",
+            "confbridge-lock-extended",
+            "tt-weasels",
+            "queue-thankyou",
+            "dir-instr",
+            "conf-adminmenu-162",
+        ),
+        noise_dbfs=-45.0,
+    ),
+)
+
+NON_SPEECH: tuple[NonSpeech, ...] = (
+    NonSpeech("silence", "silence"),
+    NonSpeech("white-noise", "white", dbfs=-30.0),
+    NonSpeech("pink-noise", "pink", dbfs=-25.0),
+    NonSpeech("line-hiss", "white", seconds=15.0, dbfs=-55.0),
+    NonSpeech("long-silence", "silence", seconds=30.0),
+    NonSpeech("keypad-tones", "dtmf", seconds=8.0, dbfs=-50.0),
+)
+
+# The subset the test suite transcribes with both engines: small enough to
+# keep the run short on two cores, wide enough to hold voices, line noise,
+# human speech, silence and noise.
+TEST_SET: tuple[str, ...] = (
+    "dana-server-down",
+    "marcus-cant-log-in",
+    "tom-ransomware",
+    "jordan-scheduling",
+    "human-unavailable",
+    "silence",
+    "white-noise",
+    "pink-noise",
+)
+SIXTY_SECONDS = "human-sixty-seconds"
+
+# The client each voicemail comes from and its contact list, as the ticketing
+# side would know them from the caller ID: input for initial_prompt_for().
+CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dana-server-down": ("Acme Dental", ("Dana Whitfield", "Raj Patel")),
+    "marcus-cant-log-in": ("Brightside Realty", ("Marcus Lee", "Ana Gomez")),
+    "priya-printer": ("Harbor Veterinary Clinic", ("Priya Raman", "Joe Kim")),
+    "tom-ransomware": ("Coastal Accounting", ("Tom Becker", "Lisa Ng")),
+    "sarah-wifi": ("Oak Street Pediatrics", ("Sarah Cole", "Mike Dunn")),
+    "luis-new-laptop": ("Pacific Title Company", ("Luis Ortega", "Beth Allen")),
+    "karen-deleted-folder": ("Mesa Law Group", ("Karen Wells", "Tim Brooks")),
+    "jordan-scheduling": ("Summit Dental", ("Jordan Blake", "Amy Chen")),
+    "omar-quiet-caller": ("Valley Orthodontics", ("Omar Haddad", "Kate Moss")),
+    "sam-long-noise-tail": ("Apex Plumbing Supply", ("Sam Reyes", "Ivy Long")),
+    "grace-noisy-line": ("Lakeside Insurance", ("Grace Hall", "Ken Ito")),
+    "ben-forgot-to-hang-up": ("Redwood Dental Lab", ("Ben Carter", "Sue Park")),
+    "nina-line-noise-tail": ("Cedar Family Practice", ("Nina Ross", "Paul Diaz")),
+}
+
+Recipe = SpokenVoicemail | HumanVoicemail | NonSpeech
+_ALL_RECIPES: tuple[Recipe, ...] = (*SPOKEN, *HUMAN, *NON_SPEECH)
+_RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in _ALL_RECIPES}
+ALL_NAMES: tuple[str, ...] = tuple(_RECIPES)
+
+
+def build_corpus(cache_dir: Path, names: Iterable[str] | None = None) -> list[Clip]:
+    """Return the named clips (all of them by default), generating missing ones."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return [build_clip(cache_dir, name) for name in (ALL_NAMES if names is None else names)]
+
+
+def build_clip(cache_dir: Path, name: str) -> Clip:
+    """Return one clip by name, generating it into cache_dir if needed."""
+    recipe = _RECIPES[name]
+    path = cache_dir / f"{name}-{_recipe_hash(recipe)}.wav"
+    if isinstance(recipe, SpokenVoicemail):
+        if not path.exists():
+            _atomic(path, lambda tmp: _speak(recipe, tmp))
+        return Clip(name, path, recipe.text, "speech", "espeak")
+    if isinstance(recipe, HumanVoicemail):
+        if not path.exists():
+            _atomic(path, lambda tmp: _concatenate(recipe, tmp))
+        transcripts = asterisk_transcripts()
+        reference = " ".join(transcripts[prompt] for prompt in recipe.prompts)
+        return Clip(name, path, reference, "speech", "human")
+    if not path.exists():
+        _atomic(path, lambda tmp: _non_speech(recipe, tmp))
+    return Clip(name, path, "", "silence" if recipe.colour == "silence" else "noise", "synthetic")
+
+
+def asterisk_transcripts() -> dict[str, str]:
+    """Map each Asterisk prompt name to its transcript from core-sounds-en.txt."""
+    transcripts: dict[str, str] = {}
+    with gzip.open(ASTERISK_TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if line.startswith(";") or ": " not in line:
+                continue
+            prompt, text = line.split(": ", 1)
+            transcripts[prompt.strip()] = " ".join(text.split())
+    return transcripts
+
+
+def normalize_for_wer(text: str) -> str:
+    """Lower-case, drop punctuation, and write every number as single digits.
+
+    Whisper writes "805-555-0142" where the caller said "eight zero five ...",
+    and "press 1" where the prompt says "one": both sides become "8 0 5 ..."
+    so that only real recognition errors count.
+    """
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", text)  # stage directions, not speech
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
+    text = re.sub(r"[^\w\s]", " ", text)
+    words: list[str] = []
+    for word in text.split():
+        word = _SPELLING.get(word, word)
+        if word in _DIGIT_WORDS:
+            words.append(_DIGIT_WORDS[word])
+        elif word.isdigit():
+            words.extend(word)
+        else:
+            words.extend(word.split())
+    return " ".join(words)
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER (total edits / total reference words) after normalisation."""
+    import jiwer  # dev-only dependency: keep it out of module import
+
+    pairs = [
+        (normalize_for_wer(ref), normalize_for_wer(hyp))
+        for ref, hyp in zip(references, hypotheses, strict=True)
+        if normalize_for_wer(ref)
+    ]
+    if not pairs:
+        raise ValueError("no reference words to score against")
+    refs, hyps = zip(*pairs, strict=True)
+    return float(jiwer.wer(list(refs), list(hyps)))
+
+
+def wav_seconds(path: Path) -> float:
+    """Duration of a PCM WAV file in seconds."""
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write float samples in [-1, 1] as 16-bit mono PCM WAV."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm.tobytes())
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Read a 16-bit mono PCM WAV as float samples in [-1, 1]."""
+    with wave.open(str(path), "rb") as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2") / 32768.0
+
+
+_DIGIT_WORDS = {
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+# Spellings Whisper and the reference disagree on without a recognition error.
+_SPELLING = {
+    "ok": "okay",
+    "wifi": "wi fi",
+    "voicemail": "voice mail",
+    "umute": "unmute",
+    "thru": "through",
+    "forevermore": "forever more",
+}
+
+
+def _recipe_hash(recipe: object) -> str:
+    return hashlib.sha256(repr(recipe).encode()).hexdigest()[:10]
+
+
+def _atomic(path: Path, make: Callable[[Path], None]) -> None:
+    # Parallel test runs may build the same clip: write aside, then rename.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, suffix=".part.wav")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        make(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _run(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True)
+
+
+def _telephone(source: Path, dest: Path) -> None:
+    """Resample to 8 kHz mono, band-pass 300-3400 Hz, round-trip G.711 mu-law."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ulaw = Path(tmp) / "line.wav"
+        _run("sox", str(source), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw),
+             "sinc", "300-3400", "norm", "-3")  # fmt: skip
+        _run("sox", str(ulaw), "-e", "signed-integer", "-b", "16", str(dest))
+
+
+def _speak(recipe: SpokenVoicemail, dest: Path) -> None:
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        raise RuntimeError("espeak-ng and sox are needed to generate the voicemail fixtures")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        _run("espeak-ng", "-v", recipe.voice, "-s", str(recipe.words_per_minute),
+             "-w", str(raw), recipe.text)  # fmt: skip
+        # Half a second of line before the caller speaks, as a real recording has.
+        padded = Path(tmp) / "padded.wav"
+        _run("sox", str(raw), str(padded), "pad", "0.5", str(recipe.tail_seconds))
+        clean = Path(tmp) / "clean.wav"
+        _telephone(padded, clean)
+        audio = read_wav(clean) * 10 ** (recipe.gain_db / 20)
+        if recipe.noise_dbfs is not None:
+            audio = audio + _noise("pink", len(audio), recipe.noise_dbfs, seed=len(recipe.text))
+        if recipe.tail_noise_dbfs is not None:
+            tail = int(recipe.tail_seconds * SAMPLE_RATE)
+            audio[-tail:] += _noise("pink", tail, recipe.tail_noise_dbfs, seed=tail)
+        write_wav(dest, audio)
+
+
+def _concatenate(recipe: HumanVoicemail, dest: Path) -> None:
+    gap = np.zeros(int(recipe.gap_seconds * SAMPLE_RATE))
+    parts: list[np.ndarray] = [np.zeros(SAMPLE_RATE // 2)]
+    for prompt in recipe.prompts:
+        parts += [read_wav(ASTERISK_SOUNDS / f"{prompt}.wav"), gap]
+    with tempfile.TemporaryDirectory() as tmp:
+        joined = Path(tmp) / "joined.wav"
+        write_wav(joined, np.concatenate(parts))
+        if recipe.noise_dbfs is None:
+            _telephone(joined, dest)
+            return
+        clean = Path(tmp) / "clean.wav"
+        _telephone(joined, clean)
+        audio = read_wav(clean)
+        write_wav(dest, audio + _noise("pink", len(audio), recipe.noise_dbfs, seed=len(audio)))
+
+
+def _non_speech(recipe: NonSpeech, dest: Path) -> None:
+    count = int(recipe.seconds * SAMPLE_RATE)
+    if recipe.colour == "silence":
+        write_wav(dest, np.zeros(count))
+    elif recipe.colour == "dtmf":
+        # A caller pressing "#" (941 Hz + 1477 Hz) to end the message, over line hiss.
+        audio = _noise("white", count, recipe.dbfs, seed=11)
+        t = np.arange(int(0.12 * SAMPLE_RATE)) / SAMPLE_RATE
+        tone = 0.25 * (np.sin(2 * np.pi * 941 * t) + np.sin(2 * np.pi * 1477 * t))
+        for second in (1.0, 1.5, 2.0, recipe.seconds - 1.0):
+            first = int(second * SAMPLE_RATE)
+            audio[first : first + len(tone)] += tone
+        write_wav(dest, audio)
+    else:
+        write_wav(dest, _noise(recipe.colour, count, recipe.dbfs, seed=7))
+
+
+def _noise(colour: str, count: int, dbfs: float, seed: int) -> np.ndarray:
+    """Seeded white or pink (1/f power) noise scaled to an RMS level in dBFS."""
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal(count)
+    if colour == "pink":
+        spectrum = np.fft.rfft(white)
+        freqs = np.fft.rfftfreq(count)
+        freqs[0] = freqs[1]
+        white = np.fft.irfft(spectrum / np.sqrt(freqs), n=count)
+    rms = float(np.sqrt(np.mean(white**2)))
+    return white * (10 ** (dbfs / 20) / rms)

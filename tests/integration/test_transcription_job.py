@@ -1,0 +1,223 @@
+"""The transcription job on real Redis, a real database and the real bundled Whisper model."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rq import SimpleWorker
+from rq.registry import StartedJobRegistry
+from sqlalchemy import func, select
+
+from ivr.simulate import MediaServer, new_sid
+from settings import Settings
+from tests.conftest import FixedClock
+from ticketing import service, voicemail
+from ticketing.db import transaction
+from ticketing.models import AuditEntry, Client, Contact, OutboxMessage, Ticket
+from workers import runtime as rt
+from workers.outbox import dispatch_pending
+from workers.runtime import Runtime, build_runtime
+from workers.sweeper import requeue_lost, sweep_once
+
+TEXT = "Hi, this is Dana from Acme Dental. Our file server is down and nobody in the office can work. Please call me back."
+
+
+@pytest.fixture(scope="session")
+def engine() -> Any:
+    """The bundled faster-whisper model, loaded once for the whole session."""
+    from transcription.engine import load_engine
+
+    return load_engine(Settings())
+
+
+@pytest.fixture(scope="session")
+def message_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A spoken voicemail at 8 kHz, as Twilio records calls."""
+    d = tmp_path_factory.mktemp("job")
+    subprocess.run(["espeak-ng", "-s", "150", "-w", str(d / "raw.wav"), TEXT], check=True)
+    subprocess.run(["sox", str(d / "raw.wav"), "-r", "8000", "-c", "1", "-b", "16", str(d / "vm.wav")], check=True)
+    return (d / "vm.wav").read_bytes()
+
+
+@pytest.fixture
+def job_runtime(settings: Settings, clock: FixedClock, redis_url: str, engine: Any) -> Iterator[Runtime]:
+    runtime = build_runtime(settings.with_overrides(redis_url=redis_url, job_retry_intervals=(1, 1, 1)), clock=clock)
+    runtime.cache["engine"] = engine
+    rt.install(runtime)
+    yield runtime
+    rt.install(None)
+    from ticketing.models import Base
+
+    with runtime.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    runtime.close()
+
+
+@pytest.fixture
+def media(settings: Settings) -> Iterator[MediaServer]:
+    server = MediaServer(settings.twilio_account_sid, settings.twilio_auth_token)
+    yield server
+    server.close()
+
+
+def leave_voicemail(runtime: Runtime, media: MediaServer, audio: bytes, *, client: bool = True) -> tuple[int, str]:
+    sid = new_sid("RE")
+    media.add_recording(sid, audio)
+    with transaction(runtime.sessions) as s:
+        if client and s.scalar(select(func.count(Client.id))) == 0:
+            acme = Client(name="Acme Dental")
+            s.add(Contact(client=acme, name="Dana Whitfield", phone="+18055550142"))
+        s.flush()
+        t = voicemail.attach_recording(
+            s, policy=runtime.policy, now=runtime.now(), call_sid=new_sid("CA"), caller="+18055550142",
+            recording_sid=sid, recording_url=media.recording_url(sid), duration=9, critical=False,
+        )
+        return t.number, sid  # type: ignore[return-value]
+
+
+def work(runtime: Runtime) -> None:
+    dispatch_pending(runtime)
+    SimpleWorker([runtime.queue()], connection=runtime.redis).work(burst=True)
+
+
+def ticket(runtime: Runtime, number: int) -> Ticket:
+    with runtime.sessions() as s:
+        return service.get_ticket(s, number)
+
+
+def test_a_voicemail_becomes_a_transcribed_ticket_with_hints(job_runtime: Runtime, media: MediaServer, message_wav: bytes) -> None:
+    number, sid = leave_voicemail(job_runtime, media, message_wav)
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "done"
+    words = (t.transcript or "").lower()
+    assert "dana" in words and "office can work" in words
+    assert t.transcript_language == "en" and t.transcript_engine and "faster-whisper" in t.transcript_engine
+    assert 0 < (t.transcript_confidence or 0) <= 1 and t.audio_seconds and t.audio_seconds > 5
+    assert t.transcript_segments and {"start", "end", "text"} <= set(t.transcript_segments[0])
+    assert t.audio_path and Path(t.audio_path).read_bytes() == message_wav
+    assert t.hints and t.hints["caller_name"] == "Dana" and t.hints["suggested_priority"] in ("P1", "P2", "P3")
+    assert t.summary and not t.summary.startswith("Voicemail from")
+    with job_runtime.sessions() as s:
+        assert s.scalar(select(OutboxMessage.completed_at).where(OutboxMessage.key == f"transcribe:{sid}")) is not None
+
+
+def test_running_the_job_again_updates_nothing_twice(job_runtime: Runtime, media: MediaServer, message_wav: bytes) -> None:
+    number, sid = leave_voicemail(job_runtime, media, message_wav)
+    work(job_runtime)
+    job_runtime.queue().enqueue("workers.jobs.transcribe_recording", recording_sid=sid)
+    SimpleWorker([job_runtime.queue()], connection=job_runtime.redis).work(burst=True)
+    with job_runtime.sessions() as s:
+        actions = s.scalars(select(AuditEntry.action).join(Ticket).where(Ticket.number == number)).all()
+        assert actions.count("transcribed") == 1 and s.scalar(select(func.count(Ticket.id))) == 1
+
+
+def _silence(seconds: float = 4.0) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * int(8000 * seconds))
+    return buf.getvalue()
+
+
+def test_a_silent_recording_is_marked_no_speech_without_invented_words(job_runtime: Runtime, media: MediaServer) -> None:
+    number, _ = leave_voicemail(job_runtime, media, _silence())
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "no speech" and not (t.transcript or "").strip()
+    assert t.hints is None
+
+
+@pytest.mark.parametrize(
+    ("audio", "error"),
+    [(b"", "Empty"), (b"<html>not audio</html>", "Corrupt"), (b"RIFF\x00\x00\x00\x00WAVEjunkjunk", "Corrupt")],
+)
+def test_a_bad_download_marks_the_ticket_failed_and_it_can_be_retried(
+    job_runtime: Runtime, media: MediaServer, audio: bytes, error: str, message_wav: bytes
+) -> None:
+    number, sid = leave_voicemail(job_runtime, media, audio)
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "failed" and error.lower() in (t.transcription_error or "").lower()
+    # The recording is fixed (Twilio finished processing it); a retry from the CLI transcribes it.
+    media.add_recording(sid, message_wav)
+    from ivr.app import create_app
+
+    result = create_app(runtime=job_runtime).test_cli_runner().invoke(args=["ticket", "retry-transcription", str(number)])
+    assert result.exit_code == 0, result.output
+    work(job_runtime)
+    assert ticket(job_runtime, number).transcription_state == "done"
+
+
+def test_an_oversized_recording_is_refused(job_runtime: Runtime, media: MediaServer, message_wav: bytes) -> None:
+    job_runtime.settings = job_runtime.settings.with_overrides(recording_max_bytes=4096)
+    number, _ = leave_voicemail(job_runtime, media, message_wav)
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "failed" and "large" in (t.transcription_error or "").lower()
+
+
+def test_a_redis_restart_that_loses_the_job_is_recovered_by_the_sweeper(
+    job_runtime: Runtime, media: MediaServer, message_wav: bytes, clock: FixedClock
+) -> None:
+    number, _ = leave_voicemail(job_runtime, media, message_wav)
+    dispatch_pending(job_runtime)
+    job_runtime.redis.flushdb()  # the machine's Redis keeps nothing on disk: a restart empties it
+    assert sweep_once(job_runtime)["requeued"] == 0  # not stale yet
+    clock.advance(minutes=job_runtime.settings.transcription_pending_minutes + 1)
+    done = sweep_once(job_runtime)
+    assert (done["requeued"], done["dispatched"]) == (2, 2)  # the transcription and the confirmation SMS
+    SimpleWorker([job_runtime.queue()], connection=job_runtime.redis).work(burst=True)
+    assert ticket(job_runtime, number).transcription_state == "done"
+
+
+def test_a_worker_killed_mid_job_loses_no_transcription(
+    job_runtime: Runtime, media: MediaServer, message_wav: bytes, settings: Settings, redis_url: str, clock: FixedClock
+) -> None:
+    import os
+    import signal
+    import sys
+    import time
+
+    number, sid = leave_voicemail(job_runtime, media, message_wav)
+    dispatch_pending(job_runtime)
+    # A real worker process, killed with SIGKILL in the middle of the transcription.
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url, "WORKER_HEARTBEAT_SECONDS": "1",
+           "TWILIO_ACCOUNT_SID": settings.twilio_account_sid, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+           "RECORDINGS_DIR": str(settings.recordings_dir), "PUBLIC_BASE_URL": settings.public_base_url}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "workers.worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        registry = StartedJobRegistry(queue=job_runtime.queue())
+        for _ in range(600):
+            # Inside the job function: it has counted the attempt and is downloading or transcribing.
+            if registry.get_job_ids() == [f"transcribe-{sid}"] and ticket(job_runtime, number).transcription_attempts >= 1:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the job never started")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    assert ticket(job_runtime, number).transcription_state == "pending"
+    # RQ keeps the job 'started' until its timeout; the worker's heartbeat (1 s here) stops at once.
+    time.sleep(3.5)
+    clock.advance(minutes=job_runtime.settings.transcription_pending_minutes + 1)
+    assert requeue_lost(job_runtime) == 1
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "done" and t.transcription_attempts == 2
+    with job_runtime.sessions() as s:
+        assert s.scalar(select(func.count(Ticket.id))) == 1
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == t.id)).all()
+        assert actions.count("transcribed") == 1

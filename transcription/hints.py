@@ -1,0 +1,371 @@
+"""Triage hints read from a voicemail transcript (pure code).
+
+These are suggestions for the service coordinator, never decisions: the
+priority a caller picked in the IVR ("press 2" for P1) and the coordinator's
+judgement win.  Whisper writes numbers as digits most of the time, but
+callers' digits also come back as words ("eight oh five"), with stray
+punctuation ("805, 555-0142"), so the number reader accepts all of these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SUMMARY_LIMIT = 80
+DEFAULT_PRIORITY = "P3"  # the policy's default for tickets that arrive without triage
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the caller said they were."""
+
+    name: str | None
+    organisation: str | None
+
+
+@dataclass(frozen=True)
+class TriageHints:
+    """Everything the ticket can be pre-filled with from one transcript."""
+
+    summary: str
+    callback_number: str | None
+    caller: Caller
+    priority: str
+    cues: tuple[str, ...]
+
+
+def triage_hints(text: str) -> TriageHints:
+    """Read summary, callback number, caller and suggested priority from a transcript."""
+    caller = find_caller(text)
+    priority, cues = suggest_priority(text)
+    return TriageHints(
+        summary=summarize(text, organisation=caller.organisation),
+        callback_number=find_callback_number(text),
+        caller=caller,
+        priority=priority,
+        cues=cues,
+    )
+
+
+# --- priority -------------------------------------------------------------
+
+# (priority, label, pattern).  Labels are what the coordinator sees as "why".
+# The wording follows the support policy: P1 is a complete loss of service
+# for several users or a critical function, data loss or a security breach.
+_CUES: tuple[tuple[str, str, str], ...] = (
+    ("P1", "ransomware", r"ransom\s*(?:ware|note)?"),
+    ("P1", "breach", r"breach(?:ed)?|hack(?:ed|er|ers)?|compromised"),
+    ("P1", "phishing", r"phish(?:ing)?|clicked (?:on )?(?:a|the) (?:bad |suspicious )?link"),
+    ("P1", "virus", r"virus|malware"),
+    (
+        "P1",
+        "data loss",
+        r"data loss|lost (?:all )?(?:our |the |my )?(?:data|files)|(?:files|data) (?:are |is )?(?:gone|missing|deleted)",
+    ),
+    ("P1", "server down", r"servers? (?:is |are |went |has gone |seems? )?(?:down|offline|crashed|not responding)"),
+    (
+        "P1",
+        "nobody can work",
+        r"(?:(?:nobody|no one|none of us) can|(?:everyone|everybody|the whole office|all of us) "
+        r"(?:can(?:'|no)?t|(?:is|are) unable to|(?:is|are) not able to)) (?:work|log|get|check|access|do)",
+    ),
+    (
+        "P1",
+        "office down",
+        r"(?:internet|network|phones?|email|everything|(?:the )?whole office|(?:our |the )?systems?) (?:is |are |went )?(?:completely |all )?(?:down|out)",
+    ),
+    ("P2", "urgent", r"urgent(?:ly)?|emergency|asap|as soon as possible|right away|immediately"),
+    (
+        "P2",
+        "several users",
+        r"(?:several|multiple|many|all|any) (?:of (?:our|the) )?(?:users|people|computers|machines|staff|workstations|computer)",
+    ),
+    ("P2", "payments down", r"can(?:'|no)?t (?:take|process|run) (?:payments|payroll|credit cards)"),
+    (
+        "P3",
+        "can't log in",
+        r"can(?:'|no)?t (?:log ?in|sign ?in|login)|locked out|password (?:is |was )?(?:wrong|expired|not working)",
+    ),
+    (
+        "P3",
+        "not working",
+        r"(?:isn't|is not|not|won't|doesn't|stopped) (?:working|open(?:ing)?|print(?:ing)?|connect(?:ing)?|load(?:ing)?|start(?:ing)?)",
+    ),
+    ("P3", "error", r"error|blue screen|crash(?:es|ed|ing)?|frozen"),
+    ("P3", "keeps failing", r"keeps (?:dropping|crashing|freezing|restarting|disconnecting)"),
+    ("P3", "slow", r"(?:really |very |super )?slow"),
+    (
+        "P4",
+        "request",
+        r"new (?:hire|user|laptop|computer|employee)|set (?:up|it up)|quick question|question about|request",
+    ),
+)
+_COMPILED = tuple((p, label, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for p, label, pattern in _CUES)
+# A caller playing it down.  Matched first and blanked out, so that the
+# "urgent" inside "not urgent" does not count as urgency.
+_NOT_URGENT = re.compile(
+    r"\b(?:(?:it's |it is |this is )?(?:not|nothing) (?:too |very |super )?urgent|no rush|"
+    r"whenever (?:someone|you|somebody)(?: (?:has|have|gets?) (?:time|a chance))?|"
+    r"when(?:ever)? you (?:get a chance|have time)|(?:sometime|some time) this week|this week)\b",
+    re.IGNORECASE,
+)
+
+
+def suggest_priority(text: str) -> tuple[str, tuple[str, ...]]:
+    """Suggest P1-P4 from urgency cues; return it with the cue labels that matched.
+
+    The most severe cue wins; a caller's own "not urgent" only lowers a P3
+    (a "server down ... not urgent" message still deserves a look at once).
+    Without any cue the suggestion is the policy's default, P3.
+    """
+    played_down = bool(_NOT_URGENT.search(text))
+    rest = _NOT_URGENT.sub(" ", text)
+    matched = [(p, label) for p, label, pattern in _COMPILED if pattern.search(rest)]
+    if played_down:
+        matched.append(("P4", "not urgent"))
+    cues = tuple(dict.fromkeys(label for _, label in matched))
+    severities = {p for p, _ in matched}
+    for priority in ("P1", "P2"):
+        if priority in severities:
+            return priority, cues
+    if "P3" in severities and not played_down:
+        return "P3", cues
+    if severities:
+        return "P4", cues
+    return DEFAULT_PRIORITY, cues
+
+
+# --- callback number ------------------------------------------------------
+
+_UNITS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5",
+    "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
+}  # fmt: skip
+_TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]", re.IGNORECASE)
+# Punctuation Whisper scatters through spoken digits: "8-0-5", "805.", "(805)", "8'0'5".
+_NUMBER_PUNCTUATION = set(",.-()'’/+:;")
+_CUE = re.compile(
+    r"\b(?:call(?:\s+\w+)?\s+(?:back\s+)?(?:at|on)|number\s+is|reach\s+(?:me|us)\s+(?:at|on)|"
+    r"cell\s+is|callback|call\s+back\s+number)\b",
+    re.IGNORECASE,
+)
+
+
+def find_callback_number(text: str) -> str | None:
+    """Find a spoken phone number: "+1XXXXXXXXXX" for US numbers, else the bare digits.
+
+    Runs of digits and digit words ("eight oh five", "double five",
+    "forty two") separated only by punctuation or spaces are joined; a run of
+    10 digits (11 with a leading 1) is a US number, 7 digits a local one.
+    When several numbers are spoken, the one after "call me back at" wins,
+    else the last one (callers end with their number).
+    """
+    candidates: list[tuple[int, str]] = []  # (start offset, digits)
+    for start, digits in _digit_runs(text):
+        if len(digits) == 11 and digits.startswith("1"):
+            digits = digits[1:]
+        if len(digits) == 10 and digits[0] not in "01":
+            candidates.append((start, f"+1{digits}"))
+        elif len(digits) == 7:
+            candidates.append((start, digits))
+    if not candidates:
+        return None
+    cued = [c for c in candidates if any(0 <= c[0] - m.end() <= 12 for m in _CUE.finditer(text))]
+    full = [c for c in (cued or candidates) if c[1].startswith("+")]
+    return (full or cued or candidates)[-1][1]
+
+
+def _digit_runs(text: str) -> list[tuple[int, str]]:
+    """Split the text into runs of spoken or written digits."""
+    runs: list[tuple[int, str]] = []
+    digits = ""
+    start = 0
+    repeat = 1
+    tokens = list(_TOKEN.finditer(text))
+    index = 0
+    while index < len(tokens):
+        match = tokens[index]
+        word = match.group(0).lower()
+        value: str | None = None
+        if word.isdigit():
+            value = word
+        elif word in ("double", "triple") and index + 1 < len(tokens):
+            repeat = 2 if word == "double" else 3
+            index += 1
+            continue
+        elif word in _UNITS and (word not in ("oh", "o") or digits or _next_is_digit(tokens, index)):
+            value = _UNITS[word]
+        elif word in _TEENS:
+            value = _TEENS[word]
+        elif word in _TENS:
+            value = _TENS[word] + "0"
+            following = tokens[index + 1].group(0).lower() if index + 1 < len(tokens) else ""
+            if following in _UNITS and following not in ("oh", "o", "zero"):
+                value = _TENS[word] + _UNITS[following]
+                index += 1
+        elif word == "hundred" and digits:
+            value = "00"
+        if value is not None:
+            if not digits:
+                start = match.start()
+            digits += value * repeat
+        elif word in _NUMBER_PUNCTUATION or (word == "and" and digits):
+            pass  # separators inside a spoken number
+        elif digits:
+            runs.append((start, digits))
+            digits = ""
+        repeat = 1
+        index += 1
+    if digits:
+        runs.append((start, digits))
+    return runs
+
+
+def _next_is_digit(tokens: list[re.Match[str]], index: int) -> bool:
+    following = tokens[index + 1].group(0).lower() if index + 1 < len(tokens) else ""
+    return following.isdigit() or (following in _UNITS and following not in ("oh", "o"))
+
+
+# --- caller ---------------------------------------------------------------
+
+_NAME = r"[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}"
+_ORG = r"[A-Z][\w&'’-]*(?: (?:&|and|of|the|[A-Z][\w&'’-]*))*"
+# Lead-in words in any case ("(?i:...)"), names and organisations capitalised,
+# as Whisper writes them.
+_LEAD = r"(?:^|[.!?,]\s*|\b(?i:hi|hello|hey),?\s+)"
+_CALLER_PATTERNS = (
+    re.compile(
+        rf"\b(?i:this is|it's|it is|my name is|i'm|i am)\s+(?P<name>{_NAME})(?:\s*,?\s+(?i:from|at|with|over at)\s+(?P<org>{_ORG}))?"
+    ),
+    re.compile(rf"{_LEAD}(?P<name>{_NAME})\s+(?i:from|at|with)\s+(?P<org>{_ORG})\s+(?i:here)\b"),
+    re.compile(rf"{_LEAD}(?P<name>{_NAME})\s+(?i:here)\b"),
+)
+# Capitalised words that follow "this is" without being anyone's name.
+_NOT_NAMES = frozenset(
+    "a an the i just your my our urgent regarding about calling in on so hi hello hey yes "
+    "yeah please thanks thank sorry um uh okay ok again still not".split()
+)
+
+
+def find_caller(text: str) -> Caller:
+    """Find "this is Dana from Acme Dental"-style introductions."""
+    for pattern in _CALLER_PATTERNS:
+        for match in pattern.finditer(text):
+            name = _trim_name(match.group("name"))
+            if name is None:
+                continue
+            org = match.groupdict().get("org")
+            return Caller(name=name, organisation=_trim_org(org) if org else None)
+    return Caller(name=None, organisation=None)
+
+
+def _trim_name(raw: str) -> str | None:
+    words = raw.split()
+    # The IGNORECASE pattern also matches lower-case words: names must be capitalised.
+    kept: list[str] = []
+    for word in words:
+        if not word[0].isupper() or word.lower() in _NOT_NAMES:
+            break
+        kept.append(word)
+    return " ".join(kept) or None
+
+
+def _trim_org(raw: str) -> str | None:
+    words = raw.rstrip(".,").split()
+    while words and (words[-1].lower() in {"and", "of", "the", "&"} or not words[-1][0].isalnum()):
+        words.pop()
+    if not words or not words[0][0].isupper():
+        return None
+    return " ".join(words)
+
+
+# --- summary --------------------------------------------------------------
+
+_GREETING = re.compile(
+    r"^(?:(?:hi|hello|hey|yes|yeah|good (?:morning|afternoon|evening)|um|uh|so|okay|ok)\b[\s,.!]*)+",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[^.!?]+[.!?]?")
+
+
+def summarize(text: str, limit: int = SUMMARY_LIMIT, organisation: str | None = None) -> str:
+    """One line for the ticket title: the first sentence about the problem, <= limit chars."""
+    sentences = [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip()]
+    if not sentences:
+        return "Voicemail (no speech transcribed)"
+    problem = next((s for s in sentences if not _is_introduction(s) and not _is_callback(s)), None)
+    if problem is None:
+        problem = next((s for s in sentences if _has_cue(s)), sentences[0])
+    problem = _GREETING.sub("", problem).strip() or problem
+    # Drop an introduction glued to the problem: "this is Dana from Acme, our server..."
+    problem = re.sub(rf"^(?i:this is|it's|my name is)\s+{_NAME}(?:\s+(?i:from|at|with)\s+{_ORG})?,\s*", "", problem)
+    problem = problem.rstrip(".!?, ")
+    problem = problem[:1].upper() + problem[1:]
+    line = f"{organisation}: {problem}" if organisation else problem
+    return _shorten(line, limit)
+
+
+def _is_introduction(sentence: str) -> bool:
+    rest = _GREETING.sub("", sentence).strip()
+    if not rest:
+        return True
+    caller = find_caller(sentence)
+    if caller.name is None:
+        return False
+    # "This is Dana from Acme, our server is down" introduces *and* states the problem.
+    return not _has_cue(_NOT_URGENT.sub(" ", sentence))
+
+
+def _is_callback(sentence: str) -> bool:
+    return find_callback_number(sentence) is not None or bool(
+        re.match(r"^(?:please\s+)?call (?:me|us) back|^thanks?\b|^thank you", sentence, re.IGNORECASE)
+    )
+
+
+def _has_cue(sentence: str) -> bool:
+    return any(pattern.search(sentence) for _, _, pattern in _COMPILED)
+
+
+def _shorten(line: str, limit: int) -> str:
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:- ")
+    return cut + "…"
+
+
+# --- initial prompt -------------------------------------------------------
+
+PROMPT_CHAR_LIMIT = 600  # Whisper keeps the last 223 prompt tokens; stay well inside
+
+
+def initial_prompt_for(client_name: str, contact_names: Iterable[str]) -> str:
+    """Whisper's initial prompt biasing it towards the client's and contacts' names ("" if none).
+
+    Written as a punctuated sentence because Whisper copies the prompt's style:
+    a bare word list makes it drop punctuation in the transcript.
+    """
+    names = list(dict.fromkeys(" ".join(n.split()) for n in contact_names if n and n.strip()))
+    client = " ".join(client_name.split())
+    if not client and not names:
+        return ""
+    prompt = "Voicemail to the IT helpdesk"
+    prompt += f" from {client}." if client else "."
+    if names:
+        included: list[str] = []
+        for name in names:
+            if len(prompt) + len(", ".join([*included, name])) + 12 > PROMPT_CHAR_LIMIT:
+                break
+            included.append(name)
+        if included:
+            prompt += f" Callers: {', '.join(included)}."
+    return prompt
