@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-openai-whisper.txt requirements-dev.txt
 
-.PHONY: run test venv system prism migrate bench-transcription bench-webhooks lint clean
+.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging lint clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ lint: venv
 
 bench-transcription: venv system
 	$(PY) -m bench.transcription
+
+bench-webhooks: venv
+	$(PY) -m bench.webhooks
+
+bench-paging: venv prism
+	$(PY) -m bench.paging --runs 50
+
+bench: bench-webhooks bench-paging bench-transcription
 
 clean:
 	rm -rf $(VENV) tools/prism/node_modules var/test-audio

@@ -33,13 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = "https://support.example.com"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 ENGINEER = "+18055550181"
-# Modules a forked RQ job imports on every run unless the worker imported them first.
-PRELOAD = (
-    "workers.jobs",
-    "workers.paging",
-    "twilio.rest.api.v2010.account.call",
-    "twilio.rest.api.v2010.account.message",
-)
 ONCALL = f"""
 [people.eng]
 name = "Bench Engineer"
@@ -121,11 +114,6 @@ def main() -> int:
     p.add_argument("--pause", type=float, default=0.2, help="seconds between runs")
     p.add_argument("--database-url", default="")
     p.add_argument("--no-prism", action="store_true", help="do not validate requests against Twilio's spec")
-    p.add_argument(
-        "--preload",
-        action="store_true",
-        help="import the job modules in the worker before it forks (what a preloading worker would gain)",
-    )
     args = p.parse_args()
     load = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-paging-"))
@@ -171,8 +159,6 @@ def main() -> int:
         env=env,
     )
     command = [sys.executable, "-m", "workers.worker"]
-    if args.preload:
-        command = [sys.executable, "-c", f"import {', '.join(PRELOAD)}; from workers.worker import main; main()"]
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     lines: list[str] = []
@@ -200,8 +186,8 @@ def main() -> int:
             " gunicorn (2 workers) + rq worker --with-scheduler + Redis,"
             f" Twilio test server {'validated by Prism' if prism else 'without Prism'}; all on one machine",
             f"# from the press-2 webhook (P1 ticket created, page requested) to Twilio receiving the page; {args.runs} runs after {args.warmup} warm-up",
-            f"# worker: {'preloaded ' + ', '.join(PRELOAD) if args.preload else 'python -m workers.worker (each forked job imports the paging code)'}",
-            f"# command: python -m bench.paging --runs {args.runs}{' --no-prism' if args.no_prism else ''}{' --preload' if args.preload else ''}",
+            "# worker: python -m workers.worker (jobs run in the worker process, model loaded at start-up)",
+            f"# command: python -m bench.paging --runs {args.runs}{' --no-prism' if args.no_prism else ''}",
         ]
         for label, values in (("first page request (SMS or call)", firsts), ("both channels requested", boths)):
             lines.append(
@@ -220,7 +206,7 @@ def main() -> int:
         Redis.from_url(REDIS_URL).flushdb()
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    name = "paging" + ("" if db.startswith("sqlite") else "-postgresql") + ("-preload" if args.preload else "")
+    name = "paging" + ("" if db.startswith("sqlite") else "-postgresql")
     (results / f"{name}.txt").write_text("\n".join(lines) + "\n")
     return 0
 
