@@ -11,6 +11,10 @@ class PolicyError(DomainError, ValueError):
     """The support-policy configuration is malformed; the message names the key."""
 
 
+class OnCallError(PolicyError):
+    """The on-call configuration is malformed; the message names the key."""
+
+
 class UnknownTicket(DomainError, LookupError):
     """No ticket has that number."""
 

@@ -9,7 +9,6 @@ and validated up front; every error names the offending key.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,7 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ticketing import phone
 from ticketing.calendar import BusinessCalendar, require_aware
-from ticketing.errors import PolicyError
+from ticketing.errors import OnCallError
+from ticketing.policy import load_config_file
 
 DEFAULT_TIMEZONE = "America/Los_Angeles"
 DEFAULT_WAIT = timedelta(minutes=5)  # one escalation still fits the P1 first-response target (0.2 h)
@@ -31,10 +31,6 @@ CHANNELS = ("sms", "call")
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 StepKind = Literal["schedule", "team", "person"]
-
-
-class OnCallError(PolicyError):
-    """The on-call configuration is malformed; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -255,17 +251,7 @@ def choose_policy(oncall: OnCall, at: datetime, calendar: BusinessCalendar) -> E
 
 def load_oncall(path: Path | str) -> OnCall:
     """Read and validate an on-call TOML file."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OnCallError(f"{path}: on-call file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise OnCallError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return parse_oncall(raw)
-    except OnCallError as exc:
-        raise OnCallError(f"{path}: {exc}") from None
+    return load_config_file(path, parse_oncall, OnCallError, "on-call")
 
 
 def parse_oncall(raw: Mapping[str, Any]) -> OnCall:

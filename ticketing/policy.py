@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
@@ -34,6 +34,7 @@ _NTH = re.compile(
 _OFFSET = re.compile(r"^(.*?)\s*([+-]\d+) days?$")
 CLOCKS = ("24x7", "business")
 MILESTONES = ("first_response", "resolution_plan", "resolved")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,19 +96,24 @@ class SupportPolicy:
         return self.targets[Priority.parse(priority)]
 
 
-def load_policy(path: Path | str) -> SupportPolicy:
-    """Read and validate a support-policy TOML file."""
+def load_config_file(path: Path | str, parse: Callable[[Mapping[str, Any]], T], error: type[PolicyError], what: str) -> T:
+    """Read a TOML configuration file and validate it with ``parse``; every error names the file."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PolicyError(f"{path}: support policy file not found") from None
+        raise error(f"{path}: {what} file not found") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+        raise error(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse_policy(raw)
+        return parse(raw)
     except PolicyError as exc:
-        raise PolicyError(f"{path}: {exc}") from None
+        raise error(f"{path}: {exc}") from None
+
+
+def load_policy(path: Path | str) -> SupportPolicy:
+    """Read and validate a support-policy TOML file."""
+    return load_config_file(path, parse_policy, PolicyError, "support policy")
 
 
 def parse_policy(raw: Mapping[str, Any]) -> SupportPolicy:
