@@ -144,8 +144,15 @@ def _id(value: object, key: str) -> int:
     return value
 
 
+QUERY_FILTERS = {"priority", "status", "client_id", "assignee", "breached"}
+
+
 def _query_filters(now: datetime) -> service.QueueFilter:
     args = request.args
+    # An unknown filter is refused rather than ignored, so a typo never returns the whole queue.
+    unknown = sorted(set(args) - QUERY_FILTERS)
+    if unknown:
+        raise BadRequest(f"unknown filter {unknown[0]!r}: expected only {', '.join(sorted(QUERY_FILTERS))}")
     priority = status = assignee = None
     client_id = None
     breached = False
