@@ -123,7 +123,8 @@ def main() -> int:
                 time.sleep(0.1)
         run("voice", base, 20, 2)  # warm up
         rates = [int(r) for r in str(args.rate).split(",")]
-        lines = [f"# webhook latency under gunicorn ({args.workers} workers), {os.cpu_count()} cores, {db.split(':')[0]}, load generator on the same machine",
+        load = os.getloadavg()[0]
+        lines = [f"# webhook latency under gunicorn ({args.workers} workers), {os.cpu_count()} cores (load average {load:.1f} at start), {db.split(':')[0]}, load generator on the same machine",
                  f"# command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds}"]
         for rate in rates:
             for endpoint in ("voice", "recorded"):
