@@ -50,3 +50,11 @@ bench: bench-webhooks bench-paging bench-transcription
 
 clean:
 	rm -rf $(VENV) tools/prism/node_modules var/test-audio
+
+.PHONY: demo test-faults
+
+demo: venv migrate
+	@scripts/demo.sh
+
+test-faults: venv system prism
+	$(PY) -m pytest tests/faults

@@ -166,6 +166,10 @@ class TwilioSimulator:
         if result is not None:
             result.statuses.append(response.status_code)
         if response.status_code >= 400:
+            if callback and response.status_code >= 500:
+                if result is not None:
+                    result.lines.append(f"callback answered {response.status_code}: Twilio would deliver it again")
+                return ""
             raise RuntimeError(f"{public} answered {response.status_code}: {response.text[:200]}")
         return response.text
 
@@ -279,11 +283,11 @@ class TwilioSimulator:
             # Twilio still requests the action on hang-up, but nobody hears the answer.
             self.post(verb.get("action", ""), {**base, **recording, "Digits": "hangup"}, at=plan.at, result=result)
             if callback:
-                self.post(callback, {**base, **status}, at=plan.at, result=result)
+                self.post(callback, {**base, **status}, at=plan.at, result=result, callback=True)
             return None
         if callback:
             for _ in range(2 if plan.duplicate_callbacks else 1):
-                self.post(callback, {**base, **status}, at=plan.at, result=result)
+                self.post(callback, {**base, **status}, at=plan.at, result=result, callback=True)
         if plan.duplicate_callbacks:
             self.post(
                 verb.get("action", ""),

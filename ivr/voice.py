@@ -382,6 +382,15 @@ def recorded() -> Response:
 @safe
 def recording_status() -> Response:
     """Recording status callback (at least once): completed attaches, absent/failed leave the call-back ticket."""
+    try:
+        return _recording_status()
+    except SQLAlchemyError:
+        # Nobody hears a status callback: answer 503 so Twilio delivers it again, rather than losing the message.
+        log.exception("recording status callback could not be stored; asking Twilio to retry")
+        return Response("database unavailable, retry\n", status=503, mimetype="text/plain")
+
+
+def _recording_status() -> Response:
     sid = call_sid()
     runtime = rt()
     status = request.form.get("RecordingStatus", "")

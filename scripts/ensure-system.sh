@@ -9,6 +9,7 @@ command -v sox >/dev/null || need+=(sox)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 [ -d /usr/share/asterisk/sounds/en ] || need+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en)
 command -v node >/dev/null || need+=(nodejs npm)
+command -v redis-server >/dev/null || need+=(redis-server)  # the fault suite stops and starts its own
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser tests (Playwright drives Debian's build)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -43,4 +43,5 @@ supportline is starting.
   Redis:                                   $REDIS_URL
 Stop everything with Ctrl-C.
 MSG
-exec .venv/bin/honcho start -f Procfile
+# Not exec: the trap above must stop the private Redis when honcho ends.
+.venv/bin/honcho start -f Procfile

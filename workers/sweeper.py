@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import clean_registries
+from rq.scheduler import RQScheduler
 from sqlalchemy import select
 
 from ticketing.models import OutboxMessage
@@ -72,12 +73,28 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
     return requeued
 
 
+def stand_in_scheduler(runtime: rt.Runtime) -> None:
+    """Move due retries and timers into the queue when no worker's scheduler holds the lock.
+
+    RQ's scheduler process exits on its first Redis error and its worker restarts it
+    only in a maintenance pass (up to ten minutes later); a killed worker's lock blocks
+    the next one too. The lock makes this a no-op while a live scheduler runs.
+    """
+    scheduler = RQScheduler([runtime.queue()], connection=runtime.redis)
+    if scheduler.acquire_locks():
+        try:
+            scheduler.enqueue_scheduled_jobs()
+        finally:
+            scheduler.release_locks()
+
+
 def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
     """One pass of every sweep; Redis being down only delays the passes that need it."""
     done = {"dispatched": 0, "requeued": 0, "escalations": 0, "purged": 0}
     try:
         done["requeued"] = requeue_lost(runtime)
         done["dispatched"] = dispatch_pending(runtime)
+        stand_in_scheduler(runtime)
     except (RedisError, OSError) as exc:
         log.warning("sweeper: redis unavailable (%s)", type(exc).__name__)
     done["purged"] = purge_expired(runtime)
