@@ -8,6 +8,12 @@ export PORT="${PORT:-8000}"
 mkdir -p var
 
 if [ -z "${REDIS_URL:-}" ]; then
+  if ! command -v redis-server >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+     && ! .venv/bin/python -c "import redis; redis.Redis(socket_connect_timeout=0.5).ping()" 2>/dev/null; then
+    echo "installing redis-server (Debian package) for the embedded job queue"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; }
+  fi
   if .venv/bin/python -c "import redis; redis.Redis(socket_connect_timeout=0.5).ping()" 2>/dev/null; then
     export REDIS_URL="redis://127.0.0.1:6379/0"
   elif command -v redis-server >/dev/null; then
