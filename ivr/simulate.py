@@ -154,9 +154,18 @@ class TwilioSimulator:
         self.http = http or requests.Session()
 
     def post(
-        self, url: str, params: Mapping[str, str], *, at: datetime | None = None, result: CallResult | None = None
+        self,
+        url: str,
+        params: Mapping[str, str],
+        *,
+        at: datetime | None = None,
+        result: CallResult | None = None,
+        callback: bool = False,
     ) -> str:
-        """POST as Twilio: sign the public URL, send to the server; returns the body."""
+        """POST as Twilio: sign the public URL, send to the server; returns the body.
+
+        A status ``callback`` that fails is not an error of the call: Twilio delivers it again later.
+        """
         public = url if url.startswith("http") else self.public + url
         target = self.server + public[len(self.public) :] if public.startswith(self.public) else public
         headers = {"X-Twilio-Signature": self.validator.compute_signature(public, dict(params))}
