@@ -62,8 +62,3 @@ def simulated_clock(real: Clock) -> Clock:
         return real()
 
     return now
-
-
-def runtime_of(app: Flask) -> Runtime:
-    """The runtime the app was built with."""
-    return app.extensions["supportline"]  # type: ignore[no-any-return]

@@ -20,9 +20,6 @@ class Route(str, enum.Enum):
 MAX_MENU_ATTEMPTS = 3
 MAX_STATUS_ATTEMPTS = 3
 
-# Ring outcomes of <Dial> that mean nobody took the call.
-UNANSWERED = frozenset({"busy", "no-answer", "failed", "canceled"})
-
 
 def menu_route(digits: str | None, *, business_hours: bool, attempt: int = 1) -> Route:
     """The route for the key pressed at the main menu (None or '' when the caller stayed on the line)."""

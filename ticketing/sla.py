@@ -10,7 +10,7 @@ an argument.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -135,10 +135,3 @@ def milestone_state(
     if target is not None and due - now <= target * at_risk_fraction:
         return AT_RISK
     return ON_TRACK
-
-
-def breaching_within(items: Iterable[tuple[object, datetime | None]], now: datetime, within: timedelta) -> list[object]:
-    """The items whose due time is already past or falls within ``within`` of ``now``."""
-    require_aware(now, "now")
-    horizon = now + within
-    return [key for key, due in items if due is not None and due <= horizon]
