@@ -1,36 +1,71 @@
 """Webhook latency under gunicorn: p50/p99 and requests/second at a fixed offered rate.
 
-    .venv/bin/python -m bench.webhooks [--rate 100] [--seconds 20] [--database-url URL]
+    .venv/bin/python -m bench.webhooks [--rate 50,100] [--seconds 15] [--workers 2] [--database-url URL]
 
-Starts gunicorn (2 workers) on a free port against a fresh database, then offers
-signed Twilio requests at a fixed rate (open loop, so a slow server cannot slow
-the offered load) to POST /twilio/voice (incoming call) and POST
-/twilio/voice/recorded (recording complete: creates a ticket). Prints the
-figures and writes them to bench/results/webhooks.txt.
+Starts gunicorn on a free port against a fresh database and offers signed
+Twilio requests at a fixed rate (open loop: every request has a due time, and
+its latency counts from that due time, so neither a slow server nor a late
+load generator can hide a delay). The requests are built and signed before
+the clock starts; one asyncio loop sends them, so the load generator takes
+about a millisecond of CPU per request from the cores it shares with the server.
+
+For each rate, the phases follow a voicemail call in order:
+
+1. ``POST /twilio/voice``: the call comes in (greeting and menu).
+2. ``POST /twilio/voice/menu``: the caller stays on the line and reaches the
+   voicemail prompt; the call's ticket is opened here.
+3. ``POST /twilio/voice/recorded``: the recording is complete; the ticket gets
+   it, the transcription and confirmation jobs are queued (and handed to Redis
+   after the response).
+4. ``POST /twilio/voice/recorded``, for calls whose earlier webhooks never
+   arrived: the callback opens the ticket itself as well.
+
+Prints the figures, with the CPU the server and the load generator used per
+request, and writes them to bench/results/webhooks.txt.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
+from redis import Redis
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "b" * 32
 ACCOUNT = "AC" + "1" * 32
 PUBLIC = "https://support.example.com"
+SUPPORT_NUMBER = "+18055922500"
+REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own on the local Redis
+
+PHASES = {
+    "incoming": ("/twilio/voice", "POST /twilio/voice (greeting, menu)"),
+    "menu": ("/twilio/voice/menu", "POST /twilio/voice/menu (voicemail prompt: opens the ticket)"),
+    "recorded": ("/twilio/voice/recorded", "POST /twilio/voice/recorded (attaches the recording, queues jobs)"),
+    "recorded-cold": (
+        "/twilio/voice/recorded",
+        "POST /twilio/voice/recorded, no earlier webhook (opens the ticket too)",
+    ),
+}
+
+
+@dataclass
+class Call:
+    sid: str
+    caller: str
+    recording_sid: str
 
 
 def free_port() -> int:
@@ -44,76 +79,155 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def run(endpoint: str, base: str, rate: int, seconds: int) -> dict[str, float]:
-    """Offer ``rate`` requests/second for ``seconds``; return latency figures in ms."""
-    validator = RequestValidator(TOKEN)
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64)
-    session.mount("http://", adapter)
+def signed_request(path: str, params: dict[str, str], host: str) -> bytes:
+    """The raw HTTP request Twilio would send, signed as Twilio signs it."""
+    body = urlencode(params).encode()
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + path, params)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-Twilio-Signature: {signature}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def request_for(phase: str, call: Call, host: str) -> bytes:
+    params = {
+        "CallSid": call.sid,
+        "AccountSid": ACCOUNT,
+        "From": call.caller,
+        "To": SUPPORT_NUMBER,
+        "CallStatus": "in-progress",
+    }
+    if phase == "menu":
+        params["Digits"] = "1"  # no coordinator configured: voicemail, in and out of business hours
+    if phase.startswith("recorded"):
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{call.recording_sid}"
+        params.update(RecordingSid=call.recording_sid, RecordingUrl=url, RecordingDuration="42", Digits="#")
+    return signed_request(PHASES[phase][0], params, host)
+
+
+def new_calls(n: int) -> list[Call]:
+    return [
+        Call("CA" + secrets.token_hex(16), f"+1805555{i % 10000:04d}", "RE" + secrets.token_hex(16)) for i in range(n)
+    ]
+
+
+async def offer(port: int, payloads: list[bytes], rate: int) -> tuple[list[float], int]:
+    """Send ``payloads`` at ``rate``/s; latency (ms) from each request's due time to the end of its response."""
     latencies: list[float] = []
     errors = 0
-    lock = threading.Lock()
 
-    def one(i: int) -> None:
+    async def one(data: bytes, due: float) -> None:
         nonlocal errors
-        call = "CA" + secrets.token_hex(16)
-        params = {"CallSid": call, "AccountSid": ACCOUNT, "From": f"+1805555{i % 10000:04d}", "To": "+18055922500", "CallStatus": "in-progress"}
-        if endpoint == "recorded":
-            rec = "RE" + secrets.token_hex(16)
-            params.update(RecordingSid=rec, RecordingUrl=f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{rec}", RecordingDuration="42", Digits="#")
-        path = "/twilio/voice" if endpoint == "voice" else "/twilio/voice/recorded"
-        sig = validator.compute_signature(PUBLIC + path, params)
-        t0 = time.perf_counter()
         try:
-            r = session.post(base + path, data=params, headers={"X-Twilio-Signature": sig}, timeout=10)
-            ok = r.status_code == 200 and "<Response>" in r.text
-        except requests.RequestException:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(data)
+            response = await reader.read()
+            writer.close()
+            ok = response.startswith(b"HTTP/1.1 200") and b"<Response>" in response
+        except OSError:
             ok = False
-        elapsed = (time.perf_counter() - t0) * 1000
-        with lock:
-            latencies.append(elapsed)
-            if not ok:
-                errors += 1
+        latencies.append((time.perf_counter() - due) * 1000)
+        errors += not ok
 
-    total = rate * seconds
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        for i in range(total):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(one, i)
-    wall = time.perf_counter() - start
-    return {
-        "requests": total,
-        "errors": errors,
-        "rps": total / wall,
-        "p50": statistics.median(latencies),
-        "p99": percentile(latencies, 99),
-        "max": max(latencies),
-    }
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i, data in enumerate(payloads):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(data, due)))
+    await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU of these processes so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [master, *(int(p) for p in children.read_text().split())] if children.exists() else [master]
+
+
+def measure(port: int, master: int, phase: str, calls: list[Call], rate: int) -> str:
+    host = f"127.0.0.1:{port}"
+    payloads = [request_for(phase, c, host) for c in calls]
+    pids = server_pids(master)
+    server0, gen0 = cpu_seconds(pids), time.process_time()
+    t0 = time.perf_counter()
+    latencies, errors = asyncio.run(offer(port, payloads, rate))
+    wall = time.perf_counter() - t0
+    server_ms = (cpu_seconds(pids) - server0) * 1000 / len(payloads)
+    gen_ms = (time.process_time() - gen0) * 1000 / len(payloads)
+    return (
+        f"{rate:>4}/s  {phase:<14} requests={len(payloads)} errors={errors} rps={len(payloads) / wall:.1f} "
+        f"p50={percentile(latencies, 50):.1f}ms p99={percentile(latencies, 99):.1f}ms max={max(latencies):.1f}ms "
+        f"server-cpu={server_ms:.1f}ms/req generator-cpu={gen_ms:.1f}ms/req"
+    )
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rate", default="50,100", help="offered requests/second, comma separated")
-    p.add_argument("--seconds", type=int, default=20)
+    p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--database-url", default="")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     db = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT,
-           "PUBLIC_BASE_URL": PUBLIC, "REDIS_URL": "redis://127.0.0.1:6379/14", "CONFIRMATION_SMS": "false",
-           "CALLER_RATE_LIMIT": "100000", "RECORDINGS_DIR": str(tmp / "rec")}
-    subprocess.run([str(ROOT / ".venv/bin/alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_ACCOUNT_SID": ACCOUNT,
+        "PUBLIC_BASE_URL": PUBLIC,
+        "REDIS_URL": REDIS_URL,
+        "CONFIRMATION_SMS": "true",
+        "COORDINATOR_NUMBERS": "",
+        "CALLER_RATE_LIMIT": "100000",
+        "RECORDINGS_DIR": str(tmp / "rec"),
+    }
+    subprocess.run(
+        [str(ROOT / ".venv/bin/alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers), "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "wsgi:app",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
+    rates = [int(r) for r in str(args.rate).split(",")]
+    load = os.getloadavg()[0]
+    lines = [
+        f"# webhook latency under gunicorn ({args.workers} sync workers), {os.cpu_count()} cores, {db.split(':')[0]}, "
+        f"load generator on the same cores; load average {load:.1f} at start",
+        f"# command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds} --workers {args.workers}"
+        + (" --database-url ..." if args.database_url else ""),
+        "# phases: " + "; ".join(f"{name} = {label}" for name, (_, label) in PHASES.items()),
+    ]
+    for line in lines:
+        print(line, flush=True)
     try:
         for _ in range(100):
             try:
@@ -121,27 +235,22 @@ def main() -> int:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        run("voice", base, 20, 2)  # warm up
-        rates = [int(r) for r in str(args.rate).split(",")]
-        load = os.getloadavg()[0]
-        lines = [f"# webhook latency under gunicorn ({args.workers} workers), {os.cpu_count()} cores (load average {load:.1f} at start), {db.split(':')[0]}, load generator on the same machine",
-                 f"# command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds}"]
+        measure(port, server.pid, "incoming", new_calls(40), 20)  # warm up both workers
         for rate in rates:
-            for endpoint in ("voice", "recorded"):
-                r = run(endpoint, base, rate, args.seconds)
-                lines.append(
-                    f"offered {rate:>3}/s  {'/twilio/voice' if endpoint == 'voice' else '/twilio/voice/recorded':<24} requests={r['requests']:.0f} "
-                    f"errors={r['errors']:.0f} rps={r['rps']:.1f} p50={r['p50']:.1f}ms p99={r['p99']:.1f}ms max={r['max']:.1f}ms"
-                )
+            calls = new_calls(rate * args.seconds)
+            for phase in ("incoming", "menu", "recorded"):
+                lines.append(measure(port, server.pid, phase, calls, rate))
                 print(lines[-1], flush=True)
+            lines.append(measure(port, server.pid, "recorded-cold", new_calls(rate * args.seconds), rate))
+            print(lines[-1], flush=True)
     finally:
         server.terminate()
         server.wait(10)
-    out = "\n".join(lines)
+        Redis.from_url(REDIS_URL).flushdb()  # the jobs queued by the run: no worker takes them here
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     name = "webhooks.txt" if db.startswith("sqlite") else "webhooks-postgresql.txt"
-    (results / name).write_text(out + "\n")
+    (results / name).write_text("\n".join(lines) + "\n")
     return 0
 
 

@@ -230,37 +230,45 @@ def menu() -> Response:
         digits = ""
     business = _business_hours()
     route = menu_route(digits, business_hours=business, attempt=attempt)
-    _log(sid, "menu", digits=digits or None, route=route.value)
+    step = {"digits": digits or None, "route": route.value}
+    targets = rt().settings.coordinator_numbers
+    if route is Route.COORDINATOR and not targets:
+        route = Route.VOICEMAIL
+    if route in (Route.VOICEMAIL, Route.CRITICAL):
+        # The menu step is logged in the ticket's own transaction: one commit for the whole webhook.
+        return _voicemail(sid, critical=route is Route.CRITICAL, offer_key=route is not Route.CRITICAL, step=step)
+    _log(sid, "menu", **step)
     if route is Route.REPEAT:
         return twiml_response(twiml.not_an_option(url("incoming", attempt=attempt + 1)))
     if route is Route.STATUS:
         return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=1), retry=False))
-    if route is Route.COORDINATOR:
-        targets = rt().settings.coordinator_numbers
-        if targets:
-            spoken = phone.spoken_number(caller())
-            return twiml_response(
-                twiml.ring_coordinators(
-                    targets,
-                    screen_url=lambda t: url("screen", call=sid, caller=spoken),
-                    action=url("dial"),
-                    timeout=rt().settings.coordinator_ring_seconds,
-                    caller_id=None,
-                )
-            )
-        route = Route.VOICEMAIL
-    return _voicemail(sid, critical=route is Route.CRITICAL, offer_key=route is not Route.CRITICAL)
-
-
-def _voicemail(sid: str, *, critical: bool, offer_key: bool, intro: str | None = None) -> Response:
-    runtime = rt()
-    number = caller()
-    _with_retry(
-        lambda s: voicemail.reach_voicemail(
-            s, policy=runtime.policy, now=runtime.now(), call_sid=sid, caller=number, critical=critical
+    spoken = phone.spoken_number(caller())
+    return twiml_response(
+        twiml.ring_coordinators(
+            targets,
+            screen_url=lambda t: url("screen", call=sid, caller=spoken),
+            action=url("dial"),
+            timeout=rt().settings.coordinator_ring_seconds,
+            caller_id=None,
         )
     )
-    _log(sid, "voicemail", critical=critical)
+
+
+def _voicemail(
+    sid: str, *, critical: bool, offer_key: bool, intro: str | None = None, step: dict[str, Any] | None = None
+) -> Response:
+    """The voicemail prompt; the call's ticket is opened (or escalated) and the steps logged in one transaction."""
+    runtime = rt()
+    number = caller()
+
+    def work(s: Any) -> None:
+        now = runtime.now()
+        voicemail.reach_voicemail(s, policy=runtime.policy, now=now, call_sid=sid, caller=number, critical=critical)
+        if step is not None:
+            voicemail.log_call_event(s, sid, "menu", now, **step)
+        voicemail.log_call_event(s, sid, "voicemail", now, critical=critical)
+
+    _with_retry(work)
     r = twiml.voicemail(
         critical=critical,
         key_action=url("voicemail-key") if offer_key else None,

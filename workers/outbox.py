@@ -41,19 +41,19 @@ CLAIM_TIMEOUT = timedelta(minutes=2)
 def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
     """Enqueue undispatched outbox messages; returns how many went to Redis."""
     now = runtime.now()
-    # Claim a batch first, so concurrent dispatchers never enqueue the same message twice.
-    with runtime.sessions.begin() as s:
-        ids = s.scalars(
-            select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None)).order_by(OutboxMessage.id).limit(limit)
+    # Claim a batch in one statement, so concurrent dispatchers never enqueue the same message twice
+    # (the outer "dispatched_at IS NULL" is checked again on the row a concurrent claim may have taken).
+    table = OutboxMessage.__table__
+    pending = select(table.c.id).where(table.c.dispatched_at.is_(None)).order_by(table.c.id).limit(limit)
+    with runtime.engine.begin() as conn:
+        claimed = conn.execute(
+            update(table)
+            .where(table.c.id.in_(pending.scalar_subquery()), table.c.dispatched_at.is_(None))
+            .values(dispatched_at=now, attempts=table.c.attempts + 1)
+            .returning(table.c.id, table.c.kind, table.c.key, table.c.payload)
         ).all()
-        if not ids:
-            return 0
-        claimed = s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.dispatched_at.is_(None))
-            .values(dispatched_at=now, attempts=OutboxMessage.attempts + 1)
-            .returning(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.key, OutboxMessage.payload)
-        ).all()
+    if not claimed:
+        return 0
     queue = runtime.queue()
     jobs = [
         Queue.prepare_data(
@@ -64,23 +64,24 @@ def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
             result_ttl=3600,
             failure_ttl=30 * 86400,
             # Retry intervals fire only with `rq worker --with-scheduler` (our worker runs it).
-            retry=Retry(max=len(runtime.settings.job_retry_intervals), interval=list(runtime.settings.job_retry_intervals)),
+            retry=Retry(
+                max=len(runtime.settings.job_retry_intervals), interval=list(runtime.settings.job_retry_intervals)
+            ),
         )
         for _row_id, kind, key, payload in claimed
     ]
     try:
         queue.enqueue_many(jobs)  # one Redis pipeline for the whole batch
     except (RedisError, OSError) as exc:
-        with runtime.sessions.begin() as s:
-            s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_([row[0] for row in claimed]))
+        with runtime.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id.in_([row[0] for row in claimed]))
                 .values(dispatched_at=None, last_error=f"{type(exc).__name__}: {exc}"[:500])
             )
         log.warning("redis unavailable, %d jobs stay in the outbox: %s", len(claimed), type(exc).__name__)
         return 0
-    sent = len(jobs)
-    return sent
+    return len(jobs)
 
 
 def dispatch_soon(runtime: Runtime) -> None:
