@@ -235,7 +235,9 @@ def main() -> int:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        measure(port, server.pid, "incoming", new_calls(40), 20)  # warm up both workers
+        warm = new_calls(40)  # a few calls through every phase first: both workers load and compile what they use
+        for phase in PHASES:
+            measure(port, server.pid, phase, warm if phase != "recorded-cold" else new_calls(40), 20)
         for rate in rates:
             calls = new_calls(rate * args.seconds)
             for phase in ("incoming", "menu", "recorded"):

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from twilio.twiml.messaging_response import MessagingResponse
@@ -31,6 +31,7 @@ from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
+from workers.outbox import Dispatcher, claim_written
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -123,24 +124,35 @@ def _log(call: str, event: str, **detail: Any) -> None:
 
 
 def _with_retry(work: Callable[[Any], Any]) -> Any:
-    """Run ``work(session)`` in a transaction; a duplicate delivery racing us is retried once."""
+    """Run ``work(session)`` in a transaction; a duplicate delivery racing us is retried once.
+
+    Outbox messages the work records are claimed in the same transaction, for this
+    process to hand to Redis right after the response (``_dispatch_after_response``).
+    """
+    runtime = rt()
+
+    def attempt() -> Any:
+        with transaction(runtime.sessions) as s:
+            result = work(s)
+            claimed = claim_written(s, runtime.now()) if runtime.settings.dispatch_after_response else []
+        g.setdefault("outbox_claimed", []).extend(claimed)
+        return result
+
     try:
-        with transaction(rt().sessions) as s:
-            return work(s)
+        return attempt()
     except IntegrityError:
-        with transaction(rt().sessions) as s:
-            return work(s)
+        return attempt()
 
 
 def _dispatch_after_response(response: Response) -> Response:
-    from workers.outbox import Dispatcher
-
+    """After the caller has the answer, this process hands the messages the request claimed to Redis."""
     runtime = rt()
-    if runtime.settings.dispatch_after_response:
+    claimed = g.pop("outbox_claimed", [])
+    if claimed:
         dispatcher = runtime.cache.get("dispatcher")
         if dispatcher is None:
             dispatcher = runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
-        response.call_on_close(dispatcher.kick)
+        response.call_on_close(lambda: dispatcher.send(claimed))
     return response
 
 

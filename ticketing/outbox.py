@@ -15,6 +15,8 @@ CONFIRM = "confirm"
 PAGE = "page"
 TRANSCRIPT_READY = "transcript-ready"
 
+WRITTEN = "outbox.written"  # Session.info key: messages posted in this session
+
 
 def post(session: Session, kind: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
     """Record a job once per key; False when that key was already recorded."""
@@ -23,8 +25,15 @@ def post(session: Session, kind: str, key: str, payload: dict[str, Any], now: da
     with session.no_autoflush:  # a lookup by key needs no flush of the ticket being built
         if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
             return False
-    session.add(OutboxMessage(kind=kind, key=key, payload=payload, created_at=now, attempts=0))
+    message = OutboxMessage(kind=kind, key=key, payload=payload, created_at=now, attempts=0)
+    session.add(message)
+    session.info.setdefault(WRITTEN, []).append(message)
     return True
+
+
+def written(session: Session) -> list[OutboxMessage]:
+    """The messages ``post`` recorded in this session (its caller may claim them before committing)."""
+    return list(session.info.get(WRITTEN, ()))
 
 
 def repost(session: Session, key: str) -> bool:

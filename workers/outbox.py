@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime
+from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from settings import Settings
 from ticketing import outbox
@@ -34,8 +36,8 @@ def job_timeout(kind: str, settings: Settings) -> int:
     return 60
 
 
-# A claimed message whose enqueue never completed (process died) is claimed again after this.
-CLAIM_TIMEOUT = timedelta(minutes=2)
+# (row id, kind, key, payload) of a claimed message
+Claimed = tuple[int, str, str, dict[str, Any]]
 
 
 def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
@@ -52,9 +54,27 @@ def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
             .values(dispatched_at=now, attempts=table.c.attempts + 1)
             .returning(table.c.id, table.c.kind, table.c.key, table.c.payload)
         ).all()
+    return enqueue_claimed(runtime, [tuple(row) for row in claimed])  # type: ignore[misc]
+
+
+def claim_written(session: Session, now: datetime) -> list[OutboxMessage]:
+    """Claim, in the transaction that writes them, the messages ``ticketing.outbox.post`` recorded in ``session``.
+
+    The process that commits them hands them to Redis itself (``Dispatcher.send``), so the
+    happy path costs no second write; should it die first, the sweeper finds the claimed
+    message without a job and dispatches it again.
+    """
+    messages = [m for m in outbox.written(session) if m.dispatched_at is None]
+    for message in messages:
+        message.dispatched_at = now
+        message.attempts = (message.attempts or 0) + 1
+    return messages
+
+
+def enqueue_claimed(runtime: Runtime, claimed: list[Claimed]) -> int:
+    """Hand claimed messages to RQ in one pipeline; on a Redis error, release them for the sweeper."""
     if not claimed:
         return 0
-    queue = runtime.queue()
     jobs = [
         Queue.prepare_data(
             JOBS[kind],
@@ -71,8 +91,9 @@ def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
         for _row_id, kind, key, payload in claimed
     ]
     try:
-        queue.enqueue_many(jobs)  # one Redis pipeline for the whole batch
+        runtime.queue().enqueue_many(jobs)  # one Redis pipeline for the whole batch
     except (RedisError, OSError) as exc:
+        table = OutboxMessage.__table__
         with runtime.engine.begin() as conn:
             conn.execute(
                 update(table)
@@ -84,19 +105,12 @@ def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
     return len(jobs)
 
 
-def dispatch_soon(runtime: Runtime) -> None:
-    """Best-effort dispatch; the sweeper retries whatever fails."""
-    try:
-        dispatch_pending(runtime, limit=50)
-    except Exception:  # noqa: BLE001 - nothing may reach the caller from here; the sweeper retries
-        log.exception("outbox dispatch failed")
-
-
 class Dispatcher:
-    """One background thread per process that hands the outbox to Redis when kicked.
+    """One background thread per process that hands outbox messages to Redis after a response.
 
-    Webhooks kick it after answering; kicks that arrive while it works coalesce
-    into one more pass, so a burst of calls costs a few batched passes.
+    ``send`` takes messages the request already claimed in its own transaction;
+    ``kick`` asks for a pass over whatever is undispatched. Work that arrives while
+    the thread is busy coalesces into its next batch.
     """
 
     def __init__(self, runtime: Runtime) -> None:
@@ -104,9 +118,23 @@ class Dispatcher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._claimed: list[Claimed] = []
+        self._kicked = False
+
+    def send(self, messages: list[OutboxMessage]) -> None:
+        """Enqueue these committed, claimed messages soon."""
+        rows = [(m.id, m.kind, m.key, m.payload) for m in messages]
+        with self._lock:
+            self._claimed.extend(rows)
+        self._start()
 
     def kick(self) -> None:
         """Ask for a dispatch pass soon."""
+        with self._lock:
+            self._kicked = True
+        self._start()
+
+    def _start(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="outbox-dispatcher", daemon=True)
@@ -117,7 +145,15 @@ class Dispatcher:
         while True:
             self._wake.wait()
             self._wake.clear()
-            dispatch_soon(self.runtime)
+            with self._lock:
+                claimed, self._claimed = self._claimed, []
+                kicked, self._kicked = self._kicked, False
+            try:
+                enqueue_claimed(self.runtime, claimed)
+                if kicked:
+                    dispatch_pending(self.runtime, limit=50)
+            except Exception:  # noqa: BLE001 - nothing may reach the caller from here; the sweeper retries
+                log.exception("outbox dispatch failed")
 
 
 def job_id_for(key: str) -> str:

@@ -311,6 +311,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answering(
+    sim: TwilioSimulator, live: Service, voicemail_wav: bytes
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(dispatch_after_response=True)
+    result = sim.call(DANA, CallPlan(keys=["2"], audio=voicemail_wav))
+    (ticket,) = tickets(live)
+    expected = sorted([f"confirm-{ticket.number}", f"page-{ticket.number}", f"transcribe-{result.recording_sid}"])
+    deadline = time.monotonic() + 5
+    while sorted(live.runtime.queue().get_job_ids()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(live.runtime.queue().get_job_ids()) == expected
+    with live.runtime.sessions() as s:
+        messages = s.scalars(select(OutboxMessage)).all()
+    # claimed in the webhook's own transaction: one attempt each, nothing left for a claiming pass
+    assert sorted(m.key for m in messages) == sorted(k.replace("-", ":", 1) for k in expected)
+    assert all(m.dispatched_at is not None and m.attempts == 1 for m in messages)
+    from workers.outbox import dispatch_pending
+
+    assert dispatch_pending(live.runtime) == 0
+    assert sorted(live.runtime.queue().get_job_ids()) == expected
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server to stop and start one")
 def test_with_redis_down_the_caller_gets_the_full_flow_and_the_job_is_enqueued_once_redis_is_back(
     sim: TwilioSimulator, live: Service, voicemail_wav: bytes, tmp_path: object
