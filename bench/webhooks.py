@@ -1,6 +1,7 @@
 """Webhook latency under gunicorn: p50/p99 and requests/second at a fixed offered rate.
 
     .venv/bin/python -m bench.webhooks [--rate 50,100] [--seconds 15] [--workers 2] [--database-url URL]
+                                       [--out bench/results/webhooks.txt]
 
 Starts gunicorn on a free port against a fresh database and offers signed
 Twilio requests at a fixed rate (open loop: every request has a due time, and
@@ -21,7 +22,7 @@ For each rate, the phases follow a voicemail call in order:
    arrived: the callback opens the ticket itself as well.
 
 Prints the figures, with the CPU the server and the load generator used per
-request, and writes them to bench/results/webhooks.txt.
+request, and appends them as one block to the results file.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from urllib.parse import urlencode
 
 import requests
 from redis import Redis
+from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +185,7 @@ def main() -> int:
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--database-url", default="")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "webhooks.txt"))
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     db = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
@@ -220,10 +223,15 @@ def main() -> int:
     rates = [int(r) for r in str(args.rate).split(",")]
     load = os.getloadavg()[0]
     lines = [
-        f"# webhook latency under gunicorn ({args.workers} sync workers), {os.cpu_count()} cores, {db.split(':')[0]}, "
+        f"# webhook latency, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, gunicorn ({args.workers} sync workers), "
+        f"{os.cpu_count()} cores, {db.split(':')[0]}, "
         f"load generator on the same cores; load average {load:.1f} at start",
         f"# command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds} --workers {args.workers}"
-        + (" --database-url ..." if args.database_url else ""),
+        + (
+            f" --database-url {make_url(args.database_url).render_as_string(hide_password=True)}"
+            if args.database_url
+            else ""
+        ),
         "# phases: " + "; ".join(f"{name} = {label}" for name, (_, label) in PHASES.items()),
     ]
     for line in lines:
@@ -249,10 +257,10 @@ def main() -> int:
         server.terminate()
         server.wait(10)
         Redis.from_url(REDIS_URL).flushdb()  # the jobs queued by the run: no worker takes them here
-    results = ROOT / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    name = "webhooks.txt" if db.startswith("sqlite") else "webhooks-postgresql.txt"
-    (results / name).write_text("\n".join(lines) + "\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as f:
+        f.write(("\n" if out.stat().st_size else "") + "\n".join(lines) + "\n")
     return 0
 
 

@@ -144,16 +144,30 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
         return attempt()
 
 
-def _dispatch_after_response(response: Response) -> Response:
-    """After the caller has the answer, this process hands the messages the request claimed to Redis."""
+def _dispatcher() -> Dispatcher:
     runtime = rt()
+    dispatcher = runtime.cache.get("dispatcher")
+    if dispatcher is None:
+        dispatcher = runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
+    return dispatcher  # type: ignore[no-any-return]
+
+
+@blueprint.after_request
+def _dispatch_after_response(response: Response) -> Response:
+    """Once the caller has the answer, this process hands the messages the request claimed to Redis."""
     claimed = g.pop("outbox_claimed", [])
     if claimed:
-        dispatcher = runtime.cache.get("dispatcher")
-        if dispatcher is None:
-            dispatcher = runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
+        dispatcher = _dispatcher()
         response.call_on_close(lambda: dispatcher.send(claimed))
     return response
+
+
+@blueprint.teardown_request
+def _dispatch_after_failure(_error: BaseException | None) -> None:
+    """Claimed messages the after-request step did not hand over (an exception skipped it) still go to Redis."""
+    claimed = g.pop("outbox_claimed", [])
+    if claimed:
+        _dispatcher().send(claimed)
 
 
 # --- the call -------------------------------------------------------------------------------------------
@@ -291,7 +305,7 @@ def _voicemail(
         business_hours=_business_hours(),
         intro=intro,
     )
-    return _dispatch_after_response(twiml_response(r))
+    return twiml_response(r)
 
 
 @blueprint.post("/voice/screen")
@@ -394,7 +408,7 @@ def recorded() -> Response:
     r = twiml.ticket_created(
         ticket_spoken=phone.spoken_digits(number_), critical=is_p1, business_hours=_business_hours(), sms=sms
     )
-    return _dispatch_after_response(twiml_response(r))
+    return twiml_response(r)
 
 
 @blueprint.post("/voice/recording-status")
@@ -443,7 +457,7 @@ def _recording_status() -> Response:
 
         _with_retry(no_message)
     _log(sid, "recording status", status=status, recording_sid=recording_sid or None)
-    return _dispatch_after_response(Response(status=204))
+    return Response(status=204)
 
 
 @blueprint.post("/voice/no-message")
@@ -471,7 +485,7 @@ def no_message() -> Response:
         sms=sms,
         no_message=True,
     )
-    return _dispatch_after_response(twiml_response(r))
+    return twiml_response(r)
 
 
 @blueprint.post("/voice/status")
@@ -491,7 +505,7 @@ def call_status() -> Response:
 
         _with_retry(work)
         _log(sid, "call ended", status=status, duration=request.form.get("CallDuration"))
-    return _dispatch_after_response(Response(status=204))
+    return Response(status=204)
 
 
 @blueprint.post("/voice/ticket-status")

@@ -333,6 +333,36 @@ def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answerin
     assert sorted(live.runtime.queue().get_job_ids()) == expected
 
 
+def test_a_webhook_that_fails_after_committing_still_hands_its_claimed_jobs_to_redis(
+    sim: TwilioSimulator, live: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ivr import voice
+
+    def broken_log(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("logging the call step failed")
+
+    live.runtime.settings = live.runtime.settings.with_overrides(dispatch_after_response=True)
+    monkeypatch.setattr(voice, "_log", broken_log)  # runs after the recording's transaction committed
+    recording = "RE" + "c" * 32
+    params = {
+        "CallSid": "CA" + "c" * 32,
+        "AccountSid": sim.account_sid,
+        "From": DANA,
+        "To": sim.to,
+        "RecordingSid": recording,
+        "RecordingUrl": "https://api.twilio.com/x/" + recording,
+        "RecordingStatus": "completed",
+        "RecordingDuration": "12",
+    }
+    assert sim.post("/twilio/voice/recording-status", params, callback=True) == ""  # a 500: Twilio retries it
+    (ticket,) = tickets(live)
+    expected = sorted([f"confirm-{ticket.number}", f"transcribe-{recording}"])
+    deadline = time.monotonic() + 5
+    while sorted(live.runtime.queue().get_job_ids()) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(live.runtime.queue().get_job_ids()) == expected
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server to stop and start one")
 def test_with_redis_down_the_caller_gets_the_full_flow_and_the_job_is_enqueued_once_redis_is_back(
     sim: TwilioSimulator, live: Service, voicemail_wav: bytes, tmp_path: object
