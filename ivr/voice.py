@@ -185,21 +185,13 @@ def incoming() -> Response:
     attempt = int(request.args.get("attempt", "1") or 1)
     if attempt == 1:
         with transaction(runtime.sessions) as s:
-            recent = 0
-            if number:
-                since = now - timedelta(seconds=runtime.settings.caller_rate_window_seconds)
-                recent = (
-                    s.scalar(
-                        select(func.count(CallEvent.id)).where(
-                            CallEvent.caller == number, CallEvent.event == "incoming", CallEvent.at >= since
-                        )
-                    )
-                    or 0
-                )
-            s.add(
-                CallEvent(
-                    call_sid=sid, caller=number, at=now, event="incoming", detail={"business_hours": _business_hours()}
-                )
+            recent = voicemail.log_incoming_call(
+                s,
+                call_sid=sid,
+                caller=number,
+                now=now,
+                window=timedelta(seconds=runtime.settings.caller_rate_window_seconds),
+                business_hours=_business_hours(),
             )
         if recent >= runtime.settings.caller_rate_limit:
             log.warning("rate limit: %s calls from %s", recent, phone.mask(number))

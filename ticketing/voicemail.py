@@ -9,13 +9,14 @@ the CallSid and RecordingSid.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ticketing import outbox, phone, service
+from ticketing.db import serialize_on
 from ticketing.models import CallEvent, Source, Ticket, TranscriptionState
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
@@ -32,6 +33,28 @@ def ticket_for_call(session: Session, call_sid: str) -> Ticket | None:
 def log_call_event(session: Session, call_sid: str, event: str, now: datetime, **detail: Any) -> None:
     """Add a step to the call's timeline (shown on the ticket)."""
     session.add(CallEvent(call_sid=call_sid, at=now, event=event, detail=detail))
+
+
+def log_incoming_call(
+    session: Session, *, call_sid: str, caller: str | None, now: datetime, window: timedelta, **detail: Any
+) -> int:
+    """Log a new call; returns how many calls the same caller made in the ``window`` before it.
+
+    Exact when calls from one number arrive at once in several processes: the
+    transactions are serialized on the caller and each counts after its own write.
+    """
+    if caller is None:
+        log_call_event(session, call_sid, "incoming", now, **detail)
+        return 0
+    serialize_on(session, f"incoming:{caller}")
+    session.add(CallEvent(call_sid=call_sid, caller=caller, at=now, event="incoming", detail=detail))
+    session.flush()
+    recent = session.scalar(
+        select(func.count(CallEvent.id)).where(
+            CallEvent.caller == caller, CallEvent.event == "incoming", CallEvent.at >= now - window
+        )
+    )
+    return max(0, (recent or 0) - 1)
 
 
 def _caller_label(ticket: Ticket) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -303,6 +305,35 @@ def test_a_flood_of_calls_from_one_number_is_answered_politely_without_new_ticke
     assert len(tickets(live)) == 3
     clock.advance(minutes=11)
     assert "many calls" not in sim.call(DANA, CallPlan(keys=["1"], audio=None)).heard
+
+
+def test_a_simultaneous_burst_from_one_number_is_held_to_the_rate_limit_exactly(
+    sim: TwilioSimulator, live: Service
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(caller_rate_limit=3)
+    calls = 8
+    barrier = threading.Barrier(calls)
+
+    def call(i: int) -> str:
+        params = {
+            "CallSid": f"CA{i:032x}",
+            "AccountSid": sim.account_sid,
+            "From": DANA,
+            "To": sim.to,
+            "CallStatus": "ringing",
+        }
+        signature = sim.validator.compute_signature(PUBLIC + "/twilio/voice", params)
+        barrier.wait()
+        response = requests.post(
+            live.url + "/twilio/voice", data=params, headers={"X-Twilio-Signature": signature}, timeout=30
+        )
+        assert response.status_code == 200
+        return response.text
+
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(call, range(calls)))
+    assert sum("many calls from your number" in a for a in answers) == calls - 3
+    assert sum("<Gather" in a for a in answers) == 3
 
 
 def _free_port() -> int:
