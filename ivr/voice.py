@@ -31,7 +31,7 @@ from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
-from workers.outbox import Dispatcher, claim_written
+from workers.outbox import claim_written, dispatcher_for
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -144,20 +144,12 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
         return attempt()
 
 
-def _dispatcher() -> Dispatcher:
-    runtime = rt()
-    dispatcher = runtime.cache.get("dispatcher")
-    if dispatcher is None:
-        dispatcher = runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
-    return dispatcher  # type: ignore[no-any-return]
-
-
 @blueprint.after_request
 def _dispatch_after_response(response: Response) -> Response:
     """Once the caller has the answer, this process hands the messages the request claimed to Redis."""
     claimed = g.pop("outbox_claimed", [])
     if claimed:
-        dispatcher = _dispatcher()
+        dispatcher = dispatcher_for(rt())
         response.call_on_close(lambda: dispatcher.send(claimed))
     return response
 
@@ -167,7 +159,7 @@ def _dispatch_after_failure(_error: BaseException | None) -> None:
     """Claimed messages the after-request step did not hand over (an exception skipped it) still go to Redis."""
     claimed = g.pop("outbox_claimed", [])
     if claimed:
-        _dispatcher().send(claimed)
+        dispatcher_for(rt()).send(claimed)
 
 
 # --- the call -------------------------------------------------------------------------------------------

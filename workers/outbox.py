@@ -156,6 +156,14 @@ class Dispatcher:
                 log.exception("outbox dispatch failed")
 
 
+def dispatcher_for(runtime: Runtime) -> Dispatcher:
+    """The process's one dispatcher (created on first use)."""
+    dispatcher = runtime.cache.get("dispatcher")
+    if dispatcher is None:
+        dispatcher = runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
+    return dispatcher  # type: ignore[no-any-return]
+
+
 def job_id_for(key: str) -> str:
     """The RQ job id of an outbox key (one job per key)."""
     return key.replace(":", "-")

@@ -594,11 +594,10 @@ def _sentence(exc: Exception) -> str:
 
 
 def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from workers.outbox import Dispatcher
+    from workers.outbox import dispatcher_for
 
     if runtime.settings.dispatch_after_response:
-        dispatcher = runtime.cache.get("dispatcher") or runtime.cache.setdefault("dispatcher", Dispatcher(runtime))
-        response.call_on_close(dispatcher.kick)
+        response.call_on_close(dispatcher_for(runtime).kick)
 
 
 # --- a ticket by hand ------------------------------------------------------------------------------------
