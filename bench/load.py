@@ -37,6 +37,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select
 
+from bench.common import percentile
 from ivr.simulate import CallPlan, CallResult, MediaServer
 from tests.faults.stack import (
     PUBLIC,
@@ -47,13 +48,12 @@ from tests.faults.stack import (
     RedisServer,
     Stack,
     build_env,
-    free_port,
     make_voicemail,
     postgres_available,
     spoken_ticket,
     wait_until,
 )
-from tests.twilio_server import PrismMock, TwilioTestServer
+from tests.twilio_server import PrismMock, TwilioTestServer, free_port
 from ticketing.models import AuditEntry
 
 SPEECH = (
@@ -67,12 +67,6 @@ SPEECH = (
     "If I do not pick up, please ask for Sam at the front desk.",
 )
 ENDPOINTS = ("/twilio/voice", "/twilio/voice/menu", "/twilio/voice/recording-status", "/twilio/voice/recorded")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def voicemail(seconds: float) -> bytes:

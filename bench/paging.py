@@ -27,9 +27,9 @@ import requests
 from redis import Redis
 from twilio.request_validator import RequestValidator
 
+from bench.common import ROOT, percentile, start_web
 from tests.twilio_server import PrismMock, PrismUnavailable, RecordedRequest, TwilioTestServer, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = "https://support.example.com"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 ENGINEER = "+18055550181"
@@ -54,12 +54,6 @@ steps = [{{ team = "ert" }}]
 fallback = "eng"
 steps = [{{ schedule = "after-hours" }}]
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def is_page(request: RecordedRequest) -> bool:
@@ -141,34 +135,11 @@ def main() -> int:
         "CALLER_RATE_LIMIT": "100000",
         "RECORDINGS_DIR": str(tmp / "rec"),
     }
-    subprocess.run(
-        [str(ROOT / ".venv/bin/alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
-    web = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "wsgi:app",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    web, base = start_web(env, port)
     command = [sys.executable, "-m", "workers.worker"]
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     lines: list[str] = []
     try:
-        for _ in range(100):
-            try:
-                if requests.get(base + "/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
         session = requests.Session()
         validator = RequestValidator(twilio.auth_token)
         for i in range(args.warmup):

@@ -31,8 +31,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,12 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-import requests
 from redis import Redis
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import ROOT, percentile, start_web
+from tests.twilio_server import free_port
+
 TOKEN = "b" * 32
 ACCOUNT = "AC" + "1" * 32
 PUBLIC = "https://support.example.com"
@@ -68,17 +67,6 @@ class Call:
     sid: str
     caller: str
     recording_sid: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def signed_request(path: str, params: dict[str, str], host: str) -> bytes:
@@ -202,24 +190,7 @@ def main() -> int:
         "CALLER_RATE_LIMIT": "100000",
         "RECORDINGS_DIR": str(tmp / "rec"),
     }
-    subprocess.run(
-        [str(ROOT / ".venv/bin/alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "wsgi:app",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_web(env, port, args.workers)
     rates = [int(r) for r in str(args.rate).split(",")]
     load = os.getloadavg()[0]
     lines = [
@@ -237,12 +208,6 @@ def main() -> int:
     for line in lines:
         print(line, flush=True)
     try:
-        for _ in range(100):
-            try:
-                if requests.get(base + "/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
         warm = new_calls(40)  # a few calls through every phase first: both workers load and compile what they use
         for phase in PHASES:
             measure(port, server.pid, phase, warm if phase != "recorded-cold" else new_calls(40), 20)

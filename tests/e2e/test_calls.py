@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ from ivr.simulate import CallPlan, TwilioSimulator
 from settings import Settings
 from tests.conftest import FixedClock
 from tests.e2e.conftest import PUBLIC, Service
+from tests.twilio_server import free_port
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.models import CallEvent, Client, Contact, OutboxMessage, Ticket
@@ -336,12 +336,6 @@ def test_a_simultaneous_burst_from_one_number_is_held_to_the_rate_limit_exactly(
     assert sum("<Gather" in a for a in answers) == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answering(
     sim: TwilioSimulator, live: Service, voicemail_wav: bytes
 ) -> None:
@@ -398,7 +392,7 @@ def test_a_webhook_that_fails_after_committing_still_hands_its_claimed_jobs_to_r
 def test_with_redis_down_the_caller_gets_the_full_flow_and_the_job_is_enqueued_once_redis_is_back(
     sim: TwilioSimulator, live: Service, voicemail_wav: bytes, tmp_path: object
 ) -> None:
-    port = _free_port()
+    port = free_port()
     live.runtime.settings = live.runtime.settings.with_overrides(
         redis_url=f"redis://127.0.0.1:{port}/0", dispatch_after_response=True
     )

@@ -31,11 +31,10 @@ from tests.faults.stack import (
     RedisServer,
     Stack,
     build_env,
-    free_port,
     make_voicemail,
     postgres_available,
 )
-from tests.twilio_server import TwilioTestServer
+from tests.twilio_server import TwilioTestServer, free_port
 
 CALLER_RATE_LIMIT = 4
 _numbers = itertools.count(random.randrange(1000, 8000))

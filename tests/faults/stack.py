@@ -20,7 +20,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -36,6 +35,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.simulate import CallResult, TwilioSimulator
+from tests.twilio_server import free_port
 from ticketing.db import normalize_url
 from ticketing.models import AuditEntry, Escalation, OutboxMessage, Page, Ticket
 
@@ -45,13 +45,6 @@ PUBLIC = "https://support.example.com"  # what Twilio calls; gunicorn sits "behi
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEDULER_LOCK = "rq:scheduler-lock:supportline"  # rq.scheduler.SCHEDULER_LOCKING_KEY_TEMPLATE % QUEUE_NAME
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
