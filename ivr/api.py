@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
+from ivr.app import rt
 from ivr.console import present
 from ticketing import accounts, service
 from ticketing.db import transaction
@@ -40,11 +41,6 @@ class BadRequest(ValueError):
 
 class NotFound(LookupError):
     """A ticket or client named by the request does not exist."""
-
-
-def rt() -> Runtime:
-    """The app's runtime."""
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
 
 
 def error(status: int, message: str) -> tuple[Response, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 
 from settings import Settings, load_settings
 from workers.runtime import Clock, Runtime, build_runtime
@@ -41,6 +41,11 @@ def create_app(
         return jsonify(error="not found"), 404
 
     return app
+
+
+def rt() -> Runtime:
+    """The runtime of the app serving the current request."""
+    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
 
 
 def simulated_clock(real: Clock) -> Clock:

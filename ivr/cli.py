@@ -7,18 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from ivr.app import rt as _runtime
 from ticketing import phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
-
-
-def _runtime():  # type: ignore[no-untyped-def]
-    return current_app.extensions["supportline"]
 
 
 def _fail(exc: Exception) -> None:

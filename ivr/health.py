@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+
+from ivr.app import rt
 
 blueprint = Blueprint("health", __name__)
 
@@ -19,7 +21,7 @@ def healthz() -> tuple[object, int]:
 @blueprint.get("/readyz")
 def readyz() -> tuple[object, int]:
     """The database and Redis answer and a worker has its model loaded; 503 names the failing part."""
-    runtime = current_app.extensions["supportline"]
+    runtime = rt()
     failing: dict[str, str] = {}
     try:
         with runtime.engine.connect() as conn:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from redis.exceptions import RedisError
@@ -18,6 +18,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ivr.app import rt
 from ticketing.models import OPEN_STATUSES, AuditEntry, CallEvent, Escalation, Milestone, Page, Ticket
 from workers.runtime import Runtime
 
@@ -161,5 +162,5 @@ def _positive(detail: Any, key: str) -> bool:
 def metrics() -> Response:
     """Prometheus text exposition."""
     registry = CollectorRegistry()
-    registry.register(SupportlineCollector(current_app.extensions["supportline"]))  # type: ignore[arg-type]
+    registry.register(SupportlineCollector(rt()))  # type: ignore[arg-type]
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from ivr.app import rt as _runtime
 from ticketing import paging, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
@@ -17,10 +18,6 @@ from workers.runtime import Runtime
 
 oncall = AppGroup("oncall", help="Who is on call now and next; acknowledge a P1 page.")
 AT_HELP = "A local time 'YYYY-MM-DD HH:MM' (on-call time zone) instead of now."
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
 
 
 def _config(runtime: Runtime) -> OnCall:

@@ -10,24 +10,22 @@ row; a step whose people are all unreachable escalates at once.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from ivr.app import rt
 from ivr.security import twilio_only
-from ivr.twiml import VOICE
+from ivr.twiml import VOICE, goodbye
+from ivr.webhooks import answering_safely, twiml_response
 from settings import Settings
 from ticketing import paging, phone, service
 from ticketing.db import transaction
-from ticketing.errors import DomainError, InvalidTransition
+from ticketing.errors import InvalidTransition
 from ticketing.paging import PageContent
-from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("paging", __name__, url_prefix="/twilio/page")
@@ -137,39 +135,13 @@ def connect_outcome(status: str, caller: str | None) -> VoiceResponse:
     return r
 
 
-def goodbye(text: str) -> VoiceResponse:
-    """Say something and hang up."""
-    r = VoiceResponse()
-    _say(r, text)
-    r.hangup()
-    return r
-
-
 # --- views -----------------------------------------------------------------------------------------------
 
 
-def rt() -> Runtime:
-    """The app's runtime."""
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
-
-
-def twiml(r: VoiceResponse) -> Response:
-    """TwiML as an HTTP response."""
-    return Response(str(r), mimetype="text/xml")
-
-
-def safe(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Never let the engineer hear Twilio's 'application error'."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return view(*args, **kwargs)
-        except (DomainError, SQLAlchemyError, ValueError, KeyError) as exc:
-            log.exception("paging webhook %s failed: %s", request.path, type(exc).__name__)
-            return twiml(goodbye("Sorry, the support line could not handle that. Please check the ticket. Goodbye."))
-
-    return wrapper
+# Never let the engineer hear Twilio's 'application error'.
+safe = answering_safely(
+    lambda: goodbye("Sorry, the support line could not handle that. Please check the ticket. Goodbye.")
+)
 
 
 def _page_id() -> str:
@@ -187,7 +159,7 @@ def call() -> Response:
     with transaction(runtime.sessions) as s:
         page = paging.page_by_id(s, _page_id())
         if page is None:
-            return twiml(goodbye("This page is no longer available. Goodbye."))
+            return twiml_response(goodbye("This page is no longer available. Goodbye."))
         escalation = page.escalation
         content = paging.content_of(escalation.ticket)
         human = paging.record_answer(s, page, answered_by=answered_by, now=runtime.now()) if repeat == 1 else True
@@ -195,12 +167,12 @@ def call() -> Response:
         page_id = page.id
     company = runtime.settings.company_name
     if not human:
-        return twiml(page_voicemail(content, company=company))
+        return twiml_response(page_voicemail(content, company=company))
     key_action = page_url(runtime.settings, "key", page=page_id)
     if acked_by is not None:
-        return twiml(acknowledged_prompt(content.ticket, key_action=key_action, by=acked_by))
+        return twiml_response(acknowledged_prompt(content.ticket, key_action=key_action, by=acked_by))
     again = page_url(runtime.settings, "call", page=page_id, repeat=repeat + 1) if repeat < PROMPT_REPEATS else None
-    return twiml(page_prompt(content, company=company, key_action=key_action, again=again))
+    return twiml_response(page_prompt(content, company=company, key_action=key_action, again=again))
 
 
 @blueprint.post("/key")
@@ -213,7 +185,7 @@ def key() -> Response:
     with transaction(runtime.sessions) as s:
         page = paging.page_by_id(s, _page_id())
         if page is None:
-            return twiml(goodbye("This page is no longer available. Goodbye."))
+            return twiml_response(goodbye("This page is no longer available. Goodbye."))
         page_id, ticket, name = page.id, page.escalation.ticket, page.person_name
         caller, number = ticket.caller_number, int(ticket.number or 0)
         paging.lock_ticket(s, ticket.id)
@@ -230,11 +202,11 @@ def key() -> Response:
                     counts_as_first_response=runtime.settings.ack_counts_as_first_response,
                 )
             except InvalidTransition as exc:
-                return twiml(goodbye(f"No acknowledgement is needed: {exc}. Goodbye."))
+                return twiml_response(goodbye(f"No acknowledgement is needed: {exc}. Goodbye."))
         page.digits = digits[:8] or None
     key_action = page_url(runtime.settings, "key", page=page_id)
     if digits == "2":
-        return twiml(
+        return twiml_response(
             connect_caller(
                 caller,
                 caller_id=runtime.settings.support_number,
@@ -243,8 +215,8 @@ def key() -> Response:
         )
     if ack is not None:
         someone_else = ack.by if ack.already and ack.by != name else None
-        return twiml(acknowledged_prompt(number, key_action=key_action, by=someone_else))
-    return twiml(page_prompt_again(page_id, runtime.settings))
+        return twiml_response(acknowledged_prompt(number, key_action=key_action, by=someone_else))
+    return twiml_response(page_prompt_again(page_id, runtime.settings))
 
 
 def page_prompt_again(page_id: int, settings: Settings) -> VoiceResponse:
@@ -265,7 +237,7 @@ def connected() -> Response:
     with transaction(runtime.sessions) as s:
         page = paging.page_by_id(s, _page_id())
         if page is None:
-            return twiml(goodbye("Goodbye."))
+            return twiml_response(goodbye("Goodbye."))
         ticket = page.escalation.ticket
         paging.lock_ticket(s, ticket.id)
         caller = ticket.caller_number
@@ -278,7 +250,7 @@ def connected() -> Response:
             now=runtime.now(),
             detail={"status": status, "duration": request.form.get("DialCallDuration"), "via": "page call"},
         )
-    return twiml(connect_outcome(status, caller))
+    return twiml_response(connect_outcome(status, caller))
 
 
 def _delivery(status_field: str) -> Response:

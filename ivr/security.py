@@ -7,22 +7,24 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from twilio.request_validator import RequestValidator
+
+from ivr.app import rt
 
 log = logging.getLogger(__name__)
 
 
 def public_url() -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL plus path and query (correct behind a TLS proxy)."""
-    base = current_app.extensions["supportline"].settings.public_base_url
+    base = rt().settings.public_base_url
     query = request.query_string.decode("latin-1")
     return base + request.path + (f"?{query}" if query else "")
 
 
 def signature_is_valid() -> bool:
     """True when X-Twilio-Signature matches this request (or checking is switched off)."""
-    settings = current_app.extensions["supportline"].settings
+    settings = rt().settings
     if not settings.validate_twilio_signature:
         return True
     signature = request.headers.get("X-Twilio-Signature", "")

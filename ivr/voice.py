@@ -9,7 +9,6 @@ outbox and are handed to Redis after the response.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Callable
@@ -17,17 +16,18 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import twiml
+from ivr.app import rt
 from ivr.security import twilio_only
+from ivr.webhooks import answering_safely, twiml_response
 from ticketing import phone, service, voicemail
 from ticketing.db import transaction
-from ticketing.errors import DomainError, UnknownTicket
+from ticketing.errors import UnknownTicket
 from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
@@ -41,11 +41,6 @@ _SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 
 class BadRequest(ValueError):
     """A webhook arrived without the parameters Twilio always sends."""
-
-
-def rt() -> Runtime:
-    """The app's runtime."""
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
 
 
 def url(endpoint: str, **params: Any) -> str:
@@ -81,26 +76,8 @@ def caller() -> str | None:
     return phone.normalize(request.form.get("From"))
 
 
-def twiml_response(r: VoiceResponse | MessagingResponse) -> Response:
-    """TwiML as an HTTP response."""
-    return Response(str(r), mimetype="text/xml")
-
-
-def safe(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Never let the caller hear Twilio's 'application error': fall back to taking a message."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return view(*args, **kwargs)
-        except (BadRequest, DomainError, SQLAlchemyError, ValueError, KeyError) as exc:
-            log.exception("webhook %s failed: %s", request.path, type(exc).__name__)
-            return twiml_response(_apology_voicemail())
-
-    return wrapper
-
-
 def _apology_voicemail() -> VoiceResponse:
+    """Apologise and take a message anyway: what a caller hears when a webhook cannot do its work."""
     r = twiml.voicemail(
         critical=False,
         key_action=None,
@@ -112,6 +89,10 @@ def _apology_voicemail() -> VoiceResponse:
         intro="We are sorry, our phone system is having trouble.",
     )
     return r
+
+
+# Never let the caller hear Twilio's 'application error': fall back to taking a message.
+safe = answering_safely(_apology_voicemail)
 
 
 def _business_hours() -> bool:

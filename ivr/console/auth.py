@@ -15,8 +15,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, session, url_for
 
+from ivr.app import rt
 from ticketing import accounts
 from ticketing.db import transaction
 from workers.runtime import Runtime
@@ -54,11 +55,6 @@ class Viewer:
     def can_triage(self) -> bool:
         """Coordinators and admins route and re-prioritise tickets; engineers work them."""
         return self.role in (accounts.COORDINATOR, accounts.ADMIN)
-
-
-def rt() -> Runtime:
-    """The app's runtime."""
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
 
 
 def viewer() -> Viewer:

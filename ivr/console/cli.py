@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
+from ivr.app import rt as _runtime
 from ticketing import accounts
 from ticketing.db import transaction
 from ticketing.errors import DomainError
-from workers.runtime import Runtime
 
 users = AppGroup("users", help="Console users: coordinators, engineers, admins.")
 api_token = AppGroup("api-token", help="Tokens of the JSON API, one per integration.")
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
 
 
 def _password(given: str | None) -> str:
