@@ -17,6 +17,8 @@ PURE = [
     "ticketing.sla",
     "ticketing.phone",
     "ticketing.errors",
+    "ticketing.routing",
+    "ticketing.oncall",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 
