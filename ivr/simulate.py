@@ -171,7 +171,7 @@ class TwilioSimulator:
         headers = {"X-Twilio-Signature": self.validator.compute_signature(public, dict(params))}
         if at is not None:
             headers[SIMULATED_TIME_HEADER] = at.isoformat()
-        response = self.http.post(target, data=dict(params), headers=headers, timeout=15)
+        response = self.send(public, target, dict(params), headers)
         if result is not None:
             result.statuses.append(response.status_code)
         if response.status_code >= 400:
@@ -181,6 +181,10 @@ class TwilioSimulator:
                 return ""
             raise RuntimeError(f"{public} answered {response.status_code}: {response.text[:200]}")
         return response.text
+
+    def send(self, public: str, target: str, params: dict[str, str], headers: dict[str, str]) -> requests.Response:
+        """Deliver one signed request (``public`` is the URL Twilio signed); tests may observe or interrupt it."""
+        return self.http.post(target, data=params, headers=headers, timeout=15)
 
     def call(self, caller: str, plan: CallPlan) -> CallResult:
         """Place one call and follow it to the end."""

@@ -26,7 +26,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,7 +33,7 @@ import requests
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.simulate import CallResult, TwilioSimulator
+from ivr.simulate import TwilioSimulator
 from tests.twilio_server import free_port
 from ticketing.db import normalize_url
 from ticketing.models import AuditEntry, Escalation, OutboxMessage, Page, Ticket
@@ -585,38 +584,17 @@ class Caller(TwilioSimulator):
         self.before_post: list[Callable[[str], None]] = []
         self._lock = threading.Lock()
 
-    def post(
-        self,
-        url: str,
-        params: Mapping[str, str],
-        *,
-        at: datetime | None = None,
-        result: CallResult | None = None,
-        callback: bool = False,
-    ) -> str:
-        """Like TwilioSimulator.post, keeping the exchange; a 4xx or 5xx raises, except a 5xx on a status callback."""
-        public = url if url.startswith("http") else self.public + url
+    def send(self, public: str, target: str, params: dict[str, str], headers: dict[str, str]) -> requests.Response:
+        """Run the ``before_post`` hooks, deliver the request and keep the exchange."""
         path = public[len(self.public) :]
         for hook in list(self.before_post):
             hook(path)
-        target = self.server + path if public.startswith(self.public) else public
-        headers = {"X-Twilio-Signature": self.validator.compute_signature(public, dict(params))}
-        if at is not None:
-            from ivr.simulate import SIMULATED_TIME_HEADER
-
-            headers[SIMULATED_TIME_HEADER] = at.isoformat()
         started = time.perf_counter()
-        response = self.http.post(target, data=dict(params), headers=headers, timeout=15)
-        exchange = Exchange(path, dict(params), response.status_code, response.text, time.perf_counter() - started)
+        response = super().send(public, target, params, headers)
+        exchange = Exchange(path, params, response.status_code, response.text, time.perf_counter() - started)
         with self._lock:
             self.exchanges.append(exchange)
-        if result is not None:
-            result.statuses.append(response.status_code)
-        if response.status_code >= 400:
-            if callback and response.status_code >= 500:
-                return ""  # Twilio delivers a failed status callback again later; nobody hears it
-            raise RuntimeError(f"{public} answered {response.status_code}: {response.text[:200]}")
-        return response.text
+        return response
 
     def exchanges_of(self, call_sid: str) -> list[Exchange]:
         """Every exchange of one call, in order."""
