@@ -129,9 +129,9 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
 def _dispatch_after_response(response: Response) -> Response:
     """Once the caller has the answer, this process hands the messages the request claimed to Redis."""
     claimed = g.pop("outbox_claimed", [])
-    if claimed:
+    if rt().settings.dispatch_after_response:
         dispatcher = dispatcher_for(rt())
-        response.call_on_close(lambda: dispatcher.send(claimed))
+        response.call_on_close(lambda: dispatcher.send(claimed))  # with none claimed: only a refused backlog
     return response
 
 

@@ -42,19 +42,25 @@ Claimed = tuple[int, str, str, dict[str, Any]]
 
 def dispatch_pending(runtime: Runtime, limit: int = 100) -> int:
     """Enqueue undispatched outbox messages; returns how many went to Redis."""
-    now = runtime.now()
-    # Claim a batch in one statement, so concurrent dispatchers never enqueue the same message twice
-    # (the outer "dispatched_at IS NULL" is checked again on the row a concurrent claim may have taken).
+    return enqueue_claimed(runtime, claim_pending(runtime, limit))
+
+
+def claim_pending(runtime: Runtime, limit: int) -> list[Claimed]:
+    """Claim up to ``limit`` undispatched messages, oldest first.
+
+    One statement, so concurrent dispatchers never enqueue the same message twice (the
+    outer "dispatched_at IS NULL" is checked again on a row a concurrent claim may have taken).
+    """
     table = OutboxMessage.__table__
     pending = select(table.c.id).where(table.c.dispatched_at.is_(None)).order_by(table.c.id).limit(limit)
     with runtime.engine.begin() as conn:
-        claimed = conn.execute(
+        rows = conn.execute(
             update(table)
             .where(table.c.id.in_(pending.scalar_subquery()), table.c.dispatched_at.is_(None))
-            .values(dispatched_at=now, attempts=table.c.attempts + 1)
+            .values(dispatched_at=runtime.now(), attempts=table.c.attempts + 1)
             .returning(table.c.id, table.c.kind, table.c.key, table.c.payload)
         ).all()
-    return enqueue_claimed(runtime, [tuple(row) for row in claimed])  # type: ignore[misc]
+    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 def claim_written(session: Session, now: datetime) -> list[OutboxMessage]:
@@ -110,7 +116,9 @@ class Dispatcher:
 
     ``send`` takes messages the request already claimed in its own transaction;
     ``kick`` asks for a pass over whatever is undispatched. Work that arrives while
-    the thread is busy coalesces into its next batch.
+    the thread is busy coalesces into its next batch. When Redis refuses a batch, the
+    messages go back to the outbox and the next request's pass takes them again, so a
+    Redis blip delays them by one call rather than until the sweeper's next pass.
     """
 
     def __init__(self, runtime: Runtime) -> None:
@@ -122,9 +130,11 @@ class Dispatcher:
         self._kicked = False
 
     def send(self, messages: list[OutboxMessage]) -> None:
-        """Enqueue these committed, claimed messages soon."""
+        """Enqueue these committed, claimed messages soon (and any backlog Redis refused before)."""
         rows = [(m.id, m.kind, m.key, m.payload) for m in messages]
         with self._lock:
+            if not rows and not self._kicked:
+                return
             self._claimed.extend(rows)
         self._start()
 
@@ -149,9 +159,11 @@ class Dispatcher:
                 claimed, self._claimed = self._claimed, []
                 kicked, self._kicked = self._kicked, False
             try:
-                enqueue_claimed(self.runtime, claimed)
                 if kicked:
-                    dispatch_pending(self.runtime, limit=50)
+                    claimed += claim_pending(self.runtime, limit=50)
+                if claimed and not enqueue_claimed(self.runtime, claimed):
+                    with self._lock:
+                        self._kicked = True  # released to the outbox: the next request's pass tries again
             except Exception:  # noqa: BLE001 - nothing may reach the caller from here; the sweeper retries
                 log.exception("outbox dispatch failed")
 
