@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -21,6 +20,8 @@ from ivr.app import rt
 from ivr.security import twilio_only
 from ivr.twiml import VOICE, goodbye
 from ivr.webhooks import answering_safely, twiml_response
+from providers.twilio_rest import PAGE_PATHS as PATHS
+from providers.twilio_rest import page_url
 from settings import Settings
 from ticketing import paging, phone, service
 from ticketing.db import transaction
@@ -30,21 +31,8 @@ from ticketing.paging import PageContent
 log = logging.getLogger(__name__)
 blueprint = Blueprint("paging", __name__, url_prefix="/twilio/page")
 
-PATHS = {
-    "call": "/twilio/page/call",
-    "key": "/twilio/page/key",
-    "connected": "/twilio/page/connected",
-    "call-status": "/twilio/page/call-status",
-    "sms-status": "/twilio/page/sms-status",
-}
 PROMPT_REPEATS = 2
 CONNECT_RING_SECONDS = 30
-
-
-def page_url(settings: Settings, endpoint: str, **params: object) -> str:
-    """Absolute public URL of a paging webhook (what Twilio is told to request, and signs)."""
-    clean = {k: v for k, v in params.items() if v not in (None, "")}
-    return settings.public_base_url + PATHS[endpoint] + (f"?{urlencode(clean)}" if clean else "")
 
 
 @blueprint.record_once

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +28,30 @@ pytest_plugins = ["tests.plugins.twilio_api"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-# A Redis database per test session (by process id), so parallel runs rarely meet; each test flushes it.
-REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}")
+
+
+def _private_redis() -> str:
+    """A redis-server of this test session's own on a free port, so two runs on one machine never share jobs."""
+    if shutil.which("redis-server") is None:
+        # Without the binary (make test installs it) fall back to the system Redis, a database by process id.
+        return f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}"
+    from tests.twilio_server import free_port
+
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(process.kill)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not start on port {port}")
+
+
+# TEST_REDIS_URL names a server to use instead (its database is flushed by every test).
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or _private_redis()
 LA = ZoneInfo("America/Los_Angeles")
 
 

@@ -174,7 +174,7 @@ def _mark_failed(runtime: rt.Runtime, number: int, error: str, key: str) -> None
 
 
 def _delete_twilio_copy(runtime: rt.Runtime, recording_sid: str, number: int) -> None:
-    from ivr.twilio_rest import TwilioSendError, delete_recording, make_twilio_client
+    from providers.twilio_rest import TwilioSendError, delete_recording, make_twilio_client
 
     try:
         delete_recording(make_twilio_client(runtime.settings), recording_sid)
@@ -189,7 +189,7 @@ def _delete_twilio_copy(runtime: rt.Runtime, recording_sid: str, number: int) ->
 
 def send_confirmation(ticket: int) -> str:
     """Text the caller 'new ticket created' with the ticket number and first-response target."""
-    from ivr.twilio_rest import TwilioSendError, can_receive_sms, make_twilio_client, send_sms
+    from providers.twilio_rest import TwilioSendError, can_receive_sms, make_twilio_client, send_sms
 
     runtime = rt.current()
     settings = runtime.settings

@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ivr.paging import page_url
-from ivr.twilio_rest import TwilioSendError, make_twilio_client, place_call, send_sms
+from providers.twilio_rest import TwilioSendError, make_twilio_client, page_url, place_call, send_sms
 from ticketing import outbox, paging, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError

@@ -1,4 +1,4 @@
-"""Contract tests: ivr.twilio_rest against the local Twilio REST server that Prism validates."""
+"""Contract tests: providers.twilio_rest against the local Twilio REST server that Prism validates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
-from ivr.twilio_rest import (
+from providers.twilio_rest import (
     TwilioSendError,
     can_receive_sms,
     delete_recording,

@@ -39,3 +39,22 @@ def test_pure_domain_modules_never_read_the_clock(module: str) -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
     }
     assert not calls & {"datetime.now", "datetime.utcnow", "date.today", "time.time", "datetime.today"}
+
+
+ADAPTERS_BELOW_THE_WEB = ["workers", "providers", "transcription", "ticketing"]
+
+
+@pytest.mark.parametrize("package", ADAPTERS_BELOW_THE_WEB)
+def test_workers_and_adapters_never_import_the_web_package(package: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.relative_to(ROOT)}: {name}" for name in names if name.split(".")[0] == "ivr"]
+    assert offenders == []

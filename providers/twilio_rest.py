@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 from typing import TYPE_CHECKING, Literal
 
 from requests.exceptions import ChunkedEncodingError, Timeout
@@ -27,6 +28,22 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # ANONYMOUS, RESTRICTED, UNAVAILABLE, BLOCKED and UNKNOWN on a phone keypad and
 # look like valid E.164 numbers, so they need naming.
 _WITHHELD_CALLER_IDS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"})
+
+
+# The paging webhooks Twilio is told to request (served by ivr.paging).
+PAGE_PATHS = {
+    "call": "/twilio/page/call",
+    "key": "/twilio/page/key",
+    "connected": "/twilio/page/connected",
+    "call-status": "/twilio/page/call-status",
+    "sms-status": "/twilio/page/sms-status",
+}
+
+
+def page_url(settings: Settings, endpoint: str, **params: object) -> str:
+    """Absolute public URL of a paging webhook (what Twilio is told to request, and signs)."""
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return settings.public_base_url + PAGE_PATHS[endpoint] + (f"?{urlencode(clean)}" if clean else "")
 
 
 # What a Twilio REST call raises when Twilio says no or cannot be reached;
