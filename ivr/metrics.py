@@ -27,7 +27,9 @@ LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 WINDOW = timedelta(days=7)  # latency histograms cover the last week
 
 
-def _histogram(name: str, doc: str, values: list[float], buckets: tuple[float, ...] = LATENCY_BUCKETS) -> HistogramMetricFamily:
+def _histogram(
+    name: str, doc: str, values: list[float], buckets: tuple[float, ...] = LATENCY_BUCKETS
+) -> HistogramMetricFamily:
     counts = [(str(b), float(sum(1 for v in values if v <= b))) for b in buckets] + [("+Inf", float(len(values)))]
     return HistogramMetricFamily(name, doc, buckets=counts, sum_value=float(sum(values)))
 
@@ -40,7 +42,9 @@ class SupportlineCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families (a scrape)."""
-        up = GaugeMetricFamily("supportline_dependency_up", "1 when the dependency answered this scrape", labels=["dependency"])
+        up = GaugeMetricFamily(
+            "supportline_dependency_up", "1 when the dependency answered this scrape", labels=["dependency"]
+        )
         try:
             yield from self._database()
             up.add_metric(["database"], 1)
@@ -59,7 +63,9 @@ class SupportlineCollector:
         since = now - WINDOW
         with rt.sessions() as s:
             tickets = CounterMetricFamily("supportline_tickets", "Tickets opened", labels=["priority", "source"])
-            for prio, source, n in s.execute(select(Ticket.priority, Ticket.source, func.count()).group_by(Ticket.priority, Ticket.source)):
+            for prio, source, n in s.execute(
+                select(Ticket.priority, Ticket.source, func.count()).group_by(Ticket.priority, Ticket.source)
+            ):
                 tickets.add_metric([prio, source], n)
             yield tickets
 
@@ -72,10 +78,22 @@ class SupportlineCollector:
 
             calls = CounterMetricFamily("supportline_calls", "Calls by outcome", labels=["outcome"])
             incoming = s.scalar(select(func.count()).where(CallEvent.event == "incoming")) or 0
-            answered = s.scalar(select(func.count(func.distinct(CallEvent.call_sid))).where(CallEvent.event == "coordinator accepted")) or 0
+            answered = (
+                s.scalar(
+                    select(func.count(func.distinct(CallEvent.call_sid))).where(
+                        CallEvent.event == "coordinator accepted"
+                    )
+                )
+                or 0
+            )
             limited = s.scalar(select(func.count()).where(CallEvent.event == "rate limited")) or 0
-            with_message = s.scalar(select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_not(None))) or 0
-            no_message = s.scalar(select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_(None))) or 0
+            with_message = (
+                s.scalar(select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_not(None)))
+                or 0
+            )
+            no_message = (
+                s.scalar(select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_(None))) or 0
+            )
             calls.add_metric(["received"], incoming)
             calls.add_metric(["coordinator answered"], answered)
             calls.add_metric(["voicemail"], with_message)
@@ -83,22 +101,33 @@ class SupportlineCollector:
             calls.add_metric(["rate limited"], limited)
             yield calls
 
-            sla = CounterMetricFamily("supportline_sla_milestones", "SLA milestones by outcome", labels=["milestone", "outcome"])
+            sla = CounterMetricFamily(
+                "supportline_sla_milestones", "SLA milestones by outcome", labels=["milestone", "outcome"]
+            )
             for name, in_time, n in s.execute(
-                select(Milestone.name, Milestone.met_in_time, func.count()).where(Milestone.met_at.is_not(None)).group_by(Milestone.name, Milestone.met_in_time)
+                select(Milestone.name, Milestone.met_in_time, func.count())
+                .where(Milestone.met_at.is_not(None))
+                .group_by(Milestone.name, Milestone.met_in_time)
             ):
                 sla.add_metric([name, "met" if in_time else "met late"], n)
             for name, n in s.execute(
                 select(Milestone.name, func.count())
                 .join(Ticket, Ticket.id == Milestone.ticket_id)
-                .where(Milestone.met_at.is_(None), Milestone.due_at < now, Ticket.status.in_(OPEN_STATUSES), Ticket.paused_at.is_(None))
+                .where(
+                    Milestone.met_at.is_(None),
+                    Milestone.due_at < now,
+                    Ticket.status.in_(OPEN_STATUSES),
+                    Ticket.paused_at.is_(None),
+                )
                 .group_by(Milestone.name)
             ):
                 sla.add_metric([name, "breached"], n)
             yield sla
 
             pages = CounterMetricFamily("supportline_pages", "Pages by channel and state", labels=["channel", "state"])
-            for channel, state, n in s.execute(select(Page.channel, Page.state, func.count()).group_by(Page.channel, Page.state)):
+            for channel, state, n in s.execute(
+                select(Page.channel, Page.state, func.count()).group_by(Page.channel, Page.state)
+            ):
                 pages.add_metric([channel, state], n)
             yield pages
             escalations = CounterMetricFamily("supportline_escalations", "P1 escalations by state", labels=["state"])
@@ -114,12 +143,20 @@ class SupportlineCollector:
                 .group_by(Ticket.id, Ticket.opened_at)
             ).all()
             yield _histogram(
-                "supportline_page_latency_seconds", "P1 ticket opened to first page sent", [_seconds(b - a) for a, b in first_pages]
+                "supportline_page_latency_seconds",
+                "P1 ticket opened to first page sent",
+                [_seconds(b - a) for a, b in first_pages],
             )
             acks = s.execute(
-                select(Escalation.started_at, Escalation.acknowledged_at).where(Escalation.acknowledged_at.is_not(None), Escalation.started_at >= since)
+                select(Escalation.started_at, Escalation.acknowledged_at).where(
+                    Escalation.acknowledged_at.is_not(None), Escalation.started_at >= since
+                )
             ).all()
-            yield _histogram("supportline_ack_latency_seconds", "Paging started to acknowledgement", [_seconds(b - a) for a, b in acks])
+            yield _histogram(
+                "supportline_ack_latency_seconds",
+                "Paging started to acknowledgement",
+                [_seconds(b - a) for a, b in acks],
+            )
 
             done = s.execute(
                 select(Ticket.transcription_requested_at, AuditEntry.at, AuditEntry.detail)
@@ -127,13 +164,25 @@ class SupportlineCollector:
                 .where(AuditEntry.action == "transcribed", AuditEntry.at >= since)
             ).all()
             yield _histogram(
-                "supportline_transcription_latency_seconds", "Recording complete to transcript on the ticket",
+                "supportline_transcription_latency_seconds",
+                "Recording complete to transcript on the ticket",
                 [_seconds(at - requested) for requested, at, _d in done if requested is not None],
             )
-            rtf = [float(d["seconds"]) / float(d["audio_seconds"]) for _r, _a, d in done if _positive(d, "seconds") and _positive(d, "audio_seconds")]
-            yield _histogram("supportline_transcription_rtf", "Transcription real-time factor (wall / audio seconds)", rtf, (0.02, 0.05, 0.1, 0.2, 0.5, 1.0))
+            rtf = [
+                float(d["seconds"]) / float(d["audio_seconds"])
+                for _r, _a, d in done
+                if _positive(d, "seconds") and _positive(d, "audio_seconds")
+            ]
+            yield _histogram(
+                "supportline_transcription_rtf",
+                "Transcription real-time factor (wall / audio seconds)",
+                rtf,
+                (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+            )
             states = GaugeMetricFamily("supportline_transcriptions", "Tickets by transcription state", labels=["state"])
-            for state, n in s.execute(select(Ticket.transcription_state, func.count()).group_by(Ticket.transcription_state)):
+            for state, n in s.execute(
+                select(Ticket.transcription_state, func.count()).group_by(Ticket.transcription_state)
+            ):
                 states.add_metric([state], n)
             yield states
 

@@ -20,7 +20,6 @@ from ivr.app import rt
 from ivr.security import twilio_only
 from ivr.twiml import VOICE, goodbye
 from ivr.webhooks import answering_safely, twiml_response
-from providers.twilio_rest import PAGE_PATHS as PATHS
 from providers.twilio_rest import page_url
 from settings import Settings
 from ticketing import paging, phone, service

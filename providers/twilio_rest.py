@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlencode
 
 from requests.exceptions import ChunkedEncodingError, Timeout
 from requests.exceptions import ConnectionError as RequestsConnectionError

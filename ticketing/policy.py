@@ -96,7 +96,9 @@ class SupportPolicy:
         return self.targets[Priority.parse(priority)]
 
 
-def load_config_file(path: Path | str, parse: Callable[[Mapping[str, Any]], T], error: type[PolicyError], what: str) -> T:
+def load_config_file(
+    path: Path | str, parse: Callable[[Mapping[str, Any]], T], error: type[PolicyError], what: str
+) -> T:
     """Read a TOML configuration file and validate it with ``parse``; every error names the file."""
     path = Path(path)
     try:

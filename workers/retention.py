@@ -45,7 +45,11 @@ def purge_expired(runtime: Runtime) -> int:
             t.transcript_segments = None
             t.hints = None
             service.audit(
-                s, t, actor="retention", action="recording and transcript purged", now=now,
+                s,
+                t,
+                actor="retention",
+                action="recording and transcript purged",
+                now=now,
                 detail={"older_than_days": days, "audio_deleted": removed},
             )
             purged += 1

@@ -11,21 +11,29 @@ from workers.retention import purge_expired
 from workers.runtime import Runtime
 
 
-def test_old_recordings_and_transcripts_are_purged_and_audited(runtime: Runtime, clock: FixedClock, tmp_path: Path) -> None:
+def test_old_recordings_and_transcripts_are_purged_and_audited(
+    runtime: Runtime, clock: FixedClock, tmp_path: Path
+) -> None:
     runtime.settings = runtime.settings.with_overrides(retention_days=30, recordings_dir=tmp_path)
     audio = tmp_path / "RE1.wav"
     audio.write_bytes(b"RIFF")
     outside = tmp_path.parent / "keep.wav"
     outside.write_bytes(b"RIFF")
     with transaction(runtime.sessions) as s:
-        old = service.open_ticket(s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t")
+        old = service.open_ticket(
+            s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
+        )
         old.audio_path, old.transcript = str(audio), "our server is down"
-        odd = service.open_ticket(s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t")
+        odd = service.open_ticket(
+            s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
+        )
         odd.audio_path = str(outside)  # never delete outside the recordings directory
         numbers = (old.number, odd.number)
     clock.advance(days=29)
     with transaction(runtime.sessions) as s:
-        recent = service.open_ticket(s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t")
+        recent = service.open_ticket(
+            s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
+        )
         recent.transcript = "printer jam"
         recent_number = recent.number
     assert purge_expired(runtime) == 0
@@ -42,7 +50,9 @@ def test_old_recordings_and_transcripts_are_purged_and_audited(runtime: Runtime,
 
 def test_retention_is_off_by_default(runtime: Runtime, clock: FixedClock) -> None:
     with transaction(runtime.sessions) as s:
-        t = service.open_ticket(s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t")
+        t = service.open_ticket(
+            s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
+        )
         t.transcript = "x"
     clock.advance(days=3650)
     assert purge_expired(runtime) == 0

@@ -25,7 +25,9 @@ from workers.outbox import dispatch_pending
 from workers.runtime import Runtime, build_runtime
 from workers.sweeper import requeue_lost, sweep_once
 
-TEXT = "Hi, this is Dana from Acme Dental. Our file server is down and nobody in the office can work. Please call me back."
+TEXT = (
+    "Hi, this is Dana from Acme Dental. Our file server is down and nobody in the office can work. Please call me back."
+)
 
 
 @pytest.fixture(scope="session")
@@ -76,8 +78,15 @@ def leave_voicemail(runtime: Runtime, media: MediaServer, audio: bytes, *, clien
             s.add(Contact(client=acme, name="Dana Whitfield", phone="+18055550142"))
         s.flush()
         t = voicemail.attach_recording(
-            s, policy=runtime.policy, now=runtime.now(), call_sid=new_sid("CA"), caller="+18055550142",
-            recording_sid=sid, recording_url=media.recording_url(sid), duration=9, critical=False,
+            s,
+            policy=runtime.policy,
+            now=runtime.now(),
+            call_sid=new_sid("CA"),
+            caller="+18055550142",
+            recording_sid=sid,
+            recording_url=media.recording_url(sid),
+            duration=9,
+            critical=False,
         )
         return t.number, sid  # type: ignore[return-value]
 
@@ -92,7 +101,9 @@ def ticket(runtime: Runtime, number: int) -> Ticket:
         return service.get_ticket(s, number)
 
 
-def test_a_voicemail_becomes_a_transcribed_ticket_with_hints(job_runtime: Runtime, media: MediaServer, message_wav: bytes) -> None:
+def test_a_voicemail_becomes_a_transcribed_ticket_with_hints(
+    job_runtime: Runtime, media: MediaServer, message_wav: bytes
+) -> None:
     number, sid = leave_voicemail(job_runtime, media, message_wav)
     work(job_runtime)
     t = ticket(job_runtime, number)
@@ -109,7 +120,9 @@ def test_a_voicemail_becomes_a_transcribed_ticket_with_hints(job_runtime: Runtim
         assert s.scalar(select(OutboxMessage.completed_at).where(OutboxMessage.key == f"transcribe:{sid}")) is not None
 
 
-def test_running_the_job_again_updates_nothing_twice(job_runtime: Runtime, media: MediaServer, message_wav: bytes) -> None:
+def test_running_the_job_again_updates_nothing_twice(
+    job_runtime: Runtime, media: MediaServer, message_wav: bytes
+) -> None:
     number, sid = leave_voicemail(job_runtime, media, message_wav)
     work(job_runtime)
     job_runtime.queue().enqueue("workers.jobs.transcribe_recording", recording_sid=sid)
@@ -129,7 +142,9 @@ def _silence(seconds: float = 4.0) -> bytes:
     return buf.getvalue()
 
 
-def test_a_silent_recording_is_marked_no_speech_without_invented_words(job_runtime: Runtime, media: MediaServer) -> None:
+def test_a_silent_recording_is_marked_no_speech_without_invented_words(
+    job_runtime: Runtime, media: MediaServer
+) -> None:
     number, _ = leave_voicemail(job_runtime, media, _silence())
     work(job_runtime)
     t = ticket(job_runtime, number)
@@ -152,7 +167,9 @@ def test_a_bad_download_marks_the_ticket_failed_and_it_can_be_retried(
     media.add_recording(sid, message_wav)
     from ivr.app import create_app
 
-    result = create_app(runtime=job_runtime).test_cli_runner().invoke(args=["ticket", "retry-transcription", str(number)])
+    result = (
+        create_app(runtime=job_runtime).test_cli_runner().invoke(args=["ticket", "retry-transcription", str(number)])
+    )
     assert result.exit_code == 0, result.output
     work(job_runtime)
     assert ticket(job_runtime, number).transcription_state == "done"
@@ -191,17 +208,31 @@ def test_a_worker_killed_mid_job_loses_no_transcription(
     number, sid = leave_voicemail(job_runtime, media, message_wav)
     dispatch_pending(job_runtime)
     # A real worker process, killed with SIGKILL in the middle of the transcription.
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": redis_url, "WORKER_HEARTBEAT_SECONDS": "1",
-           "TWILIO_ACCOUNT_SID": settings.twilio_account_sid, "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
-           "RECORDINGS_DIR": str(settings.recordings_dir), "PUBLIC_BASE_URL": settings.public_base_url}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url,
+        "WORKER_HEARTBEAT_SECONDS": "1",
+        "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
+        "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "RECORDINGS_DIR": str(settings.recordings_dir),
+        "PUBLIC_BASE_URL": settings.public_base_url,
+    }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "workers.worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        [sys.executable, "-m", "workers.worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         registry = StartedJobRegistry(queue=job_runtime.queue())
         for _ in range(600):
             # Inside the job function: it has counted the attempt and is downloading or transcribing.
-            if registry.get_job_ids() == [f"transcribe-{sid}"] and ticket(job_runtime, number).transcription_attempts >= 1:
+            if (
+                registry.get_job_ids() == [f"transcribe-{sid}"]
+                and ticket(job_runtime, number).transcription_attempts >= 1
+            ):
                 break
             time.sleep(0.05)
         else:

@@ -26,7 +26,9 @@ def test_redact_masks_numbers_tokens_and_credentials(text: str, expected: str) -
 
 
 def test_json_lines_are_redacted_too() -> None:
-    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "rate limit: %s calls from %s", (12, "+18055550142"), None)
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "rate limit: %s calls from %s", (12, "+18055550142"), None
+    )
     RedactingFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "rate limit: 12 calls from ***0142" and line["level"] == "WARNING"
