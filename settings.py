@@ -121,6 +121,10 @@ class Settings:
     console_session_hours: int = 12  # and no session lives longer than this
     console_lockout_failures: int = 5  # failed sign-ins in a row that lock an account
     console_lockout_minutes: int = 15  # how long it stays locked
+    # Mail (outgoing): empty SMTP_URL writes every message to the development Maildir instead
+    smtp_url: str = ""
+    mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
+    dev_mailbox_dir: Path = ROOT / "var" / "mail"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -179,4 +183,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
         console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
         console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
+        smtp_url=_smtp_url(env),
+        mail_from=env.get("MAIL_FROM") or defaults.mail_from,
+        dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
     )
+
+
+def _smtp_url(environ: Mapping[str, str]) -> str:
+    from providers.mail import parse_smtp_url
+
+    raw = environ.get("SMTP_URL", "")
+    if raw:
+        try:
+            parse_smtp_url(raw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return raw
