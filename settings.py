@@ -125,6 +125,16 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
     dev_mailbox_dir: Path = ROOT / "var" / "mail"
+    # Client portal: sign-in links, sessions (shorter than the console's), rate limits, attachments
+    portal_base_url: str = ""  # where sign-in links point; empty: PUBLIC_BASE_URL
+    portal_link_minutes: int = 15  # a sign-in link works once, for this long
+    portal_idle_minutes: int = 30  # a portal session unused this long is ended
+    portal_session_hours: int = 8  # and none lives longer than this
+    portal_link_limit_per_address: int = 5  # sign-in links per email address per window
+    portal_link_limit_per_source: int = 20  # sign-in requests per source IP address per window
+    portal_link_window_minutes: int = 15
+    portal_attachment_max_bytes: int = 10 * 1024 * 1024  # per file
+    portal_attachment_max_files: int = 5  # per submission or reply
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -186,7 +196,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env),
         mail_from=env.get("MAIL_FROM") or defaults.mail_from,
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
+        # Client portal
+        portal_base_url=_portal_base_url(env, public),
+        portal_link_minutes=_int(env, "PORTAL_LINK_MINUTES", 15, minimum=1),
+        portal_idle_minutes=_int(env, "PORTAL_IDLE_MINUTES", 30, minimum=1),
+        portal_session_hours=_int(env, "PORTAL_SESSION_HOURS", 8, minimum=1),
+        portal_link_limit_per_address=_int(env, "PORTAL_LINK_LIMIT_PER_ADDRESS", 5, minimum=1),
+        portal_link_limit_per_source=_int(env, "PORTAL_LINK_LIMIT_PER_SOURCE", 20, minimum=1),
+        portal_link_window_minutes=_int(env, "PORTAL_LINK_WINDOW_MINUTES", 15, minimum=1),
+        portal_attachment_max_bytes=_int(
+            env, "PORTAL_ATTACHMENT_MAX_BYTES", defaults.portal_attachment_max_bytes, minimum=1024
+        ),
+        portal_attachment_max_files=_int(env, "PORTAL_ATTACHMENT_MAX_FILES", 5, minimum=1),
     )
+
+
+def _portal_base_url(environ: Mapping[str, str], public: str) -> str:
+    raw = (environ.get("PORTAL_BASE_URL") or "").rstrip("/")
+    if raw and not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"PORTAL_BASE_URL must start with http:// or https://, not {raw!r}")
+    return raw or public
 
 
 def _smtp_url(environ: Mapping[str, str]) -> str:

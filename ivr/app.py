@@ -36,6 +36,10 @@ def create_app(
 
     console.init_app(app, runtime)  # coordinator console, JSON API, users/api-token commands, CSRF
 
+    from ivr import portal
+
+    portal.init_app(app)  # client portal (its own cookie and sessions; CSRF as above)
+
     @app.errorhandler(404)
     def not_found(_error: Exception) -> tuple[object, int]:
         return jsonify(error="not found"), 404

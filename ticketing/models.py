@@ -110,6 +110,8 @@ class Contact(Base):
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     email: Mapped[str | None] = mapped_column(String(200))
     client: Mapped[Client] = relationship(back_populates="contacts")
+    # Client portal: the client's primary contact sees every ticket of the client, others their own.
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Ticket(Base):
@@ -368,3 +370,73 @@ class ExceptionalEvent(Base):
     ended_at: Mapped[datetime | None]
     declared_by: Mapped[str] = mapped_column(String(120))
     ended_by: Mapped[str | None] = mapped_column(String(120))
+
+
+# --- client portal -------------------------------------------------------------------------------------
+
+
+class PortalLink(Base):
+    """A single-use sign-in link emailed to a contact.
+
+    The mail job draws the random token itself and stores only its SHA-256, so the
+    token exists nowhere but in the email; the link counts from ``created_at``.
+    """
+
+    __tablename__ = "portal_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+    requested_by: Mapped[str] = mapped_column(String(120))  # "self" or the coordinator who invited
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    contact: Mapped[Contact] = relationship()
+
+
+class PortalSession(Base):
+    """A contact signed in to the portal: the ``__Host-portal`` cookie carries a token, the row its SHA-256."""
+
+    __tablename__ = "portal_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_why: Mapped[str | None] = mapped_column(String(32))  # signed out, idle, expired, contact removed
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    contact: Mapped[Contact] = relationship()
+
+
+class PortalSignInEvent(Base):
+    """Audit of portal sign-in: every link asked for (known address or not), sent, used, refused; also the rate limit's count."""
+
+    __tablename__ = "portal_sign_in_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(String(32))  # requested, sent, send failed, signed in, refused, signed out
+    email: Mapped[str | None] = mapped_column(String(200), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    remote_addr: Mapped[str | None] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TicketAttachment(Base):
+    """A file a client attached to a ticket (screenshot, log), stored under RECORDINGS_DIR/attachments."""
+
+    __tablename__ = "ticket_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))  # as the client named it (cleaned)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))  # relative to RECORDINGS_DIR
+    source: Mapped[str] = mapped_column(String(16))  # portal, email
+    uploaded_at: Mapped[datetime]
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    ticket: Mapped[Ticket] = relationship()

@@ -113,6 +113,11 @@ def escalate_to_critical(session: Session, ticket: Ticket, *, policy: SupportPol
     _request_page(session, ticket, now)
 
 
+def request_page(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Page on-call for a P1 ticket exactly as pressing 2 does (once per ticket); the portal's P1s call this too."""
+    _request_page(session, ticket, now)
+
+
 def _request_page(session: Session, ticket: Ticket, now: datetime) -> None:
     if outbox.post(session, outbox.PAGE, f"page:{ticket.number}", {"ticket": ticket.number}, now):
         service.audit(session, ticket, actor=SYSTEM, action="paging requested", now=now)

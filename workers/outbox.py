@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from settings import Settings
 from ticketing import outbox
 from ticketing.models import OutboxMessage
+from ticketing.portal import PORTAL_LINK
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ JOBS: dict[str, str] = {
     outbox.CONFIRM: "workers.jobs.send_confirmation",
     outbox.PAGE: "workers.jobs.page_on_call",
     outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
+    PORTAL_LINK: "workers.portal.send_sign_in_link",
 }
 
 

@@ -1,0 +1,555 @@
+"""Portal pages: sign-in by emailed link, the client's tickets, a new ticket with triage questions, a ticket's public timeline.
+
+Thin adapters: parse the form, call one ticketing.portal function in one transaction,
+then redirect (or re-render with the error and a 4xx status; nothing half-applied).
+A ticket the contact may not see answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import FileStorage
+
+from ivr.app import rt
+from ivr.console import CONTENT_SECURITY_POLICY
+from ivr.portal import present
+from ticketing import portal, service
+from ticketing.db import transaction
+from ticketing.errors import DomainError, InvalidTransition, UnknownTicket
+from ticketing.models import TicketAttachment
+from ticketing.portal import PortalViewer
+from ticketing.priority import Priority
+from ticketing.sla import calendar_for
+from ticketing.triage import QUESTIONS, Affected, TriageAnswers, parse_answers, triage
+from workers.runtime import Runtime
+
+blueprint = Blueprint(
+    "portal",
+    __name__,
+    url_prefix="/portal",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+PUBLIC_ENDPOINTS = frozenset({"portal.sign_in", "portal.confirm_link", "portal.static"})
+ENDED = {
+    "idle": "You were signed out after a period of inactivity. Ask for a new sign-in link below.",
+    "expired": "Your session reached its maximum length. Ask for a new sign-in link below.",
+    "contact removed": "Your contact record changed. Ask for a new sign-in link below.",
+    "signed out": "You are signed out.",
+}
+DONE = {
+    "submitted": "Thank you: your ticket is submitted. We have emailed you a confirmation.",
+    "reply": "Your reply was added to the ticket.",
+    "closed": "Thank you for confirming: the ticket is closed.",
+    "reopened": "The ticket is reopened: we are on it again.",
+}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def cookie_name(runtime: Runtime) -> str:
+    """``__Host-portal`` where HTTPS allows it (Secure, Path=/, no Domain), ``portal`` on plain-HTTP development."""
+    return "__Host-portal" if runtime.settings.console_secure_cookies else "portal"
+
+
+def viewer() -> PortalViewer:
+    """The signed-in contact of this request (set by the guard)."""
+    return g.portal_viewer  # type: ignore[no-any-return]
+
+
+def _limits(runtime: Runtime) -> dict[str, timedelta]:
+    s = runtime.settings
+    return {"idle": timedelta(minutes=s.portal_idle_minutes), "lifetime": timedelta(hours=s.portal_session_hours)}
+
+
+def link_limits(runtime: Runtime) -> portal.LinkLimits:
+    """The sign-in link settings as the domain takes them."""
+    s = runtime.settings
+    return portal.LinkLimits(
+        lifetime=timedelta(minutes=s.portal_link_minutes),
+        per_address=s.portal_link_limit_per_address,
+        per_source=s.portal_link_limit_per_source,
+        window=timedelta(minutes=s.portal_link_window_minutes),
+    )
+
+
+@blueprint.before_request
+def require_portal_session() -> Response | tuple[str, int] | None:
+    """Every portal URL but sign-in and static files needs a live portal session (never a console one)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    runtime = rt()
+    token = request.cookies.get(cookie_name(runtime))
+    found: PortalViewer | None = None
+    why = None
+    if token:
+        with transaction(runtime.sessions) as s:
+            check = portal.check_session(s, token, now=runtime.now(), **_limits(runtime))
+        found, why = check.viewer, check.ended_why
+    if found is None:
+        if request.method != "GET" or request.endpoint in ("portal.triage_preview", "portal.attachment"):
+            return "sign in to the portal first\n", 401
+        response = redirect(url_for("portal.sign_in", ended=why) if why in ENDED else url_for("portal.sign_in"))
+        if token:
+            response.delete_cookie(cookie_name(runtime), path="/", secure=runtime.settings.console_secure_cookies)
+        return response
+    g.portal_viewer = found
+    return None
+
+
+@blueprint.after_request
+def portal_headers(response: Response) -> Response:
+    """The console's security headers, on every portal response."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if request.endpoint != "portal.static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@blueprint.errorhandler(CSRFError)
+def csrf_failed(error: CSRFError) -> tuple[str, int]:
+    """A form without a valid CSRF token changes nothing."""
+    return render_template(
+        "portal/message.html",
+        title="Please try again",
+        message="This form has expired or did not come from the portal. Go back, reload the page and try again.",
+    ), 400
+
+
+@blueprint.errorhandler(404)
+def not_found(_error: Exception) -> tuple[str, int]:
+    """Nothing here, or nothing this contact may see: the same answer."""
+    return render_template(
+        "portal/message.html", title="Not found", message="There is no ticket or page at this address for you."
+    ), 404
+
+
+@blueprint.errorhandler(413)
+def too_large(_error: Exception) -> tuple[str, int]:
+    """An upload over the size cap."""
+    mb = rt().settings.portal_attachment_max_bytes // (1024 * 1024)
+    return render_template(
+        "portal/message.html",
+        title="File too large",
+        message=f"Attachments are at most {mb} MB each. Go back and attach a smaller file.",
+    ), 413
+
+
+@blueprint.app_context_processor
+def portal_context() -> dict[str, Any]:
+    """What every portal page shows."""
+    runtime = rt()
+    context: dict[str, Any] = {}
+    if request.blueprint == blueprint.name:
+        context["portal_viewer"] = getattr(g, "portal_viewer", None)
+        context["company"] = runtime.settings.company_name
+        context["support_number"] = present.phone_text(runtime.settings.support_number)
+    return context
+
+
+# --- sign-in -------------------------------------------------------------------------------------------
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response | str | tuple[str, int]:
+    """Enter an email address; a link is emailed when it is a contact's. The same answer either way."""
+    runtime = rt()
+    if request.method == "GET":
+        return render_template("portal/sign_in.html", email="", ended=ENDED.get(request.args.get("ended") or ""))
+    email = request.form.get("email", "")
+    try:
+        with transaction(runtime.sessions) as s:
+            portal.request_link(
+                s, email, now=runtime.now(), limits=link_limits(runtime), remote_addr=request.remote_addr
+            )
+    except portal.RateLimited as exc:
+        with transaction(runtime.sessions) as s:  # the refusal itself is audited (the failed transaction rolled back)
+            portal.log_event(
+                s,
+                "rate limited",
+                now=runtime.now(),
+                email=portal.normalize_email(email),
+                remote_addr=request.remote_addr,
+            )
+        return render_template("portal/sign_in.html", email=email, error=str(exc)), 429
+    except DomainError as exc:
+        return render_template("portal/sign_in.html", email=email, error=str(exc)), 400
+    response = Response(
+        render_template(
+            "portal/link_sent.html", email=portal.normalize_email(email), minutes=runtime.settings.portal_link_minutes
+        )
+    )
+    _dispatch_after_response(response, runtime)
+    return response
+
+
+@blueprint.route("/sign-in/<token>", methods=["GET", "POST"])
+def confirm_link(token: str) -> Response | str | tuple[str, int]:
+    """The emailed link opens a page; only pressing its button signs in (mail scanners open links by themselves)."""
+    runtime = rt()
+    if request.method == "GET":
+        with runtime.sessions() as s:
+            check = portal.check_link(s, token, now=runtime.now())
+            name = check.contact.name if check.contact else None
+        if check.contact is None:
+            return _link_problem(check.why)
+        return render_template("portal/confirm.html", token=token, name=name)
+    try:
+        with transaction(runtime.sessions) as s:
+            _contact, session_token = portal.sign_in(
+                s,
+                token,
+                now=runtime.now(),
+                remote_addr=request.remote_addr,
+                user_agent=request.headers.get("User-Agent"),
+            )
+    except InvalidTransition as exc:
+        with transaction(runtime.sessions) as s:  # audited outside the rolled-back transaction
+            portal.log_event(s, "refused", now=runtime.now(), remote_addr=request.remote_addr, why=str(exc))
+        return _link_problem(str(exc))
+    response = redirect(url_for("portal.tickets"), code=303)
+    response.set_cookie(
+        cookie_name(runtime),
+        session_token,
+        max_age=runtime.settings.portal_session_hours * 3600,
+        path="/",
+        secure=runtime.settings.console_secure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _link_problem(why: str | None) -> tuple[str, int]:
+    messages = {
+        "used": "This sign-in link was already used. Each link works once: ask for a new one below.",
+        "expired": "This sign-in link has expired. Links work for a short time: ask for a new one below.",
+    }
+    message = messages.get(why or "", "This sign-in link is not valid. Ask for a new one below.")
+    return render_template("portal/sign_in.html", email="", error=message), 400
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> Response:
+    """Sign out: the session ends on the server, so a copied cookie is worthless."""
+    runtime = rt()
+    with transaction(runtime.sessions) as s:
+        portal.end_session(
+            s, request.cookies.get(cookie_name(runtime)), now=runtime.now(), remote_addr=request.remote_addr
+        )
+    response = redirect(url_for("portal.sign_in", ended="signed out"), code=303)
+    response.delete_cookie(cookie_name(runtime), path="/", secure=runtime.settings.console_secure_cookies)
+    return response
+
+
+# --- the client's tickets ------------------------------------------------------------------------------
+
+
+@blueprint.get("/")
+def tickets() -> str:
+    """The contact's tickets (every ticket of the client for its primary contact)."""
+    runtime = rt()
+    now = runtime.now()
+    me = viewer()
+    with runtime.sessions() as s:
+        rows = [present.row_of(t, runtime.policy, now) for t in portal.tickets_for(s, me)]
+    return render_template("portal/tickets.html", rows=rows, done=DONE.get(request.args.get("done") or ""))
+
+
+@blueprint.get("/tickets/<int:number>")
+def ticket(number: int) -> tuple[str, int]:
+    """One ticket: its public timeline, reply box, and "resolved" / "still broken" on a resolved ticket."""
+    return render_ticket(number)
+
+
+def render_ticket(number: int, *, error: str | None = None, status: int = 200, reply: str = "") -> tuple[str, int]:
+    """The ticket page (404 for a ticket this contact may not see)."""
+    runtime = rt()
+    now = runtime.now()
+    me = viewer()
+    with runtime.sessions() as s:
+        try:
+            t = portal.ticket_for(s, me, number)
+        except UnknownTicket:
+            abort(404)
+        attachments = list(portal.attachments_of(s, t))
+        html = render_template(
+            "portal/ticket.html",
+            t=t,
+            row=present.row_of(t, runtime.policy, now),
+            timeline=present.public_timeline(t, service.call_events(s, t.call_sid), runtime.policy.timezone),
+            attachments=attachments,
+            estimate=present.estimate_of(t, runtime.policy.timezone),
+            error=error,
+            reply=reply,
+            done=DONE.get(request.args.get("done") or ""),
+            max_mb=runtime.settings.portal_attachment_max_bytes // (1024 * 1024),
+            max_files=runtime.settings.portal_attachment_max_files,
+        )
+    return html, status
+
+
+@blueprint.post("/tickets/<int:number>/reply")
+def reply(number: int) -> Response | tuple[str, int]:
+    """A reply lands on the ticket like a client's email reply, with any files, and resumes a waiting clock."""
+    return _act(number, "reply")
+
+
+@blueprint.post("/tickets/<int:number>/resolved")
+def resolved(number: int) -> Response | tuple[str, int]:
+    """ "This is resolved": the client confirms, the ticket closes."""
+    return _act(number, "closed")
+
+
+@blueprint.post("/tickets/<int:number>/still-broken")
+def reopen(number: int) -> Response | tuple[str, int]:
+    """ "Still broken": the ticket is reopened."""
+    return _act(number, "reopened")
+
+
+def _act(number: int, what: str) -> Response | tuple[str, int]:
+    runtime = rt()
+    me = viewer()
+    text = (request.form.get("text") or "").strip()
+    try:
+        files = _uploads(runtime) if what == "reply" else []
+        with transaction(runtime.sessions) as s:
+            try:
+                t = portal.ticket_for(s, me, number, for_update=True)
+            except UnknownTicket:
+                abort(404)
+            now = runtime.now()
+            if what == "reply":
+                portal.record_portal_reply(s, t, me, text, policy=runtime.policy, now=now)
+                _store_files(s, t, files, runtime, me)
+            elif what == "closed":
+                portal.confirm_resolved(s, t, me, policy=runtime.policy, now=now)
+            else:
+                portal.still_broken(s, t, me, text, policy=runtime.policy, now=now)
+    except (DomainError, ValueError) as exc:
+        return render_ticket(number, error=str(exc), status=400, reply=text)
+    return redirect(url_for("portal.ticket", number=number, done=what), code=303)
+
+
+# --- a new ticket --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What submitting the answers would give: the priority, its targets and due times, the paging notice."""
+
+    priority: Priority
+    description: str
+    targets: list[tuple[str, str, str]]  # milestone label, target text, due text
+    pages: bool
+    after_hours: bool
+    reason: str
+    notice: str | None  # what a P1 does: pages on-call now, or notifies the after-hours team
+
+
+def preview_of(answers: TriageAnswers, runtime: Runtime, now: datetime) -> Preview:
+    """The preview of a submission at ``now``."""
+    result = triage(answers)
+    after_hours = not calendar_for(runtime.policy).is_business_hours(now)
+    return Preview(
+        priority=result.priority,
+        description=present.PRIORITY_DESCRIPTIONS[result.priority],
+        targets=present.targets_of(result.priority, runtime.policy, now),
+        pages=result.priority == Priority.P1,
+        after_hours=after_hours,
+        reason=result.reason,
+        notice=present.paging_notice(result.priority == Priority.P1, after_hours),
+    )
+
+
+@blueprint.route("/tickets/new", methods=["GET", "POST"])
+def new_ticket() -> Response | tuple[str, int]:
+    """The triage form. "Check priority" re-renders it with the preview (no JavaScript needed); "Submit" opens the ticket."""
+    runtime = rt()
+    now = runtime.now()
+    form: Mapping[str, str] = request.form if request.method == "POST" else {}
+    error = None
+    preview = None
+    if request.method == "POST":
+        try:
+            answers = parse_answers(request.form)
+            preview = preview_of(answers, runtime, now)
+            if request.form.get("step") == "submit":
+                number = _submit(runtime, answers)
+                response = redirect(url_for("portal.ticket", number=number, done="submitted"), code=303)
+                _dispatch_after_response(response, runtime)
+                return response
+        except (DomainError, ValueError) as exc:
+            error = str(exc)
+    html = render_template(
+        "portal/new.html",
+        form=form,
+        error=error,
+        preview=preview,
+        questions=QUESTIONS,
+        affected=list(Affected),
+        max_mb=runtime.settings.portal_attachment_max_bytes // (1024 * 1024),
+        max_files=runtime.settings.portal_attachment_max_files,
+    )
+    return html, 400 if error else 200
+
+
+def _submit(runtime: Runtime, answers: TriageAnswers) -> int:
+    files = _uploads(runtime)
+    me = viewer()
+    with transaction(runtime.sessions) as s:
+        t = portal.submit_portal_ticket(
+            s,
+            me,
+            policy=runtime.policy,
+            now=runtime.now(),
+            summary=request.form.get("summary", ""),
+            description=request.form.get("description", ""),
+            answers=answers,
+            result=triage(answers),
+        )
+        _store_files(s, t, files, runtime, me)
+        return int(t.number or 0)
+
+
+@blueprint.get("/triage")
+def triage_preview() -> Response | tuple[Response, int]:
+    """The preview as JSON, so the form updates it as the client answers (the form works without it)."""
+    runtime = rt()
+    try:
+        p = preview_of(parse_answers(request.args), runtime, runtime.now())
+    except ValueError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(
+        priority=p.priority.value,
+        label=p.priority.label,
+        description=p.description,
+        targets=[{"milestone": m, "target": tgt, "due": due} for m, tgt, due in p.targets],
+        pages=p.pages,
+        after_hours=p.after_hours,
+        notice=p.notice,
+    )
+
+
+# --- attachments ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file read from the form, within the size cap."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _uploads(runtime: Runtime) -> list[Upload]:
+    cap = runtime.settings.portal_attachment_max_bytes
+    files: list[FileStorage] = [f for f in request.files.getlist("attachments") if f and f.filename]
+    if len(files) > runtime.settings.portal_attachment_max_files:
+        raise ValueError(f"Attach at most {runtime.settings.portal_attachment_max_files} files at a time.")
+    out = []
+    for f in files:
+        data = f.stream.read(cap + 1)
+        if len(data) > cap:
+            raise ValueError(f"{clean_filename(f.filename or '')} is larger than {cap // (1024 * 1024)} MB.")
+        if not data:
+            raise ValueError(f"{clean_filename(f.filename or '')} is empty.")
+        out.append(Upload(clean_filename(f.filename or ""), (f.mimetype or "application/octet-stream")[:100], data))
+    return out
+
+
+def clean_filename(name: str) -> str:
+    """A file name safe to show and to send back: no folders, only plain characters."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = _SAFE_NAME.sub("_", base).strip(" .") or "file"
+    return cleaned[:120]
+
+
+def _store_files(session: Any, ticket: Any, files: list[Upload], runtime: Runtime, me: PortalViewer) -> None:
+    """Write the files beside the recordings (RECORDINGS_DIR/attachments/<ticket>/) and record them on the ticket."""
+    if not files:
+        return
+    root = Path(runtime.settings.recordings_dir)
+    folder = root / "attachments" / str(ticket.number)
+    folder.mkdir(parents=True, exist_ok=True)
+    for upload in files:
+        stored = folder / f"{secrets.token_hex(8)}-{upload.filename}"
+        stored.write_bytes(upload.data)
+        portal.add_attachment(
+            session,
+            ticket,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=len(upload.data),
+            sha256=hashlib.sha256(upload.data).hexdigest(),
+            path=str(stored.relative_to(root)),
+            now=runtime.now(),
+            contact_id=me.contact_id,
+        )
+
+
+def attachment_response(row: TicketAttachment, root: Path) -> Response:
+    """Send a stored attachment: images inline, anything else as a download; never sniffed, never cached."""
+    from ivr.console.views import recording_file
+
+    path = recording_file(row.path, root)
+    if path is None:
+        abort(404)
+    suffix = Path(row.filename).suffix.lower()
+    mimetype = IMAGE_TYPES.get(suffix, "application/octet-stream")
+    response = send_file(
+        path,
+        mimetype=mimetype,
+        as_attachment=mimetype not in IMAGE_TYPES.values(),
+        download_name=row.filename,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@blueprint.get("/tickets/<int:number>/attachments/<int:attachment_id>")
+def attachment(number: int, attachment_id: int) -> Response:
+    """An attachment of a ticket the contact may see."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        try:
+            t = portal.ticket_for(s, viewer(), number)
+        except UnknownTicket:
+            abort(404)
+        row = s.get(TicketAttachment, attachment_id)
+        if row is None or row.ticket_id != t.id:
+            abort(404)
+    return attachment_response(row, runtime.settings.recordings_dir)
+
+
+def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
+    from workers.outbox import dispatcher_for
+
+    if runtime.settings.dispatch_after_response:
+        response.call_on_close(dispatcher_for(runtime).kick)
