@@ -41,8 +41,11 @@ def add_client(name: str, number: str | None) -> None:
 @click.argument("client")
 @click.argument("name")
 @click.option("--phone", "number", help="Direct or mobile number (caller ID).")
-@click.option("--email")
-def add_contact(client: str, name: str, number: str | None, email: str | None) -> None:
+@click.option("--email", help="Work email address (the client portal signs in with it).")
+@click.option(
+    "--primary", is_flag=True, help="The client's primary contact: sees every ticket of the client in the portal."
+)
+def add_contact(client: str, name: str, number: str | None, email: str | None, primary: bool) -> None:
     """Add a contact to a client."""
     e164 = phone.normalize(number)
     if number and e164 is None:
@@ -51,7 +54,7 @@ def add_contact(client: str, name: str, number: str | None, email: str | None) -
         owner = session.scalars(select(Client).where(Client.name == client)).first()
         if owner is None:
             _fail(ValueError(f"no client called {client!r}"))
-        session.add(Contact(client=owner, name=name, phone=e164, email=email))
+        session.add(Contact(client=owner, name=name, phone=e164, email=email, primary=primary))
     click.echo(f"contact {name} added to {client}")
 
 
@@ -73,7 +76,17 @@ def import_directory(path: Path) -> None:
                 e164 = phone.normalize(person.get("phone"))
                 if person.get("phone") and e164 is None:
                     _fail(ValueError(f"clients[{i}].contacts[{j}].phone: {person['phone']!r} is not a phone number"))
-                session.add(Contact(client=client, name=person["name"], phone=e164, email=person.get("email")))
+                if not isinstance(person.get("primary", False), bool):
+                    _fail(ValueError(f"clients[{i}].contacts[{j}].primary: expected true or false"))
+                session.add(
+                    Contact(
+                        client=client,
+                        name=person["name"],
+                        phone=e164,
+                        email=person.get("email"),
+                        primary=person.get("primary", False),
+                    )
+                )
                 added += 1
     click.echo(f"imported {added} contacts")
 

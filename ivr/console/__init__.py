@@ -27,7 +27,7 @@ CONTENT_SECURITY_POLICY = (
 def init_app(app: Flask, runtime: Runtime) -> None:
     """Configure cookies and CSRF, and register the console, the JSON API and their commands."""
     from ivr import api
-    from ivr.console import cli, views
+    from ivr.console import cli, portal_invite, views  # noqa: F401 - portal_invite adds its routes to the console
 
     settings = runtime.settings
     secure = settings.console_secure_cookies

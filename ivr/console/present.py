@@ -230,6 +230,8 @@ def describe_audit(entry: AuditEntry, tz: tzinfo | None = None) -> str:
         return f"{d.get('from') or '—'} → {d.get('to') or '—'}"
     if a == "note":
         return str(d.get("text", ""))
+    if a == "client reply":
+        return f"via {d.get('via') or 'email'}: {d.get('text', '')}"
     if a == "paged":
         return _join([str(d.get("position") or ""), ", ".join(d.get("people") or [])])
     if a == "acknowledged":

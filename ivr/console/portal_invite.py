@@ -1,0 +1,79 @@
+"""Console side of the client portal: invite a contact (emails a sign-in link), the directory's contacts, attachments."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ivr.console.auth import blueprint, role_required, rt, safe_next, viewer
+from ticketing import accounts, portal
+from ticketing.db import transaction
+from ticketing.errors import DomainError
+from ticketing.models import Client, Contact, Ticket, TicketAttachment
+
+TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
+
+
+@blueprint.get("/contacts")
+def contacts() -> str:
+    """Every client's contacts, with their portal access (primary contact) and an invite button."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        clients = s.scalars(select(Client).options(selectinload(Client.contacts)).order_by(Client.name)).all()
+        return render_template("console/contacts.html", clients=clients)
+
+
+@blueprint.post("/contacts/<int:contact_id>/portal-invite")
+@role_required(*TRIAGE)
+def portal_invite(contact_id: int) -> Response:
+    """Email the contact a single-use sign-in link to the client portal (the same link as asking for one)."""
+    from ivr.portal.views import link_limits
+    from workers.outbox import dispatcher_for
+
+    runtime = rt()
+    back = safe_next(request.form.get("next") or url_for("console.contacts"))
+    try:
+        with transaction(runtime.sessions) as s:
+            contact = s.get(Contact, contact_id)
+            if contact is None:
+                abort(404)
+            portal.invite(s, contact, now=runtime.now(), limits=link_limits(runtime), actor=viewer().display_name)
+            name, email = contact.name, contact.email
+    except DomainError as exc:
+        flash(f"Not invited: {exc}.", "error")
+        return redirect(back, code=303)
+    flash(
+        f"Portal invitation emailed to {name} ({email}): the link works once, for "
+        f"{runtime.settings.portal_link_minutes} minutes.",
+        "ok",
+    )
+    response = redirect(back, code=303)
+    if runtime.settings.dispatch_after_response:
+        response.call_on_close(dispatcher_for(runtime).kick)
+    return response
+
+
+@blueprint.get("/tickets/<int:number>/attachments/<int:attachment_id>")
+def ticket_attachment(number: int, attachment_id: int) -> Response:
+    """A file a client attached, for any signed-in console user."""
+    from ivr.portal.views import attachment_response
+
+    runtime = rt()
+    with runtime.sessions() as s:
+        row = s.get(TicketAttachment, attachment_id)
+        ticket = s.get(Ticket, row.ticket_id) if row is not None else None
+        if row is None or ticket is None or ticket.number != number:
+            abort(404)
+    return attachment_response(row, runtime.settings.recordings_dir)
+
+
+@blueprint.app_template_global("ticket_attachments")
+def ticket_attachments(ticket: Ticket) -> list[TicketAttachment]:
+    """The files attached to a ticket (for the ticket page's partial)."""
+    with rt().sessions() as s:
+        return list(
+            s.scalars(
+                select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id).order_by(TicketAttachment.id)
+            )
+        )
