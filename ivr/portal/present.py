@@ -262,4 +262,5 @@ def public_timeline(ticket: Ticket, events: Iterable[CallEvent], tz: tzinfo) -> 
                 "reply",
             )
         )
-    return sorted(entries, key=lambda e: (e.at, 0 if e.what.startswith("Ticket received") else 1))
+    first = {"Ticket received": 0, "Details": 1}
+    return sorted(entries, key=lambda e: (e.at, next((v for k, v in first.items() if e.what.startswith(k)), 2)))

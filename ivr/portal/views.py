@@ -50,7 +50,7 @@ ENDED = {
     "signed out": "You are signed out.",
 }
 DONE = {
-    "submitted": "Thank you: your ticket is submitted. We have emailed you a confirmation.",
+    "submitted": "Thank you: your ticket is submitted. Quote its number if you call us about it.",
     "reply": "Your reply was added to the ticket.",
     "closed": "Thank you for confirming: the ticket is closed.",
     "reopened": "The ticket is reopened: we are on it again.",
