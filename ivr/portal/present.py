@@ -180,7 +180,7 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
             entry.at,
             stamp,
             team,
-            f"Ticket received by {SOURCE_TEXT.get(ticket.source, ticket.source)}, "
+            f"Ticket received via {SOURCE_TEXT.get(ticket.source, ticket.source)}, "
             f"priority {_priority_label(d.get('priority'))}",
         )
     if a == "priority changed":

@@ -220,3 +220,22 @@ def test_a_coordinator_invites_a_contact_from_the_console(
     eli = Console(console.client.application.test_client())
     eli.login("eli", PASSWORD)
     assert eli.post(f"/contacts/{directory.luis}/portal-invite").status_code == 403
+
+
+def test_the_invite_command_queues_a_link_for_a_known_contact_only(
+    app: object, portal_runtime: Runtime, directory: object
+) -> None:
+    from flask import Flask
+
+    assert isinstance(app, Flask)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["portal", "invite", "PRIYA@harbor.example", "--by", "Dana Reyes"])
+    assert result.exit_code == 0, result.output
+    assert "Priya Raman" in result.output
+    with portal_runtime.sessions() as s:
+        assert [(link.email, link.requested_by) for link in s.scalars(select(PortalLink))] == [
+            (EMAILS["priya"], "Dana Reyes")
+        ]
+    result = runner.invoke(args=["portal", "invite", "ghost@nowhere.example"])
+    assert result.exit_code != 0 and "no single contact" in result.output
+    assert run_link_jobs(portal_runtime) == ["sent"]
