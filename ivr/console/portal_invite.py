@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ivr.console.auth import blueprint, role_required, rt, safe_next, viewer
 from ticketing import accounts, portal
 from ticketing.db import transaction
 from ticketing.errors import DomainError
-from ticketing.models import Client, Contact, Ticket, TicketAttachment
+from ticketing.models import Client, Contact, PortalSignInEvent, Ticket, TicketAttachment
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
 
@@ -21,7 +21,14 @@ def contacts() -> str:
     runtime = rt()
     with runtime.sessions() as s:
         clients = s.scalars(select(Client).options(selectinload(Client.contacts)).order_by(Client.name)).all()
-        return render_template("console/contacts.html", clients=clients)
+        signed_in = dict(
+            s.execute(
+                select(PortalSignInEvent.contact_id, func.max(PortalSignInEvent.at))
+                .where(PortalSignInEvent.event == "signed in")
+                .group_by(PortalSignInEvent.contact_id)
+            ).all()
+        )
+        return render_template("console/contacts.html", clients=clients, signed_in=signed_in)
 
 
 @blueprint.post("/contacts/<int:contact_id>/portal-invite")

@@ -105,8 +105,17 @@ def require_portal_session() -> Response | tuple[str, int] | None:
             check = portal.check_session(s, token, now=runtime.now(), **_limits(runtime))
         found, why = check.viewer, check.ended_why
     if found is None:
-        if request.method != "GET" or request.endpoint in ("portal.triage_preview", "portal.attachment"):
+        if request.endpoint in ("portal.triage_preview", "portal.attachment"):
             return "sign in to the portal first\n", 401
+        if request.method != "GET":
+            # A form sent after the session ended: say so (nothing was changed) rather than lose it silently.
+            html = render_template(
+                "portal/message.html",
+                title="Please sign in again",
+                message=ENDED.get(why or "", "You are not signed in.")
+                + " Nothing was sent: copy anything you wrote before you sign in again.",
+            )
+            return html, 401
         response = redirect(url_for("portal.sign_in", ended=why) if why in ENDED else url_for("portal.sign_in"))
         if token:
             response.delete_cookie(cookie_name(runtime), path="/", secure=runtime.settings.console_secure_cookies)

@@ -239,3 +239,77 @@ def test_the_invite_command_queues_a_link_for_a_known_contact_only(
     result = runner.invoke(args=["portal", "invite", "ghost@nowhere.example"])
     assert result.exit_code != 0 and "no single contact" in result.output
     assert run_link_jobs(portal_runtime) == ["sent"]
+
+
+def test_a_link_that_cannot_be_mailed_is_recorded_and_logged_not_lost_silently(
+    portal_client: Make, portal_runtime: Runtime, caplog: object
+) -> None:
+    from tests.twilio_server import free_port
+
+    portal_runtime.settings = portal_runtime.settings.with_overrides(
+        smtp_url=f"smtp+insecure://127.0.0.1:{free_port()}"
+    )
+    portal_client(None).ask_link(EMAILS["dana"])
+    assert run_link_jobs(portal_runtime) == ["failed"]  # the last try: RQ retries before this (JOB_RETRY_INTERVALS)
+    assert ("send failed", EMAILS["dana"]) in events(portal_runtime)
+    assert "could not be sent" in str(getattr(caplog, "text", ""))
+    with portal_runtime.sessions() as s:
+        assert s.scalars(select(OutboxMessage)).one().completed_at is not None
+
+
+def test_a_form_sent_after_the_session_ended_says_so_and_changes_nothing(
+    portal_client: Make, portal_runtime: Runtime, clock: FixedClock
+) -> None:
+    dana = portal_client("dana")
+    token = dana.csrf("/portal/tickets/new")
+    clock.advance(minutes=45)
+    response = dana.client.post(
+        "/portal/tickets/new", data={"csrf_token": token, "summary": "x", "risk": "yes", "step": "submit"}
+    )
+    assert response.status_code == 401
+    assert "Please sign in again" in response.get_data(as_text=True)
+    from ticketing.models import Ticket
+
+    with portal_runtime.sessions() as s:
+        assert s.scalars(select(Ticket)).all() == []
+
+
+def test_the_directory_import_takes_the_primary_flag(app: object, portal_runtime: Runtime, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from flask import Flask
+
+    from ticketing.models import Contact
+
+    assert isinstance(app, Flask) and isinstance(tmp_path, Path)
+    file = tmp_path / "directory.toml"
+    file.write_text(
+        '[[clients]]\nname = "Mesa Law"\ncontacts = [\n'
+        '  { name = "Ana", email = "ana@mesa.example", primary = true },\n'
+        '  { name = "Bo", email = "bo@mesa.example" },\n]\n'
+    )
+    result = app.test_cli_runner().invoke(args=["directory", "import", str(file)])
+    assert result.exit_code == 0, result.output
+    with portal_runtime.sessions() as s:
+        assert [(c.name, c.primary) for c in s.scalars(select(Contact).order_by(Contact.name))] == [
+            ("Ana", True),
+            ("Bo", False),
+        ]
+    file.write_text('[[clients]]\nname = "Mesa Law"\ncontacts = [{ name = "Cy", primary = "yes" }]\n')
+    result = app.test_cli_runner().invoke(args=["directory", "import", str(file)])
+    assert result.exit_code != 0 and "primary: expected true or false" in result.output
+
+
+def test_portal_settings_are_read_and_checked() -> None:
+    import pytest
+
+    from settings import ConfigError, load_settings
+
+    s = load_settings({"PUBLIC_BASE_URL": "https://support.example.com"})
+    assert s.portal_base_url == "https://support.example.com" and s.portal_link_minutes == 15
+    s = load_settings({"PORTAL_BASE_URL": "https://portal.example.com/", "PORTAL_SESSION_HOURS": "4"})
+    assert s.portal_base_url == "https://portal.example.com" and s.portal_session_hours == 4
+    with pytest.raises(ConfigError, match="PORTAL_BASE_URL"):
+        load_settings({"PORTAL_BASE_URL": "portal.example.com"})
+    with pytest.raises(ConfigError, match="PORTAL_LINK_MINUTES"):
+        load_settings({"PORTAL_LINK_MINUTES": "0"})
