@@ -91,6 +91,13 @@ def link_limits(runtime: Runtime) -> portal.LinkLimits:
     )
 
 
+@blueprint.url_value_preprocessor
+def cap_request_size(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """No portal request body larger than its files allow (checked before CSRF reads the form)."""
+    s = rt().settings
+    request.max_content_length = s.portal_attachment_max_files * s.portal_attachment_max_bytes + 256 * 1024
+
+
 @blueprint.before_request
 def require_portal_session() -> Response | tuple[str, int] | None:
     """Every portal URL but sign-in and static files needs a live portal session (never a console one)."""

@@ -362,3 +362,25 @@ def test_the_console_queue_shows_portal_submissions_like_other_sources(
         console.post(f"/tickets/{t.number}/priority", {"priority": "P3", "reason": "one printer only"}).status_code
         == 303
     )
+
+
+def test_a_request_body_beyond_every_file_cap_is_refused_before_it_is_read(
+    portal_client: Make, portal_runtime: Runtime
+) -> None:
+    portal_runtime.settings = portal_runtime.settings.with_overrides(
+        portal_attachment_max_bytes=2048, portal_attachment_max_files=1
+    )
+    dana = portal_client("dana")
+    response = dana.post(
+        "/portal/tickets/new",
+        {
+            "summary": "x",
+            "risk": "yes",
+            "step": "submit",
+            "attachments": (io.BytesIO(b"z" * 300 * 1024), "big.bin"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 413 and "File too large" in response.get_data(as_text=True)
+    with portal_runtime.sessions() as s:
+        assert s.scalars(select(Ticket)).all() == []
