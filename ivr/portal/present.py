@@ -114,6 +114,7 @@ class Row:
     updated: str
     is_open: bool
     resolved: bool
+    contact: str | None  # who it is for (a primary contact sees colleagues' tickets too)
 
 
 def commitment_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> str:
@@ -140,6 +141,7 @@ def row_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> Row:
         updated=when(ticket.updated_at, policy.timezone, now),
         is_open=Status(ticket.status).is_open,
         resolved=ticket.status == Status.RESOLVED.value,
+        contact=ticket.contact.name if ticket.contact is not None else None,
     )
 
 

@@ -145,3 +145,9 @@ def test_a_ticket_of_no_known_client_is_nobodys(portal_client: Make, portal_runt
         number = t.number
     for who in ("dana", "priya"):
         assert portal_client(who).get(f"/portal/tickets/{number}").status_code == 404
+
+
+def test_the_primary_contact_sees_whose_ticket_each_one_is(portal_client: Make, world: dict[str, int]) -> None:
+    html = portal_client("dana").get("/portal/").get_data(as_text=True)
+    assert "for Luis Ortega" in html and "for Dana Whitfield" in html
+    assert "for " not in portal_client("luis").get("/portal/").get_data(as_text=True).split('<ul class="tickets"')[1]
