@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -53,6 +54,16 @@ def _private_redis() -> str:
 # TEST_REDIS_URL names a server to use instead (its database is flushed by every test).
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or _private_redis()
 LA = ZoneInfo("America/Los_Angeles")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 def unavailable(what: str) -> None:
@@ -172,3 +183,20 @@ def redis_url() -> Iterator[str]:
 def utc_now(clock: FixedClock) -> datetime:
     """The fixed clock's time in UTC."""
     return clock().astimezone(UTC)
+
+
+# One browser for the whole test session: Playwright's sync API allows one instance per thread, so the
+# console and portal browser tests share this fixture.
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright; under CI=true its absence fails."""
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright (pip install -r requirements-dev.txt)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 
 from ivr.app import create_app
 from settings import ROOT, Settings
-from tests.conftest import REDIS_URL, FixedClock, migrate, pacific, unavailable
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REDIS_URL, FixedClock, migrate, pacific, unavailable  # noqa: F401
 from ticketing import accounts, service
 from ticketing.db import transaction
 from ticketing.models import Base, Ticket, TranscriptionState, User
@@ -28,16 +28,6 @@ from workers.runtime import Runtime, build_runtime
 
 PASSWORD = "correct horse battery"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -248,21 +238,6 @@ def live_console(browser_runtime: Runtime) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright; under CI=true its absence fails."""
-    if not CHROMIUM.exists():
-        unavailable(f"Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright (pip install -r requirements-dev.txt)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

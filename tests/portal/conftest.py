@@ -20,7 +20,6 @@ from tests.console.conftest import (  # noqa: F401 - fixtures shared with the co
     artifacts,
     browser_database,
     browser_runtime,
-    chromium,
     console,
     password_hash,
     users,
