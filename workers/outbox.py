@@ -25,6 +25,9 @@ JOBS: dict[str, str] = {
     outbox.CONFIRM: "workers.jobs.send_confirmation",
     outbox.PAGE: "workers.jobs.page_on_call",
     outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
+    outbox.NOTIFY: "workers.mail.notify_ticket_event",
+    outbox.DELIVER: "workers.mail.deliver_message",
+    outbox.MAIL_IN: "workers.mail.ingest_mail",
 }
 
 
