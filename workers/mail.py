@@ -54,8 +54,8 @@ def ingest_mail(inbound: int) -> str:
     with transaction(runtime.sessions) as s:
         result = intake.process(s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now())
         outbox.complete(s, f"{outbox.MAIL_IN}:{inbound}", runtime.now())
-        written = [m for m in outbox.written(s)]
-    if written:
+        written = bool(outbox.written(s))
+    if written and runtime.settings.dispatch_after_response:
         from workers.outbox import dispatcher_for
 
         dispatcher_for(runtime).kick()  # the "new ticket created" notice goes out now, not at the next sweep
