@@ -154,6 +154,13 @@ def run(settings: Settings, stop: threading.Event) -> None:
     from workers.runtime import build_runtime
 
     runtime = build_runtime(settings)
+    try:
+        _loop(runtime, settings, stop)
+    finally:
+        runtime.close()
+
+
+def _loop(runtime, settings: Settings, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
     backoff = 1.0
     while not stop.is_set():
         try:
@@ -169,12 +176,12 @@ def run(settings: Settings, stop: threading.Event) -> None:
                         log.info("%s: %d new messages stored", target.mailbox, count)
                     if client.has_capability("IDLE"):
                         client.idle()
-                        # Woken by the server (new mail), or every 30 s to notice a stop request.
+                        # Woken by the server (new mail), or every 5 s to notice a stop request.
                         waited = 0
                         while not stop.is_set() and waited < settings.imap_idle_seconds:
-                            if client.idle_check(timeout=30):
+                            if client.idle_check(timeout=5):
                                 break
-                            waited += 30
+                            waited += 5
                         client.idle_done()
                     else:
                         stop.wait(settings.imap_poll_seconds)
