@@ -185,13 +185,18 @@ def notify_client(session: Session, ticket: Ticket, event: str, now: datetime, *
     """
     if not has_email_recipient(session, ticket):
         return
-    occurrence = 1 + sum(
+    occurrence = (
         1
-        for o in session.new
-        if isinstance(o, OutboxMessage)
-        and o.kind == outbox.NOTIFY
-        and o.payload.get("ticket") == ticket.number
-        and o.payload.get("event") == event
+        if event == "created"
+        else 1
+        + sum(
+            1
+            for o in session.new
+            if isinstance(o, OutboxMessage)
+            and o.kind == outbox.NOTIFY
+            and o.payload.get("ticket") == ticket.number
+            and o.payload.get("event") == event
+        )
     )
     with session.no_autoflush:
         occurrence += (
