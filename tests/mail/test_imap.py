@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +14,9 @@ from inbox import imap
 from tests.conftest import unavailable
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
-from tests.twilio_server import free_port
+from tests.mail.dovecot import DOVECOT, Dovecot
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailboxCursor, Ticket
-
-DOVECOT = "/usr/sbin/dovecot"
 
 
 @pytest.fixture(scope="module")
@@ -32,69 +24,9 @@ def dovecot() -> Iterator[tuple[int, Path]]:
     """A private dovecot on a free port: user ``help``, password ``secret``, Maildir under a temporary folder."""
     if not Path(DOVECOT).exists():
         unavailable("dovecot (Debian package dovecot-imapd)")
-    # Not under pytest's 0700 temporary folder: dovecot's own users must reach the mailbox and password file.
-    root = Path(tempfile.mkdtemp(prefix="supportline-dovecot-"))
-    root.chmod(0o755)
-    port = free_port()
-    uid, gid = os.getuid(), os.getgid()
-    if uid == 0:  # dovecot never delivers as root: the mailbox belongs to its own user
-        user = pwd.getpwnam("dovecot")
-        uid, gid = user.pw_uid, user.pw_gid
-    (root / "mail").mkdir()
-    os.chown(root / "mail", uid, gid)
-    (root / "passwd").write_text("help:{PLAIN}secret\n")
-    conf = root / "dovecot.conf"
-    conf.write_text(
-        f"""
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:{root}/mail/%u
-first_valid_uid = 1
-mail_uid = {uid}
-mail_gid = {gid}
-default_internal_user = {"dovecot" if os.getuid() == 0 else pwd.getpwuid(uid).pw_name}
-default_login_user = {"dovenull" if os.getuid() == 0 else pwd.getpwuid(uid).pw_name}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={root}/mail/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-  chroot =
-}}
-service anvil {{
-  chroot =
-}}
-"""
-    )
-    subprocess.run([DOVECOT, "-c", str(conf)], check=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"dovecot did not listen: {(root / 'dovecot.log').read_text()[-2000:]}")
-    yield port, root
-    subprocess.run([DOVECOT, "-c", str(conf), "stop"], check=False)
-    shutil.rmtree(root, ignore_errors=True)
+    server = Dovecot().start()
+    yield server.port, server.root
+    server.stop()
 
 
 @pytest.fixture
