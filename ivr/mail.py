@@ -1,6 +1,7 @@
 """Inbound email webhooks (thin): check the provider's signature, store the raw MIME, answer 2xx once stored.
 
-- ``POST /mail/inbound/mailgun`` - a Mailgun route forwarding to a URL ending in ``mime`` (field ``body-mime``)
+- ``POST /mail/inbound/mailgun/mime`` - a Mailgun route forwarding raw MIME (a URL ending in ``mime``, field
+  ``body-mime``); ``/mail/inbound/mailgun`` takes the same
 - ``POST /mail/inbound/sendgrid`` - SendGrid Inbound Parse with "POST the raw, full MIME message" (field
   ``email``) and a signature-verification security policy
 
@@ -45,6 +46,7 @@ def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Resp
 
 
 @blueprint.post("/inbound/mailgun")
+@blueprint.post("/inbound/mailgun/mime")  # Mailgun posts the raw message to a route URL ending in "mime"
 def mailgun() -> Response | tuple[Response, int]:
     """Mailgun's forwarded raw MIME, signed with the webhook signing key."""
     settings = rt().settings
