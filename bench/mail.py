@@ -150,38 +150,11 @@ def main() -> int:
             f"p99={percentile(e2e, 99):.0f}ms max={max(e2e):.0f}ms ({len(e2e)} runs)"
         )
         print(lines[-1], flush=True)
-        # 2. webhook latency at a fixed rate
-        n = int(args.rate * args.seconds)
-        bodies = [signed(raw_message(i, "rate")[1]) for i in range(n)]
-        latencies: list[float] = [0.0] * n
-        statuses: list[int] = [0] * n
-        t0 = time.perf_counter() + 0.5
-        local = threading.local()
-
-        def fire(i: int) -> None:
-            due = t0 + i / args.rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            s = getattr(local, "s", None) or requests.Session()
-            local.s = s
-            r = s.post(base + "/mail/inbound/mailgun", data=bodies[i], timeout=10)
-            latencies[i] = (time.perf_counter() - due) * 1000
-            statuses[i] = r.status_code
-
-        before = inbox.count
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(fire, range(n)))
-        ok = sum(1 for s in statuses if s == 200)
-        deadline = time.monotonic() + 120
-        while inbox.count - before < n and time.monotonic() < deadline:
-            time.sleep(0.1)
-        lines.append(
-            f"POST /mail/inbound/mailgun at {args.rate:g}/s for {args.seconds:g} s ({n} messages): "
-            f"p50={statistics.median(latencies):.1f}ms p99={percentile(latencies, 99):.1f}ms max={max(latencies):.1f}ms, "
-            f"{ok} answered 200; confirmations received {inbox.count - before} of {n}"
-        )
-        print(lines[-1], flush=True)
+        # 2. webhook latency at a fixed rate: the web tier alone (worker paused), then with the worker
+        #    parsing and sending at the same time on the same cores
+        for phase, paused in (("worker paused", True), ("worker running", False)):
+            lines.append(webhook_phase(base, args, inbox, procs[0], paused, phase))
+            print(lines[-1], flush=True)
         # 3. IMAP backlog
         if args.backlog:
             lines += backlog(env, args.backlog, inbox)
@@ -198,6 +171,50 @@ def main() -> int:
     results.mkdir(parents=True, exist_ok=True)
     (results / "mail.txt").write_text("\n".join(lines) + "\n")
     return 0
+
+
+def webhook_phase(
+    base: str, args: argparse.Namespace, inbox: Inbox, worker: subprocess.Popen, paused: bool, phase: str
+) -> str:  # type: ignore[type-arg]
+    """Signed webhooks at ``args.rate``/s for ``args.seconds``; latency from each request's due time."""
+    import signal
+
+    n = int(args.rate * args.seconds)
+    bodies = [signed(raw_message(i, phase.split()[1])[1]) for i in range(n)]
+    latencies: list[float] = [0.0] * n
+    statuses: list[int] = [0] * n
+    local = threading.local()
+    if paused:
+        worker.send_signal(signal.SIGSTOP)
+    t0 = time.perf_counter() + 0.5
+
+    def fire(i: int) -> None:
+        due = t0 + i / args.rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        s = getattr(local, "s", None) or requests.Session()
+        local.s = s
+        r = s.post(base + "/mail/inbound/mailgun", data=bodies[i], timeout=10)
+        latencies[i] = (time.perf_counter() - due) * 1000
+        statuses[i] = r.status_code
+
+    before = inbox.count
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(fire, range(n)))
+    finally:
+        if paused:
+            worker.send_signal(signal.SIGCONT)
+    ok = sum(1 for s in statuses if s == 200)
+    deadline = time.monotonic() + 300
+    while inbox.count - before < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return (
+        f"POST /mail/inbound/mailgun at {args.rate:g}/s for {args.seconds:g} s ({n} messages, {phase}): "
+        f"p50={statistics.median(latencies):.1f}ms p99={percentile(latencies, 99):.1f}ms max={max(latencies):.1f}ms, "
+        f"{ok} answered 200; confirmations received afterwards {inbox.count - before} of {n}"
+    )
 
 
 def backlog(env: dict[str, str], count: int, inbox: Inbox) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -24,7 +24,17 @@ from ivr.console.auth import blueprint, role_required, rt, viewer
 from ticketing import accounts, conversation, paging, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
-from ticketing.models import OPEN_STATUSES, Client, ExceptionalEvent, MailAttachment, Source, Status, Ticket, User
+from ticketing.models import (
+    OPEN_STATUSES,
+    Client,
+    ExceptionalEvent,
+    InboundMail,
+    MailAttachment,
+    Source,
+    Status,
+    Ticket,
+    User,
+)
 from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from ticketing.sla import calendar_for
@@ -116,7 +126,11 @@ def console_context() -> dict[str, Any]:
         if "active_events" not in g:
             with runtime.sessions() as s:
                 g.active_events = list(service.active_exceptional_events(s, runtime.now()))
+                g.quarantined_mail = s.scalar(
+                    select(func.count(InboundMail.id)).where(InboundMail.state == "quarantined")
+                )
         context["active_events"] = g.active_events
+        context["quarantined_mail"] = g.get("quarantined_mail", 0)
     return context
 
 
@@ -818,3 +832,22 @@ def mail_attachment(attachment_id: int) -> Response:
     response = send_file(path, mimetype="application/octet-stream", as_attachment=True, download_name=name, max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@blueprint.get("/mail")
+def mail_intake() -> str:
+    """Inbound email: quarantined messages first (with why), then the latest messages and what became of them."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        columns = (
+            InboundMail.id, InboundMail.via, InboundMail.received_at, InboundMail.size, InboundMail.state,
+            InboundMail.outcome, InboundMail.dedupe_key, InboundMail.ticket_id,
+        )  # fmt: skip
+        quarantined = s.execute(
+            select(*columns).where(InboundMail.state == "quarantined").order_by(InboundMail.id.desc()).limit(200)
+        ).all()
+        recent = s.execute(select(*columns).order_by(InboundMail.id.desc()).limit(100)).all()
+        numbers = dict(
+            s.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_([r.ticket_id for r in recent]))).all()
+        )
+        return render_template("console/mail_intake.html", quarantined=quarantined, recent=recent, numbers=numbers)
