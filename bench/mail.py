@@ -169,7 +169,8 @@ def main() -> int:
     print("\n".join(lines))
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "mail.txt").write_text("\n".join(lines) + "\n")
+    name = "mail" + ("" if db.startswith("sqlite") else "-postgresql")
+    (results / f"{name}.txt").write_text("\n".join(lines) + "\n")
     return 0
 
 

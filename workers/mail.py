@@ -16,13 +16,14 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from inbox import intake
 from inbox.parse import OWN_MAIL_HEADER
 from providers.mail import MailSendError, new_message_id, send_message
 from ticketing import conversation, mailrules, outbox, phone, service
 from ticketing.db import transaction
-from ticketing.models import Ticket, TicketMessage
+from ticketing.models import InboundMail, Ticket, TicketMessage
 from ticketing.priority import Priority
 from workers import runtime as rt
 from workers.notices import Notices, load_notices
@@ -51,10 +52,25 @@ def _retries_left() -> int:
 def ingest_mail(inbound: int) -> str:
     """Parse one stored inbound message into a ticket, a reply, a bounce or nothing; idempotent."""
     runtime = rt.current()
-    with transaction(runtime.sessions) as s:
-        result = intake.process(s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now())
-        outbox.complete(s, f"{outbox.MAIL_IN}:{inbound}", runtime.now())
-        written = bool(outbox.written(s))
+    key = f"{outbox.MAIL_IN}:{inbound}"
+    try:
+        with transaction(runtime.sessions) as s:
+            result = intake.process(s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now())
+            outbox.complete(s, key, runtime.now())
+            written = bool(outbox.written(s))
+    except (SQLAlchemyError, OSError):
+        raise  # the database or the disk: RQ tries again with backoff
+    except Exception as exc:
+        if _retries_left() > 0:
+            raise
+        # A message that breaks the intake itself: set aside, visibly, so it never holds anything up.
+        with transaction(runtime.sessions) as s:
+            row = s.get(InboundMail, inbound)
+            if row is not None and row.state == "stored":
+                intake.quarantine(row, f"processing failed: {type(exc).__name__}: {exc}", runtime.now())
+            outbox.complete(s, key, runtime.now())
+        log.exception("inbound mail %s quarantined after the intake failed", inbound)
+        return "quarantined"
     if written and runtime.settings.dispatch_after_response:
         from workers.outbox import dispatcher_for
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FixedClock
@@ -257,3 +258,22 @@ def test_the_cap_stops_automatic_mail_to_one_address_about_one_ticket(desk: Desk
     assert len(desk.sent()) == 3  # confirmation + 2 questions, then the cap
     with desk.runtime.sessions() as s:
         assert s.scalar(select(func.count(TicketMessage.id)).where(TicketMessage.state == "suppressed")) == 2
+
+
+def test_a_message_that_breaks_the_intake_itself_is_quarantined_and_the_next_one_still_goes_through(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inbox import intake
+
+    real = intake._new_ticket
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("a bug meets a strange message")
+
+    monkeypatch.setattr(intake, "_new_ticket", broken)
+    bad = desk.receive(fixtures.html_only())
+    monkeypatch.setattr(intake, "_new_ticket", real)
+    good = desk.receive(fixtures.multipart_alternative())
+    assert desk.inbound(bad).state == "quarantined"
+    assert "processing failed: RuntimeError" in (desk.inbound(bad).outcome or "")
+    assert desk.inbound(good).state == "ticketed" and len(desk.tickets()) == 1
