@@ -50,7 +50,7 @@ supportline is starting.
   Twilio messaging webhook:                POST $base/twilio/sms
   Call status changes (optional):          POST $base/twilio/voice/status
   $admin_note
-  Inbound email webhooks:                  POST $base/mail/inbound/mailgun  POST $base/mail/inbound/sendgrid
+  Inbound email webhooks:                  POST $base/mail/inbound/mailgun/mime  POST $base/mail/inbound/sendgrid
   Outgoing email:                          $mail_note
   Health and metrics:                      $base/healthz  $base/readyz  $base/metrics
   Redis:                                   $REDIS_URL
