@@ -59,3 +59,12 @@ def test_quarantined_mail_is_listed_with_the_reason(desk: Desk, console: Console
     page = console.get("/mail").get_data(as_text=True)
     assert "Quarantined messages" in page and "unparsable" in page
     assert console.get("/queue").status_code == 200
+
+
+def test_metrics_count_inbound_mail_and_client_messages_by_state(desk: Desk, app: Flask) -> None:  # noqa: F811
+    desk.receive(fixtures.multipart_alternative())
+    desk.receive(b"\r\n\r\n\x00garbage")
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'supportline_inbound_mail_total{state="ticketed",via="imap"} 1.0' in text
+    assert 'supportline_inbound_mail_total{state="quarantined",via="imap"} 1.0' in text
+    assert 'supportline_client_messages_total{channel="email",state="sent"} 1.0' in text
