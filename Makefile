@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-openai-whisper.txt requirements-dev.txt
 
-.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging lint clean
+.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging bench-mail lint clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,10 @@ bench-webhooks: venv
 bench-paging: venv prism
 	$(PY) -m bench.paging --runs 50
 
-bench: bench-webhooks bench-paging bench-transcription
+bench-mail: venv system
+	$(PY) -m bench.mail
+
+bench: bench-webhooks bench-paging bench-transcription bench-mail
 
 clean:
 	rm -rf $(VENV) tools/prism/node_modules var/test-audio

@@ -135,11 +135,34 @@ class Settings:
     portal_link_window_minutes: int = 15
     portal_attachment_max_bytes: int = 10 * 1024 * 1024  # per file
     portal_attachment_max_files: int = 5  # per submission or reply
+    # Email channel: intake (webhooks, IMAP), threading, notices to clients
+    mail_templates_file: Path = ROOT / "config" / "mail.toml"  # which events notify, and the templates
+    mail_inbox_address: str = ""  # the helpdesk address mail arrives at; empty: MAIL_FROM's address
+    mail_tag_prefix: str = "#"  # the ticket tag in subjects: [#400127]
+    mail_reopen_days: int = 7  # a reply this soon after resolution reopens the ticket; later ones open a new one
+    mail_cap_per_ticket: int = 10  # automatic messages to one address about one ticket per window
+    mail_cap_window_minutes: int = 10
+    mail_max_bytes: int = 25 * 1024 * 1024  # a bigger message is quarantined (headers kept)
+    mail_attachment_max_bytes: int = 10 * 1024 * 1024  # a bigger attachment is listed but not stored
+    mailgun_signing_key: str = ""  # empty: the Mailgun webhook refuses everything
+    sendgrid_verification_key: str = ""  # base64 DER public key of the signed Inbound Parse webhook
+    mail_webhook_max_age_seconds: int = 300  # a signed webhook older than this is refused (replay)
+    imap_url: str = ""  # imaps://user:password@host:993/INBOX; empty: no IMAP poller
+    imap_oauth2_token_command: str = ""  # prints a fresh OAuth2 access token: XOAUTH2 instead of the password
+    imap_poll_seconds: int = 60  # between polls when the server offers no IDLE
+    imap_idle_seconds: int = 300  # IDLE is renewed this often (servers drop it after 30 minutes)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with some fields changed (tests, CLI flags)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def inbox_address(self) -> str:
+        """The helpdesk's own address: MAIL_INBOX_ADDRESS, else the address in MAIL_FROM (lower case)."""
+        from email.utils import parseaddr
+
+        return self.mail_inbox_address or parseaddr(self.mail_from)[1].lower()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -208,6 +231,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "PORTAL_ATTACHMENT_MAX_BYTES", defaults.portal_attachment_max_bytes, minimum=1024
         ),
         portal_attachment_max_files=_int(env, "PORTAL_ATTACHMENT_MAX_FILES", 5, minimum=1),
+        # Email channel
+        mail_templates_file=Path(env.get("MAIL_TEMPLATES_FILE") or defaults.mail_templates_file),
+        mail_inbox_address=(env.get("MAIL_INBOX_ADDRESS") or "").strip().lower(),
+        mail_tag_prefix=_tag_prefix(env),
+        mail_reopen_days=_int(env, "MAIL_REOPEN_DAYS", 7, minimum=0),
+        mail_cap_per_ticket=_int(env, "MAIL_CAP_PER_TICKET", 10, minimum=1),
+        mail_cap_window_minutes=_int(env, "MAIL_CAP_WINDOW_MINUTES", 10, minimum=1),
+        mail_max_bytes=_int(env, "MAIL_MAX_BYTES", defaults.mail_max_bytes, minimum=64 * 1024),
+        mail_attachment_max_bytes=_int(env, "MAIL_ATTACHMENT_MAX_BYTES", defaults.mail_attachment_max_bytes, minimum=1),
+        mailgun_signing_key=env.get("MAILGUN_SIGNING_KEY", ""),
+        sendgrid_verification_key=env.get("SENDGRID_VERIFICATION_KEY", ""),
+        mail_webhook_max_age_seconds=_int(env, "MAIL_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10),
+        imap_url=_imap_url(env),
+        imap_oauth2_token_command=env.get("IMAP_OAUTH2_TOKEN_COMMAND", ""),
+        imap_poll_seconds=_int(env, "IMAP_POLL_SECONDS", 60, minimum=1),
+        imap_idle_seconds=_int(env, "IMAP_IDLE_SECONDS", 300, minimum=10),
     )
 
 
@@ -225,6 +264,27 @@ def _smtp_url(environ: Mapping[str, str]) -> str:
     if raw:
         try:
             parse_smtp_url(raw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return raw
+
+
+def _tag_prefix(environ: Mapping[str, str]) -> str:
+    raw = environ.get("MAIL_TAG_PREFIX") or "#"
+    if not all(c.isalnum() or c in "#-_ " for c in raw) or len(raw) > 20:
+        raise ConfigError(
+            f"MAIL_TAG_PREFIX must be letters, digits, '#', '-' or '_' (e.g. '#' or 'Ticket#'), not {raw!r}"
+        )
+    return raw
+
+
+def _imap_url(environ: Mapping[str, str]) -> str:
+    from inbox.imap import parse_imap_url
+
+    raw = environ.get("IMAP_URL", "")
+    if raw:
+        try:
+            parse_imap_url(raw)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return raw

@@ -23,18 +23,20 @@ def create_app(
     app.config.update(SECRET_KEY=runtime.settings.secret_key)
     app.extensions["supportline"] = runtime
 
-    from ivr import cli, health, metrics, oncall_cli, paging, voice
+    from ivr import cli, health, mail, metrics, oncall_cli, paging, voice
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(voice.blueprint)
     app.register_blueprint(paging.blueprint)
+    app.register_blueprint(mail.blueprint)
     cli.register(app)
     oncall_cli.register(app)
 
     from ivr import console
 
     console.init_app(app, runtime)  # coordinator console, JSON API, users/api-token commands, CSRF
+    console.csrf.exempt(mail.blueprint)  # provider webhooks: signature-checked, never cookies
 
     from ivr import portal
 

@@ -19,7 +19,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.app import rt
-from ticketing.models import OPEN_STATUSES, AuditEntry, CallEvent, Escalation, Milestone, Page, Ticket
+from ticketing.models import (
+    OPEN_STATUSES,
+    AuditEntry,
+    CallEvent,
+    Escalation,
+    InboundMail,
+    Milestone,
+    Page,
+    Ticket,
+    TicketMessage,
+)
 from workers.runtime import Runtime
 
 blueprint = Blueprint("metrics", __name__)
@@ -68,6 +78,26 @@ class SupportlineCollector:
             ):
                 tickets.add_metric([prio, source], n)
             yield tickets
+
+            inbound = CounterMetricFamily(
+                "supportline_inbound_mail", "Inbound email by what became of it", labels=["via", "state"]
+            )
+            for via, state, n in s.execute(
+                select(InboundMail.via, InboundMail.state, func.count()).group_by(InboundMail.via, InboundMail.state)
+            ):
+                inbound.add_metric([via, state], n)
+            yield inbound
+
+            outgoing = CounterMetricFamily(
+                "supportline_client_messages", "Messages to clients by channel and state", labels=["channel", "state"]
+            )
+            for channel, state, n in s.execute(
+                select(TicketMessage.channel, TicketMessage.state, func.count())
+                .where(TicketMessage.direction == "out")
+                .group_by(TicketMessage.channel, TicketMessage.state)
+            ):
+                outgoing.add_metric([channel, state], n)
+            yield outgoing
 
             open_ = GaugeMetricFamily("supportline_open_tickets", "Open tickets", labels=["priority"])
             for prio, n in s.execute(

@@ -197,6 +197,21 @@ try:
         print(f"  {kind} to {r.param('To')} -> HTTP {r.status}: {what}")
     print("  (+1805555016x are the on-call engineers of config/oncall.toml; the others are the callers)")
 
+    # The "new ticket created" emails of the demo's calls (callers whose contact has an email address).
+    import mailbox
+    from email.parser import BytesParser
+    from email.policy import default as email_policy
+
+    where = settings.smtp_url.split("@")[-1] if settings.smtp_url else f"the development mailbox {settings.dev_mailbox_dir}"
+    print(f"\n=== Confirmation emails ({where})")
+    tags = {f"[{settings.mail_tag_prefix}{t.number}]" for t in tickets}
+    if not settings.smtp_url:
+        box = mailbox.Maildir(settings.dev_mailbox_dir, create=True)
+        for key in sorted(box.keys()):
+            mail = BytesParser(policy=email_policy).parsebytes(box.get_bytes(key))
+            if any(tag in str(mail["Subject"]) for tag in tags):
+                print(f"  to {mail['To']}: {mail['Subject']}  ({settings.dev_mailbox_dir}/new/{key})")
+
     page = next((m for m in twilio.messages() if p1 and "P1 CRITICAL" in (m.param("Body") or "")
                  and p1[0] in (m.param("Body") or "")), None)
     if page is not None:

@@ -11,6 +11,7 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v node >/dev/null || need+=(nodejs npm)
 command -v redis-server >/dev/null || need+=(redis-server)  # the fault suite stops and starts its own
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser tests (Playwright drives Debian's build)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)  # the IMAP poller's tests start a private dovecot
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2

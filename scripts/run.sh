@@ -38,6 +38,11 @@ if [ -z "$(.venv/bin/flask --app wsgi users list 2>/dev/null | grep -w admin)" ]
     admin_note="$admin_note  (first admin: admin / $password; change it with 'flask --app wsgi users set-password admin')"
   fi
 fi
+if [ -n "${SMTP_URL:-}" ]; then
+  mail_note="SMTP (${SMTP_URL##*@})"
+else
+  mail_note="no SMTP_URL: every message is written to ${DEV_MAILBOX_DIR:-$PWD/var/mail} (ls ${DEV_MAILBOX_DIR:-var/mail}/new; or mutt -f ${DEV_MAILBOX_DIR:-var/mail})"
+fi
 cat <<MSG
 supportline is starting.
   Twilio voice webhook (A call comes in):  POST $base/twilio/voice
@@ -45,6 +50,8 @@ supportline is starting.
   Twilio messaging webhook:                POST $base/twilio/sms
   Call status changes (optional):          POST $base/twilio/voice/status
   $admin_note
+  Inbound email webhooks:                  POST $base/mail/inbound/mailgun/mime  POST $base/mail/inbound/sendgrid
+  Outgoing email:                          $mail_note
   Health and metrics:                      $base/healthz  $base/readyz  $base/metrics
   Redis:                                   $REDIS_URL
 Stop everything with Ctrl-C.

@@ -149,6 +149,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         twilio_api_base_url="http://127.0.0.1:9",  # nothing listens: tests that send start a server
         coordinator_numbers=("+18055550999",),
         secret_key="test-secret",
+        dev_mailbox_dir=tmp_path / "mail",  # outgoing mail of a test stays in its own Maildir
     )
 
 

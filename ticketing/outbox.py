@@ -14,6 +14,9 @@ TRANSCRIBE = "transcribe"
 CONFIRM = "confirm"
 PAGE = "page"
 TRANSCRIPT_READY = "transcript-ready"
+NOTIFY = "notify"  # a notice to the client about a ticket event (rendered and sent by the worker)
+DELIVER = "deliver"  # send one stored conversation message (a person's reply)
+MAIL_IN = "mail-in"  # parse a stored inbound message
 
 WRITTEN = "outbox.written"  # Session.info key: messages posted in this session
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ticketing import outbox, phone
@@ -26,10 +26,12 @@ from ticketing.models import (
     Contact,
     ExceptionalEvent,
     Milestone,
+    OutboxMessage,
     SlaPause,
     Source,
     Status,
     Ticket,
+    TicketMessage,
     TranscriptionState,
 )
 from ticketing.policy import MILESTONES, SupportPolicy
@@ -89,8 +91,13 @@ def open_ticket(
     critical_requested: bool = False,
     client_id: int | None = None,
     reason: str | None = None,
+    contact_id: int | None = None,
+    notify: bool = True,
 ) -> Ticket:
-    """Create a ticket with its SLA milestones and a 'created' audit entry; flushes to get its number."""
+    """Create a ticket with its SLA milestones and a 'created' audit entry; flushes to get its number.
+
+    ``notify`` queues the client's "new ticket created" notice (sent when the contact has an email address).
+    """
     require_aware(now, "now")
     prio = Priority.parse(priority)
     src = Source(source)
@@ -102,6 +109,11 @@ def open_ticket(
             raise InvalidInput(f"unknown client id {client_id}")
         if client is None or client.id != chosen.id:
             client, contact = chosen, None
+    if contact_id is not None:
+        contact = session.get(Contact, contact_id)
+        if contact is None:
+            raise InvalidInput(f"unknown contact id {contact_id}")
+        client = contact.client
     ticket = Ticket(
         priority=prio.value,
         status=Status.NEW.value,
@@ -136,7 +148,68 @@ def open_ticket(
         reason=reason,
     )
     apply_exceptional_events(session, ticket, policy=policy, now=now)
+    if notify:
+        notify_client(session, ticket, "created", now)
     return ticket
+
+
+def has_email_recipient(session: Session, ticket: Ticket) -> bool:
+    """Whether the ticket's client can be mailed: its contact has an address, or the client wrote from one."""
+    if ticket.contact is not None and ticket.contact.email:
+        return True
+    if ticket.id is None:
+        return False
+    with session.no_autoflush:
+        pending = any(
+            isinstance(o, TicketMessage) and o.ticket is ticket and o.direction == "in" and o.from_address
+            for o in session.new
+        )
+        return (
+            pending
+            or session.scalar(
+                select(TicketMessage.id)
+                .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
+                .where(TicketMessage.from_address.is_not(None))
+                .limit(1)
+            )
+            is not None
+        )
+
+
+def notify_client(session: Session, ticket: Ticket, event: str, now: datetime, **detail: Any) -> None:
+    """Queue the client's notice of ``event`` (the worker decides by configuration whether and where to send it).
+
+    One outbox message per ticket and occurrence of the event, so a retry never sends twice; internal
+    notes never come here. Nothing is queued for a ticket nobody can be mailed about (no contact address,
+    no email from the client).
+    """
+    if not has_email_recipient(session, ticket):
+        return
+    occurrence = (
+        1
+        if event == "created"
+        else 1
+        + sum(
+            1
+            for o in session.new
+            if isinstance(o, OutboxMessage)
+            and o.kind == outbox.NOTIFY
+            and o.payload.get("ticket") == ticket.number
+            and o.payload.get("event") == event
+        )
+    )
+    with session.no_autoflush:
+        occurrence += (
+            session.scalar(
+                select(func.count(OutboxMessage.id)).where(
+                    OutboxMessage.key.like(f"{outbox.NOTIFY}:{ticket.number}:{event}:%")
+                )
+            )
+            or 0
+        )
+    key = f"{outbox.NOTIFY}:{ticket.number}:{event}:{occurrence}"
+    payload = {"ticket": ticket.number, "event": event, "key": key, "detail": detail}
+    outbox.post(session, outbox.NOTIFY, key, payload, now)
 
 
 def get_ticket(session: Session, number: int | str, *, for_update: bool = False) -> Ticket:
@@ -220,6 +293,7 @@ def pause_sla(session: Session, ticket: Ticket, *, actor: str, now: datetime, re
     previous = ticket.status
     ticket.status = Status.WAITING_ON_CLIENT.value
     audit(session, ticket, actor=actor, action="waiting on client", now=now, detail={"from": previous}, reason=reason)
+    notify_client(session, ticket, "waiting", now, question=reason or "", actor=actor)
 
 
 def resume_sla(
@@ -260,6 +334,7 @@ def meet_milestone(
     now: datetime,
     estimate: datetime | None = None,
     note: str | None = None,
+    notify: bool = True,
 ) -> Milestone:
     """Record that a milestone was met now; the resolution plan carries the estimated resolution time."""
     if name not in MILESTONES:
@@ -275,8 +350,8 @@ def meet_milestone(
             raise InvalidInput("the estimated resolution time must not be in the past")
         milestone.estimate = estimate
         if ticket.milestone("first_response").met_at is None:
-            # A plan follows a diagnosis: the client has had a response by then.
-            meet_milestone(session, ticket, "first_response", actor=actor, now=now)
+            # A plan follows a diagnosis: the client has had a response by then (the plan's notice says so).
+            meet_milestone(session, ticket, "first_response", actor=actor, now=now, notify=False)
     milestone.met_at = now
     milestone.met_in_time = milestone.due_at is None or now <= milestone.due_at
     audit(
@@ -288,6 +363,8 @@ def meet_milestone(
         detail={"due": _iso(milestone.due_at), "in_time": milestone.met_in_time, "estimate": _iso(estimate)},
         reason=note,
     )
+    if notify and name in ("first_response", "resolution_plan"):
+        notify_client(session, ticket, name, now, estimate=_iso(estimate), note=note or "", actor=actor)
     return milestone
 
 
@@ -321,9 +398,12 @@ def set_status(
         new in (Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED)
         and ticket.milestone("first_response").met_at is None
     ):
-        meet_milestone(session, ticket, "first_response", actor=actor, now=now)
+        # Resolved at once: the client gets the resolution notice only.
+        meet_milestone(session, ticket, "first_response", actor=actor, now=now, notify=new != Status.RESOLVED)
     if new == Status.RESOLVED and ticket.milestone("resolved").met_at is None:
         meet_milestone(session, ticket, "resolved", actor=actor, now=now)
+    if new == Status.RESOLVED:
+        notify_client(session, ticket, "resolved", now, note=reason or "", actor=actor)
     if old == Status.RESOLVED and new.is_open:
         # Reopened: the resolved clock runs again from its original due time.
         resolved = ticket.milestone("resolved")

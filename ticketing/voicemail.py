@@ -88,6 +88,7 @@ def reach_voicemail(
             call_sid=call_sid,
             critical_requested=critical,
             reason="caller pressed 2 for a critical issue" if critical else None,
+            notify=False,  # the confirmation email follows the message (or the hang-up), with the SMS
         )
         ticket.summary = f"Missed call from {_caller_label(ticket)}: no message yet, please call back"
         if critical:
@@ -169,9 +170,10 @@ def attach_recording(
 
 
 def request_confirmation(session: Session, ticket: Ticket, now: datetime) -> None:
-    """Queue the caller's "new ticket created" SMS (once per ticket)."""
+    """Queue the caller's "new ticket created" SMS, and the email when the contact has an address (once per ticket)."""
     if phone.normalize(ticket.caller_number) is not None:
         outbox.post(session, outbox.CONFIRM, f"confirm:{ticket.number}", {"ticket": ticket.number}, now)
+    service.notify_client(session, ticket, "created", now)
 
 
 def call_ended_without_message(session: Session, *, ticket: Ticket, now: datetime, reason: str) -> None:

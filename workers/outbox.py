@@ -27,6 +27,9 @@ JOBS: dict[str, str] = {
     outbox.PAGE: "workers.jobs.page_on_call",
     outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
     PORTAL_LINK: "workers.portal.send_sign_in_link",
+    outbox.NOTIFY: "workers.mail.notify_ticket_event",
+    outbox.DELIVER: "workers.mail.deliver_message",
+    outbox.MAIL_IN: "workers.mail.ingest_mail",
 }
 
 

@@ -73,6 +73,9 @@ def main() -> None:
     runtime = rt.current()
     configure(runtime.settings.log_format)
     from workers.jobs import warm_up
+    from workers.mail import notices
+
+    notices(runtime)  # a broken notices file (config/mail.toml) stops the worker here, naming the key
 
     model = warm_up(runtime)
     worker = SimpleWorker([runtime.queue()], connection=runtime.redis)

@@ -15,16 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from ivr.console import present
 from ivr.console.auth import blueprint, role_required, rt, viewer
-from ticketing import accounts, paging, phone, service
+from ticketing import accounts, conversation, paging, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
-from ticketing.models import OPEN_STATUSES, Client, ExceptionalEvent, Source, Status, Ticket, User
+from ticketing.models import (
+    OPEN_STATUSES,
+    Client,
+    ExceptionalEvent,
+    InboundMail,
+    MailAttachment,
+    Source,
+    Status,
+    Ticket,
+    User,
+)
 from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from ticketing.sla import calendar_for
@@ -116,7 +126,11 @@ def console_context() -> dict[str, Any]:
         if "active_events" not in g:
             with runtime.sessions() as s:
                 g.active_events = list(service.active_exceptional_events(s, runtime.now()))
+                g.quarantined_mail = s.scalar(
+                    select(func.count(InboundMail.id)).where(InboundMail.state == "quarantined")
+                )
         context["active_events"] = g.active_events
+        context["quarantined_mail"] = g.get("quarantined_mail", 0)
     return context
 
 
@@ -307,6 +321,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
             error=error,
             estimate_default=_local_input(now + timedelta(hours=4), runtime),
             estimate_min=_local_input(now, runtime),
+            mail=_mail_context(s, t),
         )
     return html, status
 
@@ -580,8 +595,7 @@ def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
         return render_ticket(number, error=_sentence(exc), status=400)
     flash(message, "ok")
     response = redirect(url_for("console.ticket", number=number), code=303)
-    if name == "retry-transcription":
-        _dispatch_after_response(response, runtime)
+    _dispatch_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
     return response
 
 
@@ -780,3 +794,60 @@ def end_event(event_id: int) -> Any:
         return _render_events(error=_sentence(exc))
     flash(f"Exceptional event {event_id} ended.", "ok")
     return redirect(url_for("console.events"), code=303)
+
+
+# --- the conversation with the client: reply box, attachments ---------------------------------------------
+
+
+def _mail_context(session: Session, t: Ticket) -> dict[str, Any]:
+    address = conversation.requester_address(session, t)
+    return {
+        "messages": conversation.conversation(session, t),
+        "address": address,
+        "sms_to": phone_display(t.caller_number) if address is None and phone.normalize(t.caller_number) else None,
+        "bouncing": conversation.bouncing(session, address),
+    }
+
+
+@action("reply")
+def _reply(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    message = conversation.reply_to_client(
+        c.session, t, _text(form, "text"), actor=c.actor, now=c.now, tag_prefix=c.runtime.settings.mail_tag_prefix
+    )
+    return f"Reply queued ({message.channel} to {message.to_address if message.channel == 'email' else 'the caller'})."
+
+
+@blueprint.get("/attachments/<int:attachment_id>")
+def mail_attachment(attachment_id: int) -> Response:
+    """A file from a client's email, to signed-in users only, always as a download."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        attachment = s.get(MailAttachment, attachment_id)
+        if attachment is None:
+            abort(404)
+        stored, name = attachment.path, attachment.filename
+    path = recording_file(stored, runtime.settings.recordings_dir)
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="application/octet-stream", as_attachment=True, download_name=name, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blueprint.get("/mail")
+def mail_intake() -> str:
+    """Inbound email: quarantined messages first (with why), then the latest messages and what became of them."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        columns = (
+            InboundMail.id, InboundMail.via, InboundMail.received_at, InboundMail.size, InboundMail.state,
+            InboundMail.outcome, InboundMail.dedupe_key, InboundMail.ticket_id,
+        )  # fmt: skip
+        quarantined = s.execute(
+            select(*columns).where(InboundMail.state == "quarantined").order_by(InboundMail.id.desc()).limit(200)
+        ).all()
+        recent = s.execute(select(*columns).order_by(InboundMail.id.desc()).limit(100)).all()
+        numbers = dict(
+            s.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_([r.ticket_id for r in recent]))).all()
+        )
+        return render_template("console/mail_intake.html", quarantined=quarantined, recent=recent, numbers=numbers)

@@ -20,6 +20,7 @@ PURE = [
     "ticketing.routing",
     "ticketing.oncall",
     "ticketing.triage",
+    "ticketing.mailrules",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 

@@ -1,0 +1,1 @@
+"""Inbound email: storing raw messages, MIME parsing, provider webhook signatures, the IMAP poller."""

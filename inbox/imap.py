@@ -1,0 +1,214 @@
+"""The IMAP poller (Procfile process ``mail``): the helpdesk mailbox into the intake pipeline.
+
+- IMAPClient, the folder selected read-only and messages fetched with ``BODY.PEEK[]``: the \\Seen flag is
+  never set or read, so a person reading the mailbox in a mail client changes nothing, and nothing is
+  "read but never ticketed".
+- Progress is the UIDVALIDITY and the highest UID stored, kept in the database in the same transaction as
+  the stored messages; a new UIDVALIDITY re-reads the folder, and the (mailbox, Message-ID) key makes that
+  harmless.
+- IDLE where the server offers it (renewed every ``IMAP_IDLE_SECONDS``), else a poll every
+  ``IMAP_POLL_SECONDS``; reconnects with backoff.
+- Password login, or XOAUTH2 with an access token printed by ``IMAP_OAUTH2_TOKEN_COMMAND`` (Microsoft 365 and
+  Google take no passwords).
+
+``IMAP_URL``: ``imaps://user:password@imap.example.com:993/INBOX`` (TLS), ``imap://...:143`` (STARTTLS,
+required) or ``imap+insecure://127.0.0.1:1143`` (plain, a local test server).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import signal
+import ssl
+import subprocess
+import threading
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from settings import Settings
+
+log = logging.getLogger(__name__)
+BATCH = 25  # messages fetched per round trip: memory stays flat however large the backlog
+
+
+@dataclass(frozen=True)
+class ImapTarget:
+    """Where and how to log in, parsed from ``IMAP_URL``."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str
+    password: str
+    folder: str
+
+    @property
+    def mailbox(self) -> str:
+        """The cursor's name: user@host/folder."""
+        return f"{self.username}@{self.host}/{self.folder}"
+
+
+def parse_imap_url(url: str) -> ImapTarget:
+    """Parse ``IMAP_URL``; ValueError names what is wrong."""
+    parts = urlsplit(url)
+    defaults = {"imaps": 993, "imap": 143, "imap+insecure": 143}
+    if parts.scheme not in defaults:
+        raise ValueError(f"IMAP_URL must start with imaps://, imap:// or imap+insecure://, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("IMAP_URL has no host")
+    if not parts.username:
+        raise ValueError("IMAP_URL has no user name (imaps://user:password@host/INBOX)")
+    return ImapTarget(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or defaults[parts.scheme],
+        username=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+    )
+
+
+def connect(settings: Settings):  # type: ignore[no-untyped-def]
+    """A logged-in IMAPClient with the folder selected read-only; returns (client, target, select response)."""
+    from imapclient import IMAPClient
+
+    target = parse_imap_url(settings.imap_url)
+    client = IMAPClient(
+        target.host,
+        port=target.port,
+        ssl=target.scheme == "imaps",
+        ssl_context=ssl.create_default_context() if target.scheme == "imaps" else None,
+        timeout=60,
+    )
+    if target.scheme == "imap":
+        client.starttls(ssl.create_default_context())
+    if settings.imap_oauth2_token_command:
+        token = subprocess.run(
+            shlex.split(settings.imap_oauth2_token_command), capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        client.oauth2_login(target.username, token)
+    else:
+        client.login(target.username, target.password)
+    selected = client.select_folder(target.folder, readonly=True)
+    return client, target, selected
+
+
+def poll_once(runtime, client, target: ImapTarget, selected: dict) -> int:  # type: ignore[no-untyped-def]
+    """Store every message above the cursor (UID order, in batches); returns how many were new."""
+    from sqlalchemy import select
+
+    from inbox.intake import store_raw
+    from ticketing.db import transaction
+    from ticketing.models import MailboxCursor
+    from workers.outbox import dispatch_pending
+
+    settings = runtime.settings
+    uidvalidity = int(selected[b"UIDVALIDITY"])
+    with transaction(runtime.sessions) as s:
+        cursor = s.scalars(select(MailboxCursor).where(MailboxCursor.mailbox == target.mailbox)).first()
+        if cursor is None:
+            cursor = MailboxCursor(
+                mailbox=target.mailbox, uidvalidity=uidvalidity, last_uid=0, updated_at=runtime.now()
+            )
+            s.add(cursor)
+        elif cursor.uidvalidity != uidvalidity:
+            log.warning(
+                "%s: UIDVALIDITY changed (%s -> %s), reading the folder again",
+                target.mailbox,
+                cursor.uidvalidity,
+                uidvalidity,
+            )
+            cursor.uidvalidity, cursor.last_uid = uidvalidity, 0
+        last = cursor.last_uid
+    uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+    new = 0
+    for i in range(0, len(uids), BATCH):
+        batch = uids[i : i + BATCH]
+        fetched = client.fetch(batch, ["BODY.PEEK[]", "RFC822.SIZE"])
+        with transaction(runtime.sessions) as s:
+            for uid in batch:
+                data = fetched.get(uid)
+                if data is None:
+                    continue  # expunged meanwhile
+                raw = data.get(b"BODY[]") or b""
+                stored = store_raw(
+                    s,
+                    mailbox=settings.inbox_address or target.mailbox,
+                    raw=raw,
+                    via="imap",
+                    now=runtime.now(),
+                    max_bytes=settings.mail_max_bytes,
+                )
+                new += stored.new
+            cursor = s.scalars(select(MailboxCursor).where(MailboxCursor.mailbox == target.mailbox)).one()
+            cursor.last_uid = max(batch)
+            cursor.updated_at = runtime.now()
+        del fetched
+        dispatch_pending(runtime)
+    return new
+
+
+def run(settings: Settings, stop: threading.Event) -> None:
+    """Poll until ``stop`` is set; IDLE when offered. Connection errors back off and reconnect."""
+    from workers.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    try:
+        _loop(runtime, settings, stop)
+    finally:
+        runtime.close()
+
+
+def _loop(runtime, settings: Settings, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    backoff = 1.0
+    while not stop.is_set():
+        try:
+            client, target, selected = connect(settings)
+            log.info(
+                "IMAP poller reading %s (IDLE %s)", target.mailbox, "yes" if client.has_capability("IDLE") else "no"
+            )
+            backoff = 1.0
+            with client:
+                while not stop.is_set():
+                    count = poll_once(runtime, client, target, selected)
+                    if count:
+                        log.info("%s: %d new messages stored", target.mailbox, count)
+                    if client.has_capability("IDLE"):
+                        client.idle()
+                        # Woken by the server (new mail), or every 5 s to notice a stop request.
+                        waited = 0
+                        while not stop.is_set() and waited < settings.imap_idle_seconds:
+                            if client.idle_check(timeout=5):
+                                break
+                            waited += 5
+                        client.idle_done()
+                    else:
+                        stop.wait(settings.imap_poll_seconds)
+                    selected = client.select_folder(target.folder, readonly=True)
+        except Exception as exc:  # noqa: BLE001 - any failure: log, back off, reconnect; nothing was marked read
+            log.warning("IMAP poller: %s: %s; reconnecting in %.0f s", type(exc).__name__, exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 300)
+
+
+def main() -> None:
+    """Entry point: ``python -m inbox.imap`` (idles quietly when IMAP_URL is not set, so honcho keeps running)."""
+    from settings import load_settings
+    from workers.logs import configure
+
+    settings = load_settings()
+    configure(settings.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if not settings.imap_url:
+        log.info("IMAP poller off: IMAP_URL is not set (mail can still arrive by the inbound webhooks)")
+        while not stop.wait(3600):
+            pass
+        return
+    run(settings, stop)
+
+
+if __name__ == "__main__":
+    main()

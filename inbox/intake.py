@@ -1,0 +1,267 @@
+"""The intake pipeline: store the raw message first, then (in an RQ job) turn it into a ticket or a reply.
+
+``store_raw`` is all a webhook or the IMAP poller does before answering: one row keyed on (mailbox,
+Message-ID), plus the outbox message for the parsing job, in one transaction. ``process`` runs in the
+worker, once per stored message; a message it cannot read is quarantined with a clear outcome and never
+holds up the ones behind it (each has its own job).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from inbox.parse import ParsedMail, UnparsableMessage, dedupe_key, parse
+from settings import Settings
+from ticketing import conversation, mailrules, outbox, service
+from ticketing.models import InboundMail, MailAttachment, Source, Ticket, TicketMessage
+from ticketing.policy import SupportPolicy
+from ticketing.priority import Priority
+
+log = logging.getLogger(__name__)
+SYSTEM = "email intake"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The stored row's id, and whether this call stored it (False: the same message was stored before)."""
+
+    id: int
+    new: bool
+
+
+def store_raw(session: Session, *, mailbox: str, raw: bytes, via: str, now: datetime, max_bytes: int) -> Stored:
+    """Store a raw message once per (mailbox, Message-ID) and queue its parsing; the caller commits.
+
+    A message over ``max_bytes`` keeps only its headers and is quarantined by the job, visibly.
+    """
+    key = dedupe_key(raw)
+    box = mailbox.strip().lower()
+    existing = session.scalar(select(InboundMail.id).where(InboundMail.mailbox == box, InboundMail.dedupe_key == key))
+    if existing is not None:
+        return Stored(existing, False)
+    truncated = len(raw) > max_bytes
+    body = raw if not truncated else _headers_only(raw)
+    row = InboundMail(
+        mailbox=box,
+        dedupe_key=key,
+        via=via,
+        received_at=now,
+        raw=body,
+        size=len(raw),
+        truncated=truncated,
+        state="stored",
+    )
+    # A concurrent store of the same message (webhook and IMAP at once) hits the unique constraint:
+    # the savepoint keeps the caller's transaction usable and the earlier row wins.
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        existing = session.scalar(
+            select(InboundMail.id).where(InboundMail.mailbox == box, InboundMail.dedupe_key == key)
+        )
+        return Stored(existing or 0, False)
+    outbox.post(session, outbox.MAIL_IN, f"{outbox.MAIL_IN}:{row.id}", {"inbound": row.id}, now)
+    return Stored(row.id, True)
+
+
+def _headers_only(raw: bytes) -> bytes:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        if sep in raw[: 1024 * 1024]:
+            return raw.split(sep, 1)[0] + sep
+    return raw[:65536]
+
+
+def quarantine(row: InboundMail, why: str, now: datetime) -> None:
+    """Set a message aside with the reason; it is listed in the console and never retried by itself."""
+    row.state = "quarantined"
+    row.outcome = why[:2000]
+    row.processed_at = now
+    log.warning("inbound mail %s quarantined: %s", row.id, why)
+
+
+def process(session: Session, inbound_id: int, *, settings: Settings, policy: SupportPolicy, now: datetime) -> str:
+    """Turn one stored message into a ticket, a reply on a ticket, a bounce, or nothing (with the reason)."""
+    row = session.get(InboundMail, inbound_id, with_for_update=True)
+    if row is None:
+        return "unknown"
+    if row.state != "stored":
+        return f"already {row.state}"
+    if row.truncated:
+        quarantine(
+            row, f"message of {row.size} bytes is over MAIL_MAX_BYTES ({settings.mail_max_bytes}); headers kept", now
+        )
+        return "quarantined"
+    try:
+        mail = parse(row.raw)
+    except UnparsableMessage as exc:
+        quarantine(row, f"unparsable: {exc}", now)
+        return "quarantined"
+    except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is this message's problem only
+        quarantine(row, f"unparsable: {type(exc).__name__}: {exc}", now)
+        return "quarantined"
+    row.processed_at = now
+    own = settings.inbox_address
+    if mail.own_ticket or (mail.sender and mail.sender == own):
+        row.state = "ignored"
+        row.outcome = "our own outgoing mail came back: not ticketed, not answered"
+        return "ignored"
+    if mail.bounce is not None:
+        return _bounce(session, row, mail, now)
+    ids = mailrules.message_ids(mail.in_reply_to, mail.references)
+    if mail.message_id and session.scalar(
+        select(TicketMessage.id).where(TicketMessage.message_id == mail.message_id, TicketMessage.direction == "out")
+    ):
+        row.state = "ignored"
+        row.outcome = f"Message-ID {mail.message_id} is one we sent: not ticketed"
+        return "ignored"
+    ticket = _thread(session, mail, ids, settings.mail_tag_prefix)
+    auto = mail.auto_reason
+    author = mail.sender or "unknown sender"
+    if ticket is not None:
+        landing = conversation.add_client_message(
+            session,
+            ticket,
+            body=mail.text,
+            author=author,
+            now=now,
+            policy=policy,
+            from_address=mail.reply_to or mail.sender or None,
+            subject=mail.subject,
+            message_id=mail.message_id,
+            key=f"in:{row.id}",
+            auto_reason=auto,
+            reopen_days=settings.mail_reopen_days,
+            inbound_id=row.id,
+        )
+        _store_attachments(landing.message, mail, row, settings)
+        row.ticket_id = landing.ticket.id
+        if landing.follow_up_of is not None:
+            row.state = "ticketed"
+            row.outcome = f"reply to resolved ticket #{landing.follow_up_of}: new ticket #{landing.ticket.number}"
+        else:
+            row.state = "threaded"
+            how = "reopened" if landing.reopened else "added"
+            row.outcome = f"{how} on ticket #{landing.ticket.number}" + (f" (automatic: {auto})" if auto else "")
+        return row.state
+    return _new_ticket(session, row, mail, settings, policy, now)
+
+
+def _thread(session: Session, mail: ParsedMail, ids: list[str], prefix: str) -> Ticket | None:
+    """The ticket a reply belongs to: by the tag in its subject, or by a Message-ID it names; never by subject text."""
+    number = mailrules.find_tag(mail.subject, prefix)
+    if number is not None:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).first()
+        if ticket is not None:
+            return ticket
+    return conversation.ticket_for_message_ids(session, ids)
+
+
+def _new_ticket(
+    session: Session, row: InboundMail, mail: ParsedMail, settings: Settings, policy: SupportPolicy, now: datetime
+) -> str:
+    client, contact = conversation.find_sender(session, mail.sender)
+    unknown = contact is None
+    summary = mail.subject or "(no subject)"
+    who = f"{mail.sender_name} <{mail.sender}>" if mail.sender_name else (mail.sender or "no sender address")
+    description = f"Email from {who}" + (" (unknown sender)" if unknown else "") + f":\n\n{mail.text}"
+    ticket = service.open_ticket(
+        session,
+        policy=policy,
+        now=now,
+        priority=Priority.P3,
+        source=Source.EMAIL,
+        actor=SYSTEM,
+        summary=summary,
+        description=description[:100000],
+        client_id=client.id if client is not None else None,
+        contact_id=contact.id if contact is not None else None,
+        reason="unknown sender" if unknown else None,
+        notify=False,
+    )
+    landing = conversation.add_client_message(
+        session,
+        ticket,
+        body=mail.text,
+        author=mail.sender or "unknown sender",
+        now=now,
+        policy=policy,
+        from_address=mail.reply_to or mail.sender or None,
+        subject=mail.subject,
+        message_id=mail.message_id,
+        key=f"in:{row.id}",
+        auto_reason=mail.auto_reason,
+        inbound_id=row.id,
+    )
+    _store_attachments(landing.message, mail, row, settings)
+    service.notify_client(session, ticket, "created", now)
+    row.ticket_id = ticket.id
+    row.state = "ticketed"
+    row.outcome = f"new ticket #{ticket.number}" + (" (unknown sender)" if unknown else "")
+    if mail.auto_reason:
+        row.outcome += f"; no automatic answer ({mail.auto_reason})"
+    return "ticketed"
+
+
+def _bounce(session: Session, row: InboundMail, mail: ParsedMail, now: datetime) -> str:
+    assert mail.bounce is not None
+    row.state = "bounce"
+    original = None
+    if mail.bounce.original_message_id:
+        original = session.scalars(
+            select(TicketMessage).where(TicketMessage.message_id == mail.bounce.original_message_id)
+        ).first()
+    failed = mail.bounce.failed
+    for address, why in failed:
+        conversation.mark_bouncing(session, address, why or "delivery failed", now)
+    if original is not None:
+        original.state = "bounced"
+        original.error = "; ".join(f"{a}: {w}" for a, w in failed)[:2000] or "delivery failed"
+        row.ticket_id = original.ticket_id
+        service.audit(
+            session,
+            original.ticket,
+            actor=SYSTEM,
+            action="email bounced",
+            now=now,
+            detail={"to": [a for a, _w in failed], "subject": original.subject},
+            reason=original.error,
+        )
+    addresses = ", ".join(a for a, _w in failed) or "no failed recipient named"
+    row.outcome = f"delivery-status report: {addresses} marked bouncing" + (
+        f"; bounced message on ticket #{original.ticket.number}" if original is not None else ""
+    )
+    return "bounce"
+
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _store_attachments(message: TicketMessage, mail: ParsedMail, row: InboundMail, settings: Settings) -> None:
+    """Attachments go beside the recordings (``RECORDINGS_DIR/mail/<inbound id>/``), up to the size cap."""
+    folder = Path(settings.recordings_dir) / "mail" / str(row.id)
+    for i, part in enumerate(mail.attachments):
+        name = SAFE_NAME.sub("_", Path(part.filename).name).strip("._")[:120] or f"attachment-{i}"
+        attachment = MailAttachment(
+            filename=part.filename[:255], content_type=part.content_type[:120], size=len(part.data)
+        )
+        if len(part.data) > settings.mail_attachment_max_bytes:
+            attachment.note = (
+                f"not stored: {len(part.data)} bytes is over the {settings.mail_attachment_max_bytes}-byte cap"
+            )
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{i}-{name}"
+            path.write_bytes(part.data)
+            attachment.path = str(path)
+        message.attachments.append(attachment)

@@ -1,0 +1,94 @@
+"""Inbound email webhooks (thin): check the provider's signature, store the raw MIME, answer 2xx once stored.
+
+- ``POST /mail/inbound/mailgun/mime`` - a Mailgun route forwarding raw MIME (a URL ending in ``mime``, field
+  ``body-mime``); ``/mail/inbound/mailgun`` takes the same
+- ``POST /mail/inbound/sendgrid`` - SendGrid Inbound Parse with "POST the raw, full MIME message" (field
+  ``email``) and a signature-verification security policy
+
+Parsing happens later in the worker; a duplicate delivery is answered 200 and stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from inbox import intake, signatures
+from ivr.app import rt
+from ticketing.db import transaction
+from workers.outbox import claim_written, dispatcher_for
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("mail", __name__, url_prefix="/mail")
+
+
+def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Response, int]:
+    runtime = rt()
+    settings = runtime.settings
+    mailbox = settings.inbox_address or (recipient or "").strip().lower() or "helpdesk"
+    try:
+        with transaction(runtime.sessions) as s:
+            stored = intake.store_raw(
+                s, mailbox=mailbox, raw=raw, via=via, now=runtime.now(), max_bytes=settings.mail_max_bytes
+            )
+            claimed = claim_written(s, runtime.now()) if settings.dispatch_after_response else []
+    except SQLAlchemyError:
+        log.exception("inbound mail not stored")
+        return jsonify(error="not stored, send again"), 503  # the provider retries a 5xx
+    if claimed:
+        dispatcher = dispatcher_for(runtime)
+        response = jsonify(stored=stored.id, duplicate=not stored.new)
+        response.call_on_close(lambda: dispatcher.send(claimed))
+        return response
+    return jsonify(stored=stored.id, duplicate=not stored.new)
+
+
+@blueprint.post("/inbound/mailgun")
+@blueprint.post("/inbound/mailgun/mime")  # Mailgun posts the raw message to a route URL ending in "mime"
+def mailgun() -> Response | tuple[Response, int]:
+    """Mailgun's forwarded raw MIME, signed with the webhook signing key."""
+    settings = rt().settings
+    form = request.form
+    if not signatures.mailgun_valid(
+        settings.mailgun_signing_key,
+        form.get("timestamp", ""),
+        form.get("token", ""),
+        form.get("signature", ""),
+        now=rt().now().timestamp(),
+        max_age=settings.mail_webhook_max_age_seconds,
+    ):
+        log.warning("refused unsigned or badly signed Mailgun webhook")
+        return jsonify(error="bad signature"), 403
+    raw = form.get("body-mime")
+    if raw is None and "body-mime" in request.files:
+        return _store(request.files["body-mime"].read(), "mailgun", form.get("recipient"))
+    if not raw:
+        return jsonify(error="no body-mime: forward to a URL ending in 'mime'"), 400
+    return _store(raw.encode("utf-8", "surrogateescape"), "mailgun", form.get("recipient"))
+
+
+@blueprint.post("/inbound/sendgrid")
+def sendgrid() -> Response | tuple[Response, int]:
+    """SendGrid Inbound Parse, raw MIME, signed by its security policy (ECDSA)."""
+    settings = rt().settings
+    body = request.get_data(cache=True)  # the signature covers the exact bytes; the form is parsed from the cache
+    if not signatures.sendgrid_valid(
+        settings.sendgrid_verification_key,
+        request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", ""),
+        body,
+        request.headers.get("X-Twilio-Email-Event-Webhook-Signature", ""),
+        now=rt().now().timestamp(),
+        max_age=settings.mail_webhook_max_age_seconds,
+    ):
+        log.warning("refused unsigned or badly signed SendGrid webhook")
+        return jsonify(error="bad signature"), 403
+    if "email" in request.files:
+        raw = request.files["email"].read()
+    else:
+        text = request.form.get("email")
+        if not text:
+            return jsonify(error="no raw message: enable 'POST the raw, full MIME message'"), 400
+        raw = text.encode("utf-8", "surrogateescape")
+    return _store(raw, "sendgrid", request.form.get("to"))

@@ -1,0 +1,118 @@
+"""Inbound webhooks: Mailgun's HMAC and SendGrid's ECDSA signatures checked, 2xx only once the raw message is stored."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from ivr.app import create_app
+from tests.mail import fixtures
+from tests.mail.conftest import Desk
+from ticketing.models import InboundMail, OutboxMessage
+
+KEY = "key-" + "3" * 32
+PRIVATE = ec.generate_private_key(ec.SECP256R1())
+PUBLIC_B64 = base64.b64encode(
+    PRIVATE.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+).decode()
+
+
+@pytest.fixture
+def web(desk: Desk) -> Iterator[FlaskClient]:
+    desk.runtime.settings = desk.runtime.settings.with_overrides(
+        mailgun_signing_key=KEY, sendgrid_verification_key=PUBLIC_B64
+    )
+    app = create_app(runtime=desk.runtime)
+    with app.test_client() as client:
+        yield client
+
+
+def stored(desk: Desk) -> int:
+    with desk.runtime.sessions() as s:
+        return s.scalar(select(func.count(InboundMail.id))) or 0
+
+
+def mailgun_form(desk: Desk, raw: bytes, *, key: str = KEY, age: int = 0) -> dict[str, str]:
+    ts = str(int(desk.runtime.now().timestamp()) - age)
+    token = "t" * 50
+    sig = hmac.new(key.encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
+    return {
+        "timestamp": ts,
+        "token": token,
+        "signature": sig,
+        "recipient": "help@itech.example",
+        "body-mime": raw.decode(),
+    }
+
+
+def test_a_signed_mailgun_message_is_stored_then_parsed_into_a_ticket(desk: Desk, web: FlaskClient) -> None:
+    response = web.post("/mail/inbound/mailgun", data=mailgun_form(desk, fixtures.multipart_alternative()))
+    assert response.status_code == 200 and response.json["duplicate"] is False
+    with desk.runtime.sessions() as s:
+        assert s.scalar(select(OutboxMessage.key)) == f"mail-in:{response.json['stored']}"  # parsed later, by the job
+    desk.run_jobs()
+    (ticket,) = desk.tickets()
+    assert ticket.source == "email" and len(desk.sent()) == 1
+    again = web.post("/mail/inbound/mailgun", data=mailgun_form(desk, fixtures.multipart_alternative()))
+    assert again.status_code == 200 and again.json["duplicate"] is True
+    desk.run_jobs()
+    assert len(desk.tickets()) == 1
+
+
+@pytest.mark.parametrize("bad", ["wrong key", "stale", "missing"])
+def test_a_badly_signed_mailgun_request_is_refused_and_changes_nothing(desk: Desk, web: FlaskClient, bad: str) -> None:
+    form = mailgun_form(
+        desk, fixtures.html_only(), key="key-wrong" if bad == "wrong key" else KEY, age=900 if bad == "stale" else 0
+    )
+    if bad == "missing":
+        form.pop("signature")
+    assert web.post("/mail/inbound/mailgun", data=form).status_code == 403
+    assert stored(desk) == 0
+
+
+def sendgrid_request(
+    desk: Desk, raw: bytes, *, private: ec.EllipticCurvePrivateKey = PRIVATE
+) -> tuple[bytes, dict[str, str]]:
+    boundary = "xYzZY"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="to"\r\n\r\nhelp@itech.example\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\n'
+        ).encode()
+        + raw
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    ts = str(int(desk.runtime.now().timestamp()))
+    signature = base64.b64encode(private.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    return body, {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "X-Twilio-Email-Event-Webhook-Signature": signature,
+        "X-Twilio-Email-Event-Webhook-Timestamp": ts,
+    }
+
+
+def test_a_signed_sendgrid_inbound_parse_post_is_stored(desk: Desk, web: FlaskClient) -> None:
+    body, headers = sendgrid_request(desk, fixtures.latin1_subject())
+    response = web.post("/mail/inbound/sendgrid", data=io.BytesIO(body), headers=headers)
+    assert response.status_code == 200, response.data
+    desk.run_jobs()
+    (ticket,) = desk.tickets()
+    assert ticket.summary == "Problème de réseau à l'accueil"
+
+
+def test_a_sendgrid_post_signed_by_another_key_or_altered_is_refused(desk: Desk, web: FlaskClient) -> None:
+    body, headers = sendgrid_request(desk, fixtures.html_only(), private=ec.generate_private_key(ec.SECP256R1()))
+    assert web.post("/mail/inbound/sendgrid", data=io.BytesIO(body), headers=headers).status_code == 403
+    body, headers = sendgrid_request(desk, fixtures.html_only())
+    tampered = body.replace(b"VPN", b"VPX")
+    assert web.post("/mail/inbound/sendgrid", data=io.BytesIO(tampered), headers=headers).status_code == 403
+    assert stored(desk) == 0

@@ -1,0 +1,294 @@
+"""A ticket's conversation with the client: client messages onto tickets, public replies, who to write to.
+
+Shared by the email intake, the console's "reply to client" box and the client portal. Like
+``ticketing.service``, each function changes rows and their audit entries together and leaves the commit
+to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ticketing import mailrules, outbox, phone, service
+from ticketing.errors import InvalidInput, InvalidTransition
+from ticketing.models import (
+    Client,
+    Contact,
+    MailAddress,
+    Source,
+    Status,
+    Ticket,
+    TicketMessage,
+)
+from ticketing.policy import SupportPolicy
+
+SYSTEM = "support line"
+MAX_REPLY_CHARS = 20000
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a client's message went: the ticket, and whether it reopened one or opened a follow-up."""
+
+    ticket: Ticket
+    message: TicketMessage
+    reopened: bool = False
+    follow_up_of: int | None = None  # the resolved ticket a new one follows up
+
+
+def find_sender(session: Session, address: str | None) -> tuple[Client | None, Contact | None]:
+    """The contact (and client) of an email address, else the client whose contacts use its domain."""
+    if not address or "@" not in address:
+        return None, None
+    addr = address.strip().lower()
+    contact = session.scalars(select(Contact).where(func.lower(Contact.email) == addr).order_by(Contact.id)).first()
+    if contact is not None:
+        return contact.client, contact
+    domain = addr.rsplit("@", 1)[1]
+    rows = session.execute(
+        select(Contact.client_id, Contact.email).where(func.lower(Contact.email).like(f"%@{domain}"))
+    ).all()
+    by_client: dict[int, set[str]] = {}
+    for client_id, email in rows:
+        by_client.setdefault(client_id, set()).add(email.rsplit("@", 1)[1])
+    client_id = mailrules.client_for_domain(domain, by_client)
+    return (session.get(Client, client_id) if client_id else None), None
+
+
+def requester_address(session: Session, ticket: Ticket) -> str | None:
+    """Where the client's mail about this ticket goes: the contact's address, else the address they wrote from."""
+    if ticket.contact is not None and ticket.contact.email:
+        return ticket.contact.email.strip()
+    return session.scalar(
+        select(TicketMessage.from_address)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
+        .where(TicketMessage.from_address.is_not(None), TicketMessage.auto_reason.is_(None))
+        .order_by(TicketMessage.id)
+        .limit(1)
+    ) or session.scalar(
+        select(TicketMessage.from_address)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
+        .where(TicketMessage.from_address.is_not(None))
+        .order_by(TicketMessage.id)
+        .limit(1)
+    )
+
+
+def bouncing(session: Session, address: str | None) -> MailAddress | None:
+    """The address's record when it is bouncing (no more mail goes to it), else None."""
+    if not address:
+        return None
+    row = session.scalars(select(MailAddress).where(MailAddress.address == address.strip().lower())).first()
+    return row if row is not None and row.bouncing_since is not None else None
+
+
+def mark_bouncing(session: Session, address: str, reason: str, now: datetime) -> MailAddress:
+    """A delivery-status report says mail to ``address`` fails: stop sending to it (shown in the console)."""
+    addr = address.strip().lower()
+    row = session.scalars(select(MailAddress).where(MailAddress.address == addr)).first()
+    if row is None:
+        row = MailAddress(address=addr, updated_at=now)
+        session.add(row)
+    if row.bouncing_since is None:
+        row.bouncing_since = now
+    row.bounce_reason = reason[:1000]
+    row.updated_at = now
+    return row
+
+
+def clear_bouncing(session: Session, address: str, now: datetime) -> None:
+    """The address works again (a coordinator checked it): mail goes to it again."""
+    row = session.scalars(select(MailAddress).where(MailAddress.address == address.strip().lower())).first()
+    if row is not None:
+        row.bouncing_since = None
+        row.bounce_reason = None
+        row.updated_at = now
+
+
+def add_client_message(
+    session: Session,
+    ticket: Ticket,
+    *,
+    body: str,
+    author: str,
+    now: datetime,
+    policy: SupportPolicy,
+    channel: str = "email",
+    from_address: str | None = None,
+    subject: str = "",
+    message_id: str | None = None,
+    key: str | None = None,
+    auto_reason: str | None = None,
+    reopen_days: int = 7,
+    inbound_id: int | None = None,
+) -> Landing:
+    """A message from the client onto its ticket (email, portal), with what that means for the ticket.
+
+    - waiting on client: the clocks resume;
+    - resolved (or closed) within ``reopen_days``: the ticket reopens; later: a new ticket that links the old one;
+    - merged: the message goes to the ticket it was merged into.
+    An automatic message (``auto_reason``: out-of-office, list mail) is recorded but changes nothing.
+    """
+    while ticket.merged_into_id is not None:
+        ticket = session.get(Ticket, ticket.merged_into_id)  # type: ignore[assignment]
+    automatic = auto_reason is not None
+    reopened = False
+    follow_up_of = None
+    status = Status(ticket.status)
+    if not status.is_open and not automatic:
+        resolved_at = ticket.milestone("resolved").met_at
+        if status == Status.RESOLVED and mailrules.reopens(resolved_at, now, reopen_days):
+            service.set_status(
+                session,
+                ticket,
+                Status.IN_PROGRESS,
+                actor=author,
+                now=now,
+                policy=policy,
+                reason=f"the client wrote again ({channel})",
+            )
+            reopened = True
+        else:
+            old = ticket
+            ticket = service.open_ticket(
+                session,
+                policy=policy,
+                now=now,
+                priority=old.priority if old.priority != "P1" else "P3",
+                source=Source.EMAIL if channel == "email" else Source.PORTAL,
+                actor=author,
+                caller_number=old.caller_number,
+                summary=old.summary,
+                description=f"Follow-up of ticket #{old.number}.\n\n{body}".strip(),
+                client_id=old.client_id,
+                contact_id=old.contact_id,
+                reason=f"follow-up of ticket #{old.number}, {old.status} too long ago to reopen",
+                notify=False,
+            )
+            service.audit(session, old, actor=author, action="followed up", now=now, detail={"ticket": ticket.number})
+            follow_up_of = old.number
+    elif ticket.paused_at is not None and not automatic:
+        service.resume_sla(
+            session, ticket, actor=author, now=now, policy=policy, reason=f"the client answered ({channel})"
+        )
+    message = TicketMessage(
+        ticket=ticket,
+        key=key or f"in:{ticket.number}:{now.timestamp():.6f}:{author[:40]}",
+        direction="in",
+        channel=channel,
+        event="client",
+        author=author[:200],
+        from_address=(from_address or None),
+        subject=subject[:400],
+        body=body,
+        message_id=message_id,
+        state="received",
+        auto_reason=auto_reason,
+        automatic=automatic,
+        inbound_id=inbound_id,
+        created_at=now,
+        tries=0,
+    )
+    session.add(message)
+    service.audit(
+        session,
+        ticket,
+        actor=author,
+        action="client message",
+        now=now,
+        detail={"channel": channel, "from": from_address, "subject": subject[:200], "automatic": automatic},
+        reason=auto_reason,
+    )
+    if follow_up_of is not None:
+        service.notify_client(session, ticket, "created", now)
+    return Landing(ticket=ticket, message=message, reopened=reopened, follow_up_of=follow_up_of)
+
+
+def reply_to_client(
+    session: Session, ticket: Ticket, text: str, *, actor: str, now: datetime, tag_prefix: str = "#"
+) -> TicketMessage:
+    """A public reply from a coordinator or engineer: by email to the client, or by SMS to a caller with no
+    email address. Queued through the outbox; internal notes are a different thing and never leave."""
+    body = (text or "").strip()
+    if not body:
+        raise InvalidInput("a reply needs some text")
+    if len(body) > MAX_REPLY_CHARS:
+        raise InvalidInput(f"a reply is at most {MAX_REPLY_CHARS} characters")
+    if ticket.merged_into_id is not None:
+        raise InvalidTransition(f"ticket {ticket.number} was merged: reply on the ticket it went into")
+    address = requester_address(session, ticket)
+    sms_to = phone.normalize(ticket.caller_number) if address is None else None
+    if address is None and sms_to is None:
+        raise InvalidTransition("this client has no email address or phone number to reply to")
+    count = (
+        session.scalar(
+            select(func.count(TicketMessage.id)).where(
+                TicketMessage.ticket_id == ticket.id, TicketMessage.event == "reply"
+            )
+        )
+        or 0
+    )
+    last_in = session.scalars(
+        select(TicketMessage)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
+        .where(TicketMessage.message_id.is_not(None))
+        .order_by(TicketMessage.id.desc())
+        .limit(1)
+    ).first()
+    message = TicketMessage(
+        ticket=ticket,
+        key=f"{ticket.number}:reply:{count + 1}",
+        direction="out",
+        channel="email" if address else "sms",
+        event="reply",
+        author=actor[:200],
+        to_address=address or sms_to,
+        subject=mailrules.tagged_subject(f"Re: {ticket.summary or 'your request'}", ticket.number, tag_prefix),
+        body=body,
+        in_reply_to=last_in.message_id if last_in is not None else None,
+        state="queued",
+        automatic=False,
+        created_at=now,
+        tries=0,
+    )
+    session.add(message)
+    session.flush()
+    outbox.post(session, outbox.DELIVER, f"{outbox.DELIVER}:{message.id}", {"message": message.id}, now)
+    service.audit(
+        session,
+        ticket,
+        actor=actor,
+        action="reply to client",
+        now=now,
+        detail={"channel": message.channel, "to": address or phone.mask(sms_to), "text": body[:500]},
+    )
+    return message
+
+
+def conversation(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:
+    """Every message of the ticket's conversation, oldest first, with attachments."""
+    return session.scalars(
+        select(TicketMessage)
+        .where(TicketMessage.ticket_id == ticket.id)
+        .options(selectinload(TicketMessage.attachments))
+        .order_by(TicketMessage.created_at, TicketMessage.id)
+    ).all()
+
+
+def ticket_for_message_ids(session: Session, ids: Sequence[str]) -> Ticket | None:
+    """The ticket a reply belongs to by In-Reply-To/References: the newest Message-ID we know wins."""
+    if not ids:
+        return None
+    rows = session.execute(
+        select(TicketMessage.message_id, TicketMessage.ticket_id).where(TicketMessage.message_id.in_(list(ids)))
+    ).all()
+    known = {mid: tid for mid, tid in rows}
+    for mid in reversed(ids):
+        if mid in known:
+            return session.get(Ticket, known[mid])
+    return None

@@ -1,0 +1,320 @@
+"""Email jobs: parse a stored inbound message, send a ticket's notices and replies (email, or SMS).
+
+Every job is idempotent: an inbound message is processed once (its row's state), an outgoing message is
+one row keyed on (ticket, event occurrence) and is never sent again once sent. Sending failures the
+server calls temporary are retried with the worker's backoff (JOB_RETRY_INTERVALS); a final failure is
+shown on the message and in the ticket's audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from inbox import intake
+from inbox.parse import OWN_MAIL_HEADER
+from providers.mail import MailSendError, new_message_id, send_message
+from ticketing import conversation, mailrules, outbox, phone, service
+from ticketing.db import transaction
+from ticketing.models import InboundMail, Ticket, TicketMessage
+from ticketing.priority import Priority
+from workers import runtime as rt
+from workers.notices import Notices, load_notices
+
+log = logging.getLogger(__name__)
+SYSTEM = "support line"
+
+
+def notices(runtime: rt.Runtime) -> Notices:
+    """The notices configuration of this process (loaded once)."""
+    loaded = runtime.cache.get("notices")
+    if loaded is None:
+        loaded = runtime.cache["notices"] = load_notices(runtime.settings.mail_templates_file)
+    return loaded  # type: ignore[no-any-return]
+
+
+def _retries_left() -> int:
+    from workers.jobs import _retries_left as left
+
+    return left()
+
+
+# --- intake -------------------------------------------------------------------------------------------
+
+
+def ingest_mail(inbound: int) -> str:
+    """Parse one stored inbound message into a ticket, a reply, a bounce or nothing; idempotent."""
+    runtime = rt.current()
+    key = f"{outbox.MAIL_IN}:{inbound}"
+    try:
+        with transaction(runtime.sessions) as s:
+            result = intake.process(s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now())
+            outbox.complete(s, key, runtime.now())
+            written = bool(outbox.written(s))
+    except (SQLAlchemyError, OSError):
+        raise  # the database or the disk: RQ tries again with backoff
+    except Exception as exc:
+        if _retries_left() > 0:
+            raise
+        # A message that breaks the intake itself: set aside, visibly, so it never holds anything up.
+        with transaction(runtime.sessions) as s:
+            row = s.get(InboundMail, inbound)
+            if row is not None and row.state == "stored":
+                intake.quarantine(row, f"processing failed: {type(exc).__name__}: {exc}", runtime.now())
+            outbox.complete(s, key, runtime.now())
+        log.exception("inbound mail %s quarantined after the intake failed", inbound)
+        return "quarantined"
+    if written and runtime.settings.dispatch_after_response:
+        from workers.outbox import dispatcher_for
+
+        dispatcher_for(runtime).kick()  # the "new ticket created" notice goes out now, not at the next sweep
+    return result
+
+
+# --- outgoing -----------------------------------------------------------------------------------------
+
+
+def support_phone(number: str) -> str:
+    """The support number as people write it: 805-592-2500."""
+    try:
+        parsed = phonenumbers.parse(number, "US")
+    except phonenumbers.NumberParseException:
+        return number
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return national.replace("(", "").replace(") ", "-")
+
+
+def _pacific(runtime: rt.Runtime, at: datetime | None) -> str:
+    if at is None:
+        return ""
+    return at.astimezone(runtime.policy.timezone).strftime("%a %b %-d, %-I:%M %p %Z")
+
+
+def template_values(runtime: rt.Runtime, ticket: Ticket, detail: dict[str, Any]) -> dict[str, Any]:
+    """The variables every template can use (README lists them)."""
+    settings = runtime.settings
+    prio = Priority.parse(ticket.priority)
+    target = runtime.policy.target(prio).first_response or timedelta(0)
+    estimate = detail.get("estimate")
+    return {
+        "company": settings.company_name,
+        "number": ticket.number,
+        "tag": mailrules.tag(ticket.number or 0, settings.mail_tag_prefix),
+        "summary": ticket.summary or "your request",
+        "priority": prio.value,
+        "priority_label": prio.label,
+        "source": ticket.source,
+        "first_response_minutes": int(target.total_seconds() // 60),
+        "first_response_due": _pacific(runtime, ticket.milestone("first_response").due_at),
+        "support_phone": support_phone(settings.support_number),
+        "contact_name": ticket.contact.name.split()[0] if ticket.contact is not None and ticket.contact.name else "",
+        "client_name": ticket.client.name if ticket.client is not None else "",
+        "actor": detail.get("actor") or "",
+        "note": detail.get("note") or "",
+        "question": detail.get("question") or "",
+        "estimate": _pacific(runtime, datetime.fromisoformat(estimate)) if estimate else "",
+        "reopen_days": settings.mail_reopen_days,
+        "reply": detail.get("reply") or "",
+    }
+
+
+def notify_ticket_event(ticket: int, event: str, key: str, detail: dict[str, Any] | None = None) -> str:
+    """Render and send the client's notice of a ticket event (once per key)."""
+    runtime = rt.current()
+    config = notices(runtime)
+    detail = detail or {}
+    with transaction(runtime.sessions) as s:
+        existing = s.scalars(select(TicketMessage).where(TicketMessage.key == key)).first()
+        if existing is not None:
+            row_id = existing.id
+        else:
+            t = service.get_ticket(s, ticket)
+            address = conversation.requester_address(s, t)
+            if not config.enabled.get(event, False) or address is None:
+                outbox.complete(s, key, runtime.now())
+                return "disabled" if address else "no address"
+            rendered = config.render(event, template_values(runtime, t, detail))
+            first_in = s.scalars(
+                select(TicketMessage)
+                .where(TicketMessage.ticket_id == t.id, TicketMessage.direction == "in")
+                .order_by(TicketMessage.id)
+                .limit(1)
+            ).first()
+            row = TicketMessage(
+                ticket=t,
+                key=key,
+                direction="out",
+                channel="email",
+                event=event,
+                author=SYSTEM,
+                to_address=address,
+                subject=mailrules.tagged_subject(rendered.subject, t.number or 0, runtime.settings.mail_tag_prefix),
+                body=rendered.body,
+                in_reply_to=first_in.message_id if first_in is not None and event == "created" else None,
+                state="queued",
+                automatic=True,
+                created_at=runtime.now(),
+                tries=0,
+            )
+            if event == "created" and first_in is not None and first_in.auto_reason:
+                row.state = "suppressed"
+                row.error = f"no automatic answer to an automatic message ({first_in.auto_reason})"
+            s.add(row)
+            s.flush()
+            row_id = row.id
+    return deliver(runtime, row_id, key)
+
+
+def deliver_message(message: int) -> str:
+    """Send one stored conversation message (a person's reply) by email or SMS."""
+    runtime = rt.current()
+    return deliver(runtime, message, f"{outbox.DELIVER}:{message}")
+
+
+def deliver(runtime: rt.Runtime, row_id: int, outbox_key: str) -> str:
+    """Send a stored outgoing message unless it was sent, the address bounces, or the cap is reached."""
+    settings = runtime.settings
+    now = runtime.now()
+    with transaction(runtime.sessions) as s:
+        row = s.get(TicketMessage, row_id, with_for_update=True)
+        if row is None:
+            return "unknown"
+        if row.state in ("sent", "bounced", "suppressed", "failed"):
+            _finish(s, row, outbox_key, now, audit=row.state == "suppressed" and row.tries == 0)
+            return row.state
+        t = row.ticket
+        why_not = _why_not(s, runtime, row, now)
+        if why_not is not None:
+            row.state = "suppressed"
+            row.error = why_not
+            _finish(s, row, outbox_key, now, audit=True)
+            return "suppressed"
+        row.state = "sending"
+        row.tries = (row.tries or 0) + 1
+        values = template_values(runtime, t, {"reply": row.body, "actor": row.author})
+        if row.channel == "email":
+            if not row.message_id:
+                row.message_id = new_message_id(settings.inbox_address.rsplit("@", 1)[-1] or "localhost")
+            if row.event == "reply":
+                body = notices(runtime).render("reply", values).body
+            else:
+                body = row.body
+            message = build_email(runtime, row, body, t.number or 0)
+        else:
+            sms_body = notices(runtime).render("reply_sms", values).body.strip()[:1500]
+        channel, to = row.channel, row.to_address or ""
+    try:
+        if channel == "email":
+            where = send_message(message, smtp_url=settings.smtp_url, dev_mailbox=settings.dev_mailbox_dir)
+        else:
+            from providers.twilio_rest import TwilioSendError, make_twilio_client, send_sms
+
+            try:
+                where = "twilio:" + send_sms(
+                    make_twilio_client(settings), from_=settings.support_number, to=to, body=sms_body
+                )
+            except TwilioSendError as exc:
+                raise MailSendError(str(exc), retryable=exc.retryable) from exc
+    except MailSendError as exc:
+        retry = exc.retryable and _retries_left() > 0
+        with transaction(runtime.sessions) as s:
+            row = s.get(TicketMessage, row_id)
+            assert row is not None
+            row.error = str(exc)[:1000]
+            row.state = "queued" if retry else "failed"
+            if not retry:
+                _finish(s, row, outbox_key, runtime.now(), audit=True)
+        if retry:
+            log.warning("message %s not sent yet, retrying: %s", row_id, exc)
+            raise
+        return "failed"
+    with transaction(runtime.sessions) as s:
+        row = s.get(TicketMessage, row_id)
+        assert row is not None
+        row.state = "sent"
+        row.sent_at = runtime.now()
+        row.error = None
+        service.audit(
+            s,
+            row.ticket,
+            actor=SYSTEM,
+            action="email sent" if channel == "email" else "sms sent",
+            now=runtime.now(),
+            detail={"event": row.event, "to": to if channel == "email" else phone.mask(to), "via": where[:200]},
+        )
+        outbox.complete(s, outbox_key, runtime.now())
+    return "sent"
+
+
+def _why_not(s: Any, runtime: rt.Runtime, row: TicketMessage, now: datetime) -> str | None:
+    settings = runtime.settings
+    if row.event == "reply" and not notices(runtime).enabled.get("reply", True):
+        return "replies are switched off (notify.reply in the notices file)"
+    if row.channel != "email":
+        return None
+    bounced = conversation.bouncing(s, row.to_address)
+    if bounced is not None:
+        return (
+            f"{row.to_address} is bouncing since {bounced.bouncing_since:%Y-%m-%d %H:%M} UTC: {bounced.bounce_reason}"
+        )
+    if row.automatic:
+        window = timedelta(minutes=settings.mail_cap_window_minutes)
+        sent = s.scalars(
+            select(TicketMessage.sent_at).where(
+                TicketMessage.ticket_id == row.ticket_id,
+                TicketMessage.to_address == row.to_address,
+                TicketMessage.direction == "out",
+                TicketMessage.automatic.is_(True),
+                TicketMessage.sent_at.is_not(None),
+                TicketMessage.sent_at >= now - window,
+            )
+        ).all()
+        if mailrules.over_cap(list(sent), now, settings.mail_cap_per_ticket, window):
+            return (
+                f"cap reached: {settings.mail_cap_per_ticket} automatic messages to {row.to_address} about this "
+                f"ticket in {settings.mail_cap_window_minutes} minutes"
+            )
+    return None
+
+
+def _finish(s: Any, row: TicketMessage, outbox_key: str, now: datetime, *, audit: bool) -> None:
+    if audit:
+        service.audit(
+            s,
+            row.ticket,
+            actor=SYSTEM,
+            action="email not sent" if row.state == "suppressed" else "email failed",
+            now=now,
+            detail={"event": row.event, "to": row.to_address},
+            reason=row.error,
+        )
+    outbox.complete(s, outbox_key, now)
+
+
+def build_email(runtime: rt.Runtime, row: TicketMessage, body: str, number: int) -> EmailMessage:
+    """The outgoing message: ticket tag in the subject, stored Message-ID, Auto-Submitted, plain text."""
+    settings = runtime.settings
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = row.to_address or ""
+    if settings.inbox_address and settings.inbox_address not in settings.mail_from.lower():
+        msg["Reply-To"] = settings.inbox_address
+    msg["Subject"] = row.subject
+    msg["Date"] = format_datetime(runtime.now())
+    msg["Message-ID"] = row.message_id or ""
+    if row.in_reply_to:
+        msg["In-Reply-To"] = row.in_reply_to
+        msg["References"] = row.in_reply_to
+    # RFC 3834: a notice answering the client's mail is auto-replied, the others auto-generated.
+    msg["Auto-Submitted"] = "auto-replied" if row.in_reply_to else "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no out-of-office back to us
+    msg[OWN_MAIL_HEADER] = str(number)
+    msg.set_content(body)
+    return msg

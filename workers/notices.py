@@ -1,0 +1,87 @@
+"""The client notices' configuration (config/mail.toml): which events notify, and rendering their templates."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from ticketing.mailrules import EVENTS
+
+TEMPLATE_NAMES = (*EVENTS, "reply_sms")
+
+
+class NoticeConfigError(ValueError):
+    """The notices file is broken; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered notice: subject (email only) and plain-text body."""
+
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Notices:
+    """Which events send a notice, and the templates."""
+
+    enabled: dict[str, bool]
+    templates: dict[str, dict[str, str]]
+
+    def render(self, name: str, values: dict[str, Any]) -> Rendered:
+        """Render template ``name`` with ``values`` (a missing variable is an error, not an empty string)."""
+        env = _environment()
+        spec = self.templates[name]
+        try:
+            subject = env.from_string(spec.get("subject", "")).render(values)
+            body = env.from_string(spec["body"]).render(values)
+        except TemplateError as exc:
+            raise NoticeConfigError(f"templates.{name}: {exc}") from None
+        body = "\n".join(line.rstrip() for line in body.strip("\n").splitlines())
+        while "\n\n\n" in body:
+            body = body.replace("\n\n\n", "\n\n")
+        return Rendered(subject=" ".join(subject.split()), body=body.strip() + "\n")
+
+
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def load_notices(path: Path) -> Notices:
+    """Read and check the notices file; NoticeConfigError names what is wrong."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise NoticeConfigError(f"{path}: {exc}") from None
+    notify = data.get("notify", {})
+    enabled: dict[str, bool] = {}
+    for event in EVENTS:
+        value = notify.get(event, True)
+        if not isinstance(value, bool):
+            raise NoticeConfigError(f"notify.{event}: expected true or false, got {value!r}")
+        enabled[event] = value
+    unknown = set(notify) - set(EVENTS)
+    if unknown:
+        raise NoticeConfigError(f"notify.{sorted(unknown)[0]}: unknown event (expected one of {', '.join(EVENTS)})")
+    templates: dict[str, dict[str, str]] = {}
+    env = _environment()
+    for name in TEMPLATE_NAMES:
+        spec = data.get("templates", {}).get(name)
+        if not isinstance(spec, dict) or not isinstance(spec.get("body"), str):
+            raise NoticeConfigError(f"templates.{name}.body: missing")
+        if name != "reply_sms" and not isinstance(spec.get("subject"), str):
+            raise NoticeConfigError(f"templates.{name}.subject: missing")
+        for part in ("subject", "body"):
+            if part in spec:
+                try:
+                    env.parse(spec[part])
+                except TemplateError as exc:
+                    raise NoticeConfigError(f"templates.{name}.{part}: {exc}") from None
+        templates[name] = {k: v for k, v in spec.items() if k in ("subject", "body")}
+    return Notices(enabled=enabled, templates=templates)
