@@ -167,8 +167,17 @@ def incoming() -> Response:
                 business_hours=_business_hours(),
             )
         if recent >= runtime.settings.caller_rate_limit:
-            log.warning("rate limit: %s calls from %s", recent, phone.mask(number))
-            _log(sid, "rate limited", recent=recent)
+            log.warning("rate limit: %s calls from %s", recent, phone.mask(number) if number else "withheld numbers")
+            _log(sid, "rate limited", recent=recent, withheld=number is None)
+            if number is None:
+                # Withheld numbers share one bucket, so this may be someone else's emergency: no menu and no
+                # coordinator ring, but the message is always taken (the ticket opens at the prompt).
+                return _voicemail(
+                    sid,
+                    critical=False,
+                    offer_key=True,
+                    intro="We are receiving many calls from withheld numbers, so we are taking messages only.",
+                )
             return twiml_response(
                 twiml.goodbye(
                     "We have received many calls from your number in the last few minutes, and your earlier "

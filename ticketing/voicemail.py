@@ -40,18 +40,17 @@ def log_incoming_call(
 ) -> int:
     """Log a new call; returns how many calls the same caller made in the ``window`` before it.
 
-    Exact when calls from one number arrive at once in several processes: the
+    Withheld, anonymous and invalid caller IDs (``caller`` None) count together as one
+    caller. Exact when calls from one caller arrive at once in several processes: the
     transactions are serialized on the caller and each counts after its own write.
     """
-    if caller is None:
-        log_call_event(session, call_sid, "incoming", now, **detail)
-        return 0
-    serialize_on(session, f"incoming:{caller}")
-    session.add(CallEvent(call_sid=call_sid, caller=caller, at=now, event="incoming", detail=detail))
+    bucket = phone.rate_bucket(caller)
+    serialize_on(session, f"incoming:{bucket}")
+    session.add(CallEvent(call_sid=call_sid, caller=bucket, at=now, event="incoming", detail=detail))
     session.flush()
     recent = session.scalar(
         select(func.count(CallEvent.id)).where(
-            CallEvent.caller == caller, CallEvent.event == "incoming", CallEvent.at >= now - window
+            CallEvent.caller == bucket, CallEvent.event == "incoming", CallEvent.at >= now - window
         )
     )
     return max(0, (recent or 0) - 1)

@@ -336,6 +336,59 @@ def test_a_simultaneous_burst_from_one_number_is_held_to_the_rate_limit_exactly(
     assert sum("<Gather" in a for a in answers) == 3
 
 
+WITHHELD_IDS = ["anonymous", "", "+266696687", "+7378742833", "Restricted", "not a number", "+1805"]
+
+
+def test_withheld_and_invalid_caller_ids_share_one_rate_limit_bucket_and_every_call_still_leaves_a_ticket(
+    sim: TwilioSimulator, live: Service, clock: FixedClock
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(caller_rate_limit=3)
+    heard = []
+    for caller_id in WITHHELD_IDS:
+        heard.append(sim.call(caller_id, CallPlan(keys=["1"], coordinator="busy", audio=None)).heard)
+        clock.advance(seconds=20)
+    limited = [h for h in heard if "many calls from withheld numbers" in h]
+    assert len(limited) == len(WITHHELD_IDS) - 3
+    for h in limited:
+        assert "Thank you for calling" not in h and "Please leave a detailed message" in h
+    # Nothing a withheld caller says is dropped: one ticket per call, the limited ones too.
+    assert len(tickets(live)) == len(WITHHELD_IDS)
+    # A caller with a real number is counted on its own.
+    assert "many calls" not in sim.call(DANA, CallPlan(keys=["1"], coordinator="busy", audio=None)).heard
+    clock.advance(minutes=11)
+    assert "many calls" not in sim.call("anonymous", CallPlan(keys=["1"], audio=None)).heard
+
+
+def test_a_simultaneous_burst_from_withheld_numbers_is_held_to_the_rate_limit_exactly(
+    sim: TwilioSimulator, live: Service
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(caller_rate_limit=3)
+    calls = 8
+    barrier = threading.Barrier(calls)
+
+    def call(i: int) -> str:
+        params = {
+            "CallSid": f"CA{i + 100:032x}",
+            "AccountSid": sim.account_sid,
+            "From": WITHHELD_IDS[i % len(WITHHELD_IDS)],
+            "To": sim.to,
+            "CallStatus": "ringing",
+        }
+        signature = sim.validator.compute_signature(PUBLIC + "/twilio/voice", params)
+        barrier.wait()
+        response = requests.post(
+            live.url + "/twilio/voice", data=params, headers={"X-Twilio-Signature": signature}, timeout=30
+        )
+        assert response.status_code == 200
+        return response.text
+
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(call, range(calls)))
+    assert sum("many calls from withheld numbers" in a for a in answers) == calls - 3
+    assert sum("Thank you for calling" in a for a in answers) == 3
+    assert len(tickets(live)) == calls - 3  # the limited calls are at the voicemail prompt: their tickets exist
+
+
 def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answering(
     sim: TwilioSimulator, live: Service, voicemail_wav: bytes
 ) -> None:
