@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ticketing import outbox, phone, service
 from ticketing.db import serialize_on
@@ -131,7 +132,9 @@ def attach_recording(
 ) -> Ticket:
     """Attach the finished recording to the call's ticket (creating it if needed) and queue its transcription."""
     ticket = reach_voicemail(session, policy=policy, now=now, call_sid=call_sid, caller=caller, critical=critical)
-    if ticket.recording_sid is not None:
+    if ticket.recording_sid is not None or not _claim_recording(session, ticket, recording_sid):
+        if ticket.recording_sid is None:
+            session.refresh(ticket)  # a callback delivered at the same instant attached it first
         if ticket.recording_sid != recording_sid:
             # A second recording on the same call (e.g. the fallback took one too): keep it on the log.
             service.audit(
@@ -143,7 +146,6 @@ def attach_recording(
                 detail={"recording_sid": recording_sid, "recording_url": recording_url, "duration": duration},
             )
         return ticket
-    ticket.recording_sid = recording_sid
     ticket.recording_url = recording_url
     ticket.recording_duration = duration
     ticket.summary = f"Voicemail from {_caller_label(ticket)}"
@@ -160,6 +162,25 @@ def attach_recording(
     outbox.post(session, outbox.TRANSCRIBE, f"transcribe:{recording_sid}", {"recording_sid": recording_sid}, now)
     request_confirmation(session, ticket, now)
     return ticket
+
+
+def _claim_recording(session: Session, ticket: Ticket, recording_sid: str) -> bool:
+    """Set the ticket's recording only if it has none, in one UPDATE: True for the one callback that did.
+
+    Exact under concurrency: PostgreSQL re-checks the condition after the row lock, and
+    on SQLite the UPDATE waits for the single writer and then reads the committed row.
+    """
+    session.flush()
+    done = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.recording_sid.is_(None))
+        .values(recording_sid=recording_sid)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(ticket, "recording_sid", recording_sid)
+    return True
 
 
 def request_confirmation(session: Session, ticket: Ticket, now: datetime) -> None:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ivr.simulate import CallPlan, TwilioSimulator
 from settings import Settings
@@ -209,6 +209,74 @@ def test_a_recording_callback_that_arrives_before_the_action_still_makes_one_tic
     sim.post("/twilio/voice/recorded", {**params, "Digits": "#"})
     sim.post("/twilio/voice/recording-status", params)
     assert len(tickets(live)) == 1
+
+
+@pytest.mark.parametrize("ticket_first", [True, False], ids=["ticket-open", "no-ticket-yet"])
+def test_two_recording_callbacks_at_the_same_instant_attach_the_recording_once(
+    sim: TwilioSimulator, live: Service, ticket_first: bool
+) -> None:
+    rounds = 12
+    # Widen the race as far as it goes: each callback's first look-up of the call's ticket waits until the
+    # other callback has looked too, so both read "no recording yet" before either writes; then one goes on
+    # at once and the other after it has committed (the interleaving that wrote two audit rows).
+    lookups: dict[str, threading.Barrier] = {}
+    seen = threading.local()
+
+    def both_look_first(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if "FROM tickets" in statement and "call_sid" in statement and not getattr(seen, "done", False):
+            seen.done = True
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            barrier = next((lookups[v] for v in values if v in lookups), None)
+            if barrier is not None:
+                try:
+                    seen.slow = barrier.wait(timeout=2) == 0
+                except threading.BrokenBarrierError:
+                    pass
+
+    def one_waits_for_the_other(*_args) -> None:  # type: ignore[no-untyped-def]
+        if getattr(seen, "slow", False):
+            seen.slow = False
+            time.sleep(0.3)  # this one goes on with what it read only once the other has committed
+
+    event.listen(live.runtime.engine, "before_cursor_execute", both_look_first)
+    event.listen(live.runtime.engine, "after_cursor_execute", one_waits_for_the_other)
+
+    def signed_post(path: str, params: dict[str, str], barrier: threading.Barrier) -> int:
+        signature = sim.validator.compute_signature(PUBLIC + path, params)
+        barrier.wait()
+        return requests.post(
+            live.url + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=30
+        ).status_code
+
+    for i in range(rounds):
+        call = f"CA{i + 500:032x}"
+        params = {
+            "CallSid": call,
+            "AccountSid": sim.account_sid,
+            "From": DANA,
+            "To": sim.to,
+            "RecordingSid": f"RE{i + 500:032x}",
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{sim.account_sid}/Recordings/RE{i + 500:032x}",
+            "RecordingStatus": "completed",
+            "RecordingDuration": "12",
+        }
+        if ticket_first:
+            sim.post("/twilio/voice/voicemail/key", {**params, "Digits": "1"})  # the prompt opens the ticket
+        barrier = threading.Barrier(2)
+        lookups[call] = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            recorded = pool.submit(signed_post, "/twilio/voice/recorded", {**params, "Digits": "#"}, barrier)
+            status = pool.submit(signed_post, "/twilio/voice/recording-status", params, barrier)
+            codes = [recorded.result(), status.result()]
+        assert codes == [200, 204]
+    event.remove(live.runtime.engine, "before_cursor_execute", both_look_first)
+    event.remove(live.runtime.engine, "after_cursor_execute", one_waits_for_the_other)
+    assert len(tickets(live)) == rounds
+    for ticket in tickets(live):
+        actions = [a.action for a in _audit(live, ticket)]
+        assert actions.count("recording attached") == 1, actions
+        assert "extra recording" not in actions
+    assert sum(k.startswith("transcribe:") for k in outbox_keys(live)) == rounds
 
 
 def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Service, acme: None) -> None:
