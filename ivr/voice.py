@@ -503,13 +503,22 @@ def ticket_status() -> Response:
     _log(sid, "status lookup", found=text is not None, attempt=attempt)
     if text is not None:
         return twiml_response(twiml.status_answer(text, menu_url=url("incoming", attempt=2)))
-    if attempt >= MAX_STATUS_ATTEMPTS:
+    if _status_misses(sid) >= MAX_STATUS_ATTEMPTS:  # counted over the whole call, not per visit to the menu
         return twiml_response(
             twiml.goodbye(
                 "We could not find that ticket. Please check the number in your confirmation message, or call back to speak with a coordinator. Goodbye."
             )
         )
     return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=attempt + 1), retry=True))
+
+
+def _status_misses(sid: str) -> int:
+    """How many ticket numbers this call has keyed that were not read out (its own lookups, in the database)."""
+    with rt().sessions() as s:
+        details = s.scalars(
+            select(CallEvent.detail).where(CallEvent.call_sid == sid, CallEvent.event == "status lookup")
+        ).all()
+    return sum(1 for d in details if not (d or {}).get("found"))
 
 
 def _same_client(session: Any, ticket: Ticket, number: str | None) -> bool:

@@ -310,6 +310,27 @@ def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Serv
     assert "is new" not in theirs.heard
 
 
+def test_three_status_line_misses_end_the_call_even_when_a_found_ticket_comes_between(
+    sim: TwilioSimulator, live: Service, acme: None
+) -> None:
+    runtime = live.runtime
+    with transaction(runtime.sessions) as s:
+        own = service.open_ticket(
+            s, policy=runtime.policy, now=runtime.now(), priority="P2", source="phone", actor="c", caller_number=DANA
+        ).number
+    # A miss, the caller's own ticket, a wrong key at the menu, the status line again: two more misses end it.
+    call = sim.call(DANA, CallPlan(keys=["3", "999999#", f"{own}#", "9", "3", "999998#", "999997#", "999996#"]))
+    assert f"Ticket {' '.join(str(own))} is new" in call.heard
+    assert call.heard.count("We could not find that ticket. Please enter") == 2
+    assert call.heard.rstrip().endswith("Goodbye.")
+    assert "caller presses: 999996#" not in call.lines
+    with runtime.sessions() as s:
+        lookups = s.scalars(
+            select(CallEvent.detail).where(CallEvent.call_sid == call.call_sid, CallEvent.event == "status lookup")
+        ).all()
+    assert [d["found"] for d in lookups] == [False, True, False, False]
+
+
 def test_a_bad_signature_is_refused_with_403_and_changes_nothing(live: Service, settings: Settings) -> None:
     params = {
         "CallSid": "CA" + "c" * 32,
