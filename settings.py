@@ -125,6 +125,10 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
     dev_mailbox_dir: Path = ROOT / "var" / "mail"
+    # Web hardening: request size and sign-in throttling
+    max_request_bytes: int = 64 * 1024  # larger bodies are answered 413 before they are read
+    console_signin_attempts_per_address: int = 10  # failed sign-ins from one address per window
+    console_signin_window_minutes: int = 15
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -186,6 +190,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env),
         mail_from=env.get("MAIL_FROM") or defaults.mail_from,
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
+        # Web hardening
+        max_request_bytes=_int(env, "MAX_REQUEST_BYTES", defaults.max_request_bytes, minimum=4096),
+        console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
+        console_signin_window_minutes=_int(env, "CONSOLE_SIGNIN_WINDOW_MINUTES", 15, minimum=1),
     )
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 
 from settings import Settings, load_settings
 from workers.runtime import Clock, Runtime, build_runtime
@@ -20,7 +21,25 @@ def create_app(
     if runtime.settings.allow_simulated_time:
         runtime.clock = simulated_clock(runtime.clock)
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=runtime.settings.secret_key)
+    limit = runtime.settings.max_request_bytes
+    # Werkzeug enforces both while reading a body without Content-Length (chunked); the hook below
+    # answers a declared oversized body before anything reads it.
+    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=limit, MAX_FORM_MEMORY_SIZE=limit)
+
+    @app.before_request
+    def refuse_oversized_bodies() -> Response | None:
+        if request.content_length is not None and request.content_length > limit:
+            return too_large()
+        return None
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception | None = None) -> Response:
+        # Twilio's webhooks are a few KiB, so no caller is behind a 413; the console and API get plain words.
+        body = {"error": f"request body larger than {limit} bytes"}
+        if request.path.startswith("/api/"):
+            return Response(json.dumps(body), status=413, mimetype="application/json")
+        return Response(body["error"] + "\n", status=413, mimetype="text/plain")
+
     app.extensions["supportline"] = runtime
 
     from ivr import cli, health, metrics, oncall_cli, paging, voice
