@@ -31,6 +31,7 @@ from ticketing.errors import UnknownTicket
 from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
+from transcription.download import media_url_refusal
 from workers.outbox import claim_written, dispatcher_for
 from workers.runtime import Runtime
 
@@ -357,6 +358,7 @@ def recorded() -> Response:
     ):
         raise BadRequest("recording callback without RecordingSid/RecordingUrl")
     critical = request.args.get("critical") == "1" or request.form.get("Digits") == "2"
+    _check_media_host(recording_url)
     duration = _int(request.form.get("RecordingDuration"))
     number = caller()
 
@@ -406,6 +408,7 @@ def _recording_status() -> Response:
     critical = request.args.get("critical") == "1"
     number = caller()
     if status == "completed" and _SID.match(recording_sid):
+        _check_media_host(request.form.get("RecordingUrl", ""))
         _with_retry(
             lambda s: voicemail.attach_recording(
                 s,
@@ -548,6 +551,14 @@ def _status_text(t: Ticket, runtime: Runtime) -> str:
         }[nxt.name]
         text += f" We are committed to {label} by {when:%A} at {when:%-I:%M %p}."
     return text
+
+
+def _check_media_host(recording_url: str) -> None:
+    """Log a RecordingUrl off Twilio's media hosts; the ticket still takes the message and its transcription
+    fails visibly ("not one of Twilio's media hosts"), because the worker never sends the credentials there."""
+    refusal = media_url_refusal(recording_url, rt().settings.twilio_api_base_url)
+    if refusal is not None:
+        log.warning("recording callback: %s", refusal)
 
 
 def _int(value: str | None) -> int | None:

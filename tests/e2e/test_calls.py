@@ -279,6 +279,32 @@ def test_two_recording_callbacks_at_the_same_instant_attach_the_recording_once(
     assert sum(k.startswith("transcribe:") for k in outbox_keys(live)) == rounds
 
 
+@pytest.mark.parametrize(
+    "recording_url", ["http://127.0.0.1:1/2010-04-01/Recordings/RE", "https://media.evil.example/Recordings/RE"]
+)
+def test_a_recording_url_off_twilios_media_hosts_is_never_fetched_and_the_ticket_says_why(
+    sim: TwilioSimulator, live: Service, recording_url: str
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(twilio_api_base_url="https://api.twilio.com")
+    params = {
+        "CallSid": "CA" + "9" * 32,
+        "AccountSid": sim.account_sid,
+        "From": DANA,
+        "To": sim.to,
+        "RecordingSid": "RE" + "9" * 32,
+        "RecordingUrl": recording_url + "9" * 32,
+        "RecordingDuration": "12",
+        "Digits": "#",
+    }
+    body = sim.post("/twilio/voice/recorded", params)
+    assert "your ticket number is" in body  # the caller's message is taken all the same
+    live.work()
+    (ticket,) = tickets(live)
+    assert ticket.transcription_state == "failed"
+    assert "RecordingRefusedError" in (ticket.transcription_error or "")
+    assert "not one of Twilio's media hosts (api.twilio.com)" in (ticket.transcription_error or "")
+
+
 def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Service, acme: None) -> None:
     runtime = live.runtime
     with transaction(runtime.sessions) as s:
