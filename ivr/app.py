@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy.exc import DataError
 
 from settings import Settings, load_settings
 from workers.runtime import Clock, Runtime, build_runtime
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -54,6 +58,16 @@ def create_app(
     from ivr import console
 
     console.init_app(app, runtime)  # coordinator console, JSON API, users/api-token commands, CSRF
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def number_out_of_range(_error: Exception) -> Response:
+        # A number in the URL or form too big for the database column: bad input, not a server error.
+        log.info("refused out-of-range input on %s: %s", request.path, type(_error).__name__)
+        message = "a number in the request is out of range"
+        if request.path.startswith("/api/"):
+            return Response(json.dumps({"error": message}), status=400, mimetype="application/json")
+        return Response(message + "\n", status=400, mimetype="text/plain")
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> tuple[object, int]:

@@ -156,7 +156,7 @@ def incoming() -> Response:
     runtime = rt()
     now = runtime.now()
     number = caller()
-    attempt = int(request.args.get("attempt", "1") or 1)
+    attempt = _attempt()
     if attempt == 1:
         with transaction(runtime.sessions) as s:
             recent = voicemail.log_incoming_call(
@@ -223,7 +223,7 @@ def fallback() -> Response:
 def menu() -> Response:
     """The caller's menu choice."""
     sid = call_sid()
-    attempt = int(request.args.get("attempt", "1") or 1)
+    attempt = _attempt()
     digits = request.form.get("Digits") or (
         "" if request.args.get("Digits") == "none" else request.args.get("Digits", "")
     )
@@ -491,7 +491,7 @@ def call_status() -> Response:
 def ticket_status() -> Response:
     """Press 3: read out a ticket's status, only to a caller of the same client."""
     sid = call_sid()
-    attempt = int(request.args.get("attempt", "1") or 1)
+    attempt = _attempt()
     digits = (request.form.get("Digits") or "").strip("#* ")
     runtime = rt()
     text = None
@@ -561,11 +561,20 @@ def _check_media_host(recording_url: str) -> None:
         log.warning("recording callback: %s", refusal)
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
+MAX_SECONDS = 24 * 3600  # no recording is longer; anything bigger is not a duration
+
+
+def _int(value: str | None, maximum: int = MAX_SECONDS) -> int | None:
+    """A whole number from Twilio's parameters, or None when missing, malformed or out of range."""
+    text = (value or "").strip()
+    if not text.isdigit() or len(text) > len(str(maximum)) or int(text) > maximum:
         return None
+    return int(text)
+
+
+def _attempt() -> int:
+    """Which try of a prompt this is (our own query parameter): 1 unless it says a small number."""
+    return _int(request.args.get("attempt"), maximum=10) or 1
 
 
 # --- SMS ------------------------------------------------------------------------------------------------

@@ -41,3 +41,39 @@ def test_a_normal_console_form_is_still_accepted(console: Console, open_ticket) 
     number = open_ticket()
     response = console.post(f"/tickets/{number}/note", {"text": "called back " * 500, "note": "called back " * 500})
     assert response.status_code in (200, 302, 303)
+
+
+NINES = "9" * 30
+
+
+def test_numbers_of_thirty_nines_are_a_400_or_404_never_a_500(console: Console, api_token: str) -> None:
+    for path in (f"/tickets/{NINES}", f"/go?number={NINES}", f"/queue?client={NINES}", f"/queue/rows?client={NINES}"):
+        response = console.get(path, follow_redirects=True)
+        assert response.status_code in (200, 400, 404), (path, response.status_code)
+    auth = {"Authorization": f"Bearer {api_token}"}
+    for path in (f"/api/tickets/{NINES}", f"/api/tickets?client_id={NINES}"):
+        response = console.client.get(path, headers=auth)
+        assert response.status_code in (400, 404) and response.is_json, (path, response.status_code)
+    response = console.client.patch(f"/api/tickets/{NINES}", json={"note": "x"}, headers=auth)
+    assert response.status_code in (400, 404) and response.is_json
+
+
+@pytest.mark.parametrize("target", ["/queue\r\nSet-Cookie: x=1", "/queue\nLocation: https://evil.example/", "/q\x00"])
+def test_a_sign_in_link_with_cr_lf_in_next_is_a_400_page(
+    anonymous: Console, users: dict[str, str], target: str
+) -> None:
+    page = anonymous.client.get("/login", query_string={"next": target})
+    assert page.status_code == 400 and "This sign-in link is damaged" in page.get_data(as_text=True)
+    posted = anonymous.login(next=target)
+    assert posted.status_code == 400
+    assert "Set-Cookie: x" not in str(posted.headers) and "evil.example" not in posted.headers.get("Location", "")
+
+
+def test_deeply_nested_json_is_a_json_400(app: Flask, api_token: str) -> None:
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {api_token}", "Content-Type": "application/json"}
+    deep = "[" * 20000 + "]" * 20000
+    for body in (deep, '{"summary": ' + deep + "}"):
+        response = client.post("/api/tickets", data=body, headers=auth)
+        assert response.status_code == 400 and response.is_json
+        assert response.get_json()["error"]

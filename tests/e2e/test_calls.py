@@ -401,6 +401,34 @@ def test_malformed_parameters_get_a_safe_answer_not_an_application_error(sim: Tw
     assert tickets(live) == []
 
 
+NINES = "9" * 30
+
+
+def test_numbers_too_big_for_any_column_get_safe_twiml_not_an_error(sim: TwilioSimulator, live: Service) -> None:
+    params = {
+        "CallSid": "CA" + "8" * 32,
+        "AccountSid": sim.account_sid,
+        "From": DANA,
+        "To": sim.to,
+        "RecordingSid": "RE" + "8" * 32,
+        "RecordingUrl": "https://api.twilio.com/2010-04-01/Recordings/RE" + "8" * 32,
+        "RecordingStatus": "completed",
+        "RecordingDuration": NINES,
+        "Digits": "#",
+    }
+    body = sim.post("/twilio/voice/recorded", params)
+    assert "your ticket number is" in body  # the message is kept; the nonsense duration is dropped
+    (ticket,) = tickets(live)
+    assert ticket.recording_duration is None
+    sim.post("/twilio/voice/recording-status", params)
+    for path in (f"/twilio/voice/menu?attempt={NINES}", f"/twilio/voice/ticket-status?attempt={NINES}"):
+        assert "<Say" in sim.post(path, {**params, "Digits": NINES})
+    # A page id of thirty nines in a page call's URL: TwiML with a <Say>, never a 500.
+    for path in (f"/twilio/page/call?page={NINES}", f"/twilio/page/call?page={NINES}&repeat={NINES}"):
+        answer = sim.post(path, {**params, "AnsweredBy": "human"})
+        assert "<Say" in answer, answer
+
+
 def test_the_fallback_url_apologises_and_takes_a_message(sim: TwilioSimulator, live: Service) -> None:
     body = sim.post(
         "/twilio/voice/fallback", {"CallSid": "CA" + "e" * 32, "From": DANA, "ErrorCode": "11200", "ErrorUrl": PUBLIC}
