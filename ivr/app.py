@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import DataError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from settings import Settings, load_settings
 from workers.runtime import Clock, Runtime, build_runtime
@@ -45,6 +46,10 @@ def create_app(
         return Response(body["error"] + "\n", status=413, mimetype="text/plain")
 
     app.extensions["supportline"] = runtime
+    if runtime.settings.trusted_proxy_hops:
+        # The client's address (sign-in throttling, session records) from X-Forwarded-For, and only that.
+        hops = runtime.settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
 
     from ivr import cli, health, metrics, oncall_cli, paging, voice
 

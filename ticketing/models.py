@@ -368,3 +368,16 @@ class ExceptionalEvent(Base):
     ended_at: Mapped[datetime | None]
     declared_by: Mapped[str] = mapped_column(String(120))
     ended_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class SignInFailure(Base):
+    """Failed console sign-ins counted per key: ``address:<ip>`` (throttle) and ``user:<name>@<ip>`` (lock-out).
+
+    Counted with one atomic UPDATE each, so parallel attempts are never lost.
+    """
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

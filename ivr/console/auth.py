@@ -162,8 +162,13 @@ def login() -> Response | str | tuple[str, int]:
                 username,
                 password,
                 now=now,
-                max_failures=settings.console_lockout_failures,
-                lockout=timedelta(minutes=settings.console_lockout_minutes),
+                address=request.remote_addr,
+                limits=accounts.SignInLimits(
+                    account_failures=settings.console_lockout_failures,
+                    account_lockout=timedelta(minutes=settings.console_lockout_minutes),
+                    address_failures=settings.console_signin_attempts_per_address,
+                    address_window=timedelta(minutes=settings.console_signin_window_minutes),
+                ),
             )
         except accounts.LoginRefused as exc:
             error = str(exc)  # the failure count above is committed with this transaction
