@@ -28,7 +28,7 @@ def start_web(
     subprocess.run(
         [str(ROOT / ".venv/bin/alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    command = [str(ROOT / ".venv/bin/gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+    command = [str(ROOT / ".venv/bin/gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--log-level", "warning", *(extra or [])]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
