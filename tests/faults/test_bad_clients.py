@@ -66,6 +66,7 @@ def test_fifty_slow_clients_do_not_keep_signed_calls_waiting(stack: Stack, calle
         assert stop is not None
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        loop.close()
     p99 = percentile(seconds, 99)
     print(f"50 slow clients: 40 signed calls, p50 {percentile(seconds, 50) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     assert max(seconds) < TWILIO_TIMEOUT
@@ -96,11 +97,10 @@ def test_an_8_mb_body_is_refused_413_before_it_is_sent_and_the_web_process_does_
     before = {pid: rss_kib(pid) for pid in web_pids(stack)}
     for path in ("/twilio/voice", "/twilio/voice/recorded", "/login", "/api/tickets"):
         started = time.perf_counter()
-        sock = _post_head(port, path, 8 * 1024 * 1024)
-        sock.sendall(b"a=" + b"x" * 65536)  # 64 KiB of the 8 MiB: the answer must not wait for the rest
-        status = _status(sock)
-        took = time.perf_counter() - started
-        sock.close()
+        with _post_head(port, path, 8 * 1024 * 1024) as sock:
+            sock.sendall(b"a=" + b"x" * 65536)  # 64 KiB of the 8 MiB: the answer must not wait for the rest
+            status = _status(sock)
+            took = time.perf_counter() - started
         assert status == 413, path
         print(f"{path}: 8 MiB declared, 413 after {took * 1000:.0f} ms with 64 KiB sent")
     after = {pid: rss_kib(pid) for pid in web_pids(stack)}
@@ -111,13 +111,12 @@ def test_an_8_mb_body_is_refused_413_before_it_is_sent_and_the_web_process_does_
 
 def test_a_chunked_body_past_the_limit_is_refused(stack: Stack) -> None:
     port = int(stack.url.rsplit(":", 1)[1])
-    sock = _post_head(port, "/twilio/voice", None)
     piece = b"x" * 32768
-    try:
-        for _ in range(64):  # 2 MiB in 32 KiB chunks, far past 64 KiB
-            sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-        sock.sendall(b"0\r\n\r\n")
-    except OSError:
-        pass  # the server may stop reading and close once it has refused
-    assert _status(sock) in (403, 413)  # refused without parsing 2 MiB of form
-    sock.close()
+    with _post_head(port, "/twilio/voice", None) as sock:
+        try:
+            for _ in range(64):  # 2 MiB in 32 KiB chunks, far past 64 KiB
+                sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server may stop reading and close once it has refused
+        assert _status(sock) in (403, 413)  # refused without parsing 2 MiB of form
