@@ -151,6 +151,11 @@ class Settings:
     imap_oauth2_token_command: str = ""  # prints a fresh OAuth2 access token: XOAUTH2 instead of the password
     imap_poll_seconds: int = 60  # between polls when the server offers no IDLE
     imap_idle_seconds: int = 300  # IDLE is renewed this often (servers drop it after 30 minutes)
+    # Web hardening: request size and sign-in throttling
+    max_request_bytes: int = 64 * 1024  # larger bodies are answered 413 before they are read
+    console_signin_attempts_per_address: int = 10  # failed sign-ins from one address per window
+    console_signin_window_minutes: int = 15
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For gives the client's address
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -247,6 +252,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         imap_oauth2_token_command=env.get("IMAP_OAUTH2_TOKEN_COMMAND", ""),
         imap_poll_seconds=_int(env, "IMAP_POLL_SECONDS", 60, minimum=1),
         imap_idle_seconds=_int(env, "IMAP_IDLE_SECONDS", 300, minimum=10),
+        # Web hardening
+        max_request_bytes=_int(env, "MAX_REQUEST_BYTES", defaults.max_request_bytes, minimum=4096),
+        console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
+        console_signin_window_minutes=_int(env, "CONSOLE_SIGNIN_WINDOW_MINUTES", 15, minimum=1),
+        trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
     )
 
 

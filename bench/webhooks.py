@@ -38,18 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from redis import Redis
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from bench.common import ROOT, percentile, start_web
+from tests.faults.stack import RedisServer
 from tests.twilio_server import free_port
 
 TOKEN = "b" * 32
 ACCOUNT = "AC" + "1" * 32
 PUBLIC = "https://support.example.com"
 SUPPORT_NUMBER = "+18055922500"
-REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own on the local Redis
 
 PHASES = {
     "incoming": ("/twilio/voice", "POST /twilio/voice (greeting, menu)"),
@@ -178,13 +177,15 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     db = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
     port = free_port()
+    redis = RedisServer(tmp)  # a private redis-server: the run's jobs can reach no other Redis user
+    redis.start()
     env = {
         **os.environ,
         "DATABASE_URL": db,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_ACCOUNT_SID": ACCOUNT,
         "PUBLIC_BASE_URL": PUBLIC,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis.url,
         "CONFIRMATION_SMS": "true",
         "COORDINATOR_NUMBERS": "",
         "CALLER_RATE_LIMIT": "100000",
@@ -194,7 +195,7 @@ def main() -> int:
     rates = [int(r) for r in str(args.rate).split(",")]
     load = os.getloadavg()[0]
     lines = [
-        f"# webhook latency, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, gunicorn ({args.workers} sync workers), "
+        f"# webhook latency, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, gunicorn ({args.workers} workers as gunicorn.conf.py runs them), "
         f"{os.cpu_count()} cores, {db.split(':')[0]}, "
         f"load generator on the same cores; load average {load:.1f} at start",
         f"# command: python -m bench.webhooks --rate {args.rate} --seconds {args.seconds} --workers {args.workers}"
@@ -221,7 +222,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(10)
-        Redis.from_url(REDIS_URL).flushdb()  # the jobs queued by the run: no worker takes them here
+        redis.stop()  # with the jobs queued by the run: no worker takes them here
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as f:

@@ -99,7 +99,10 @@ def openapi() -> Response:
 def _json_object() -> dict[str, Any]:
     if not request.is_json:
         raise BadRequest("send a JSON object with Content-Type: application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy.exc import DataError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from settings import Settings, load_settings
 from workers.runtime import Clock, Runtime, build_runtime
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -20,8 +26,33 @@ def create_app(
     if runtime.settings.allow_simulated_time:
         runtime.clock = simulated_clock(runtime.clock)
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=runtime.settings.secret_key)
+    limit = runtime.settings.max_request_bytes
+    # Werkzeug enforces both while reading a body without Content-Length (chunked); the hook below
+    # answers a declared oversized body before anything reads it. A blueprint that takes files (the portal,
+    # the inbound-mail webhooks) raises request.max_content_length for its own routes in a
+    # url_value_preprocessor, which runs before this hook.
+    app.config.update(SECRET_KEY=runtime.settings.secret_key, MAX_CONTENT_LENGTH=limit, MAX_FORM_MEMORY_SIZE=limit)
+
+    @app.before_request
+    def refuse_oversized_bodies() -> Response | None:
+        allowed = request.max_content_length or limit
+        if request.content_length is not None and request.content_length > allowed:
+            return too_large()
+        return None
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception | None = None) -> Response:
+        # Twilio's webhooks are a few KiB, so no caller is behind a 413; the console and API get plain words.
+        body = {"error": f"request body larger than {request.max_content_length or limit} bytes"}
+        if request.path.startswith("/api/"):
+            return Response(json.dumps(body), status=413, mimetype="application/json")
+        return Response(body["error"] + "\n", status=413, mimetype="text/plain")
+
     app.extensions["supportline"] = runtime
+    if runtime.settings.trusted_proxy_hops:
+        # The client's address (sign-in throttling, session records) from X-Forwarded-For, and only that.
+        hops = runtime.settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
 
     from ivr import cli, health, mail, metrics, oncall_cli, paging, voice
 
@@ -41,6 +72,16 @@ def create_app(
     from ivr import portal
 
     portal.init_app(app)  # client portal (its own cookie and sessions; CSRF as above)
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def number_out_of_range(_error: Exception) -> Response:
+        # A number in the URL or form too big for the database column: bad input, not a server error.
+        log.info("refused out-of-range input on %s: %s", request.path, type(_error).__name__)
+        message = "a number in the request is out of range"
+        if request.path.startswith("/api/"):
+            return Response(json.dumps({"error": message}), status=400, mimetype="application/json")
+        return Response(message + "\n", status=400, mimetype="text/plain")
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> tuple[object, int]:

@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("mail", __name__, url_prefix="/mail")
 
 
+@blueprint.url_value_preprocessor
+def allow_whole_messages(_endpoint: str | None, _values: dict[str, object] | None) -> None:
+    """A provider posts the whole raw message: allow twice MAIL_MAX_BYTES, so an oversized one is still stored
+    (and quarantined with its headers) instead of refused and lost."""
+    limit = 2 * rt().settings.mail_max_bytes + 1024 * 1024
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+
+
 def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Response, int]:
     runtime = rt()
     settings = runtime.settings

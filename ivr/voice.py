@@ -31,6 +31,7 @@ from ticketing.errors import UnknownTicket
 from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
+from transcription.download import media_url_refusal
 from workers.outbox import claim_written, dispatcher_for
 from workers.runtime import Runtime
 
@@ -155,7 +156,7 @@ def incoming() -> Response:
     runtime = rt()
     now = runtime.now()
     number = caller()
-    attempt = int(request.args.get("attempt", "1") or 1)
+    attempt = _attempt()
     if attempt == 1:
         with transaction(runtime.sessions) as s:
             recent = voicemail.log_incoming_call(
@@ -167,8 +168,17 @@ def incoming() -> Response:
                 business_hours=_business_hours(),
             )
         if recent >= runtime.settings.caller_rate_limit:
-            log.warning("rate limit: %s calls from %s", recent, phone.mask(number))
-            _log(sid, "rate limited", recent=recent)
+            log.warning("rate limit: %s calls from %s", recent, phone.mask(number) if number else "withheld numbers")
+            _log(sid, "rate limited", recent=recent, withheld=number is None)
+            if number is None:
+                # Withheld numbers share one bucket, so this may be someone else's emergency: no menu and no
+                # coordinator ring, but the message is always taken (the ticket opens at the prompt).
+                return _voicemail(
+                    sid,
+                    critical=False,
+                    offer_key=True,
+                    intro="We are receiving many calls from withheld numbers, so we are taking messages only.",
+                )
             return twiml_response(
                 twiml.goodbye(
                     "We have received many calls from your number in the last few minutes, and your earlier "
@@ -213,7 +223,7 @@ def fallback() -> Response:
 def menu() -> Response:
     """The caller's menu choice."""
     sid = call_sid()
-    attempt = int(request.args.get("attempt", "1") or 1)
+    attempt = _attempt()
     digits = request.form.get("Digits") or (
         "" if request.args.get("Digits") == "none" else request.args.get("Digits", "")
     )
@@ -348,6 +358,7 @@ def recorded() -> Response:
     ):
         raise BadRequest("recording callback without RecordingSid/RecordingUrl")
     critical = request.args.get("critical") == "1" or request.form.get("Digits") == "2"
+    _check_media_host(recording_url)
     duration = _int(request.form.get("RecordingDuration"))
     number = caller()
 
@@ -397,6 +408,7 @@ def _recording_status() -> Response:
     critical = request.args.get("critical") == "1"
     number = caller()
     if status == "completed" and _SID.match(recording_sid):
+        _check_media_host(request.form.get("RecordingUrl", ""))
         _with_retry(
             lambda s: voicemail.attach_recording(
                 s,
@@ -479,7 +491,7 @@ def call_status() -> Response:
 def ticket_status() -> Response:
     """Press 3: read out a ticket's status, only to a caller of the same client."""
     sid = call_sid()
-    attempt = int(request.args.get("attempt", "1") or 1)
+    attempt = _attempt()
     digits = (request.form.get("Digits") or "").strip("#* ")
     runtime = rt()
     text = None
@@ -494,13 +506,22 @@ def ticket_status() -> Response:
     _log(sid, "status lookup", found=text is not None, attempt=attempt)
     if text is not None:
         return twiml_response(twiml.status_answer(text, menu_url=url("incoming", attempt=2)))
-    if attempt >= MAX_STATUS_ATTEMPTS:
+    if _status_misses(sid) >= MAX_STATUS_ATTEMPTS:  # counted over the whole call, not per visit to the menu
         return twiml_response(
             twiml.goodbye(
                 "We could not find that ticket. Please check the number in your confirmation message, or call back to speak with a coordinator. Goodbye."
             )
         )
     return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=attempt + 1), retry=True))
+
+
+def _status_misses(sid: str) -> int:
+    """How many ticket numbers this call has keyed that were not read out (its own lookups, in the database)."""
+    with rt().sessions() as s:
+        details = s.scalars(
+            select(CallEvent.detail).where(CallEvent.call_sid == sid, CallEvent.event == "status lookup")
+        ).all()
+    return sum(1 for d in details if not (d or {}).get("found"))
 
 
 def _same_client(session: Any, ticket: Ticket, number: str | None) -> bool:
@@ -532,11 +553,28 @@ def _status_text(t: Ticket, runtime: Runtime) -> str:
     return text
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
+def _check_media_host(recording_url: str) -> None:
+    """Log a RecordingUrl off Twilio's media hosts; the ticket still takes the message and its transcription
+    fails visibly ("not one of Twilio's media hosts"), because the worker never sends the credentials there."""
+    refusal = media_url_refusal(recording_url, rt().settings.twilio_api_base_url)
+    if refusal is not None:
+        log.warning("recording callback: %s", refusal)
+
+
+MAX_SECONDS = 24 * 3600  # no recording is longer; anything bigger is not a duration
+
+
+def _int(value: str | None, maximum: int = MAX_SECONDS) -> int | None:
+    """A whole number from Twilio's parameters, or None when missing, malformed or out of range."""
+    text = (value or "").strip()
+    if not text.isdigit() or len(text) > len(str(maximum)) or int(text) > maximum:
         return None
+    return int(text)
+
+
+def _attempt() -> int:
+    """Which try of a prompt this is (our own query parameter): 1 unless it says a small number."""
+    return _int(request.args.get("attempt"), maximum=10) or 1
 
 
 # --- SMS ------------------------------------------------------------------------------------------------

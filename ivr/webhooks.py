@@ -32,7 +32,8 @@ def answering_safely(
         def wrapper(*args: Any, **kwargs: Any) -> Response:
             try:
                 return view(*args, **kwargs)
-            except (DomainError, SQLAlchemyError, ValueError, KeyError) as exc:
+            except (DomainError, SQLAlchemyError, ValueError, KeyError, OverflowError) as exc:
+                # OverflowError: a number too big for the database (SQLite), e.g. thirty nines in a query string.
                 log.exception("webhook %s failed: %s", request.path, type(exc).__name__)
                 return twiml_response(fallback())
 

@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ticketing.errors import DomainError, InvalidInput
-from ticketing.models import ApiToken, ConsoleSession, User
+from ticketing.models import ApiToken, ConsoleSession, SignInFailure, User
 
 COORDINATOR = "coordinator"
 ENGINEER = "engineer"
@@ -153,45 +155,112 @@ def set_active(session: Session, user: User, active: bool, *, now: datetime) -> 
         end_user_sessions(session, user, now=now, why="disabled")
 
 
-def unlock(user: User) -> None:
-    """Lift a lock-out."""
+def unlock(session: Session, user: User) -> None:
+    """Lift a lock-out, at every address."""
     user.failed_logins = 0
     user.locked_until = None
+    session.execute(delete(SignInFailure).where(SignInFailure.key.like(f"user:{user.username}@%")))
+
+
+def locked_addresses(session: Session, user: User, *, now: datetime) -> list[str]:
+    """The addresses at which this account is locked out now."""
+    keys = session.scalars(
+        select(SignInFailure.key).where(
+            SignInFailure.key.like(f"user:{user.username}@%"), SignInFailure.locked_until > now
+        )
+    ).all()
+    return [k.split("@", 1)[1] for k in keys]
+
+
+REFUSED = "Wrong username or password, or too many failed sign-ins: try again in a few minutes."
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """How many failed sign-ins lock an account at one address, and throttle one address for every account."""
+
+    account_failures: int
+    account_lockout: timedelta
+    address_failures: int
+    address_window: timedelta
 
 
 def authenticate(
-    session: Session,
-    username: str,
-    password: str,
-    *,
-    now: datetime,
-    max_failures: int,
-    lockout: timedelta,
+    session: Session, username: str, password: str, *, now: datetime, address: str | None, limits: SignInLimits
 ) -> User:
-    """The user whose password this is; raises LoginRefused, and locks the account after ``max_failures`` misses."""
-    user = session.scalars(
-        select(User).where(User.username == (username or "").strip().lower()).with_for_update()
-    ).first()
-    if user is None:
-        verify_password(_DUMMY_HASH, password or "")
-        raise LoginRefused("Wrong username or password.")
-    if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() + 59) // 60)
-        raise LoginRefused(f"Too many failed sign-ins: this account is locked for {minutes} more minute(s).")
-    if not verify_password(user.password_hash, password or ""):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + lockout
-            user.failed_logins = 0
-            minutes = int(lockout.total_seconds() // 60)
-            raise LoginRefused(f"Too many failed sign-ins: this account is locked for {minutes} minute(s).")
-        raise LoginRefused("Wrong username or password.")
+    """The user whose password this is; raises LoginRefused with one message for every refusal.
+
+    An unknown name, a wrong password, an account locked at this address and a throttled
+    address all read the same (and all check a password, so take as long): the answer
+    never says which usernames exist. The lock-out is per account *and address*, so
+    failures from one address cannot lock the account for everyone else; an address
+    failing ``limits.address_failures`` times in the window is refused outright.
+    """
+    name = (username or "").strip().lower()
+    where = address or "unknown"
+    address_key, account_key = f"address:{where}", f"user:{name}@{where}"[:200]
+    locked = session.scalar(
+        select(func.count())
+        .select_from(SignInFailure)
+        .where(SignInFailure.key.in_((address_key, account_key)), SignInFailure.locked_until > now)
+    )
+    user = session.scalars(select(User).where(User.username == name)).first()
+    matches = verify_password(user.password_hash if user is not None else _DUMMY_HASH, password or "")
+    if locked:
+        raise LoginRefused(REFUSED)
+    if user is None or not matches:
+        _count_failure(session, address_key, now, limits.address_window, limits.address_failures)
+        if user is not None:
+            _count_failure(session, account_key, now, limits.account_lockout, limits.account_failures)
+            session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(failed_logins=User.failed_logins + 1)
+                .execution_options(synchronize_session=False)
+            )
+        raise LoginRefused(REFUSED)
     if not user.active:
         raise LoginRefused("This account is disabled.")
+    session.execute(delete(SignInFailure).where(SignInFailure.key == account_key))
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     return user
+
+
+def _count_failure(session: Session, key: str, now: datetime, window: timedelta, limit: int) -> int:
+    """Count one failure under ``key`` in one atomic UPDATE (exact under parallel attempts).
+
+    The count restarts when its window has passed; at ``limit`` the key is locked for ``window``.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(SignInFailure)
+        .values(key=key, failures=0, window_started_at=now, locked_until=None)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    stale = SignInFailure.window_started_at <= now - window
+    session.execute(
+        update(SignInFailure)
+        .where(SignInFailure.key == key)
+        .values(
+            failures=case((stale, 1), else_=SignInFailure.failures + 1),
+            window_started_at=case(
+                (stale, literal(now, SignInFailure.window_started_at.type)), else_=SignInFailure.window_started_at
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    failures = session.scalar(select(SignInFailure.failures).where(SignInFailure.key == key)) or 0
+    if failures >= limit:
+        session.execute(
+            update(SignInFailure)
+            .where(SignInFailure.key == key)
+            .values(locked_until=now + window)
+            .execution_options(synchronize_session=False)
+        )
+    return failures
 
 
 # --- console sessions ----------------------------------------------------------------------------------

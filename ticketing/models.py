@@ -541,3 +541,16 @@ class MailboxCursor(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class SignInFailure(Base):
+    """Failed console sign-ins counted per key: ``address:<ip>`` (throttle) and ``user:<name>@<ip>`` (lock-out).
+
+    Counted with one atomic UPDATE each, so parallel attempts are never lost.
+    """
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

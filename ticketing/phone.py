@@ -7,6 +7,9 @@ import phonenumbers
 # Twilio sends these in From when the caller withholds their number.
 ANONYMOUS = frozenset({"", "anonymous", "restricted", "unknown", "private", "unavailable", "+266696687"})
 
+# The one rate-limit bucket shared by every caller whose number is withheld, anonymous or no E.164 number.
+WITHHELD = "withheld"
+
 
 def normalize(number: str | None, region: str = "US") -> str | None:
     """The number in E.164 form ('+18055550142'), or None when it is no phone number."""
@@ -22,6 +25,11 @@ def normalize(number: str | None, region: str = "US") -> str | None:
     if not phonenumbers.is_possible_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def rate_bucket(number: str | None) -> str:
+    """Whose calls count together for the rate limit: the E.164 number, or one bucket for all withheld numbers."""
+    return normalize(number) or WITHHELD
 
 
 def mask(number: str | None) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ticketing import outbox, phone, service
 from ticketing.db import serialize_on
@@ -40,18 +41,17 @@ def log_incoming_call(
 ) -> int:
     """Log a new call; returns how many calls the same caller made in the ``window`` before it.
 
-    Exact when calls from one number arrive at once in several processes: the
+    Withheld, anonymous and invalid caller IDs (``caller`` None) count together as one
+    caller. Exact when calls from one caller arrive at once in several processes: the
     transactions are serialized on the caller and each counts after its own write.
     """
-    if caller is None:
-        log_call_event(session, call_sid, "incoming", now, **detail)
-        return 0
-    serialize_on(session, f"incoming:{caller}")
-    session.add(CallEvent(call_sid=call_sid, caller=caller, at=now, event="incoming", detail=detail))
+    bucket = phone.rate_bucket(caller)
+    serialize_on(session, f"incoming:{bucket}")
+    session.add(CallEvent(call_sid=call_sid, caller=bucket, at=now, event="incoming", detail=detail))
     session.flush()
     recent = session.scalar(
         select(func.count(CallEvent.id)).where(
-            CallEvent.caller == caller, CallEvent.event == "incoming", CallEvent.at >= now - window
+            CallEvent.caller == bucket, CallEvent.event == "incoming", CallEvent.at >= now - window
         )
     )
     return max(0, (recent or 0) - 1)
@@ -138,7 +138,9 @@ def attach_recording(
 ) -> Ticket:
     """Attach the finished recording to the call's ticket (creating it if needed) and queue its transcription."""
     ticket = reach_voicemail(session, policy=policy, now=now, call_sid=call_sid, caller=caller, critical=critical)
-    if ticket.recording_sid is not None:
+    if ticket.recording_sid is not None or not _claim_recording(session, ticket, recording_sid):
+        if ticket.recording_sid is None:
+            session.refresh(ticket)  # a callback delivered at the same instant attached it first
         if ticket.recording_sid != recording_sid:
             # A second recording on the same call (e.g. the fallback took one too): keep it on the log.
             service.audit(
@@ -150,7 +152,6 @@ def attach_recording(
                 detail={"recording_sid": recording_sid, "recording_url": recording_url, "duration": duration},
             )
         return ticket
-    ticket.recording_sid = recording_sid
     ticket.recording_url = recording_url
     ticket.recording_duration = duration
     ticket.summary = f"Voicemail from {_caller_label(ticket)}"
@@ -167,6 +168,25 @@ def attach_recording(
     outbox.post(session, outbox.TRANSCRIBE, f"transcribe:{recording_sid}", {"recording_sid": recording_sid}, now)
     request_confirmation(session, ticket, now)
     return ticket
+
+
+def _claim_recording(session: Session, ticket: Ticket, recording_sid: str) -> bool:
+    """Set the ticket's recording only if it has none, in one UPDATE: True for the one callback that did.
+
+    Exact under concurrency: PostgreSQL re-checks the condition after the row lock, and
+    on SQLite the UPDATE waits for the single writer and then reads the committed row.
+    """
+    session.flush()
+    done = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.recording_sid.is_(None))
+        .values(recording_sid=recording_sid)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(ticket, "recording_sid", recording_sid)
+    return True
 
 
 def request_confirmation(session: Session, ticket: Ticket, now: datetime) -> None:

@@ -9,7 +9,6 @@ so a retried job (status callbacks are at-least-once) finds it and stops.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import struct
@@ -28,6 +27,7 @@ from transcription.errors import (
     NotAudioError,
     RecordingAuthError,
     RecordingNotFoundError,
+    RecordingRefusedError,
     RecordingTooLargeError,
     RecordingUnavailableError,
 )
@@ -37,6 +37,7 @@ MAX_BACKOFF_SECONDS = 30.0
 # 429 is a 4xx but means "later", exactly what a retry does.
 RETRY_STATUSES = frozenset({429})
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
+TWILIO_MEDIA_HOST = "api.twilio.com"
 
 
 def recording_media_url(recording_url: str, extension: str = ".wav") -> str:
@@ -56,6 +57,7 @@ def download_recording(
     account_sid: str,
     auth_token: str,
     max_bytes: int,
+    api_base_url: str = "https://" + TWILIO_MEDIA_HOST,
     timeout: float = 15.0,
     retries: int = 3,
     backoff: float = 1.0,
@@ -66,13 +68,16 @@ def download_recording(
     Retries ``retries`` times with exponential backoff (backoff, 2*backoff, ...)
     on 5xx, 429, timeouts and dropped connections; a 4xx fails at once.
     Refuses non-audio responses, bodies over ``max_bytes`` (without reading
-    past the cap), empty bodies and audio whose header does not decode.
+    past the cap), empty bodies and audio whose header does not decode, and
+    sends the credentials only to Twilio's media hosts (``media_url_refusal``).
     """
     if not _SID.match(recording_sid):
         # The sid becomes a file name: nothing that could climb out of dest_dir.
         raise DownloadError(f"invalid RecordingSid {recording_sid!r}")
     media_url = recording_media_url(url)
-    _refuse_plain_http(media_url)
+    refusal = media_url_refusal(media_url, api_base_url)
+    if refusal is not None:
+        raise RecordingRefusedError(refusal)
     extension = Path(urlsplit(media_url).path).suffix.lower() or ".wav"
     dest_dir = Path(dest_dir)
     dest = dest_dir / f"{recording_sid}{extension}"
@@ -203,20 +208,17 @@ def _write_atomically(dest: Path, body: bytes) -> None:
         raise
 
 
-def _refuse_plain_http(url: str) -> None:
-    """Refuse to send Twilio credentials in clear text, except to this machine (tests)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
-        return
-    raise DownloadError(f"refusing to send credentials to {parts.scheme}://{parts.hostname}: use https")
+def media_url_refusal(url: str, api_base_url: str) -> str | None:
+    """Why the credentials must not be sent to ``url``, or None when it is one of Twilio's media hosts.
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    The hosts are api.twilio.com and the host of TWILIO_API_BASE_URL; HTTPS only, unless
+    that base URL itself is plain HTTP (a local test server), and then only to its host.
+    """
+    parts, base = urlsplit(url), urlsplit(api_base_url)
+    host, base_host = (parts.hostname or "").lower(), (base.hostname or "").lower()
+    allowed = sorted({TWILIO_MEDIA_HOST, base_host} - {""})
+    if parts.scheme not in ("http", "https") or host not in allowed:
+        return f"RecordingUrl {parts.scheme}://{host or '?'} is not one of Twilio's media hosts ({', '.join(allowed)})"
+    if parts.scheme == "http" and not (base.scheme == "http" and host == base_host):
+        return f"refusing to send credentials to http://{host}: use https"
+    return None

@@ -62,3 +62,7 @@ class EmptyRecordingError(DownloadError):
 
 class CorruptRecordingError(DownloadError, CorruptAudioError):
     """The downloaded bytes are not a playable recording (bad header, no samples)."""
+
+
+class RecordingRefusedError(DownloadError):
+    """The RecordingUrl is not on Twilio's media hosts (or not HTTPS): the credentials are not sent there."""

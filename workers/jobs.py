@@ -85,6 +85,7 @@ def transcribe_recording(recording_sid: str) -> str:
                 account_sid=settings.twilio_account_sid,
                 auth_token=settings.twilio_auth_token,
                 max_bytes=settings.recording_max_bytes,
+                api_base_url=settings.twilio_api_base_url,
             )
             with transaction(runtime.sessions) as s:
                 t = service.get_ticket(s, number)  # type: ignore[arg-type]

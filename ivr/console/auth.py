@@ -128,13 +128,24 @@ def safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("console.queue")
+    if _has_control_characters(target):
+        return url_for("console.queue")
     return target
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     """Sign in; the session is rotated (a fresh token and CSRF secret) on success."""
     runtime = rt()
+    if _has_control_characters(request.values.get("next", "")):
+        # CR/LF in a redirect target is a header-injection attempt, never a link we made.
+        return render_template(
+            "console/error.html", title="Bad link", message="This sign-in link is damaged: open the console again."
+        ), 400
     if request.method == "GET":
         if session.get(SESSION_KEY) and _load_viewer(touch=False) is not None:
             return redirect(safe_next(request.args.get("next")))
@@ -151,8 +162,13 @@ def login() -> Response | str | tuple[str, int]:
                 username,
                 password,
                 now=now,
-                max_failures=settings.console_lockout_failures,
-                lockout=timedelta(minutes=settings.console_lockout_minutes),
+                address=request.remote_addr,
+                limits=accounts.SignInLimits(
+                    account_failures=settings.console_lockout_failures,
+                    account_lockout=timedelta(minutes=settings.console_lockout_minutes),
+                    address_failures=settings.console_signin_attempts_per_address,
+                    address_window=timedelta(minutes=settings.console_signin_window_minutes),
+                ),
             )
         except accounts.LoginRefused as exc:
             error = str(exc)  # the failure count above is committed with this transaction

@@ -69,8 +69,9 @@ def list_users() -> None:
     with runtime.sessions() as s:
         for u in accounts.users(s):
             state = "active" if u.active else "disabled"
-            if u.locked_until is not None and u.locked_until > now:
-                state += ", locked"
+            places = accounts.locked_addresses(s, u, now=now)
+            if places:
+                state += f", locked at {len(places)} address(es)"
             last = u.last_login_at.isoformat(timespec="minutes") if u.last_login_at else "never"
             click.echo(f"{u.username:<20} {u.role:<12} {state:<16} last sign-in {last}  {u.display_name}")
 
@@ -121,7 +122,7 @@ def unlock(username: str) -> None:
     runtime = _runtime()
     try:
         with transaction(runtime.sessions) as s:
-            accounts.unlock(accounts.get_user(s, username))
+            accounts.unlock(s, accounts.get_user(s, username))
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{username} unlocked")

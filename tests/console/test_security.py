@@ -96,19 +96,17 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(
     for username in ("dana", "nobody"):
         response = anonymous.login(username, "wrong password")
         assert response.status_code == 401
-        assert "Wrong username or password." in response.get_data(as_text=True)
+        assert "Wrong username or password" in response.get_data(as_text=True)
 
 
 def test_repeated_failures_lock_the_account_until_the_lockout_ends(
     anonymous: Console, users: dict[str, str], clock: FixedClock
 ) -> None:
-    for _ in range(4):
+    for _ in range(5):
         assert "Wrong username or password" in anonymous.login("dana", "guess").get_data(as_text=True)
-    locked = anonymous.login("dana", "guess")
-    assert "locked for 15 minute(s)" in locked.get_data(as_text=True)
     still = anonymous.login("dana", PASSWORD)  # even the right password, while locked
     assert still.status_code == 401
-    assert "locked" in still.get_data(as_text=True)
+    assert "too many failed sign-ins" in still.get_data(as_text=True)
     clock.advance(minutes=15, seconds=1)
     assert anonymous.login("dana", PASSWORD).status_code == 303
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from ivr.simulate import CallPlan, TwilioSimulator
 from settings import Settings
@@ -211,6 +211,100 @@ def test_a_recording_callback_that_arrives_before_the_action_still_makes_one_tic
     assert len(tickets(live)) == 1
 
 
+@pytest.mark.parametrize("ticket_first", [True, False], ids=["ticket-open", "no-ticket-yet"])
+def test_two_recording_callbacks_at_the_same_instant_attach_the_recording_once(
+    sim: TwilioSimulator, live: Service, ticket_first: bool
+) -> None:
+    rounds = 12
+    # Widen the race as far as it goes: each callback's first look-up of the call's ticket waits until the
+    # other callback has looked too, so both read "no recording yet" before either writes; then one goes on
+    # at once and the other after it has committed (the interleaving that wrote two audit rows).
+    lookups: dict[str, threading.Barrier] = {}
+    seen = threading.local()
+
+    def both_look_first(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if "FROM tickets" in statement and "call_sid" in statement and not getattr(seen, "done", False):
+            seen.done = True
+            values = parameters.values() if isinstance(parameters, dict) else parameters
+            barrier = next((lookups[v] for v in values if v in lookups), None)
+            if barrier is not None:
+                try:
+                    seen.slow = barrier.wait(timeout=2) == 0
+                except threading.BrokenBarrierError:
+                    pass
+
+    def one_waits_for_the_other(*_args) -> None:  # type: ignore[no-untyped-def]
+        if getattr(seen, "slow", False):
+            seen.slow = False
+            time.sleep(0.3)  # this one goes on with what it read only once the other has committed
+
+    event.listen(live.runtime.engine, "before_cursor_execute", both_look_first)
+    event.listen(live.runtime.engine, "after_cursor_execute", one_waits_for_the_other)
+
+    def signed_post(path: str, params: dict[str, str], barrier: threading.Barrier) -> int:
+        signature = sim.validator.compute_signature(PUBLIC + path, params)
+        barrier.wait()
+        return requests.post(
+            live.url + path, data=params, headers={"X-Twilio-Signature": signature}, timeout=30
+        ).status_code
+
+    for i in range(rounds):
+        call = f"CA{i + 500:032x}"
+        params = {
+            "CallSid": call,
+            "AccountSid": sim.account_sid,
+            "From": DANA,
+            "To": sim.to,
+            "RecordingSid": f"RE{i + 500:032x}",
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{sim.account_sid}/Recordings/RE{i + 500:032x}",
+            "RecordingStatus": "completed",
+            "RecordingDuration": "12",
+        }
+        if ticket_first:
+            sim.post("/twilio/voice/voicemail/key", {**params, "Digits": "1"})  # the prompt opens the ticket
+        barrier = threading.Barrier(2)
+        lookups[call] = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            recorded = pool.submit(signed_post, "/twilio/voice/recorded", {**params, "Digits": "#"}, barrier)
+            status = pool.submit(signed_post, "/twilio/voice/recording-status", params, barrier)
+            codes = [recorded.result(), status.result()]
+        assert codes == [200, 204]
+    event.remove(live.runtime.engine, "before_cursor_execute", both_look_first)
+    event.remove(live.runtime.engine, "after_cursor_execute", one_waits_for_the_other)
+    assert len(tickets(live)) == rounds
+    for ticket in tickets(live):
+        actions = [a.action for a in _audit(live, ticket)]
+        assert actions.count("recording attached") == 1, actions
+        assert "extra recording" not in actions
+    assert sum(k.startswith("transcribe:") for k in outbox_keys(live)) == rounds
+
+
+@pytest.mark.parametrize(
+    "recording_url", ["http://127.0.0.1:1/2010-04-01/Recordings/RE", "https://media.evil.example/Recordings/RE"]
+)
+def test_a_recording_url_off_twilios_media_hosts_is_never_fetched_and_the_ticket_says_why(
+    sim: TwilioSimulator, live: Service, recording_url: str
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(twilio_api_base_url="https://api.twilio.com")
+    params = {
+        "CallSid": "CA" + "9" * 32,
+        "AccountSid": sim.account_sid,
+        "From": DANA,
+        "To": sim.to,
+        "RecordingSid": "RE" + "9" * 32,
+        "RecordingUrl": recording_url + "9" * 32,
+        "RecordingDuration": "12",
+        "Digits": "#",
+    }
+    body = sim.post("/twilio/voice/recorded", params)
+    assert "your ticket number is" in body  # the caller's message is taken all the same
+    live.work()
+    (ticket,) = tickets(live)
+    assert ticket.transcription_state == "failed"
+    assert "RecordingRefusedError" in (ticket.transcription_error or "")
+    assert "not one of Twilio's media hosts (api.twilio.com)" in (ticket.transcription_error or "")
+
+
 def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Service, acme: None) -> None:
     runtime = live.runtime
     with transaction(runtime.sessions) as s:
@@ -240,6 +334,27 @@ def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Serv
     assert "We could not find that ticket. Please enter your ticket number again" in theirs.heard
     assert "Goodbye" in theirs.heard and str(other_n) not in theirs.heard.replace(" ", "")
     assert "is new" not in theirs.heard
+
+
+def test_three_status_line_misses_end_the_call_even_when_a_found_ticket_comes_between(
+    sim: TwilioSimulator, live: Service, acme: None
+) -> None:
+    runtime = live.runtime
+    with transaction(runtime.sessions) as s:
+        own = service.open_ticket(
+            s, policy=runtime.policy, now=runtime.now(), priority="P2", source="phone", actor="c", caller_number=DANA
+        ).number
+    # A miss, the caller's own ticket, a wrong key at the menu, the status line again: two more misses end it.
+    call = sim.call(DANA, CallPlan(keys=["3", "999999#", f"{own}#", "9", "3", "999998#", "999997#", "999996#"]))
+    assert f"Ticket {' '.join(str(own))} is new" in call.heard
+    assert call.heard.count("We could not find that ticket. Please enter") == 2
+    assert call.heard.rstrip().endswith("Goodbye.")
+    assert "caller presses: 999996#" not in call.lines
+    with runtime.sessions() as s:
+        lookups = s.scalars(
+            select(CallEvent.detail).where(CallEvent.call_sid == call.call_sid, CallEvent.event == "status lookup")
+        ).all()
+    assert [d["found"] for d in lookups] == [False, True, False, False]
 
 
 def test_a_bad_signature_is_refused_with_403_and_changes_nothing(live: Service, settings: Settings) -> None:
@@ -284,6 +399,34 @@ def test_malformed_parameters_get_a_safe_answer_not_an_application_error(sim: Tw
     body = sim.post("/twilio/voice", {"From": DANA})
     assert "<Record" in body
     assert tickets(live) == []
+
+
+NINES = "9" * 30
+
+
+def test_numbers_too_big_for_any_column_get_safe_twiml_not_an_error(sim: TwilioSimulator, live: Service) -> None:
+    params = {
+        "CallSid": "CA" + "8" * 32,
+        "AccountSid": sim.account_sid,
+        "From": DANA,
+        "To": sim.to,
+        "RecordingSid": "RE" + "8" * 32,
+        "RecordingUrl": "https://api.twilio.com/2010-04-01/Recordings/RE" + "8" * 32,
+        "RecordingStatus": "completed",
+        "RecordingDuration": NINES,
+        "Digits": "#",
+    }
+    body = sim.post("/twilio/voice/recorded", params)
+    assert "your ticket number is" in body  # the message is kept; the nonsense duration is dropped
+    (ticket,) = tickets(live)
+    assert ticket.recording_duration is None
+    sim.post("/twilio/voice/recording-status", params)
+    for path in (f"/twilio/voice/menu?attempt={NINES}", f"/twilio/voice/ticket-status?attempt={NINES}"):
+        assert "<Say" in sim.post(path, {**params, "Digits": NINES})
+    # A page id of thirty nines in a page call's URL: TwiML with a <Say>, never a 500.
+    for path in (f"/twilio/page/call?page={NINES}", f"/twilio/page/call?page={NINES}&repeat={NINES}"):
+        answer = sim.post(path, {**params, "AnsweredBy": "human"})
+        assert "<Say" in answer, answer
 
 
 def test_the_fallback_url_apologises_and_takes_a_message(sim: TwilioSimulator, live: Service) -> None:
@@ -334,6 +477,59 @@ def test_a_simultaneous_burst_from_one_number_is_held_to_the_rate_limit_exactly(
         answers = list(pool.map(call, range(calls)))
     assert sum("many calls from your number" in a for a in answers) == calls - 3
     assert sum("<Gather" in a for a in answers) == 3
+
+
+WITHHELD_IDS = ["anonymous", "", "+266696687", "+7378742833", "Restricted", "not a number", "+1805"]
+
+
+def test_withheld_and_invalid_caller_ids_share_one_rate_limit_bucket_and_every_call_still_leaves_a_ticket(
+    sim: TwilioSimulator, live: Service, clock: FixedClock
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(caller_rate_limit=3)
+    heard = []
+    for caller_id in WITHHELD_IDS:
+        heard.append(sim.call(caller_id, CallPlan(keys=["1"], coordinator="busy", audio=None)).heard)
+        clock.advance(seconds=20)
+    limited = [h for h in heard if "many calls from withheld numbers" in h]
+    assert len(limited) == len(WITHHELD_IDS) - 3
+    for h in limited:
+        assert "Thank you for calling" not in h and "Please leave a detailed message" in h
+    # Nothing a withheld caller says is dropped: one ticket per call, the limited ones too.
+    assert len(tickets(live)) == len(WITHHELD_IDS)
+    # A caller with a real number is counted on its own.
+    assert "many calls" not in sim.call(DANA, CallPlan(keys=["1"], coordinator="busy", audio=None)).heard
+    clock.advance(minutes=11)
+    assert "many calls" not in sim.call("anonymous", CallPlan(keys=["1"], audio=None)).heard
+
+
+def test_a_simultaneous_burst_from_withheld_numbers_is_held_to_the_rate_limit_exactly(
+    sim: TwilioSimulator, live: Service
+) -> None:
+    live.runtime.settings = live.runtime.settings.with_overrides(caller_rate_limit=3)
+    calls = 8
+    barrier = threading.Barrier(calls)
+
+    def call(i: int) -> str:
+        params = {
+            "CallSid": f"CA{i + 100:032x}",
+            "AccountSid": sim.account_sid,
+            "From": WITHHELD_IDS[i % len(WITHHELD_IDS)],
+            "To": sim.to,
+            "CallStatus": "ringing",
+        }
+        signature = sim.validator.compute_signature(PUBLIC + "/twilio/voice", params)
+        barrier.wait()
+        response = requests.post(
+            live.url + "/twilio/voice", data=params, headers={"X-Twilio-Signature": signature}, timeout=30
+        )
+        assert response.status_code == 200
+        return response.text
+
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(call, range(calls)))
+    assert sum("many calls from withheld numbers" in a for a in answers) == calls - 3
+    assert sum("Thank you for calling" in a for a in answers) == 3
+    assert len(tickets(live)) == calls - 3  # the limited calls are at the voicemail prompt: their tickets exist
 
 
 def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answering(

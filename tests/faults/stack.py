@@ -392,6 +392,8 @@ class Stack:
         """gunicorn as the Procfile runs it, on a free port."""
         argv = [
             str(VENV_BIN / "gunicorn"),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),  # gevent workers, as the Procfile runs them
             "wsgi:app",
             "--bind",
             f"127.0.0.1:{self.port}",

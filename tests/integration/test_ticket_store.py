@@ -215,3 +215,25 @@ def test_a_voicemail_call_sid_is_unique(runtime: Runtime) -> None:
         open_(runtime, call_sid="CA" + "1" * 32)
     with runtime.sessions() as s:
         assert len(s.scalars(select(Ticket)).all()) == 1
+
+
+def test_a_recording_attached_by_a_concurrent_callback_is_audited_once(runtime: Runtime) -> None:
+    """Callback B read the ticket before callback A committed the recording, and writes after: one audit row."""
+    from ticketing import voicemail
+
+    call, recording = "CA" + "7" * 32, "RE" + "7" * 32
+    kw = {"policy": runtime.policy, "call_sid": call, "caller": "+18055550142", "critical": False}
+    rec = {"recording_sid": recording, "recording_url": "https://api.twilio.com/r", "duration": 9}
+    with transaction(runtime.sessions) as s:
+        voicemail.reach_voicemail(s, now=runtime.now(), **kw)  # type: ignore[arg-type]
+    with runtime.sessions() as b, b.begin():
+        early = voicemail.ticket_for_call(b, call)
+        assert early is not None and early.recording_sid is None
+        with transaction(runtime.sessions) as a:
+            voicemail.attach_recording(a, now=runtime.now(), **kw, **rec)  # type: ignore[arg-type]
+        voicemail.attach_recording(b, now=runtime.now(), **kw, **rec)  # type: ignore[arg-type]
+    with runtime.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.call_sid == call)).one()
+        actions = [e.action for e in ticket.audit]
+    assert actions.count("recording attached") == 1, actions
+    assert "extra recording" not in actions

@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask import Flask
-from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -31,7 +30,6 @@ from workers.paging import sweep_escalations
 from workers.runtime import Runtime, build_runtime
 
 PUBLIC = "https://support.example.com"
-PAGING_REDIS_DB = 11
 DANA = "+18055550142"  # the caller
 ANA, BEN, CAT, DEV, FAY = (f"+1805555017{n}" for n in range(1, 6))
 NAMES = {ANA: "ana", BEN: "ben", CAT: "cat", DEV: "dev", FAY: "fay"}
@@ -277,14 +275,9 @@ def oncall_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def paging_redis(redis_url: str) -> Iterator[str]:
-    """A Redis database of the paging tests' own: other suites flushing theirs mid-run must not eat our timers."""
-    url = redis_url.rsplit("/", 1)[0] + f"/{PAGING_REDIS_DB}"
-    client = Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+def paging_redis(redis_url: str) -> str:
+    """The test session's own redis-server (tests/conftest.py), emptied around each test: no other run shares it."""
+    return redis_url
 
 
 @pytest.fixture

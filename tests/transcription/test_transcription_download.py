@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from transcription.download import check_recording, download_recording, recording_media_url
+from transcription.download import check_recording, download_recording, media_url_refusal, recording_media_url
 from transcription.errors import (
     CorruptRecordingError,
     DownloadError,
@@ -22,6 +22,7 @@ from transcription.errors import (
     NotAudioError,
     RecordingAuthError,
     RecordingNotFoundError,
+    RecordingRefusedError,
     RecordingTooLargeError,
     RecordingUnavailableError,
 )
@@ -135,6 +136,7 @@ def fetch(base: str, behaviour: str, sid: str, dest: Path, **overrides: object) 
         "timeout": 0.4,
         "retries": 3,
         "backoff": 0.01,
+        "api_base_url": base,  # the test server plays Twilio's media host
     }
     options.update(overrides)
     return download_recording(f"{base}/{behaviour}/{sid}", dest, sid, **options)  # type: ignore[arg-type]
@@ -189,7 +191,7 @@ def test_a_connection_refused_is_retried_then_reported(tmp_path: Path) -> None:
         download_recording(
             "http://127.0.0.1:9/refused/REnobody", tmp_path, "REnobody",
             account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, max_bytes=MAX_BYTES,
-            timeout=0.5, retries=1, backoff=0.01,
+            api_base_url="http://127.0.0.1:9", timeout=0.5, retries=1, backoff=0.01,
         )  # fmt: skip
 
 
@@ -284,3 +286,39 @@ def test_the_wav_header_check_reports_the_duration() -> None:
     assert check_recording(GOOD_WAV) == pytest.approx(1.0)
     with pytest.raises(CorruptRecordingError):
         check_recording(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "why"),
+    [
+        ("http://127.0.0.1:8000/Recordings/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("https://evil.example/Recordings/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("https://api.twilio.com@evil.example/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("https://api.twilio.com.evil.example/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("ftp://api.twilio.com/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("http://api.twilio.com/RE1", "https://api.twilio.com", "use https"),
+        ("http://media.example/RE1", "https://media.example", "use https"),
+        ("http://api.twilio.com/RE1", "http://127.0.0.1:8011", "use https"),
+        ("http://10.0.0.5/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+    ],
+)
+def test_credentials_go_only_to_twilios_media_hosts(url: str, base: str, why: str, tmp_path: Path) -> None:
+    assert why in (media_url_refusal(url, base) or "")
+    with pytest.raises(RecordingRefusedError, match=why):
+        download_recording(
+            url, tmp_path, "RE1", account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, max_bytes=MAX_BYTES,
+            api_base_url=base, timeout=1, retries=0,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com"),
+        ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://twilio.example.net"),
+        ("https://twilio.example.net/Recordings/RE1", "https://twilio.example.net"),
+        ("http://127.0.0.1:8012/Recordings/RE1", "http://127.0.0.1:8011"),  # a local test server
+    ],
+)
+def test_twilios_media_hosts_are_accepted(url: str, base: str) -> None:
+    assert media_url_refusal(url, base) is None
