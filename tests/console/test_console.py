@@ -22,19 +22,30 @@ def _rows(html: str) -> list[int]:
     return [int(n) for n in re.findall(r'data-number="(\d+)"', html)]
 
 
-def test_the_queue_lists_open_tickets_by_priority_then_first_come_first_served(
+def test_the_queue_lists_open_tickets_next_due_first_or_by_priority_then_first_come_first_served(
     console: Console, open_ticket: Callable[..., int]
 ) -> None:
     late_p3 = open_ticket("2026-11-18 09:30", priority="P3")
     early_p3 = open_ticket("2026-11-18 08:30", priority="P3")
     p1 = open_ticket("2026-11-18 09:55", priority="P1")
-    p4 = open_ticket("2026-11-18 07:00", priority="P4")
+    p4 = open_ticket("2026-11-18 07:00", priority="P4")  # before opening: first response due 08:12
+    # The default answers "what breaches next": first responses due 08:12, 08:42, 09:42, 10:07.
     html = console.get("/queue").get_data(as_text=True)
+    assert _rows(html) == [p4, early_p3, late_p3, p1]
+    assert 'option value="due" selected' in html
+    # The policy's order, and the oldest first; the sort stays in the URL of the self-refreshing fragment.
+    html = console.get("/queue?sort=priority").get_data(as_text=True)
     assert _rows(html) == [p1, early_p3, late_p3, p4]
+    assert 'data-src="/queue/rows?sort=priority"' in html
+    assert _rows(console.get("/queue?sort=age").get_data(as_text=True)) == [p4, early_p3, late_p3, p1]
+    assert _rows(console.get("/queue/rows?sort=priority").get_data(as_text=True)) == [p1, early_p3, late_p3, p4]
+    bad = console.get("/queue?sort=sideways").get_data(as_text=True)
+    assert "Filter ignored: unknown sort &#39;sideways&#39;" in bad and _rows(bad) == [p4, early_p3, late_p3, p1]
+    html = console.get("/queue?sort=priority").get_data(as_text=True)
     # Countdowns carry their due time for the script, and breached tickets are marked.
     assert re.search(rf'data-number="{early_p3}"[^>]*class|class="row w-breached" data-number="{early_p3}"', html)
     assert 'data-due="2026-11-18T' in html
-    fragment = console.get("/queue/rows").get_data(as_text=True)
+    fragment = console.get("/queue/rows?sort=priority").get_data(as_text=True)
     assert "<html" not in fragment and _rows(fragment) == [p1, early_p3, late_p3, p4]
 
 
@@ -52,7 +63,7 @@ def test_the_queue_filters_by_priority_status_client_assignee_and_breach(
     assert _rows(console.get("/queue?priority=P2").get_data(as_text=True)) == [acme]
     assert _rows(console.get(f"/queue?client={client_id}").get_data(as_text=True)) == [acme]
     assert _rows(console.get("/queue?assignee=Blake+Chen").get_data(as_text=True)) == [assigned]
-    assert _rows(console.get("/queue?assignee=(unassigned)").get_data(as_text=True)) == [acme, breached]
+    assert _rows(console.get("/queue?assignee=(unassigned)").get_data(as_text=True)) == [breached, acme]
     assert _rows(console.get("/queue?breached=1").get_data(as_text=True)) == [breached]
     assert _rows(console.get("/queue/rows?status=new&priority=P3").get_data(as_text=True)) == [breached, assigned]
     bad = console.get("/queue?priority=P9").get_data(as_text=True)
