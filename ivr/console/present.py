@@ -348,6 +348,11 @@ class CollapsedRun:
     entries: tuple[TimelineEntry, ...]
     kind: str = "collapsed"
 
+    @property
+    def alerts(self) -> int:
+        """How many of the folded entries are failures."""
+        return sum(1 for e in self.entries if e.alert)
+
 
 def collapse_paging(entries: Sequence[TimelineEntry], keep: int = 2) -> list[TimelineEntry | CollapsedRun]:
     """Runs of more than 2 * ``keep`` + 1 paging entries keep their first and last ``keep``, the rest folded."""
@@ -364,7 +369,7 @@ def collapse_paging(entries: Sequence[TimelineEntry], keep: int = 2) -> list[Tim
         run.clear()
 
     for e in entries:
-        if e.category == "paging" and not e.alert:
+        if e.category == "paging":
             run.append(e)
             continue
         flush()

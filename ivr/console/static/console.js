@@ -98,6 +98,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // On a phone the queue's filters fold away (unless some are set): the tickets come first.
+    var filterBox = document.querySelector("details.filter-box[data-phone-closed='1']");
+    if (filterBox && window.matchMedia("(max-width: 700px)").matches) filterBox.removeAttribute("open");
     tick();
     setInterval(tick, 1000);
     var box = document.getElementById("queue");
