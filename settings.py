@@ -125,6 +125,9 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
     dev_mailbox_dir: Path = ROOT / "var" / "mail"
+    # Development mode (`make run` without Twilio credentials): the local Twilio stand-in, one simulated clock
+    dev_mode: bool = False
+    dev_twilio_log: Path = ROOT / "var" / "dev" / "twilio.jsonl"  # what the stand-in was asked to send
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -186,7 +189,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env),
         mail_from=env.get("MAIL_FROM") or defaults.mail_from,
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
+        # Development mode
+        dev_mode=_dev_mode(env),
+        dev_twilio_log=Path(env.get("DEV_TWILIO_LOG") or defaults.dev_twilio_log),
     )
+
+
+def _dev_mode(environ: Mapping[str, str]) -> bool:
+    """DEV_MODE=true only with a local Twilio stand-in: development mode can never reach Twilio's real API."""
+    on = _bool(environ, "DEV_MODE", False)
+    base = (environ.get("TWILIO_API_BASE_URL") or "").rstrip("/")
+    if on and not base.startswith(("http://127.0.0.1:", "http://localhost:")):
+        raise ConfigError(
+            f"DEV_MODE=true needs TWILIO_API_BASE_URL on this machine (the local stand-in), not {base or 'Twilio'!r}"
+        )
+    return on
 
 
 def _smtp_url(environ: Mapping[str, str]) -> str:

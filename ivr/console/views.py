@@ -121,7 +121,11 @@ def console_context() -> dict[str, Any]:
     from flask import g
 
     runtime = rt()
-    context: dict[str, Any] = {"now": runtime.now(), "timezone": runtime.policy.timezone}
+    context: dict[str, Any] = {
+        "now": runtime.now(),
+        "timezone": runtime.policy.timezone,
+        "dev_mode": runtime.settings.dev_mode,
+    }
     if getattr(g, "viewer", None) is not None:
         context["viewer"] = g.viewer
         if "active_events" not in g:
@@ -933,3 +937,48 @@ def end_event(event_id: int) -> Any:
         return _render_events(error=_sentence(exc))
     flash(f"Exceptional event {event_id} ended.", "ok")
     return redirect(url_for("console.events"), code=303)
+
+
+# --- development mode ------------------------------------------------------------------------------------
+
+
+@blueprint.get("/dev/outbox")
+def dev_outbox() -> str:
+    """Development mode: the SMS and calls the service asked the local Twilio stand-in to send, and the mail."""
+    from ivr.twilio_standin import read_log
+
+    runtime = rt()
+    settings = runtime.settings
+    if not settings.dev_mode:
+        abort(404, description="Development mode is off: SMS and calls go to Twilio.")
+    mailbox = Path(settings.dev_mailbox_dir)
+    mails = (
+        sorted((mailbox / "new").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)[:50]
+        if (mailbox / "new").is_dir()
+        else []
+    )
+    return render_template(
+        "console/dev_outbox.html",
+        entries=read_log(Path(settings.dev_twilio_log)),
+        log_path=settings.dev_twilio_log,
+        mailbox=mailbox,
+        mails=[_mail_summary(p) for p in mails],
+        api_base=settings.twilio_api_base_url,
+    )
+
+
+def _mail_summary(path: Path) -> dict[str, str]:
+    from email import policy
+    from email.parser import BytesParser
+
+    try:
+        with path.open("rb") as f:
+            msg = BytesParser(policy=policy.default).parse(f, headersonly=True)
+    except OSError:
+        return {"file": path.name, "to": "?", "subject": "(unreadable)", "date": ""}
+    return {
+        "file": path.name,
+        "to": str(msg["To"] or ""),
+        "subject": str(msg["Subject"] or ""),
+        "date": str(msg["Date"] or ""),
+    }
