@@ -127,6 +127,7 @@ class Settings:
     dev_mailbox_dir: Path = ROOT / "var" / "mail"
     # Development mode (`make run` without Twilio credentials): the local Twilio stand-in, one simulated clock
     dev_mode: bool = False
+    dev_state_dir: Path = ROOT / "var" / "dev"  # run.env (how to reach `make run`), console-login, the stand-in's log
     dev_twilio_log: Path = ROOT / "var" / "dev" / "twilio.jsonl"  # what the stand-in was asked to send
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -191,7 +192,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
         # Development mode
         dev_mode=_dev_mode(env),
-        dev_twilio_log=Path(env.get("DEV_TWILIO_LOG") or defaults.dev_twilio_log),
+        dev_state_dir=Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir),
+        dev_twilio_log=Path(
+            env.get("DEV_TWILIO_LOG") or Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir) / "twilio.jsonl"
+        ),
     )
 
 

@@ -321,15 +321,12 @@ def _wav_seconds(data: bytes) -> int:
         return 1
 
 
-DEV_ENV_FILE = Path("var") / "dev" / "run.env"  # written by `make run` in development mode, under the project
-
-
 def dev_environment(path: Path | None = None) -> dict[str, str]:
-    """The settings `make run` wrote for its development mode (empty when it is not running in that mode)."""
+    """The settings `make run` wrote for its development mode, DEV_STATE_DIR/run.env (empty when none runs)."""
     if path is None:
-        from settings import ROOT
+        from settings import load_settings
 
-        path = ROOT / DEV_ENV_FILE
+        path = load_settings().dev_state_dir / "run.env"
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -361,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     from settings import load_settings
 
     environ = dict(os.environ)
-    dev = dev_environment()
+    dev = dev_environment(load_settings(environ).dev_state_dir / "run.env")
     from_dev = not environ.get("TWILIO_AUTH_TOKEN") and bool(dev)
     if from_dev:
         # `make run` in development mode: sign with its known local token, call its address.
@@ -383,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not settings.twilio_auth_token:
         print(
-            "simulate: no TWILIO_AUTH_TOKEN, and no `make run` in development mode (var/dev/run.env) to take it from. "
+            "simulate: no TWILIO_AUTH_TOKEN, and no `make run` in development mode (DEV_STATE_DIR/run.env) to take it "
+            "from. "
             "Start the service with `make run`, or set TWILIO_AUTH_TOKEN to the server's.",
             file=sys.stderr,
         )

@@ -197,7 +197,7 @@ try:
               f"(sign in with the login `make run` printed; SMS and calls sent: {settings.public_base_url}/dev/outbox)")
 finally:
     if service is not None:
-        login = ROOT / "var" / "dev" / "console-login"
+        login = settings.dev_state_dir / "console-login"
         who = " (development admin: " + " / ".join(login.read_text().split()) + ")" if login.exists() else ""
         print(f"\nStopping the `make run` the demo started. Its tickets ({numbers}) stay in its database: "
               f"`make run` again and open {settings.public_base_url}/queue{who}.")

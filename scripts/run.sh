@@ -5,7 +5,8 @@
 # Development mode: with no TWILIO_ACCOUNT_SID and no TWILIO_AUTH_TOKEN set, the service signs and checks
 # with a known local account (AC000..., token "devtoken"), sends its SMS and calls to the local Twilio
 # stand-in (python -m ivr.twilio_standin, started beside it), honours the simulator's time, and writes its
-# mail to the development Maildir. `make demo` and `python -m ivr.simulate` find it through var/dev/run.env.
+# mail to the development Maildir. `make demo` and `python -m ivr.simulate` find it through
+# $DEV_STATE_DIR/run.env (default var/dev/run.env), removed when it stops.
 # Production (Twilio credentials set) is unchanged: nothing here is switched on.
 #
 # Redis: REDIS_URL when set; else a private redis-server under var/redis (port REDIS_PORT, 6390); else the
@@ -54,30 +55,32 @@ if [ -z "${TWILIO_ACCOUNT_SID:-}" ] && [ -z "${TWILIO_AUTH_TOKEN:-}" ]; then
   export ALLOW_SIMULATED_TIME=true
 fi
 
+dev="${DEV_STATE_DIR:-var/dev}"
+if $dev_mode; then export DEV_STATE_DIR="$dev"; fi
 base="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 export PUBLIC_BASE_URL="$base"
 
-# A first admin for the console, once. In development mode its password is kept in var/dev/console-login
-# (and printed at every start); otherwise it is printed here once and nowhere else.
+# A first admin for the console, once. In development mode its password is kept in $dev/console-login
+# (DEV_STATE_DIR, default var/dev; printed at every start); otherwise it is printed here once and nowhere else.
 admin_note="Console sign-in:                         $base/login"
-mkdir -p var/dev
+mkdir -p "$dev"
 if [ -z "$(.venv/bin/flask --app wsgi users list 2>/dev/null | grep -w admin)" ]; then
   password="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')"
   if .venv/bin/flask --app wsgi users create-admin admin --password "$password" >/dev/null 2>&1; then
     admin_note="$admin_note  (first admin: admin / $password; change it with 'flask --app wsgi users set-password admin')"
-    if $dev_mode; then (umask 077; echo "admin $password" > var/dev/console-login); fi
+    if $dev_mode; then (umask 077; echo "admin $password" > "$dev/console-login"); fi
   fi
-elif $dev_mode && [ -s var/dev/console-login ]; then
-  read -r user password < var/dev/console-login
-  admin_note="$admin_note  (development admin: $user / $password, kept in var/dev/console-login)"
+elif $dev_mode && [ -s $dev/console-login ]; then
+  read -r user password < "$dev/console-login"
+  admin_note="$admin_note  (development admin: $user / $password, kept in $dev/console-login)"
 fi
 
 procfile=Procfile
 if $dev_mode; then
-  procfile=var/dev/Procfile
+  procfile=$dev/Procfile
   { cat Procfile; echo "twilio: .venv/bin/python -m ivr.twilio_standin --port $DEV_TWILIO_PORT"; } > "$procfile"
   # What `make demo` and `python -m ivr.simulate` need to reach this service (removed when it stops).
-  (umask 077; cat > var/dev/run.env <<ENV
+  (umask 077; cat > "$dev/run.env" <<ENV
 # written by scripts/run.sh (development mode) while it runs
 PORT=$PORT
 PUBLIC_BASE_URL=$base
@@ -91,7 +94,7 @@ DEV_MODE=true
 ALLOW_SIMULATED_TIME=true
 ENV
   )
-  cleanup+=('rm -f var/dev/run.env')
+  cleanup+=("rm -f '$dev/run.env'")
 fi
 mailbox="$(.venv/bin/python -c 'from settings import load_settings; s = load_settings(); print("" if s.smtp_url else s.dev_mailbox_dir)')"
 
@@ -117,5 +120,5 @@ Development mode (no Twilio credentials set):
 MSG
 fi
 echo "Stop everything with Ctrl-C."
-# Not exec: the cleanup above must run (private Redis, var/dev/run.env) when honcho ends.
+# Not exec: the cleanup above must run (private Redis, $dev/run.env) when honcho ends.
 .venv/bin/honcho start -f "$procfile" -d .
