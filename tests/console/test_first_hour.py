@@ -130,3 +130,20 @@ def test_make_run_then_make_demo_then_the_console_shows_the_demo(
     assert seen_p1
     sent = s.get(base + "/dev/outbox", timeout=10).text
     assert "P1 CRITICAL" in sent and f"{base}/tickets/" in sent
+
+    # The README's simulator example, as written, against the same `make run`: no flags, no 60 s wait.
+    readme = (ROOT / "README.md").read_text()
+    example = re.search(r"(\.venv/bin/python -m ivr\.simulate [^\n]*\\\n[^\n]*)", readme)
+    assert example is not None
+    argv = example.group(1).replace("\\\n", " ").split()
+    started = time.monotonic()
+    sim = subprocess.run(argv, cwd=ROOT, env=first_hour_env, capture_output=True, text=True, timeout=120, check=False)
+    assert sim.returncode == 0, sim.stdout + sim.stderr
+    assert "ticket: " in sim.stdout and "the worker has the recording" in sim.stdout
+    assert time.monotonic() - started < 45
+    missing = subprocess.run(
+        [*argv[:argv.index("--audio") + 1], "no-such-message.wav"],
+        cwd=ROOT, env=first_hour_env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "no such file: no-such-message.wav" in missing.stderr
+    assert "Traceback" not in missing.stderr
