@@ -3,6 +3,7 @@ readable, tap targets of at least 44 px on the phone, and each action an enginee
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,17 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
     ]
     check(page, name, "queue-resolved-search", artifacts)
 
-    # The other pages.
-    for label, path in (("oncall", "/oncall"), ("events", "/events"), ("new-ticket", "/tickets/new")):
+    # The other pages; development mode's banner and list of what was sent fit too.
+    log = Path(browser_runtime.settings.recordings_dir).parent / "twilio.jsonl"
+    entry = {"at": "2026-11-18T18:00:00+00:00", "kind": "sms", "to": "+18055550160", "body": "P1 CRITICAL " * 30}
+    log.write_text(json.dumps(entry) + "\n")
+    browser_runtime.settings = browser_runtime.settings.with_overrides(dev_mode=True, dev_twilio_log=log)
+    for label, path in (
+        ("oncall", "/oncall"),
+        ("events", "/events"),
+        ("dev-outbox", "/dev/outbox"),
+        ("new-ticket", "/tickets/new"),
+    ):
         page.goto(base + path)
         check(page, name, label, artifacts)
     page.fill("input[name=summary]", "Phones down at HQ")

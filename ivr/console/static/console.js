@@ -98,9 +98,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    // On a phone the queue's filters fold away (unless some are set): the tickets come first.
-    var filterBox = document.querySelector("details.filter-box[data-phone-closed='1']");
-    if (filterBox && window.matchMedia("(max-width: 700px)").matches) filterBox.removeAttribute("open");
+    // On a phone the queue's filters (unless some are set) and a ticket's list of pages fold away.
+    if (window.matchMedia("(max-width: 700px)").matches) {
+      document.querySelectorAll("details[data-phone-closed='1']").forEach(function (d) { d.removeAttribute("open"); });
+    }
     tick();
     setInterval(tick, 1000);
     var box = document.getElementById("queue");
