@@ -242,7 +242,7 @@ def find_tickets(session: Session, query: QueueQuery) -> list[Ticket]:
         stmt = (
             select(Ticket)
             .where(Ticket.status.in_(query.statuses))
-            .options(selectinload(Ticket.milestones), selectinload(Ticket.client))
+            .options(selectinload(Ticket.milestones), selectinload(Ticket.client), selectinload(Ticket.contact))
         )
         if query.open_only:
             stmt = stmt.where(Ticket.merged_into_id.is_(None))
@@ -287,8 +287,9 @@ def _search(text: str) -> Any:
         Ticket.id.in_(notes),
     ]
     digits = "".join(ch for ch in text if ch.isdigit())
-    if digits and len(digits) == len(text.replace(" ", "").replace("-", "").lstrip("#+()")):
-        if len(digits) >= 6 and digits.isdigit() and len(digits) <= 9:
+    if digits and all(ch.isdigit() or ch in " -().+#" for ch in text):
+        # A ticket number (#400127) or a phone number as people type it: (805) 555-0142, 805.555.0142.
+        if 6 <= len(digits) <= 9:
             conditions.append(Ticket.number == int(digits))
         if len(digits) >= 4:
             conditions.append(Ticket.caller_number.like(f"%{digits}%"))

@@ -327,7 +327,7 @@ def test_resolved_and_closed_tickets_are_listed_and_searched(
     assert sorted(_rows(console.get("/queue?status=resolved").get_data(as_text=True))) == [done, other]
     assert sorted(_rows(console.get("/queue?status=all").get_data(as_text=True))) == [done, other, still_open]
     # Number, caller (as typed), client, words of a note.
-    for q in (str(done), "805 555 0200", "harbor", "fuser"):
+    for q in (str(done), f"%23{done}", "805 555 0200", "(805) 555-0200", "harbor", "fuser"):
         assert _rows(console.get(f"/queue?status=ended&q={q}").get_data(as_text=True)) == [done], q
     assert _rows(console.get("/queue?q=outlook").get_data(as_text=True)) == [still_open]
     assert _rows(console.get("/queue?status=ended&q=100%25").get_data(as_text=True)) == []  # % is a character
