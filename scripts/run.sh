@@ -78,7 +78,9 @@ fi
 procfile=Procfile
 if $dev_mode; then
   procfile=$dev/Procfile
-  { cat Procfile; echo "twilio: .venv/bin/python -m ivr.twilio_standin --port $DEV_TWILIO_PORT"; } > "$procfile"
+  # The known development token must not be reachable from the network: listen on this machine only.
+  { sed 's/--bind 0\.0\.0\.0:/--bind 127.0.0.1:/' Procfile
+    echo "twilio: .venv/bin/python -m ivr.twilio_standin --port $DEV_TWILIO_PORT"; } > "$procfile"
   # What `make demo` and `python -m ivr.simulate` need to reach this service (removed when it stops).
   (umask 077; cat > "$dev/run.env" <<ENV
 # written by scripts/run.sh (development mode) while it runs
