@@ -156,6 +156,10 @@ class Settings:
     console_signin_attempts_per_address: int = 10  # failed sign-ins from one address per window
     console_signin_window_minutes: int = 15
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For gives the client's address
+    # Development mode (`make run` without Twilio credentials): the local Twilio stand-in, one simulated clock
+    dev_mode: bool = False
+    dev_state_dir: Path = ROOT / "var" / "dev"  # run.env (how to reach `make run`), console-login, the stand-in's log
+    dev_twilio_log: Path = ROOT / "var" / "dev" / "twilio.jsonl"  # what the stand-in was asked to send
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -257,6 +261,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
         console_signin_window_minutes=_int(env, "CONSOLE_SIGNIN_WINDOW_MINUTES", 15, minimum=1),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
+        # Development mode
+        dev_mode=_dev_mode(env),
+        dev_state_dir=Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir),
+        dev_twilio_log=Path(
+            env.get("DEV_TWILIO_LOG") or Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir) / "twilio.jsonl"
+        ),
     )
 
 
@@ -265,6 +275,17 @@ def _portal_base_url(environ: Mapping[str, str], public: str) -> str:
     if raw and not raw.startswith(("http://", "https://")):
         raise ConfigError(f"PORTAL_BASE_URL must start with http:// or https://, not {raw!r}")
     return raw or public
+
+
+def _dev_mode(environ: Mapping[str, str]) -> bool:
+    """DEV_MODE=true only with a local Twilio stand-in: development mode can never reach Twilio's real API."""
+    on = _bool(environ, "DEV_MODE", False)
+    base = (environ.get("TWILIO_API_BASE_URL") or "").rstrip("/")
+    if on and not base.startswith(("http://127.0.0.1:", "http://localhost:")):
+        raise ConfigError(
+            f"DEV_MODE=true needs TWILIO_API_BASE_URL on this machine (the local stand-in), not {base or 'Twilio'!r}"
+        )
+    return on
 
 
 def _smtp_url(environ: Mapping[str, str]) -> str:

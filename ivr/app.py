@@ -100,6 +100,7 @@ def simulated_clock(real: Clock) -> Clock:
     from flask import has_request_context, request
 
     from ivr.simulate import SIMULATED_TIME_HEADER
+    from workers.devclock import SharedOffsetClock
 
     def now() -> datetime:
         if has_request_context():
@@ -110,6 +111,8 @@ def simulated_clock(real: Clock) -> Clock:
                 except ValueError:
                     at = None
                 if at is not None and at.tzinfo is not None:
+                    if isinstance(real, SharedOffsetClock):
+                        real.move_to(at)  # development mode: every process follows the simulated call's time
                     return at
         return real()
 

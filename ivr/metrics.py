@@ -72,9 +72,24 @@ class SupportlineCollector:
         now = rt.now()
         since = now - WINDOW
         with rt.sessions() as s:
-            tickets = CounterMetricFamily("supportline_tickets", "Tickets opened", labels=["priority", "source"])
+            # Counted at creation, by the priority the ticket was opened with: a re-triage never moves a ticket
+            # from one count to another (supportline_open_tickets shows the current priorities).
+            tickets = CounterMetricFamily(
+                "supportline_tickets",
+                "Tickets opened, by priority at creation and source",
+                labels=["priority", "source"],
+            )
+            created = (
+                select(AuditEntry.ticket_id, AuditEntry.detail["priority"].as_string().label("priority"))
+                .where(AuditEntry.action == "created")
+                .subquery()
+            )
+            opened_as = func.coalesce(created.c.priority, Ticket.priority)
             for prio, source, n in s.execute(
-                select(Ticket.priority, Ticket.source, func.count()).group_by(Ticket.priority, Ticket.source)
+                select(opened_as, Ticket.source, func.count())
+                .select_from(Ticket)
+                .outerjoin(created, created.c.ticket_id == Ticket.id)
+                .group_by(opened_as, Ticket.source)
             ):
                 tickets.add_metric([prio, source], n)
             yield tickets
@@ -99,7 +114,9 @@ class SupportlineCollector:
                 outgoing.add_metric([channel, state], n)
             yield outgoing
 
-            open_ = GaugeMetricFamily("supportline_open_tickets", "Open tickets", labels=["priority"])
+            open_ = GaugeMetricFamily(
+                "supportline_open_tickets", "Open tickets by current priority", labels=["priority"]
+            )
             for prio, n in s.execute(
                 select(Ticket.priority, func.count()).where(Ticket.status.in_(OPEN_STATUSES)).group_by(Ticket.priority)
             ):

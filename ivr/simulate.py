@@ -55,6 +55,7 @@ class MediaServer:
     def __init__(self, account_sid: str, auth_token: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
         self.recordings: dict[str, bytes] = {}
+        self.fetched: set[str] = set()  # recordings downloaded in full (by the worker)
         expected = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         media = self
 
@@ -75,6 +76,7 @@ class MediaServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                media.fetched.add(sid)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -319,11 +321,51 @@ def _wav_seconds(data: bytes) -> int:
         return 1
 
 
+def dev_environment(path: Path | None = None) -> dict[str, str]:
+    """The settings `make run` wrote for its development mode, DEV_STATE_DIR/run.env (empty when none runs)."""
+    if path is None:
+        from settings import load_settings
+
+        path = load_settings().dev_state_dir / "run.env"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def read_wav(path: Path) -> bytes:
+    """The bytes of a WAV file, or SystemExit with a sentence saying what is wrong with it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SystemExit(f"simulate: no such file: {path} (try samples/voicemail.wav)") from None
+    except OSError as error:
+        raise SystemExit(f"simulate: cannot read {path}: {error.strerror}") from None
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            w.getnframes()
+    except (wave.Error, EOFError) as error:
+        raise SystemExit(f"simulate: {path} is not a WAV file ({error}); convert it with sox") from None
+    return data
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: place one simulated call and print what happened."""
+    import os
+
     from settings import load_settings
 
-    settings = load_settings()
+    environ = dict(os.environ)
+    dev = dev_environment(load_settings(environ).dev_state_dir / "run.env")
+    from_dev = not environ.get("TWILIO_AUTH_TOKEN") and bool(dev)
+    if from_dev:
+        # `make run` in development mode: sign with its known local token, call its address.
+        for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "SUPPORT_NUMBER"):
+            if key in dev and not environ.get(key):
+                environ[key] = dev[key]
+    settings = load_settings(environ)
     p = argparse.ArgumentParser(prog="python -m ivr.simulate", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--url", default=settings.public_base_url, help="where the service listens (default PUBLIC_BASE_URL)"
@@ -334,10 +376,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio", type=Path, help="WAV file left as the message (omit to hang up at the beep)")
     p.add_argument("--end-with", default="#", choices=["#", "2", "hangup"], help="how the message ends")
     p.add_argument("--at", help="simulated time, ISO 8601 with offset (server needs ALLOW_SIMULATED_TIME=true)")
+    p.add_argument("--wait", type=float, default=120, help="seconds to wait for the worker to fetch the recording")
     args = p.parse_args(argv)
     if not settings.twilio_auth_token:
-        print("TWILIO_AUTH_TOKEN must match the server's, so the requests can be signed.", file=sys.stderr)
+        print(
+            "simulate: no TWILIO_AUTH_TOKEN, and no `make run` in development mode (DEV_STATE_DIR/run.env) to take it "
+            "from. "
+            "Start the service with `make run`, or set TWILIO_AUTH_TOKEN to the server's.",
+            file=sys.stderr,
+        )
         return 2
+    audio = read_wav(args.audio) if args.audio else None
+    at = None
+    if args.at:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            print(
+                f"simulate: --at {args.at!r} is not an ISO 8601 time (e.g. 2026-11-18T19:00:00-08:00)", file=sys.stderr
+            )
+            return 2
+        if at.tzinfo is None:
+            print("simulate: --at needs a UTC offset, e.g. 2026-11-18T19:00:00-08:00", file=sys.stderr)
+            return 2
+    if from_dev:
+        print(f"(development mode of `make run`: signing as {settings.twilio_account_sid}, calling {args.url})")
     media = MediaServer(settings.twilio_account_sid or "AC" + "0" * 32, settings.twilio_auth_token)
     sim = TwilioSimulator(
         settings.public_base_url,
@@ -350,26 +413,48 @@ def main(argv: list[str] | None = None) -> int:
     plan = CallPlan(
         keys=[k for k in args.press.split(",")] if args.press else [],
         coordinator=args.coordinator,
-        audio=args.audio.read_bytes() if args.audio else None,
+        audio=audio,
         end_recording_with=args.end_with,
-        at=datetime.fromisoformat(args.at) if args.at else None,
+        at=at,
     )
     try:
-        result = sim.call(args.caller, plan)
-    finally:
-        # Keep serving the recording long enough for the worker to fetch it.
-        pass
-    for line in result.lines:
-        print(line)
-    if result.ticket_number:
-        print(f"ticket: {result.ticket_number}")
-    if result.recording_sid:
-        print("waiting 60 s so the worker can download the recording (Ctrl-C to stop)...")
         try:
-            threading.Event().wait(60)
-        except KeyboardInterrupt:
-            pass
-    media.close()
+            result = sim.call(args.caller, plan)
+        except requests.ConnectionError:
+            print(f"simulate: nothing answers at {args.url}: is the service running (`make run`)?", file=sys.stderr)
+            return 1
+        except RuntimeError as error:
+            if " 403" in str(error):
+                print(
+                    "simulate: the service refused the signature: its TWILIO_AUTH_TOKEN differs from the one used here.",
+                    file=sys.stderr,
+                )
+                return 1
+            raise
+        for line in result.lines:
+            print(line)
+        if result.ticket_number:
+            print(f"ticket: {result.ticket_number}")
+        if result.recording_sid:
+            # The worker downloads the recording before transcribing it: serve it until then, no longer.
+            print("waiting for the worker to fetch the recording (Ctrl-C to stop) ...", flush=True)
+            try:
+                stop = threading.Event()
+                waited = 0.0
+                while result.recording_sid not in media.fetched and waited < args.wait:
+                    stop.wait(0.2)
+                    waited += 0.2
+            except KeyboardInterrupt:
+                return 130
+            if result.recording_sid in media.fetched:
+                print("the worker has the recording; the transcript follows on the ticket in the console.")
+            else:
+                print(
+                    f"the worker did not fetch the recording within {args.wait:.0f} s: is it running?", file=sys.stderr
+                )
+                return 1
+    finally:
+        media.close()
     return 0
 
 

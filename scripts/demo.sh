@@ -1,33 +1,19 @@
 #!/usr/bin/env bash
 # make demo: two simulated calls through supportline, then the tickets and the pages they caused.
 #
-#   make demo                      # starts `make run` in the background when nothing answers on PORT
+#   make run     # terminal 1: the service (development mode when no Twilio credentials are set)
+#   make demo    # terminal 2: the calls; then look at the tickets in the console make run printed
 #
-# To watch the service's own output, start it yourself first, with the settings the demo
-# signs with and the local Twilio test server it points the service at:
-#
-#   TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 TWILIO_AUTH_TOKEN=devtoken \
-#   TWILIO_API_BASE_URL=http://127.0.0.1:8011 ALLOW_SIMULATED_TIME=true make run     # terminal 1
-#   make demo                                                                        # terminal 2
+# When nothing answers on PORT, the demo starts `make run` itself in the background (log: var/demo/run.log)
+# and stops it at the end. Either way it drives a service in development mode: its SMS and calls go to the
+# local Twilio stand-in, never to Twilio. A service started with real Twilio credentials is refused before
+# anything is written.
 #
 # Call 1: a caller in business hours, the coordinator busy, leaves a voicemail (P3).
-# Call 2: a caller after hours presses 2 and leaves a message: a P1, the on-call engineer is paged.
-# Nothing leaves this machine: Twilio's REST API is `python -m tests.twilio_server`'s stand-in
-# (validated by Prism when tools/prism is installed), which shows every SMS and call requested.
+# Call 2: a caller after hours presses 2 and leaves a message: a P1, the after-hours engineer is paged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-for tool in espeak-ng sox; do
-  command -v "$tool" >/dev/null || { echo "demo: $tool is missing (make test installs it; or apt-get install $tool)" >&2; exit 1; }
-done
-
 export PORT="${PORT:-8000}"
-export DEMO_TWILIO_PORT="${DEMO_TWILIO_PORT:-8011}"
-export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000000}"
-export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-devtoken}"
-export TWILIO_API_BASE_URL="${TWILIO_API_BASE_URL:-http://127.0.0.1:$DEMO_TWILIO_PORT}"
-export ALLOW_SIMULATED_TIME=true
-export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
 mkdir -p var/demo
 
 exec .venv/bin/python - <<'PY'
@@ -45,17 +31,16 @@ from pathlib import Path
 import requests
 from sqlalchemy import select
 
-from ivr.simulate import CallPlan, MediaServer, TwilioSimulator
-from settings import load_settings
-from tests.faults.stack import make_voicemail
-from tests.twilio_server import PrismMock, PrismUnavailable, TwilioTestServer
+from ivr.simulate import CallPlan, MediaServer, TwilioSimulator, dev_environment
+from settings import ROOT, load_settings
 from ticketing.models import Client, Ticket
 from ticketing.sla import calendar_for
 from workers.runtime import build_runtime
 
 PORT = int(os.environ["PORT"])
 BASE = f"http://127.0.0.1:{PORT}"
-DEMO = Path("var/demo")
+DEMO = ROOT / "var" / "demo"
+SAMPLES = ROOT / "samples"
 
 
 def up() -> bool:
@@ -65,75 +50,82 @@ def up() -> bool:
         return False
 
 
-start_service = not up()
-if start_service and not os.environ.get("DATABASE_URL"):
-    # A service of our own gets a fresh database of its own, so the demo shows only its own tickets.
-    (DEMO / "supportline.db").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{(DEMO / 'supportline.db').resolve()}"
+def standin_info(env: dict[str, str]) -> dict | None:
+    port = env.get("DEV_TWILIO_PORT")
+    if not port:
+        return None
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/dev/info", timeout=1).json()
+    except (requests.RequestException, ValueError):
+        return None
+
+
+service = None
+if up():
+    env = dev_environment()
+    if env.get("PORT") != str(PORT) or standin_info(env) is None:
+        sys.exit(
+            f"demo: the supportline on {BASE} is not in development mode (started with Twilio credentials, or not by "
+            "`make run`). The demo sends SMS and page calls, so it only drives `make run`'s development mode: stop that "
+            "service, then `make run` without TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN (or just `make demo`). Nothing was changed."
+        )
+    print(f"Using the supportline already answering on {BASE} (development mode).")
+else:
+    print(f"Nothing answers on {BASE}: starting `make run` in the background (log: {DEMO / 'run.log'}) ...")
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}  # always development mode
+    log = (DEMO / "run.log").open("wb")
+    service = subprocess.Popen(["make", "run"], stdout=log, stderr=subprocess.STDOUT, env=child_env,
+                               start_new_session=True)
+    deadline = time.monotonic() + 240
+    env = {}
+    while not (up() and (env := dev_environment()) and standin_info(env) is not None):
+        if service.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"`make run` did not come up; see {DEMO / 'run.log'}")
+        time.sleep(0.5)
+
+# The demo works on the service's own database, Redis and development account.
+for key, value in env.items():
+    if value and key not in ("PORT",):
+        os.environ[key] = value
 settings = load_settings()
 runtime = build_runtime(settings)
 cal = calendar_for(runtime.policy)
+standin = f"http://127.0.0.1:{env['DEV_TWILIO_PORT']}"
 
 
-def business_time(now: datetime) -> datetime:
-    """Now when the office is open, else two hours after the next opening."""
-    return now if cal.is_business_hours(now) else cal.next_opening(now) + timedelta(hours=2)
+def sent() -> list[dict]:
+    """What the service asked the local Twilio stand-in to send."""
+    try:
+        return requests.get(standin + "/dev/requests.json", timeout=2).json()
+    except (requests.RequestException, ValueError):
+        return []
 
 
-def after_hours_time(now: datetime) -> datetime:
-    """Now when the office is closed, else two hours after today's closing."""
-    if not cal.is_business_hours(now):
-        return now
-    window = cal.window(cal.local(now).date())
-    assert window is not None
-    return window[1] + timedelta(hours=2)
+def demo_times(now: datetime) -> tuple[datetime, datetime]:
+    """A business-hours time and a later after-hours time, the later one as close to now as it can be."""
+    if cal.is_business_hours(now):
+        window = cal.window(cal.local(now).date())
+        assert window is not None
+        return now, window[1] + timedelta(hours=2)
+    # After hours now: the business-hours call two hours after the last opening before now.
+    day = cal.local(now).date()
+    while True:
+        window = cal.window(day)
+        if window is not None and window[0] + timedelta(hours=2) < now:
+            return min(window[0] + timedelta(hours=2), window[1] - timedelta(minutes=5)), now
+        day -= timedelta(days=1)
 
 
-# Twilio's REST API, locally: every SMS and call the service requests lands here.
-prism = None
-try:
-    prism = PrismMock().start()
-except PrismUnavailable as error:
-    print(f"(Prism unavailable, Twilio requests are not validated against Twilio's spec: {error})")
-twilio = TwilioTestServer(
-    prism_url=prism.url if prism else None,
-    account_sid=settings.twilio_account_sid,
-    auth_token=settings.twilio_auth_token,
-    port=int(os.environ["DEMO_TWILIO_PORT"]),
-).start()
 media = MediaServer(settings.twilio_account_sid, settings.twilio_auth_token)
-service = None
+numbers = "-"
 try:
-    if not start_service:
-        print(f"Using the supportline already answering on {BASE} (database: {settings.database_url}).")
-    else:
-        print(f"Nothing answers on {BASE}: starting `make run` in the background (log: {DEMO}/run.log) ...")
-        log = (DEMO / "run.log").open("wb")
-        service = subprocess.Popen(["make", "run"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 180
-        while not up():
-            if service.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"`make run` did not come up; see {DEMO}/run.log")
-            time.sleep(0.5)
-        time.sleep(3)  # the worker loads the Whisper model once at start-up
-
+    before = len(sent())
     with runtime.sessions() as s:
         known = s.scalars(select(Client).where(Client.name == "Acme Dental")).first() is not None
     if not known:
         print("Importing the example client directory (flask --app wsgi directory import config/directory.example.toml)")
         subprocess.run([".venv/bin/flask", "--app", "wsgi", "directory", "import", "config/directory.example.toml"],
                        check=True)
-    print("Recording two voicemails with espeak-ng ...")
-    printer = make_voicemail(
-        "Hi, this is Priya Raman at Pismo Title Company. The printer in the back office says offline and we need to print "
-        "closing documents this afternoon. Please call me at 805 555 0188. Thanks.",
-        DEMO / "business-hours.wav",
-    )
-    outage = make_voicemail(
-        "This is Dana Whitfield from Acme Dental. Our file server is down and nobody in the office can open patient "
-        "charts. We open at seven tomorrow. Please call me back at 805 555 0142.",
-        DEMO / "after-hours.wav",
-    )
     sim = TwilioSimulator(
         settings.public_base_url,
         server_base_url=BASE,
@@ -142,38 +134,30 @@ try:
         media=media,
         to=settings.support_number,
     )
-    now = datetime.now(UTC)
+    business, after_hours = demo_times(datetime.now(UTC))
     calls = [
         ("Call 1: business hours, coordinator busy, voicemail", "+18055550211",
-         CallPlan(keys=[""], coordinator="busy", audio=printer, at=business_time(now))),
+         CallPlan(keys=[""], coordinator="busy", audio=(SAMPLES / "printer.wav").read_bytes(), at=business)),
         ("Call 2: after hours, presses 2 (critical), voicemail", "+18055550142",
-         CallPlan(keys=["2"], audio=outage, at=after_hours_time(now))),
+         CallPlan(keys=["2"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours)),
     ]
     results = []
     for title, caller, plan in calls:
         local = cal.local(plan.at)
         print(f"\n=== {title} ({local:%a %b %-d %-I:%M %p %Z}) from {caller}")
-        try:
-            result = sim.call(caller, plan)
-        except RuntimeError as error:
-            if " 403" in str(error):
-                sys.exit(
-                    "The service refused the signature: start it with TWILIO_AUTH_TOKEN="
-                    f"{settings.twilio_auth_token} (see scripts/demo.sh), or stop it and let the demo start one."
-                )
-            raise
+        result = sim.call(caller, plan)
         for line in result.lines:
             print("  " + line)
         results.append(result)
 
     print("\nWaiting for the transcripts and the page (the worker transcribes each voicemail) ...")
     sids = [r.call_sid for r in results]
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 120
     while True:
         with runtime.sessions() as s:
             tickets = s.scalars(select(Ticket).where(Ticket.call_sid.in_(sids)).order_by(Ticket.id)).all()
-        done = len(tickets) == 2 and all(t.transcription_state in ("done", "no_speech", "failed") for t in tickets)
-        bodies = [m.param("Body") or "" for m in twilio.messages() if m.status in (200, 201)]
+        done = len(tickets) == 2 and all(t.transcription_state in ("done", "no speech", "failed") for t in tickets)
+        bodies = [e.get("body") or "" for e in sent()[before:] if e.get("kind") == "sms"]
         p1 = [f"#{t.number}" for t in tickets if t.priority == "P1"]
         paged = any("P1 CRITICAL" in b and any(n in b for n in p1) for b in bodies)
         # The transcript reaches the engineer in the page itself or in a follow-up SMS right after it.
@@ -181,20 +165,17 @@ try:
         if (done and paged and told) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    time.sleep(1)
 
     print("\n=== The tickets (flask --app wsgi ticket list)")
     subprocess.run([".venv/bin/flask", "--app", "wsgi", "ticket", "list"], check=False)
     for t in tickets:
         print(f"\n  #{t.number} {t.priority} from {t.caller_number}, transcription {t.transcription_state}")
         print(f"  transcript: {t.transcript or '-'}")
-    print("\n=== What the service asked Twilio to send (the local Twilio test server's log)")
-    for r in twilio.requests:
-        if r.method != "POST":
-            continue
-        kind = "SMS " if r.path.endswith("/Messages.json") else "CALL" if r.path.endswith("/Calls.json") else r.path
-        what = r.param("Body") if kind == "SMS " else f"voice page, TwiML from {r.param('Url')}"
-        print(f"  {kind} to {r.param('To')} -> HTTP {r.status}: {what}")
+    print("\n=== What the service asked Twilio to send (the local Twilio stand-in's log)")
+    ours = sent()[before:]
+    for e in ours:
+        what = e.get("body") if e["kind"] == "sms" else f"voice page, TwiML from {e.get('url')}"
+        print(f"  {e['kind'].upper():4} to {e.get('to')}: {what}")
     print("  (+1805555016x are the on-call engineers of config/oncall.toml; the others are the callers)")
 
     # The "new ticket created" emails of the demo's calls (callers whose contact has an email address).
@@ -212,31 +193,34 @@ try:
             if any(tag in str(mail["Subject"]) for tag in tags):
                 print(f"  to {mail['To']}: {mail['Subject']}  ({settings.dev_mailbox_dir}/new/{key})")
 
-    page = next((m for m in twilio.messages() if p1 and "P1 CRITICAL" in (m.param("Body") or "")
-                 and p1[0] in (m.param("Body") or "")), None)
+    page = next((e for e in ours if e["kind"] == "sms" and p1 and "P1 CRITICAL" in (e.get("body") or "")
+                 and p1[0] in (e.get("body") or "")), None)
     if page is not None:
-        engineer = page.param("To") or ""
+        engineer = page.get("to") or ""
         reply = sim.post(
             "/twilio/sms",
-            {"MessageSid": "SM" + "0" * 31 + "1", "AccountSid": settings.twilio_account_sid, "From": engineer,
-             "To": settings.support_number, "Body": "1"},
+            {"MessageSid": "SM" + os.urandom(16).hex(), "AccountSid": settings.twilio_account_sid, "From": engineer,
+             "To": settings.support_number, "Body": f"ACK {p1[0].lstrip('#')}"},
         )
         answer = ET.fromstring(reply).findtext("Message") or reply
-        print(f"\n=== The on-call engineer ({engineer}) replies 1 to the page; supportline answers:\n  {answer}")
+        print(f"\n=== The on-call engineer ({engineer}) replies 'ACK {p1[0].lstrip('#')}' to the page; supportline answers:\n  {answer}")
     else:
-        print("\n(no P1 page arrived within 90 s: is the worker running? see the service's log)")
+        print("\n(no P1 page arrived within 120 s: is the worker running? see the service's log)")
+    numbers = ", ".join(f"#{t.number}" for t in tickets)
+    if service is None:
+        print(f"\nThe tickets ({numbers}) are in the console: {settings.public_base_url}/queue "
+              f"(sign in with the login `make run` printed; SMS and calls sent: {settings.public_base_url}/dev/outbox)")
 finally:
     if service is not None:
-        print(f"\nStopping the `make run` the demo started. Its tickets stay in {settings.database_url}:")
-        print(f"  DATABASE_URL={settings.database_url} .venv/bin/flask --app wsgi ticket list")
+        login = settings.dev_state_dir / "console-login"
+        who = " (development admin: " + " / ".join(login.read_text().split()) + ")" if login.exists() else ""
+        print(f"\nStopping the `make run` the demo started. Its tickets ({numbers}) stay in its database: "
+              f"`make run` again and open {settings.public_base_url}/queue{who}.")
         try:
             os.killpg(service.pid, signal.SIGTERM)
-            service.wait(20)
+            service.wait(30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(service.pid, signal.SIGKILL)
     media.close()
-    twilio.stop()
-    if prism is not None:
-        prism.stop()
     runtime.close()
 PY

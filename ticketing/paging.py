@@ -89,6 +89,7 @@ class PageContent:
     caller: str | None
     transcript: str | None
     low_confidence: bool = False
+    ticket_url: str | None = None  # the ticket in the console (sign-in leads there)
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -127,15 +128,17 @@ def shorten(text: str, limit: int) -> str:
     return (room[:word] if word >= limit // 2 else room).rstrip(" ,;:-") + "…"
 
 
-def content_of(ticket: Ticket) -> PageContent:
-    """The page content of a ticket as it stands now."""
+def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
+    """The page content of a ticket as it stands now; with the console's base URL, a link to the ticket."""
     transcript = (ticket.transcript or "").strip() or None
+    number = int(ticket.number or 0)
     return PageContent(
-        ticket=int(ticket.number or 0),
+        ticket=number,
         client=ticket.client.name if ticket.client is not None else "unknown client",
         caller=ticket.caller_number,
         transcript=transcript,
         low_confidence=bool(ticket.transcript_low_confidence),
+        ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
     )
 
 
@@ -144,6 +147,7 @@ def page_sms(content: PageContent, company: str) -> str:
     head = (
         f"{company} P1 CRITICAL: ticket #{content.ticket}, {content.client}, "
         f"caller {content.caller or 'number withheld'}. Reply 1 to acknowledge."
+        + (f" {content.ticket_url}" if content.ticket_url else "")
     )
     if content.transcript is None:
         return head

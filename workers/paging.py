@@ -257,7 +257,7 @@ def send_pages(runtime: rt.Runtime, page_ids: tuple[int, ...] | list[int]) -> in
         sends: list[_Send] = []
         for page in pages:
             escalation = page.escalation
-            content = paging.content_of(escalation.ticket)
+            content = paging.content_of(escalation.ticket, console_url=settings.public_base_url)
             if page.channel == paging.CALL:
                 body = None
             elif page.channel == paging.FOLLOW_UP:

@@ -9,8 +9,9 @@ the console and API blueprints and their CLI commands.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from workers.runtime import Runtime
@@ -49,6 +50,13 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         if (blueprint.url_prefix or "").startswith("/twilio") or blueprint is api.blueprint:
             csrf.exempt(blueprint)
     cli.register(app)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for /favicon.ico before reading the page's <link rel="icon">.
+        return send_from_directory(
+            Path(views.__file__).parent / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:

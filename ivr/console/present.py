@@ -42,11 +42,17 @@ class MilestoneView:
     state: str
     risk_at: datetime | None  # when the at-risk warning starts (None: no target)
     estimate: datetime | None
+    final: bool = False  # the ticket is resolved or closed: the state is final, no countdown
+
+    @property
+    def live(self) -> bool:
+        """A countdown is shown (an open ticket's unmet milestone with a due time)."""
+        return not self.final and self.met_at is None and self.due_at is not None and self.state != "paused"
 
     @property
     def breached(self) -> bool:
-        """Overdue now, or met after its due time."""
-        return self.state in (BREACHED, MET_LATE)
+        """Overdue now, or met after its due time (or, on an ended ticket, never met and overdue)."""
+        return self.state in (BREACHED, MET_LATE, LATE)
 
     @property
     def css(self) -> str:
@@ -103,14 +109,30 @@ class TicketView:
         return bool(self.ticket.audio_path)
 
 
+LATE = "late"  # a resolved or closed ticket's milestone never met, its due time passed before the end
+NOT_NEEDED = "not needed"  # never met, but the ticket ended before it was due
+
+
+def ended_at(ticket: Ticket) -> datetime | None:
+    """When a resolved or closed ticket ended (None while it is open)."""
+    if _is_open(ticket):
+        return None
+    resolved = next((m.met_at for m in ticket.milestones if m.name == "resolved" and m.met_at is not None), None)
+    return resolved or ticket.updated_at or ticket.opened_at
+
+
 def milestone_views(ticket: Ticket, policy: SupportPolicy, now: datetime) -> tuple[MilestoneView, ...]:
-    """Every milestone of a ticket with its state at ``now``."""
-    states = service.milestone_states(ticket, policy, now)
+    """Every milestone of a ticket with its state at ``now``; final states (met, met late, late) once it ended."""
+    end = ended_at(ticket)
+    states = service.milestone_states(ticket, policy, end or now)
     target = policy.target(ticket.priority)
     out = []
     for m in ticket.milestones:
         duration = target.for_milestone(m.name)
         risk_at = m.due_at - duration * policy.at_risk_fraction if m.due_at is not None and duration else None
+        state = states[m.name]
+        if end is not None and m.met_at is None:
+            state = "best effort" if m.due_at is None else LATE if m.due_at < end else NOT_NEEDED
         out.append(
             MilestoneView(
                 name=m.name,
@@ -118,9 +140,10 @@ def milestone_views(ticket: Ticket, policy: SupportPolicy, now: datetime) -> tup
                 due_at=m.due_at,
                 met_at=m.met_at,
                 met_in_time=m.met_in_time,
-                state=states[m.name],
+                state=state,
                 risk_at=risk_at,
                 estimate=m.estimate,
+                final=end is not None,
             )
         )
     return tuple(out)
@@ -181,6 +204,8 @@ def ticket_views(session: Session, tickets: Sequence[Ticket], policy: SupportPol
 
 
 def _next(ticket: Ticket, milestones: Iterable[MilestoneView]) -> MilestoneView | None:
+    if not _is_open(ticket):
+        return None
     nxt = service.next_milestone(ticket)
     if nxt is None:
         return None
@@ -190,9 +215,23 @@ def _next(ticket: Ticket, milestones: Iterable[MilestoneView]) -> MilestoneView 
 # --- timeline ------------------------------------------------------------------------------------------
 
 
+TIMELINE_CATEGORIES = {"call": "Calls", "paging": "Paging", "sla": "SLA", "people": "People"}
+_PAGING_ACTIONS = ("paged", "acknowledged", "caller connected", "escalated early", "escalation exhausted")
+_SLA_ACTIONS = ("priority changed", "exceptional event", "waiting on client", "resumed", "created")
+
+
+def timeline_category(action: str) -> str:
+    """Which filter of the timeline an audited change belongs to: paging, sla or people."""
+    if action in _PAGING_ACTIONS or action.startswith(("page", "paging")):
+        return "paging"
+    if action in _SLA_ACTIONS or action.endswith(" met"):
+        return "sla"
+    return "people"
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One line of a ticket's timeline: a step of the call or an audited change."""
+    """One line of a ticket's timeline: a step of the call or an audited change (with its full detail)."""
 
     at: datetime
     kind: str  # call, audit
@@ -200,6 +239,8 @@ class TimelineEntry:
     what: str
     text: str
     alert: bool = False
+    category: str = "call"  # call, paging, sla, people (the timeline's filter)
+    audit: AuditEntry | None = None
 
 
 def _join(parts: Iterable[str | None]) -> str:
@@ -285,7 +326,7 @@ def _duration(seconds: object) -> str:
 
 
 def timeline(events: Iterable[CallEvent], audit: Iterable[AuditEntry], tz: tzinfo | None = None) -> list[TimelineEntry]:
-    """The call's steps and the ticket's audited changes, oldest first."""
+    """The call's steps and the ticket's audited changes in one list, oldest first (ties: call steps first)."""
     entries = [TimelineEntry(e.at, "call", "call", e.event, describe_call_event(e, tz)) for e in events] + [
         TimelineEntry(
             a.at,
@@ -294,7 +335,46 @@ def timeline(events: Iterable[CallEvent], audit: Iterable[AuditEntry], tz: tzinf
             a.action,
             _join([describe_audit(a, tz), f"“{a.reason}”" if a.reason else None]),
             alert=bool((a.detail or {}).get("alert")) or a.action in ("page failed", "transcription failed"),
+            category=timeline_category(a.action),
+            audit=a,
         )
         for a in audit
     ]
-    return sorted(entries, key=lambda e: e.at)
+    return sorted(entries, key=lambda e: (e.at, e.kind != "call"))
+
+
+@dataclass(frozen=True)
+class CollapsedRun:
+    """A run of paging entries folded away (a long escalation), shown behind one line."""
+
+    entries: tuple[TimelineEntry, ...]
+    kind: str = "collapsed"
+
+    @property
+    def alerts(self) -> int:
+        """How many of the folded entries are failures."""
+        return sum(1 for e in self.entries if e.alert)
+
+
+def collapse_paging(entries: Sequence[TimelineEntry], keep: int = 2) -> list[TimelineEntry | CollapsedRun]:
+    """Runs of more than 2 * ``keep`` + 1 paging entries keep their first and last ``keep``, the rest folded."""
+    out: list[TimelineEntry | CollapsedRun] = []
+    run: list[TimelineEntry] = []
+
+    def flush() -> None:
+        if len(run) > 2 * keep + 1:
+            out.extend(run[:keep])
+            out.append(CollapsedRun(tuple(run[keep:-keep])))
+            out.extend(run[-keep:])
+        else:
+            out.extend(run)
+        run.clear()
+
+    for e in entries:
+        if e.category == "paging":
+            run.append(e)
+            continue
+        flush()
+        out.append(e)
+    flush()
+    return out

@@ -10,14 +10,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import NotFound
 
 from ivr.console import present
 from ivr.console.auth import blueprint, role_required, rt, viewer
@@ -26,10 +27,12 @@ from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import (
     OPEN_STATUSES,
+    AuditEntry,
     Client,
     ExceptionalEvent,
     InboundMail,
     MailAttachment,
+    Milestone,
     Source,
     Status,
     Ticket,
@@ -120,7 +123,11 @@ def console_context() -> dict[str, Any]:
     from flask import g
 
     runtime = rt()
-    context: dict[str, Any] = {"now": runtime.now(), "timezone": runtime.policy.timezone}
+    context: dict[str, Any] = {
+        "now": runtime.now(),
+        "timezone": runtime.policy.timezone,
+        "dev_mode": runtime.settings.dev_mode,
+    }
     if getattr(g, "viewer", None) is not None:
         context["viewer"] = g.viewer
         if "active_events" not in g:
@@ -135,30 +142,56 @@ def console_context() -> dict[str, Any]:
 
 
 @blueprint.errorhandler(404)
-def console_not_found(_error: Exception) -> tuple[str, int]:
-    """A console page that names no ticket (or an audio file that is not there)."""
-    return render_template("console/error.html", title="Not found", message="There is nothing at this address."), 404
+def console_not_found(error: Exception) -> tuple[str, int]:
+    """A console page that names no ticket ("No ticket 400999"), or an audio file that is not there."""
+    description = getattr(error, "description", None)
+    if not isinstance(description, str) or description == NotFound.description:
+        return render_template(
+            "console/error.html", title="Not found", message="There is nothing at this address."
+        ), 404
+    return render_template("console/error.html", title=description.rstrip("."), message=description), 404
 
 
 # --- the queue -------------------------------------------------------------------------------------------
 
 
+SORTS = {
+    "due": "next due",
+    "priority": "priority, then first come first served",
+    "age": "oldest first",
+}
+ENDED = "ended"  # resolved or closed
+ENDED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
+STATUS_CHOICES = OPEN_STATUSES + ENDED_STATUSES + (ENDED, "all")
+ENDED_LIMIT = 200  # resolved and closed tickets shown at once (newest first), narrowed by the search box
+
+
 @dataclass(frozen=True)
 class QueueQuery:
-    """The queue's filters as chosen in the form, and what was wrong with them."""
+    """The queue's filters, sort and search as chosen in the URL, and what was wrong with them."""
 
     filters: service.QueueFilter
     chosen: Mapping[str, str]
     unassigned: bool
     errors: tuple[str, ...]
+    sort: str = "due"
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    text: str = ""
+
+    @property
+    def open_only(self) -> bool:
+        """Only open tickets are listed (the queue proper)."""
+        return set(self.statuses) <= set(OPEN_STATUSES)
 
 
 def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
-    """The QueueFilter of the query string; unknown values are reported and ignored."""
-    chosen = {k: (args.get(k) or "").strip() for k in ("priority", "status", "client", "assignee", "breached")}
+    """The QueueFilter, sort and search of the query string; unknown values are reported and ignored."""
+    keys = ("priority", "status", "client", "assignee", "breached", "sort", "q")
+    chosen = {k: (args.get(k) or "").strip() for k in keys}
     errors: list[str] = []
     priority = status = None
     client_id = None
+    statuses: tuple[str, ...] = OPEN_STATUSES
     if chosen["priority"]:
         try:
             priority = Priority.parse(chosen["priority"]).value
@@ -167,13 +200,29 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
     if chosen["status"]:
         if chosen["status"] in OPEN_STATUSES:
             status = chosen["status"]
+            statuses = (status,)
+        elif chosen["status"] in ENDED_STATUSES:
+            statuses = (chosen["status"],)
+        elif chosen["status"] == ENDED:
+            statuses = ENDED_STATUSES
+        elif chosen["status"] == "all":
+            statuses = OPEN_STATUSES + ENDED_STATUSES
         else:
-            errors.append(f"unknown open status {chosen['status']!r}")
+            errors.append(f"unknown status {chosen['status']!r} (expected one of: {', '.join(STATUS_CHOICES)})")
     if chosen["client"]:
         if chosen["client"].isdigit():
             client_id = int(chosen["client"])
         else:
             errors.append(f"unknown client {chosen['client']!r}")
+    sort = chosen["sort"] or "due"
+    if sort not in SORTS:
+        errors.append(f"unknown sort {sort!r} (expected one of: {', '.join(SORTS)})")
+        sort = "due"
+    if chosen["breached"] and chosen["breached"] not in ("1", "on", "true"):
+        errors.append(f"unknown breached value {chosen['breached']!r} (expected 1)")
+    if len(chosen["q"]) > 200:
+        errors.append("a search is at most 200 characters")
+        chosen["q"] = chosen["q"][:200]
     unassigned = chosen["assignee"] == UNASSIGNED
     filters = service.QueueFilter(
         priority=priority,
@@ -182,16 +231,104 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
         assignee=None if unassigned else chosen["assignee"] or None,
         breached_at=now if chosen["breached"] in ("1", "on", "true") else None,
     )
-    return QueueQuery(filters, chosen, unassigned, tuple(errors))
+    return QueueQuery(filters, chosen, unassigned, tuple(errors), sort, statuses, chosen["q"])
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def find_tickets(session: Session, query: QueueQuery) -> list[Ticket]:
+    """Tickets matching the query: the open queue (any order), or resolved/closed ones newest first, searched."""
+    if query.open_only and not query.text:
+        tickets = list(service.open_queue(session, query.filters))
+    else:
+        f = query.filters
+        stmt = (
+            select(Ticket)
+            .where(Ticket.status.in_(query.statuses))
+            .options(selectinload(Ticket.milestones), selectinload(Ticket.client), selectinload(Ticket.contact))
+        )
+        if query.open_only:
+            stmt = stmt.where(Ticket.merged_into_id.is_(None))
+        if f.priority:
+            stmt = stmt.where(Ticket.priority == f.priority)
+        if f.client_id:
+            stmt = stmt.where(Ticket.client_id == f.client_id)
+        if f.assignee:
+            stmt = stmt.where(Ticket.assignee == f.assignee)
+        if f.breached_at is not None:
+            overdue = select(Milestone.ticket_id).where(
+                Milestone.due_at.is_not(None),
+                or_(
+                    Milestone.met_in_time.is_(False),
+                    Milestone.met_at.is_(None) & (Milestone.due_at < f.breached_at),
+                ),
+            )
+            stmt = stmt.where(Ticket.id.in_(overdue))
+        if query.text:
+            stmt = stmt.where(_search(query.text))
+        stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(ENDED_LIMIT)
+        tickets = list(session.scalars(stmt).all())
+    if query.unassigned:
+        tickets = [t for t in tickets if t.assignee is None]
+    return tickets
+
+
+def _search(text: str) -> Any:
+    """Number, caller, client, summary, transcript, description or a note containing ``text``."""
+    like = _like(text)
+    notes = select(AuditEntry.ticket_id).where(
+        AuditEntry.action == "note", cast(AuditEntry.detail, String).ilike(like, escape="\\")
+    )
+    clients = select(Client.id).where(Client.name.ilike(like, escape="\\"))
+    conditions = [
+        Ticket.summary.ilike(like, escape="\\"),
+        Ticket.description.ilike(like, escape="\\"),
+        Ticket.transcript.ilike(like, escape="\\"),
+        Ticket.caller_number.ilike(like, escape="\\"),
+        Ticket.assignee.ilike(like, escape="\\"),
+        Ticket.client_id.in_(clients),
+        Ticket.id.in_(notes),
+    ]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if digits and all(ch.isdigit() or ch in " -().+#" for ch in text):
+        # A ticket number (#400127) or a phone number as people type it: (805) 555-0142, 805.555.0142.
+        if 6 <= len(digits) <= 9:
+            conditions.append(Ticket.number == int(digits))
+        if len(digits) >= 4:
+            conditions.append(Ticket.caller_number.like(f"%{digits}%"))
+    return or_(*conditions)
+
+
+def sort_views(rows: list[present.TicketView], sort: str) -> list[present.TicketView]:
+    """The queue's order: next due first (default), the policy's priority then first come first served, or age."""
+    by_policy = [(r.ticket.priority, r.ticket.opened_at, r.ticket.id) for r in rows]
+    keyed = list(zip(by_policy, rows, strict=True))
+    if sort == "priority":
+        keyed.sort(key=lambda kr: kr[0])
+    elif sort == "age":
+        keyed.sort(key=lambda kr: (kr[1].ticket.opened_at, kr[1].ticket.id))
+    else:
+        far = datetime.max.replace(tzinfo=UTC)
+
+        def due_key(kr: tuple[Any, present.TicketView]) -> tuple[Any, ...]:
+            r = kr[1]
+            due = r.next.due_at if r.next is not None and r.next.state != "paused" else None
+            return (due is None, due or far, kr[0])
+
+        keyed.sort(key=due_key)
+    return [r for _, r in keyed]
 
 
 def _queue_context(session: Session, runtime: Runtime) -> dict[str, Any]:
     now = runtime.now()
     query = parse_queue_filters(request.args, now)
-    tickets = list(service.open_queue(session, query.filters))
-    if query.unassigned:
-        tickets = [t for t in tickets if t.assignee is None]
+    tickets = find_tickets(session, query)
     rows = present.ticket_views(session, tickets, runtime.policy, now)
+    if query.open_only:
+        rows = sort_views(rows, query.sort)
     counts = {
         "shown": len(rows),
         "breached": sum(1 for r in rows if r.worst == "breached"),
@@ -205,8 +342,10 @@ def _queue_context(session: Session, runtime: Runtime) -> dict[str, Any]:
         "rows": rows,
         "counts": counts,
         "query": query,
+        "sorts": SORTS,
         "rows_url": url_for("console.queue_rows", **args),
         "now": now,
+        "limit": ENDED_LIMIT,
     }
 
 
@@ -228,7 +367,7 @@ def jump() -> Response:
 
 @blueprint.get("/queue")
 def queue() -> str:
-    """Open tickets by priority, then first come first served, with live SLA countdowns."""
+    """Open tickets, next due first (or the policy's order, or age), with live SLA countdowns; or ended ones, searched."""
     runtime = rt()
     with runtime.sessions() as s:
         context = _queue_context(s, runtime)
@@ -240,6 +379,7 @@ def queue() -> str:
             assignees=assignees,
             priorities=list(Priority),
             statuses=OPEN_STATUSES,
+            ended_statuses=ENDED_STATUSES,
             unassigned=UNASSIGNED,
             **context,
         )
@@ -278,7 +418,7 @@ def _ticket_or_404(session: Session, number: int, *, for_update: bool = False) -
     try:
         return service.get_ticket(session, number, for_update=for_update)
     except UnknownTicket:
-        abort(404)
+        abort(404, description=f"No ticket {number}.")
 
 
 def render_ticket(number: int, *, error: str | None = None, status: int = 200) -> tuple[str, int]:
@@ -302,13 +442,23 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
                 and now - t.transcription_requested_at >= stale
             )
         )
+        everything = present.timeline(service.call_events(s, t.call_sid), t.audit, runtime.policy.timezone)
+        counts = {c: sum(1 for e in everything if e.category == c) for c in present.TIMELINE_CATEGORIES}
+        shown = request.args.get("show", "")
+        if shown and shown not in present.TIMELINE_CATEGORIES:
+            error = error or f"Unknown timeline filter {shown!r}: showing everything."
+            shown = ""
+        timeline = present.collapse_paging([e for e in everything if not shown or e.category == shown])
         html = render_template(
             "console/ticket.html",
             v=view,
             t=t,
             escalation=escalation,
-            timeline=present.timeline(service.call_events(s, t.call_sid), t.audit, runtime.policy.timezone),
-            audit=list(reversed(t.audit)),
+            timeline=timeline,
+            ended=present.ended_at(t),
+            timeline_counts=counts,
+            timeline_shown=shown,
+            categories=present.TIMELINE_CATEGORIES,
             describe=functools.partial(present.describe_detail, tz=runtime.policy.timezone),
             merged_from=merged_from,
             merged_into=merged_into,
@@ -851,3 +1001,48 @@ def mail_intake() -> str:
             s.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_([r.ticket_id for r in recent]))).all()
         )
         return render_template("console/mail_intake.html", quarantined=quarantined, recent=recent, numbers=numbers)
+
+
+# --- development mode ------------------------------------------------------------------------------------
+
+
+@blueprint.get("/dev/outbox")
+def dev_outbox() -> str:
+    """Development mode: the SMS and calls the service asked the local Twilio stand-in to send, and the mail."""
+    from ivr.twilio_standin import read_log
+
+    runtime = rt()
+    settings = runtime.settings
+    if not settings.dev_mode:
+        abort(404, description="Development mode is off: SMS and calls go to Twilio.")
+    mailbox = Path(settings.dev_mailbox_dir)
+    mails = (
+        sorted((mailbox / "new").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)[:50]
+        if (mailbox / "new").is_dir()
+        else []
+    )
+    return render_template(
+        "console/dev_outbox.html",
+        entries=read_log(Path(settings.dev_twilio_log)),
+        log_path=settings.dev_twilio_log,
+        mailbox=mailbox,
+        mails=[_mail_summary(p) for p in mails],
+        api_base=settings.twilio_api_base_url,
+    )
+
+
+def _mail_summary(path: Path) -> dict[str, str]:
+    from email import policy
+    from email.parser import BytesParser
+
+    try:
+        with path.open("rb") as f:
+            msg = BytesParser(policy=policy.default).parse(f, headersonly=True)
+    except OSError:
+        return {"file": path.name, "to": "?", "subject": "(unreadable)", "date": ""}
+    return {
+        "file": path.name,
+        "to": str(msg["To"] or ""),
+        "subject": str(msg["Subject"] or ""),
+        "date": str(msg["Date"] or ""),
+    }

@@ -160,7 +160,9 @@ def test_a_coordinator_signs_in_works_the_queue_and_reviews_a_voicemail(
     numbers = seed(browser_runtime, voicemail_wav, password_hash)
     sign_in(page, live_console)
 
-    # The queue: P1 first, then by priority, first come first served within each.
+    # The queue in the policy's order: P1 first, then by priority, first come first served within each.
+    page.select_option("select[name=sort]", "priority")
+    page.wait_for_url(re.compile(r"sort=priority"))
     rows = page.locator("table.queue tbody tr.row")
     order = [int(n) for n in rows.evaluate_all("rows => rows.map(r => r.dataset.number)")]
     expected = [numbers[k] for k in ("p1_acked", "p1_paging", "p2", "voicemail", "breached", "waiting", "p5")]

@@ -22,19 +22,30 @@ def _rows(html: str) -> list[int]:
     return [int(n) for n in re.findall(r'data-number="(\d+)"', html)]
 
 
-def test_the_queue_lists_open_tickets_by_priority_then_first_come_first_served(
+def test_the_queue_lists_open_tickets_next_due_first_or_by_priority_then_first_come_first_served(
     console: Console, open_ticket: Callable[..., int]
 ) -> None:
     late_p3 = open_ticket("2026-11-18 09:30", priority="P3")
     early_p3 = open_ticket("2026-11-18 08:30", priority="P3")
     p1 = open_ticket("2026-11-18 09:55", priority="P1")
-    p4 = open_ticket("2026-11-18 07:00", priority="P4")
+    p4 = open_ticket("2026-11-18 07:00", priority="P4")  # before opening: first response due 08:12
+    # The default answers "what breaches next": first responses due 08:12, 08:42, 09:42, 10:07.
     html = console.get("/queue").get_data(as_text=True)
+    assert _rows(html) == [p4, early_p3, late_p3, p1]
+    assert 'option value="due" selected' in html
+    # The policy's order, and the oldest first; the sort stays in the URL of the self-refreshing fragment.
+    html = console.get("/queue?sort=priority").get_data(as_text=True)
     assert _rows(html) == [p1, early_p3, late_p3, p4]
+    assert 'data-src="/queue/rows?sort=priority"' in html
+    assert _rows(console.get("/queue?sort=age").get_data(as_text=True)) == [p4, early_p3, late_p3, p1]
+    assert _rows(console.get("/queue/rows?sort=priority").get_data(as_text=True)) == [p1, early_p3, late_p3, p4]
+    bad = console.get("/queue?sort=sideways").get_data(as_text=True)
+    assert "Filter ignored: unknown sort &#39;sideways&#39;" in bad and _rows(bad) == [p4, early_p3, late_p3, p1]
+    html = console.get("/queue?sort=priority").get_data(as_text=True)
     # Countdowns carry their due time for the script, and breached tickets are marked.
     assert re.search(rf'data-number="{early_p3}"[^>]*class|class="row w-breached" data-number="{early_p3}"', html)
     assert 'data-due="2026-11-18T' in html
-    fragment = console.get("/queue/rows").get_data(as_text=True)
+    fragment = console.get("/queue/rows?sort=priority").get_data(as_text=True)
     assert "<html" not in fragment and _rows(fragment) == [p1, early_p3, late_p3, p4]
 
 
@@ -52,7 +63,7 @@ def test_the_queue_filters_by_priority_status_client_assignee_and_breach(
     assert _rows(console.get("/queue?priority=P2").get_data(as_text=True)) == [acme]
     assert _rows(console.get(f"/queue?client={client_id}").get_data(as_text=True)) == [acme]
     assert _rows(console.get("/queue?assignee=Blake+Chen").get_data(as_text=True)) == [assigned]
-    assert _rows(console.get("/queue?assignee=(unassigned)").get_data(as_text=True)) == [acme, breached]
+    assert _rows(console.get("/queue?assignee=(unassigned)").get_data(as_text=True)) == [breached, acme]
     assert _rows(console.get("/queue?breached=1").get_data(as_text=True)) == [breached]
     assert _rows(console.get("/queue/rows?status=new&priority=P3").get_data(as_text=True)) == [breached, assigned]
     bad = console.get("/queue?priority=P9").get_data(as_text=True)
@@ -295,3 +306,65 @@ def test_the_on_call_page_shows_who_is_on_call_now_and_next(console: Console) ->
     page = console.get("/oncall").get_data(as_text=True)
     assert "Business hours" in page and "Emergency response team" in page
     assert "After-hours on-call" in page and "Morgan Lee" in page
+
+
+def test_resolved_and_closed_tickets_are_listed_and_searched(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    with transaction(runtime.sessions) as s:
+        s.add(Client(name="Harbor Logistics", main_number="+18055550200"))
+    done = open_ticket("2026-11-18 08:30", priority="P3", caller_number="+18055550200", summary="Printer offline")
+    other = open_ticket("2026-11-18 08:40", priority="P2", caller_number="+18055550377", summary="VPN drops")
+    still_open = open_ticket("2026-11-18 09:00", priority="P3", summary="Outlook asks for the password")
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, done)
+        service.add_note(s, t, "Replaced the fuser unit", actor="tests", now=runtime.now())
+        for number in (done, other):
+            service.set_status(
+                s, service.get_ticket(s, number), "resolved", actor="tests", now=runtime.now(), policy=runtime.policy
+            )
+    assert _rows(console.get("/queue").get_data(as_text=True)) == [still_open]
+    assert sorted(_rows(console.get("/queue?status=resolved").get_data(as_text=True))) == [done, other]
+    assert sorted(_rows(console.get("/queue?status=all").get_data(as_text=True))) == [done, other, still_open]
+    # Number, caller (as typed), client, words of a note.
+    for q in (str(done), f"%23{done}", "805 555 0200", "(805) 555-0200", "harbor", "fuser"):
+        assert _rows(console.get(f"/queue?status=ended&q={q}").get_data(as_text=True)) == [done], q
+    assert _rows(console.get("/queue?q=outlook").get_data(as_text=True)) == [still_open]
+    assert _rows(console.get("/queue?status=ended&q=100%25").get_data(as_text=True)) == []  # % is a character
+    # An unknown status is named, not quietly replaced by the open queue.
+    bogus = console.get("/queue?status=bogus").get_data(as_text=True)
+    assert "Filter ignored: unknown status &#39;bogus&#39;" in bogus
+
+
+def test_a_resolved_ticket_shows_final_milestone_states_and_no_countdown(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    number = open_ticket("2026-11-18 08:00", priority="P3")  # first response due 08:12: long past at 10:00
+    with transaction(runtime.sessions) as s:
+        service.set_status(
+            s, service.get_ticket(s, number), "resolved", actor="tests", now=runtime.now(), policy=runtime.policy
+        )
+    html = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "data-due=" not in html
+    assert re.search(r'data-milestone="first_response".*?pill st-met-late">met late', html, re.S)
+    assert re.search(r'data-milestone="resolution_plan".*?pill st-(late|not-needed)">', html, re.S)
+    assert re.search(r'data-milestone="resolved".*?pill st-met">met', html, re.S)
+
+
+def test_one_timeline_with_a_filter_and_a_clear_page_for_an_unknown_ticket(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    number = open_ticket("2026-11-18 09:50", priority="P3")
+    console.post(f"/tickets/{number}/note", {"text": "Called the client back"})
+    html = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "Audit log" not in html and html.count("Called the client back") == 1
+    people = console.get(f"/tickets/{number}?show=people").get_data(as_text=True)
+    assert "Called the client back" in people and ">created<" not in people
+    sla = console.get(f"/tickets/{number}?show=sla").get_data(as_text=True)
+    assert ">created<" in sla and "Called the client back" not in sla
+    assert "Unknown timeline filter" in console.get(f"/tickets/{number}?show=bogus").get_data(as_text=True)
+    missing = console.get("/tickets/499999")
+    assert missing.status_code == 404 and "No ticket 499999" in missing.get_data(as_text=True)
+    icon = console.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    icon.close()

@@ -6,9 +6,13 @@ import time
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from ivr.simulate import CallPlan, TwilioSimulator
 from tests.e2e.conftest import Service
+from ticketing import service
+from ticketing.db import transaction
+from ticketing.models import Ticket
 from workers.worker import start_heartbeat
 
 
@@ -34,6 +38,18 @@ def test_metrics_count_calls_tickets_and_the_queue(sim: TwilioSimulator, live: S
     assert m[("supportline_open_tickets", (("priority", "P1"),))] == 1
     assert m[("supportline_dependency_up", (("dependency", "redis"),))] == 1
     assert m[("supportline_queue_jobs", (("state", "queued"),))] == 0  # jobs still in the outbox
+
+    # A re-triage moves the ticket between the open gauges, never between the counts of tickets opened.
+    with transaction(live.runtime.sessions) as s:
+        t = s.scalars(select(Ticket).where(Ticket.priority == "P3")).one()
+        service.change_priority(
+            s, t, "P2", reason="whole office down", actor="tests", now=live.runtime.now(), policy=live.runtime.policy
+        )
+    m = samples(live)
+    assert m[("supportline_tickets_total", (("priority", "P3"), ("source", "voicemail")))] == 1
+    assert ("supportline_tickets_total", (("priority", "P2"), ("source", "voicemail"))) not in m
+    assert m[("supportline_open_tickets", (("priority", "P2"),))] == 1
+    assert ("supportline_open_tickets", (("priority", "P3"),)) not in m
 
 
 def test_health_and_readiness(live: Service) -> None:

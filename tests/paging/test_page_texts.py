@@ -40,6 +40,15 @@ def test_the_page_sms_names_ticket_client_and_caller_and_says_reply_1() -> None:
     )
 
 
+def test_the_page_sms_links_to_the_ticket_in_the_console() -> None:
+    content = PageContent(
+        400127, "Acme Dental", "+18055550142", LONG, ticket_url="https://support.example.com/tickets/400127"
+    )
+    body = page_sms(content, "ITECH Solutions")
+    assert "Reply 1 to acknowledge. https://support.example.com/tickets/400127" in body
+    assert len(body) <= 320 and 'Message: "Hi, this is Dana' in body
+
+
 def test_a_page_after_the_transcript_carries_it_within_two_sms_segments() -> None:
     body = page_sms(PageContent(400127, "Acme Dental", None, LONG), "ITECH Solutions")
 

@@ -98,6 +98,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // On a phone the queue's filters (unless some are set) and a ticket's list of pages fold away.
+    if (window.matchMedia("(max-width: 700px)").matches) {
+      document.querySelectorAll("details[data-phone-closed='1']").forEach(function (d) { d.removeAttribute("open"); });
+    }
     tick();
     setInterval(tick, 1000);
     var box = document.getElementById("queue");
