@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import datetime
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, abort, current_app, jsonify, request
 from sqlalchemy.exc import DataError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -37,7 +37,7 @@ def create_app(
     def refuse_oversized_bodies() -> Response | None:
         allowed = request.max_content_length or limit
         if request.content_length is not None and request.content_length > allowed:
-            return too_large()
+            abort(413)  # through the error handlers, so a blueprint's own 413 page (the portal's) is used
         return None
 
     @app.errorhandler(413)
