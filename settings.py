@@ -125,6 +125,15 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
     dev_mailbox_dir: Path = ROOT / "var" / "mail"
+    # P1 paging reliability: repeat until a page is delivered, provider retries, email pages, withheld callers
+    paging_horizon_minutes: int = (
+        60  # keep repeating past the P1's first-response target this long while nobody is reached
+    )
+    paging_retry_max_seconds: int = 60  # longest pause between retries of a page Twilio failed to take
+    paging_email: bool = True  # page by email too, to each on-call person's `email`
+    paging_withheld_cap: int = 3  # P1 escalations started from withheld numbers per window; beyond: join the latest
+    paging_withheld_window_minutes: int = 60
+    twilio_failing_after: int = 3  # provider errors in a row on pages before /readyz names Twilio's REST API
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -186,6 +195,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env),
         mail_from=env.get("MAIL_FROM") or defaults.mail_from,
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
+        # P1 paging reliability
+        paging_horizon_minutes=_int(env, "PAGING_HORIZON_MINUTES", 60, minimum=0),
+        paging_retry_max_seconds=_int(env, "PAGING_RETRY_MAX_SECONDS", 60, minimum=1),
+        paging_email=_bool(env, "PAGING_EMAIL", True),
+        paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
+        paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
+        twilio_failing_after=_int(env, "TWILIO_FAILING_AFTER", 3, minimum=1),
     )
 
 

@@ -1,5 +1,8 @@
 """The RQ worker process: ``python -m workers.worker`` (runs the scheduler too).
 
+A worker serves the paging queue first, then the main queue; ``--paging-only`` serves only the
+paging queue (the ``pager`` process), which a long transcription can therefore never hold up.
+
 Jobs run inside the worker process (RQ's SimpleWorker) rather than in a forked
 child per job: the Whisper model is loaded once per process at start-up, and
 CTranslate2 is not safe to use in a child forked after it loaded (measured
@@ -68,14 +71,27 @@ def start_heartbeat(redis: Redis, worker_name: str, every: float, model: str | N
     return stop
 
 
-def main() -> None:
-    """Build this process's runtime and model once, then work the queue with the scheduler on."""
+def main(argv: list[str] | None = None) -> None:
+    """Build this process's runtime and model once, then work the queues with the scheduler on.
+
+    ``--paging-only`` (the Procfile's ``pager``): serve only the paging queue and load no model, so a
+    page, an acknowledgement follow-up or an escalation step never waits behind a transcription.
+    A plain worker serves the paging queue first, then the main one.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workers.worker")
+    parser.add_argument("--paging-only", action="store_true", help="serve only the paging queue (no Whisper model)")
+    args = parser.parse_args(argv)
     runtime = rt.current()
     configure(runtime.settings.log_format)
     from workers.jobs import warm_up
 
-    model = warm_up(runtime)
-    worker = SimpleWorker([runtime.queue()], connection=runtime.redis)
+    if args.paging_only:
+        model, queues = None, [runtime.paging_queue()]
+    else:
+        model, queues = warm_up(runtime), runtime.queues()
+    worker = SimpleWorker(queues, connection=runtime.redis)
     stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds, model)
     try:
         worker.work(with_scheduler=True)

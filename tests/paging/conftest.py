@@ -31,7 +31,6 @@ from workers.paging import sweep_escalations
 from workers.runtime import Runtime, build_runtime
 
 PUBLIC = "https://support.example.com"
-PAGING_REDIS_DB = 11
 DANA = "+18055550142"  # the caller
 ANA, BEN, CAT, DEV, FAY = (f"+1805555017{n}" for n in range(1, 6))
 NAMES = {ANA: "ana", BEN: "ben", CAT: "cat", DEV: "dev", FAY: "fay"}
@@ -130,9 +129,10 @@ class Desk:
         rt.install(self.runtime)
         try:
             dispatch_pending(self.runtime)
-            queue = self.runtime.queue()
-            release_timers(queue, self.clock())
-            SimpleWorker([queue], connection=self.runtime.redis).work(burst=True)
+            queues = self.runtime.queues()
+            for queue in queues:
+                release_timers(queue, self.clock())
+            SimpleWorker(queues, connection=self.runtime.redis).work(burst=True)
         finally:
             rt.install(None)
 
@@ -142,7 +142,7 @@ class Desk:
 
     def scheduled(self) -> list[str]:
         """Job ids of the timers waiting in RQ's scheduler."""
-        return ScheduledJobRegistry(queue=self.runtime.queue()).get_job_ids()
+        return [j for q in self.runtime.queues() for j in ScheduledJobRegistry(queue=q).get_job_ids()]
 
     # -- the engineers' phones --------------------------------------------------------------------------
 
@@ -278,11 +278,10 @@ def oncall_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def paging_redis(redis_url: str) -> Iterator[str]:
-    """A Redis database of the paging tests' own: other suites flushing theirs mid-run must not eat our timers."""
-    url = redis_url.rsplit("/", 1)[0] + f"/{PAGING_REDIS_DB}"
-    client = Redis.from_url(url)
+    """The test session's private Redis (tests/conftest.py starts one per session), emptied around each test."""
+    client = Redis.from_url(redis_url)
     client.flushdb()
-    yield url
+    yield redis_url
     client.flushdb()
     client.close()
 
