@@ -133,7 +133,6 @@ class Settings:
     paging_email: bool = True  # page by email too, to each on-call person's `email`
     paging_withheld_cap: int = 3  # P1 escalations started from withheld numbers per window; beyond: join the latest
     paging_withheld_window_minutes: int = 60
-    twilio_failing_after: int = 3  # provider errors in a row on pages before /readyz names Twilio's REST API
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -201,7 +200,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         paging_email=_bool(env, "PAGING_EMAIL", True),
         paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
         paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
-        twilio_failing_after=_int(env, "TWILIO_FAILING_AFTER", 3, minimum=1),
     )
 
 

@@ -692,9 +692,16 @@ def retry_due(session: Session, now: datetime, limit: int = 100) -> list[int]:
     return claimed
 
 
-def provider_failing(session: Session) -> tuple[int, str | None]:
-    """Pages now waiting for the provider to come back, and the latest error among them."""
-    rows = session.execute(select(Page.error).where(Page.state == RETRYING).order_by(Page.updated_at.desc())).all()
+def provider_failing(session: Session, channels: Sequence[str] | None = None) -> tuple[int, str | None]:
+    """Pages now waiting for the provider to come back (on ``channels``), and the latest error among them.
+
+    A page waits ("retrying") only after PAGING_SEND_TRIES tries in a row failed, so one is already
+    repeated provider errors.
+    """
+    query = select(Page.error).where(Page.state == RETRYING)
+    if channels is not None:
+        query = query.where(Page.channel.in_(channels))
+    rows = session.execute(query.order_by(Page.updated_at.desc()).limit(1000)).all()
     return len(rows), (rows[0][0] if rows else None)
 
 
