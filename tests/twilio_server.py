@@ -349,6 +349,11 @@ class TwilioTestServer:
         with self._changed:
             self._faults.append(_Fault(path_suffix, "fail", count, status=status, code=code))
 
+    def clear_faults(self) -> None:
+        """Drop every pending fault: Twilio answers normally again."""
+        with self._changed:
+            self._faults.clear()
+
     def timeout_next(self, path_suffix: str, seconds: float, count: int = 1) -> None:
         """Hold the next ``count`` requests to ``path_suffix`` for ``seconds`` before handling them."""
         with self._changed:

@@ -60,6 +60,7 @@ MACHINE_ANSWERS = frozenset({"machine_start", "machine_end_beep", "machine_end_s
 EARLY_TOLERANCE = timedelta(seconds=2)
 
 SMS_LIMIT = 320  # two SMS segments
+ANOTHER_CALL_QUIET = timedelta(minutes=2)  # at most one "another call" text per escalation in this time
 TRANSCRIPT_SMS_LIMIT = 300
 _ACK = re.compile(r"^\s*(?:1|ack|acknowledge)\b[\s:#.-]*(?:#?\s*(\d{4,9}))?\s*[.!]*\s*$", re.IGNORECASE)
 
@@ -438,16 +439,26 @@ def mark_reached(session: Session, page: Page, now: datetime) -> None:
 
 
 def page_delivered(page: Page) -> bool:
-    """True when the page reached a phone (Twilio's delivery status) or a mail server accepted it."""
-    if page.channel == EMAIL:
-        return page.state == SENT
+    """True when Twilio reported the page delivered to the phone (SMS delivered, call answered).
+
+    An email page accepted by the mail server is a second way out, not proof that anyone was
+    reached: it never ends "nobody reached" on its own (see ``emails_sent``).
+    """
+    if page.channel not in PHONE_CHANNELS:
+        return False
     return (page.delivery_status or "") in DELIVERED.get(page.channel, frozenset()) or bool(page.answered_by)
 
 
 def delivery_of(escalation: Escalation) -> Delivery:
-    """ "N of M pages delivered": pages (SMS, call, email; not follow-ups, not cancelled) and how many arrived."""
-    pages = [p for p in escalation.pages if p.channel in PAGE_CHANNELS and p.state != CANCELLED]
+    """The "N of M pages delivered": SMS and call pages tried (not those an ack cancelled unsent), and how many
+    Twilio reported delivered."""
+    pages = [p for p in escalation.pages if p.channel in PHONE_CHANNELS and (p.state != CANCELLED or p.tries)]
     return Delivery(delivered=sum(1 for p in pages if page_delivered(p)), total=len(pages))
+
+
+def emails_sent(escalation: Escalation) -> int:
+    """Email pages the mail server accepted."""
+    return sum(1 for p in escalation.pages if p.channel == EMAIL and p.state == SENT)
 
 
 def _supersede(session: Session, escalation: Escalation, targets: Sequence[tuple[str, str]], now: datetime) -> None:
@@ -633,9 +644,7 @@ def record_sent(
     if sid is not None:
         page.state = SENT
         if page.channel == EMAIL:
-            page.error = None
-            page.delivery_status = "accepted"
-            mark_reached(session, page, now)
+            page.delivery_status = "accepted"  # by the mail server
         else:
             page.twilio_sid = sid
         page.sent_at = now
@@ -1072,7 +1081,16 @@ def join_escalation(
     service.audit(
         session, main, actor=ACTOR, action="another call", now=now, detail={"ticket": ticket.number, "why": why}
     )
-    pages = []
+    pages: list[Page] = []
+    recent = session.scalar(
+        select(func.count(Page.id)).where(
+            Page.escalation_id == escalation.id,
+            Page.key.contains(":call:"),
+            Page.claimed_at > now - ANOTHER_CALL_QUIET,
+        )
+    )
+    if recent:
+        return pages  # a flood of calls: one "another call" text per quiet period, every call audited
     for person in follow_up_targets(session, escalation):
         key = f"{main.number}:call:{ticket.number}:{person[0]}"
         page = Page(

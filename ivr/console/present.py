@@ -70,7 +70,7 @@ class PagingView:
     unreached: bool = False  # a step's wait passed and no page has been delivered: red
     fallback_sent: tuple[str, ...] = ()  # the fallback people a page was actually sent to
     joined_into: int | None = None  # this call's paging joined the escalation of that ticket
-    email: bool = False  # pages went out by email too
+    emails: int = 0  # email pages the mail server accepted (a second way out, not counted as delivered)
 
     @property
     def acknowledgeable(self) -> bool:
@@ -169,7 +169,7 @@ def paging_view(
         "delivered": counts.delivered,
         "total": counts.total,
         "unreached": escalation.unreached_since is not None and counts.delivered == 0,
-        "email": any(p.channel == paging_core.EMAIL for p in escalation.pages),
+        "emails": paging_core.emails_sent(escalation),
         "fallback_sent": tuple(
             dict.fromkeys(
                 p.person_name

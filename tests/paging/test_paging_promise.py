@@ -220,7 +220,6 @@ def test_with_twilio_down_email_pages_go_out_and_their_link_acknowledges(
     body = mail.get_content()
     assert f"{PUBLIC}/console/tickets/{number}" in body and f"ACK {number}" in body
     assert states(desk, number, "email") == [("cat", "sent")]
-    assert "nobody reached" not in desk.actions(number)  # the mail server took a page
 
     link = next(line for line in body.splitlines() if line.startswith(f"{PUBLIC}/ack/"))
     path = link[len(PUBLIC) :]
@@ -260,3 +259,36 @@ def test_a_retrying_page_is_superseded_when_the_same_person_is_paged_again(desk:
     cat = [(p.round, p.state) for p in desk.pages(number) if p.person == "cat" and p.channel == "sms"]
     assert cat == [(1, "cancelled"), (2, "retrying")]
     assert BEN  # ben's round-1 page still retrying
+
+
+def test_twilio_down_for_an_hour_email_pages_go_out_and_ticket_and_metrics_say_nobody_reached(
+    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, Collect]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ivr.console.present import paging_view
+
+    twilio_down(desk)
+    number = p1(desk, clock)
+    for _ in range(12):  # an hour on the simulated clock
+        clock.advance(minutes=5)
+        desk.work()
+        desk.sweep()
+
+    escalation = desk.escalation(number)
+    assert escalation.state == "paging" and escalation.cycle >= 2  # still going
+    assert len(mailbox[1].messages) >= 6  # every step mailed the people it paged
+    assert {m["To"] for m in mailbox[1].messages} == set(EMAILS.values())
+    assert not desk.twilio.requests  # Twilio never answered
+    client = desk.app.test_client()
+    text = client.get("/metrics").get_data(as_text=True)
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["supportline_p1_unreached"] == 1
+    assert samples["supportline_p1_nobody_reached_total"] == 1
+    assert samples["supportline_pages_retrying"] >= 2
+    with desk.runtime.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        pv = paging_view(ticket, paging.escalation_of(s, ticket), True)
+    assert pv.state == "unreached" and pv.emails >= 6 and pv.delivered == 0 and pv.total >= 20
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "twilio_rest" in ready.get_json()["failing"]
