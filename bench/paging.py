@@ -252,9 +252,9 @@ def main() -> int:
             recording = busy_worker(base, twilio, media, wav, i, redis)
             time.sleep(0.5)  # well into the transcription
             first, _both = one_run(base, twilio, session, validator, 1000 + i, wait=600)
+            busy.append(first)
             if still_transcribing(redis, recording):
                 overlapped += 1
-                busy.append(first)
             deadline = time.monotonic() + 600
             while still_transcribing(redis, recording) and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -274,7 +274,7 @@ def main() -> int:
         if args.busy_runs:
             lines.append(
                 f"# busy: each press-2 while the worker transcribes a {len(wav) / 16000:.0f} s espeak-ng voicemail;"
-                f" {overlapped} of {args.busy_runs} runs paged before that transcription ended (only those counted)"
+                f" in {overlapped} of {args.busy_runs} runs the page went out before that transcription ended"
             )
             if busy:
                 series.append(("first page, worker transcribing", busy))
