@@ -361,7 +361,7 @@ def finish_cycle(
         return None
     reached = delivery_of(escalation).delivered > 0
     horizon = escalation.repeat_until
-    repeat = not reached and (horizon is None or now < horizon)
+    repeat = not reached and horizon is not None and now < horizon  # no horizon: an escalation from before repeats
     values: dict[str, object] = (
         {"next_position": 0, "next_due_at": now, "cycle": escalation.cycle + 1}
         if repeat

@@ -1,9 +1,11 @@
 """Paging jobs: page a P1 at once, escalate on timers, send the transcript follow-up, sweep for lost timers.
 
-Timers are RQ scheduled jobs (``rq worker --with-scheduler``); ``sweep_escalations``
-re-derives every due step from the database, so a restart of Redis, the worker
-or the scheduler delays a step by one sweep at most and never sends it twice:
-each step is claimed in the database before anything is sent.
+Timers are RQ scheduled jobs on the paging queue (``rq worker --with-scheduler``);
+``sweep_escalations`` re-derives every due step from the database, so a restart of
+Redis, the worker or the scheduler delays a step by one sweep at most and never sends
+it twice: each step is claimed in the database before anything is sent. A page the
+provider failed to take (not a number Twilio says is unreachable) waits in "retrying"
+and the sweeper sends it again with backoff and jitter; the steps keep their timing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from email.message import EmailMessage
 from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from providers.mail import MailSendError, send_message
 from providers.twilio_rest import (
@@ -49,7 +52,6 @@ MAX_PARALLEL_SENDS = 8
 ACK_SALT = "page-ack"
 STEP_JOB = "workers.paging.escalation_step"
 RETRY_BASE_SECONDS = 5.0  # the first pause before a page the provider failed is tried again; doubles each time
-PAGING_QUEUE = rt.PAGING_QUEUE_NAME
 
 
 def retry_delay(tries: int, cap_seconds: float, rand: Callable[[], float] = random.random) -> timedelta:
@@ -417,11 +419,8 @@ def ack_token(secret_key: str, page_id: int) -> str:
     return URLSafeTimedSerializer(secret_key, salt=ACK_SALT).dumps({"page": page_id})
 
 
-def another_call_text(runtime: rt.Runtime, session: object, page: Page) -> str:
+def another_call_text(runtime: rt.Runtime, session: Session, page: Page) -> str:
     """The "another call from the caller at 21:14" SMS of a repeat call that joined this escalation."""
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
     number = paging.another_call_ticket(page)
     joined = service.get_ticket(session, number) if number else None
     if joined is None:
