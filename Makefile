@@ -44,7 +44,7 @@ bench-webhooks: venv
 	$(PY) -m bench.webhooks
 
 bench-paging: venv prism
-	$(PY) -m bench.paging --runs 50
+	$(PY) -m bench.paging --runs 50 --busy-runs 10
 
 bench-mail: venv system
 	$(PY) -m bench.mail

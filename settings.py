@@ -160,6 +160,14 @@ class Settings:
     dev_mode: bool = False
     dev_state_dir: Path = ROOT / "var" / "dev"  # run.env (how to reach `make run`), console-login, the stand-in's log
     dev_twilio_log: Path = ROOT / "var" / "dev" / "twilio.jsonl"  # what the stand-in was asked to send
+    # P1 paging reliability: repeat until a page is delivered, provider retries, email pages, withheld callers
+    paging_horizon_minutes: int = (
+        60  # keep repeating past the P1's first-response target this long while nobody is reached
+    )
+    paging_retry_max_seconds: int = 60  # longest pause between retries of a page Twilio failed to take
+    paging_email: bool = True  # page by email too, to each on-call person's `email`
+    paging_withheld_cap: int = 3  # P1 escalations started from withheld numbers per window; beyond: join the latest
+    paging_withheld_window_minutes: int = 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -267,6 +275,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dev_twilio_log=Path(
             env.get("DEV_TWILIO_LOG") or Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir) / "twilio.jsonl"
         ),
+        # P1 paging reliability
+        paging_horizon_minutes=_int(env, "PAGING_HORIZON_MINUTES", 60, minimum=0),
+        paging_retry_max_seconds=_int(env, "PAGING_RETRY_MAX_SECONDS", 60, minimum=1),
+        paging_email=_bool(env, "PAGING_EMAIL", True),
+        paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
+        paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
     )
 
 

@@ -1,14 +1,21 @@
 """P1 paging latency: caller presses 2 (the P1 ticket is created) → first page request reaches Twilio.
 
-    .venv/bin/python -m bench.paging [--runs 50] [--database-url URL] [--no-prism]
+    .venv/bin/python -m bench.paging [--runs 50] [--busy-runs 20 --busy-seconds 200] [--database-url URL] [--no-prism]
 
 Runs the production shape on this machine: gunicorn (2 workers) serving the
-webhooks, an RQ worker with its scheduler (``python -m workers.worker``), Redis,
-and the local Twilio REST test server (validated by Prism unless --no-prism) in
-place of api.twilio.com. Each run posts a signed incoming call and then the
-menu key 2, which creates the P1 ticket and requests the page; the clock stops
-when the test server receives the first page request (SMS or call) and again
-when it has both. Prints p50/p99/max and writes bench/results/paging.txt.
+webhooks, the Procfile's ``worker`` (RQ with its scheduler, the Whisper model
+loaded) and ``pager`` (``--paging-only``), a private redis-server, and the local
+Twilio REST test server (validated by Prism unless --no-prism) in place of
+api.twilio.com. Each run posts a signed incoming call and then the menu key 2,
+which creates the P1 ticket and requests the page; the clock stops when the test
+server receives the first page request (SMS or call) and again when it has both.
+
+``--busy-runs``: as many runs again, each pressed while the worker is transcribing
+a ``--busy-seconds`` voicemail (espeak-ng speech; the run starts once the
+transcription job has started and the figure counts only if it was still running
+when the page arrived). ``--no-pager`` leaves the pager process out (the worker
+serves the paging queue first, between jobs). Prints p50/p99/max and writes
+bench/results/paging.txt.
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ from bench.common import ROOT, percentile, start_web
 from tests.twilio_server import PrismMock, PrismUnavailable, RecordedRequest, TwilioTestServer, free_port
 
 PUBLIC = "https://support.example.com"
-REDIS_URL = "redis://127.0.0.1:6379/13"
 ENGINEER = "+18055550181"
 ONCALL = f"""
 [people.eng]
@@ -66,7 +72,12 @@ def is_page(request: RecordedRequest) -> bool:
 
 
 def one_run(
-    base: str, twilio: TwilioTestServer, session: requests.Session, validator: RequestValidator, i: int
+    base: str,
+    twilio: TwilioTestServer,
+    session: requests.Session,
+    validator: RequestValidator,
+    i: int,
+    wait: float = 10.0,
 ) -> tuple[float, float]:
     """One P1 call; returns (first page, both channels) latency in ms from the press-2 webhook."""
     call = "CA" + secrets.token_hex(16)
@@ -89,15 +100,76 @@ def one_run(
     seen = {id(r) for r in twilio.requests}
     started = time.perf_counter()
     post("/twilio/voice/menu?attempt=1", {"Digits": "2"})
-    twilio.wait_for(lambda r: id(r) not in seen and is_page(r), timeout=10)
+    twilio.wait_for(lambda r: id(r) not in seen and is_page(r), timeout=wait)
     first = (time.perf_counter() - started) * 1000
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + wait
     while sum(1 for r in twilio.requests if id(r) not in seen and is_page(r)) < 2:
         if time.monotonic() > deadline:
             raise AssertionError("the second page channel never arrived")
         time.sleep(0.001)
     both = (time.perf_counter() - started) * 1000
     return first, both
+
+
+def long_voicemail(seconds: float, tmp: Path) -> bytes:
+    """A spoken message of about ``seconds``: distinct sentences read by espeak-ng (cached under var/)."""
+    from tests.faults.stack import make_voicemail
+
+    cache = ROOT / "var" / "bench-audio" / f"busy-{seconds:g}s.wav"
+    if cache.exists():
+        return cache.read_bytes()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    rooms = ["front desk", "server room", "second register", "back office", "lab", "reception", "warehouse"]
+    words = " ".join(
+        f"Item {n}: the computer in the {rooms[n % len(rooms)]} number {n + 3} shows error {100 + 7 * n} since "
+        f"{(n % 12) + 1} o'clock, and restarting it {n % 4 + 1} times did not help."
+        for n in range(int(seconds / 5) + 5)
+    )
+    audio = make_voicemail(words, tmp / "busy.wav")
+    length = len(audio) / 16000  # 8 kHz, 16 bit
+    if length > seconds * 1.1:  # trim to the length asked for (whole samples, WAV header rewritten)
+        import wave
+
+        with wave.open(str(tmp / "busy.wav"), "rb") as src:
+            params, frames = src.getparams(), src.readframes(int(8000 * seconds))
+        with wave.open(str(cache), "wb") as dst:
+            dst.setparams(params)
+            dst.writeframes(frames)
+    else:
+        cache.write_bytes(audio)
+    return cache.read_bytes()
+
+
+def busy_worker(base: str, twilio: TwilioTestServer, media: object, wav: bytes, i: int, redis: Redis) -> str:
+    """Leave a long voicemail and wait until the worker has started transcribing it; returns its recording SID."""
+    from ivr.simulate import CallPlan, TwilioSimulator
+
+    sim = TwilioSimulator(
+        PUBLIC, server_base_url=base, account_sid=twilio.account_sid, auth_token=twilio.auth_token, media=media
+    )  # type: ignore[arg-type]
+    result = sim.call(f"+1805555{5000 + i:04d}", CallPlan(keys=["1"], audio=wav))
+    assert result.recording_sid is not None, result.lines
+    job = f"transcribe-{result.recording_sid}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if still_transcribing(redis, result.recording_sid):
+            return result.recording_sid
+        time.sleep(0.01)
+    from rq.job import Job
+
+    outcome = Job.fetch(job, connection=redis).latest_result()
+    raise AssertionError(f"the transcription never ran as a long job: {outcome and outcome.return_value}")
+
+
+def still_transcribing(redis: Redis, recording_sid: str) -> bool:
+    """True while the voicemail's transcription job is still running."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        return Job.fetch(f"transcribe-{recording_sid}", connection=redis).get_status() == JobStatus.STARTED
+    except NoSuchJobError:
+        return False
 
 
 def main() -> int:
@@ -108,7 +180,13 @@ def main() -> int:
     p.add_argument("--pause", type=float, default=0.2, help="seconds between runs")
     p.add_argument("--database-url", default="")
     p.add_argument("--no-prism", action="store_true", help="do not validate requests against Twilio's spec")
+    p.add_argument("--busy-runs", type=int, default=0, help="runs with the worker transcribing a long voicemail")
+    p.add_argument("--busy-seconds", type=float, default=200.0, help="length of that voicemail")
+    p.add_argument("--no-pager", action="store_true", help="no pager process: the worker alone serves both queues")
     args = p.parse_args()
+    from ivr.simulate import MediaServer
+    from tests.faults.stack import RedisServer
+
     load = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-paging-"))
     db = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
@@ -121,12 +199,19 @@ def main() -> int:
         except PrismUnavailable as error:
             print(f"Prism unavailable ({error}); running without it", file=sys.stderr)
     twilio = TwilioTestServer(prism_url=prism.url if prism else None).start()
-    Redis.from_url(REDIS_URL).flushdb()
+    redis_server = RedisServer(tmp)  # a private redis-server: never a shared one's database
+    redis_server.start()
+    redis = Redis.from_url(redis_server.url)
+    media = MediaServer(twilio.account_sid, twilio.auth_token)
+    wav = b""
+    if args.busy_runs:
+        wav = long_voicemail(args.busy_seconds, tmp)
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": db,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_server.url,
+        "CONFIRMATION_SMS": "false",
         "PUBLIC_BASE_URL": PUBLIC,
         "ONCALL_FILE": str(oncall),
         "TWILIO_API_BASE_URL": twilio.base_url,
@@ -138,6 +223,16 @@ def main() -> int:
     web, base = start_web(env, port)
     command = [sys.executable, "-m", "workers.worker"]
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pager = None
+    if not args.no_pager:
+        pager = subprocess.Popen(
+            [*command, "--paging-only"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    deadline = time.monotonic() + 90
+    while not any(k for k in redis.keys("supportline:worker-alive:*") if b'"model": null' not in (redis.get(k) or b"")):
+        if time.monotonic() > deadline:
+            raise AssertionError("the worker never loaded its model")
+        time.sleep(0.2)
     lines: list[str] = []
     try:
         session = requests.Session()
@@ -151,34 +246,63 @@ def main() -> int:
             first, both = one_run(base, twilio, session, validator, args.warmup + i)
             firsts.append(first)
             boths.append(both)
+        busy: list[float] = []
+        overlapped = 0
+        for i in range(args.busy_runs):
+            recording = busy_worker(base, twilio, media, wav, i, redis)
+            time.sleep(0.5)  # well into the transcription
+            first, _both = one_run(base, twilio, session, validator, 1000 + i, wait=600)
+            busy.append(first)
+            if still_transcribing(redis, recording):
+                overlapped += 1
+            deadline = time.monotonic() + 600
+            while still_transcribing(redis, recording) and time.monotonic() < deadline:
+                time.sleep(0.2)
         backend = db.split(":")[0]
+        layout = "worker only (serves the paging queue first)" if args.no_pager else "worker + pager (--paging-only)"
         lines = [
             f"# P1 paging latency, {os.cpu_count()} cores (load average {load:.1f} at start), {backend},"
-            " gunicorn (2 workers) + rq worker --with-scheduler + Redis,"
+            f" gunicorn (2 workers) + {layout} + private redis-server,"
             f" Twilio test server {'validated by Prism' if prism else 'without Prism'}; all on one machine",
             f"# from the press-2 webhook (P1 ticket created, page requested) to Twilio receiving the page; {args.runs} runs after {args.warmup} warm-up",
             "# worker: python -m workers.worker (jobs run in the worker process, model loaded at start-up)",
-            f"# command: python -m bench.paging --runs {args.runs}{' --no-prism' if args.no_prism else ''}",
+            f"# command: python -m bench.paging --runs {args.runs}{' --no-prism' if args.no_prism else ''}"
+            + (f" --busy-runs {args.busy_runs} --busy-seconds {args.busy_seconds:g}" if args.busy_runs else "")
+            + (" --no-pager" if args.no_pager else ""),
         ]
-        for label, values in (("first page request (SMS or call)", firsts), ("both channels requested", boths)):
+        series = [("first page request (SMS or call)", firsts), ("both channels requested", boths)]
+        if args.busy_runs:
+            lines.append(
+                f"# busy: each press-2 while the worker transcribes a {len(wav) / 16000:.0f} s espeak-ng voicemail;"
+                f" in {overlapped} of {args.busy_runs} runs the page went out before that transcription ended"
+            )
+            if busy:
+                series.append(("first page, worker transcribing", busy))
+        for label, values in series:
             lines.append(
                 f"{label:<34} p50={statistics.median(values):.0f}ms p99={percentile(values, 99):.0f}ms "
                 f"max={max(values):.0f}ms mean={statistics.fmean(values):.0f}ms"
             )
         print("\n".join(lines), flush=True)
     finally:
-        worker.terminate()
-        web.terminate()
-        worker.wait(10)
-        web.wait(10)
+        for process in (worker, pager, web):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:  # a worker mid-transcription finishes its job first
+                    process.kill()
+                    process.wait(10)
         twilio.stop()
+        media.close()
         if prism is not None:
             prism.stop()
-        Redis.from_url(REDIS_URL).flushdb()
+        redis_server.stop()
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     name = "paging" + ("" if db.startswith("sqlite") else "-postgresql")
-    (results / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    with (results / f"{name}.txt").open("a") as out:  # timestamped blocks, newest last
+        out.write(f"\n## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n" + "\n".join(lines) + "\n")
     return 0
 
 

@@ -239,6 +239,12 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
             "acknowledged_by": paging.by,
             "acknowledged_at": _iso(paging.at),
             "acknowledged_via": paging.via,
+            "pages_delivered": paging.delivered,
+            "pages": paging.total,
+            "email_pages_sent": paging.emails,
+            "nobody_reached": paging.unreached,
+            "fallback_paged": list(paging.fallback_sent),
+            "joined_escalation_of": paging.joined_into,
         },
     }
 

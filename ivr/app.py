@@ -61,6 +61,7 @@ def create_app(
     app.register_blueprint(voice.blueprint)
     app.register_blueprint(paging.blueprint)
     app.register_blueprint(mail.blueprint)
+    app.register_blueprint(paging.ack_blueprint)  # the acknowledge link of email pages
     cli.register(app)
     oncall_cli.register(app)
 

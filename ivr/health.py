@@ -20,7 +20,8 @@ def healthz() -> tuple[object, int]:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[object, int]:
-    """The database and Redis answer and a worker has its model loaded; 503 names the failing part."""
+    """The database and Redis answer, a worker has its model loaded and Twilio's REST API takes pages;
+    503 names the failing part."""
     runtime = rt()
     failing: dict[str, str] = {}
     try:
@@ -36,6 +37,24 @@ def readyz() -> tuple[object, int]:
             failing["model"] = "no live worker has a transcription model loaded"
     except (RedisError, OSError) as exc:
         failing["redis"] = type(exc).__name__
+    if "database" not in failing:
+        twilio = _twilio_failing(runtime)
+        if twilio:
+            failing["twilio_rest"] = twilio
     if failing:
         return jsonify(status="unavailable", failing=failing), 503
     return jsonify(status="ready"), 200
+
+
+def _twilio_failing(runtime: object) -> str | None:
+    """Twilio's REST API counts as failing once pages wait for it after repeated provider errors."""
+    from ticketing.paging import provider_failing
+
+    try:
+        with runtime.sessions() as s:  # type: ignore[attr-defined]
+            waiting, error = provider_failing(s, channels=("sms", "call", "follow-up"))
+    except SQLAlchemyError:
+        return None
+    if waiting == 0:
+        return None
+    return f"{waiting} page(s) waiting after repeated provider errors: {(error or '')[:200]}"

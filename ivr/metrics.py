@@ -181,6 +181,7 @@ class SupportlineCollector:
             for state, n in s.execute(select(Escalation.state, func.count()).group_by(Escalation.state)):
                 escalations.add_metric([state], n)
             yield escalations
+            yield from self._unreached(s)
 
             first_pages = s.execute(
                 select(Ticket.opened_at, func.min(Page.sent_at))
@@ -233,13 +234,45 @@ class SupportlineCollector:
                 states.add_metric([state], n)
             yield states
 
+    def _unreached(self, s: Any) -> Iterator[Metric]:
+        """P1 escalations whose step wait passed with no page delivered: open now, and ever."""
+        from ticketing.paging import ACKNOWLEDGEABLE, provider_failing
+
+        now_open = s.scalar(
+            select(func.count(Escalation.id)).where(
+                Escalation.unreached_since.is_not(None),
+                Escalation.acknowledged_at.is_(None),
+                Escalation.state.in_(ACKNOWLEDGEABLE),
+            )
+        )
+        gauge = GaugeMetricFamily(
+            "supportline_p1_unreached",
+            "Open P1 tickets still being paged with no page delivered after the first step's wait",
+        )
+        gauge.add_metric([], now_open or 0)
+        yield gauge
+        ever = s.scalar(
+            select(func.count(func.distinct(AuditEntry.ticket_id))).where(AuditEntry.action == "nobody reached")
+        )
+        counter = CounterMetricFamily(
+            "supportline_p1_nobody_reached", "P1 tickets that had no page delivered after the first step's wait"
+        )
+        counter.add_metric([], ever or 0)
+        yield counter
+        waiting, _error = provider_failing(s)
+        retrying = GaugeMetricFamily("supportline_pages_retrying", "Pages waiting for Twilio or the mail server")
+        retrying.add_metric([], waiting)
+        yield retrying
+
     def _queue(self) -> Iterator[Metric]:
-        queue = self.runtime.queue()
-        depth = GaugeMetricFamily("supportline_queue_jobs", "Jobs in the RQ queue by state", labels=["state"])
-        depth.add_metric(["queued"], queue.count)
-        depth.add_metric(["started"], StartedJobRegistry(queue=queue).count)
-        depth.add_metric(["scheduled"], ScheduledJobRegistry(queue=queue).count)
-        depth.add_metric(["failed"], FailedJobRegistry(queue=queue).count)
+        depth = GaugeMetricFamily(
+            "supportline_queue_jobs", "Jobs in the RQ queues (paging and main) by state", labels=["state"]
+        )
+        queues = self.runtime.queues()
+        depth.add_metric(["queued"], sum(q.count for q in queues))
+        depth.add_metric(["started"], sum(StartedJobRegistry(queue=q).count for q in queues))
+        depth.add_metric(["scheduled"], sum(ScheduledJobRegistry(queue=q).count for q in queues))
+        depth.add_metric(["failed"], sum(FailedJobRegistry(queue=q).count for q in queues))
         yield depth
 
 

@@ -1,4 +1,4 @@
-"""On-call commands: ``flask --app wsgi oncall now|next|ack|pages|check``."""
+"""On-call commands: ``flask --app wsgi oncall now|next|ack|page-again|escalate-now|pages|check``."""
 
 from __future__ import annotations
 
@@ -129,6 +129,39 @@ def ack(ticket: str, by: str) -> None:
         click.echo(f"ticket {result.ticket} acknowledged by {result.by}; escalation stopped")
 
 
+def _paging_action(ticket: str, by: str, act: str) -> None:
+    from workers.paging import run_step
+
+    runtime = _runtime()
+    try:
+        with transaction(runtime.sessions) as session:
+            t = service.get_ticket(session, ticket)
+            escalation = (paging.page_again if act == "again" else paging.escalate_now)(
+                session, t, by=by.strip() or "cli", now=runtime.now()
+            )
+            number, position = int(t.number or 0), escalation.next_position
+    except (DomainError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    outcome = run_step(runtime, number, position)
+    click.echo(f"ticket {number}: {'paging restarted' if act == 'again' else 'escalated now'}: {outcome}")
+
+
+@oncall.command("page-again")
+@click.argument("ticket")
+@click.option("--by", "by", required=True, help="Who restarts the paging (audited).")
+def page_again(ticket: str, by: str) -> None:
+    """Restart a ticket's escalation from its first step now (audited)."""
+    _paging_action(ticket, by, "again")
+
+
+@oncall.command("escalate-now")
+@click.argument("ticket")
+@click.option("--by", "by", required=True, help="Who escalates (audited).")
+def escalate_now(ticket: str, by: str) -> None:
+    """Page a ticket's next escalation step now instead of after its wait (audited)."""
+    _paging_action(ticket, by, "now")
+
+
 @oncall.command("pages")
 @click.argument("ticket")
 def pages(ticket: str) -> None:
@@ -144,7 +177,12 @@ def pages(ticket: str) -> None:
         if escalation is None:
             click.echo(f"ticket {t.number} was not paged")
             return
-        click.echo(f"ticket {t.number}: {escalation.state}, policy {escalation.policy or '-'}")
+        counts = paging.delivery_of(escalation)
+        nobody = " - PAGING FAILED, NOBODY REACHED" if escalation.unreached_since and not counts.delivered else ""
+        click.echo(
+            f"ticket {t.number}: {escalation.state}, policy {escalation.policy or '-'}, "
+            f"{counts.delivered} of {counts.total} pages delivered{nobody}"
+        )
         if escalation.acknowledged_at is not None:
             click.echo(
                 f"acknowledged by {escalation.acknowledged_by} via {escalation.acknowledged_via} at {_when(escalation.acknowledged_at, config)}"
@@ -157,7 +195,8 @@ def pages(ticket: str) -> None:
             )
             click.echo(
                 f"  {_when(p.claimed_at, config)}  {where:<9} {p.person_name:<24} {p.channel:<9} {p.state:<9} "
-                f"{p.delivery_status or '-':<11} {p.twilio_sid or '-'}{'  ' + p.error[:60] if p.error else ''}"
+                f"{p.delivery_status or '-':<11} {p.twilio_sid or p.to_address or '-'}"
+                f"{'  ' + p.error[:60] if p.error else ''}"
             )
 
 

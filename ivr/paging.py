@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, render_template_string, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ivr.app import rt
 from ivr.security import twilio_only
 from ivr.twiml import VOICE, goodbye
 from ivr.webhooks import answering_safely, twiml_response
-from providers.twilio_rest import page_url
+from providers.twilio_rest import page_url, person_unreachable
 from settings import Settings
 from ticketing import paging, phone, service
 from ticketing.db import transaction
@@ -241,16 +242,27 @@ def connected() -> Response:
 
 
 def _delivery(status_field: str) -> Response:
+    from workers.paging import retry_delay
+
     runtime = rt()
     status = (request.form.get(status_field) or "").strip().lower()
     if not status:
         return Response(status=204)
+    code = (request.form.get("ErrorCode") or "").strip() or None
     with transaction(runtime.sessions) as s:
         page = paging.page_by_id(s, _page_id())
         if page is None:
             return Response(status=204)
+        # No error code, or one about the number: the person's; any other code: the carrier's or Twilio's.
         hurried = paging.record_delivery(
-            s, page, status=status, now=runtime.now(), answered_by=request.form.get("AnsweredBy")
+            s,
+            page,
+            status=status,
+            now=runtime.now(),
+            answered_by=request.form.get("AnsweredBy"),
+            error_code=code,
+            about_number=code is None or person_unreachable(code),
+            retry_at=runtime.now() + retry_delay(page.tries or 1, runtime.settings.paging_retry_max_seconds),
         )
         number = int(page.escalation.ticket.number or 0)
         position = page.escalation.next_position
@@ -276,3 +288,85 @@ def call_status() -> Response:
 def sms_status() -> Response:
     """Status callback of a page SMS (sent, delivered, undelivered, failed)."""
     return _delivery("MessageStatus")
+
+
+# --- the acknowledge link of an email page -----------------------------------------------------------------
+
+ack_blueprint = Blueprint("page_ack", __name__, url_prefix="/ack")
+ACK_LINK_MAX_AGE = 24 * 3600
+
+_ACK_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Acknowledge P1 page</title>
+</head>
+<body>
+{% if error %}<h1>Acknowledge P1 page</h1><p class="err">{{ error }}</p>
+{% else %}
+<h1>Ticket #{{ ticket }} · P1 critical</h1>
+<p>{{ client }} · caller {{ caller or 'number withheld' }}</p>
+{% if done %}<p class="ok">{{ done }}</p>
+{% else %}
+<p>Paged to <b>{{ person }}</b>. Acknowledging stops the escalation and assigns the ticket to you.</p>
+<form method="post"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
+<button>Acknowledge ticket #{{ ticket }}</button></form>
+{% endif %}
+<p><a href="{{ ticket_url }}">Open the ticket in the console</a></p>
+{% endif %}
+</body></html>"""
+
+
+def _page_from_token(token: str) -> int | None:
+    serializer = URLSafeTimedSerializer(rt().settings.secret_key, salt="page-ack")
+    try:
+        data = serializer.loads(token, max_age=ACK_LINK_MAX_AGE)
+    except BadSignature:
+        return None
+    page = data.get("page") if isinstance(data, dict) else None
+    return page if isinstance(page, int) else None
+
+
+@ack_blueprint.route("/<token>", methods=["GET", "POST"])
+def acknowledge_link(token: str) -> tuple[str, int]:
+    """The email page's link: GET shows a confirmation page (mail scanners follow links), POST acknowledges."""
+    runtime = rt()
+    page_id = _page_from_token(token)
+    if page_id is None:
+        return render_template_string(_ACK_PAGE, error="This acknowledge link is not valid or has expired."), 400
+    done = None
+    with transaction(runtime.sessions) as s:
+        page = paging.page_by_id(s, page_id)
+        if page is None:
+            return render_template_string(_ACK_PAGE, error="This page no longer exists."), 404
+        ticket = page.escalation.ticket
+        if request.method == "POST":
+            try:
+                ack = paging.acknowledge(
+                    s,
+                    ticket,
+                    page.person_name,
+                    runtime.now(),
+                    "email",
+                    person=page.person,
+                    counts_as_first_response=runtime.settings.ack_counts_as_first_response,
+                )
+            except InvalidTransition as exc:
+                done = f"No acknowledgement is needed: {exc}."
+            else:
+                done = (
+                    f"Already acknowledged by {ack.by} via {ack.via}."
+                    if ack.already
+                    else f"Acknowledged by {ack.by}: escalation stopped, the ticket is assigned to you."
+                )
+        elif page.escalation.acknowledged_at is not None:
+            done = f"Already acknowledged by {page.escalation.acknowledged_by} via {page.escalation.acknowledged_via}."
+        html = render_template_string(
+            _ACK_PAGE,
+            error=None,
+            done=done,
+            ticket=ticket.number,
+            client=ticket.client.name if ticket.client is not None else "unknown client",
+            caller=ticket.caller_number,
+            person=page.person_name,
+            ticket_url=f"{runtime.settings.public_base_url}/console/tickets/{ticket.number}",
+        )
+    return html, 200

@@ -20,7 +20,7 @@ TWILIO_API_BASE_URL = "https://api.twilio.com"
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_RING_SECONDS = 30
 
-SendErrorKind = Literal["rejected", "unavailable"]
+SendErrorKind = Literal["rejected", "unavailable", "unreachable"]
 MachineDetection = Literal["Enable", "DetectMessageEnd"]
 
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -28,6 +28,40 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # ANONYMOUS, RESTRICTED, UNAVAILABLE, BLOCKED and UNKNOWN on a phone keypad and
 # look like valid E.164 numbers, so they need naming.
 _WITHHELD_CALLER_IDS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"})
+
+
+# Twilio error codes that say the *number* cannot be reached (invalid, unroutable, not a mobile,
+# opted out, carrier reports the handset unreachable or a landline): another try of the same
+# request cannot succeed, so paging moves on to the next person. Every other failure (5xx, 429,
+# a timeout, a refused connection, a DNS failure, a code not listed) says nothing about the
+# number: it is a provider failure, retried, and never hurries an escalation.
+# https://www.twilio.com/docs/api/errors/<code>
+PERSON_UNREACHABLE_CODES = frozenset(
+    {
+        13223,  # Dial: invalid phone number format
+        13224,  # Dial: Twilio does not support calling this number or the number is invalid
+        21211,  # invalid 'To' phone number
+        21214,  # 'To' phone number cannot be reached
+        21217,  # phone number does not appear to be valid
+        21401,  # invalid phone number
+        21407,  # this phone number type does not support SMS
+        21610,  # the recipient replied STOP (unsubscribed)
+        21612,  # the 'To' number is not currently reachable via SMS
+        21614,  # 'To' number is not a valid mobile number
+        30003,  # unreachable destination handset
+        30004,  # message blocked (by the recipient or their carrier)
+        30005,  # unknown destination handset
+        30006,  # landline or unreachable carrier
+    }
+)
+
+
+def person_unreachable(code: int | str | None) -> bool:
+    """True when a Twilio error code (from a REST error or a status callback's ErrorCode) is about the number."""
+    try:
+        return int(str(code)) in PERSON_UNREACHABLE_CODES
+    except (TypeError, ValueError):
+        return False
 
 
 # The paging webhooks Twilio is told to request (served by ivr.paging).
@@ -76,8 +110,13 @@ class TwilioSendError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """True when the same request may succeed later (Twilio down, slow or throttling)."""
+        """True when the same request may succeed soon (Twilio down, slow or throttling)."""
         return self.kind == "unavailable"
+
+    @property
+    def person_unreachable(self) -> bool:
+        """True when Twilio said the number itself cannot be reached (see PERSON_UNREACHABLE_CODES)."""
+        return self.kind == "unreachable"
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -183,6 +222,12 @@ def can_receive_sms(number: str) -> bool:
     return bool(_E164.fullmatch(number)) and number not in _WITHHELD_CALLER_IDS
 
 
+def is_withheld(number: str | None) -> bool:
+    """True when the caller withheld their number: empty, 'anonymous', 'Restricted', or a keypad spelling of those."""
+    text = (number or "").strip()
+    return not text or not _E164.fullmatch(text) or text in _WITHHELD_CALLER_IDS
+
+
 def _as_send_error(exc: Exception) -> TwilioSendError:
     """Map one of _TWILIO_FAILURES to TwilioSendError."""
     if isinstance(exc, (TwilioRestException, TwilioServiceException)):
@@ -191,6 +236,8 @@ def _as_send_error(exc: Exception) -> TwilioSendError:
         code = int(exc.code) if exc.code is not None else None
         # 429 is Twilio throttling us: the same request succeeds later.
         kind: SendErrorKind = "unavailable" if status >= 500 or status == 429 else "rejected"
+        if person_unreachable(code):
+            kind = "unreachable"
         return TwilioSendError(kind, status, str(message), code=code)
     if isinstance(exc, Timeout):
         # The request may have reached Twilio: a retry can send the SMS or call twice.

@@ -204,6 +204,7 @@ class _Fault:
     remaining: int
     status: int = 500
     seconds: float = 0.0
+    code: int | None = None
 
 
 @dataclass
@@ -343,10 +344,15 @@ class TwilioTestServer:
 
     # -- faults -------------------------------------------------------------
 
-    def fail_next(self, path_suffix: str, status: int = 500, count: int = 1) -> None:
-        """Answer the next ``count`` requests to ``path_suffix`` with a Twilio error of ``status``."""
+    def fail_next(self, path_suffix: str, status: int = 500, count: int = 1, code: int | None = None) -> None:
+        """Answer the next ``count`` requests to ``path_suffix`` with a Twilio error of ``status`` (and ``code``)."""
         with self._changed:
-            self._faults.append(_Fault(path_suffix, "fail", count, status=status))
+            self._faults.append(_Fault(path_suffix, "fail", count, status=status, code=code))
+
+    def clear_faults(self) -> None:
+        """Drop every pending fault: Twilio answers normally again."""
+        with self._changed:
+            self._faults.clear()
 
     def timeout_next(self, path_suffix: str, seconds: float, count: int = 1) -> None:
         """Hold the next ``count`` requests to ``path_suffix`` for ``seconds`` before handling them."""
@@ -393,7 +399,7 @@ class TwilioTestServer:
     def _handle(self, request: RecordedRequest, password: str | None, body: bytes, raw_path: str) -> _Answer:
         fault = self._record(request)
         if fault is not None and fault.kind == "fail":
-            return _twilio_error(fault.status, "injected by TwilioTestServer.fail_next")
+            return _twilio_error(fault.status, "injected by TwilioTestServer.fail_next", code=fault.code)
         if fault is not None:
             self._release_delays.wait(fault.seconds)
         media = _MEDIA_PATH.fullmatch(request.path)

@@ -277,6 +277,12 @@ class Escalation(Base):
     acknowledged_person: Mapped[str | None] = mapped_column(String(64))  # on-call person key, when known
     acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # call, sms, cli, console
     ended_at: Mapped[datetime | None]
+    # Paging that keeps its promise: repeat cycles until a page is delivered (up to repeat_until),
+    # and since when nobody has been reached (None once a page was delivered).
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_until: Mapped[datetime | None]
+    unreached_since: Mapped[datetime | None]
+    withheld_caller: Mapped[bool] = mapped_column(Boolean, default=False)
     ticket: Mapped[Ticket] = relationship()
     pages: Mapped[list[Page]] = relationship(
         back_populates="escalation", cascade="all, delete-orphan", order_by="Page.id"
@@ -309,6 +315,21 @@ class Page(Base):
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
     escalation: Mapped[Escalation] = relationship(back_populates="pages")
+    # Provider failures: the page waits in state "retrying" until next_try_at. Email pages: to_address.
+    next_try_at: Mapped[datetime | None] = mapped_column(index=True)
+    to_address: Mapped[str | None] = mapped_column(String(254))
+
+
+class EscalationJoin(Base):
+    """A P1 ticket whose paging joined another ticket's open escalation (a repeat call, a withheld-number flood)."""
+
+    __tablename__ = "escalation_joins"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime]
+    why: Mapped[str] = mapped_column(String(32))  # same caller, withheld cap
+    escalation: Mapped[Escalation] = relationship()
 
 
 class User(Base):

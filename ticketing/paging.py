@@ -16,22 +16,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from ticketing import outbox, service
 from ticketing.calendar import BusinessCalendar
 from ticketing.errors import InvalidTransition
-from ticketing.models import Escalation, OutboxMessage, Page, Status, Ticket
+from ticketing.models import Escalation, EscalationJoin, OutboxMessage, Page, Status, Ticket
 from ticketing.oncall import OnCall, Person, Position, choose_policy, load_oncall
 from ticketing.priority import Priority
 
 ACTOR = "paging"
 
 # Escalation states.
-PAGING = "paging"  # steps still to come
-EXHAUSTED = "exhausted"  # the fallback was paged; still open to an ack
+PAGING = "paging"  # steps still to come (or, after the fallback, the check whether anyone was reached)
+EXHAUSTED = "exhausted"  # every round and the fallback paged and someone reached (or the horizon passed)
 ACKNOWLEDGED = "acknowledged"
 STOPPED = "stopped"  # the ticket was resolved, closed or re-triaged below P1
 ACKNOWLEDGEABLE = (PAGING, EXHAUSTED)
@@ -39,21 +40,27 @@ ACKNOWLEDGEABLE = (PAGING, EXHAUSTED)
 # Page states and channels.
 CLAIMED = "claimed"
 SENT = "sent"
-FAILED = "failed"
+FAILED = "failed"  # the person cannot be reached on this channel (invalid number, carrier undelivered)
+RETRYING = "retrying"  # the provider failed (5xx, 429, timeout, unreachable): tried again at next_try_at
 CANCELLED = "cancelled"
 SMS = "sms"
 CALL = "call"
+EMAIL = "email"
 FOLLOW_UP = "follow-up"
-PAGE_CHANNELS = (SMS, CALL)
+PHONE_CHANNELS = (SMS, CALL)
+PAGE_CHANNELS = (SMS, CALL, EMAIL)
 
-# Delivery statuses (Twilio status callbacks) that mean the number cannot be reached.
+# Delivery statuses (Twilio status callbacks) that say the page did not arrive.
 FAILED_DELIVERY = {SMS: frozenset({"failed", "undelivered"}), CALL: frozenset({"failed"})}
+# ... and those that say it did: the phone got the SMS, or the call was answered (by anyone).
+DELIVERED = {SMS: frozenset({"delivered", "read"}), CALL: frozenset({"in-progress", "completed", "answered"})}
 # AnsweredBy values of answering-machine detection that are not a person.
 MACHINE_ANSWERS = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 # A scheduled job may fire a little before the database's clock says the step is due.
 EARLY_TOLERANCE = timedelta(seconds=2)
 
 SMS_LIMIT = 320  # two SMS segments
+ANOTHER_CALL_QUIET = timedelta(minutes=2)  # at most one "another call" text per escalation in this time
 TRANSCRIPT_SMS_LIMIT = 300
 _ACK = re.compile(r"^\s*(?:1|ack|acknowledge)\b[\s:#.-]*(?:#?\s*(\d{4,9}))?\s*[.!]*\s*$", re.IGNORECASE)
 
@@ -67,6 +74,15 @@ class Claim:
     page_ids: tuple[int, ...]
     next_position: int | None
     next_due_at: datetime | None
+    cycle: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How many of an escalation's pages reached a phone or a mailbox, of how many tried."""
+
+    delivered: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -189,9 +205,19 @@ def escalation_of(session: Session, ticket: Ticket, *, for_update: bool = False)
 
 
 def start_escalation(
-    session: Session, ticket: Ticket, *, oncall: OnCall, calendar: BusinessCalendar, now: datetime
+    session: Session,
+    ticket: Ticket,
+    *,
+    oncall: OnCall,
+    calendar: BusinessCalendar,
+    now: datetime,
+    horizon: timedelta = timedelta(hours=1),
+    withheld: bool = False,
 ) -> Escalation:
-    """The ticket's escalation, created once with its first step due now (business-hours or after-hours policy)."""
+    """The ticket's escalation, created once with its first step due now (business-hours or after-hours policy).
+
+    While nobody has been reached it repeats until ``horizon`` after the ticket's first-response target.
+    """
     existing = escalation_of(session, ticket)
     if existing is not None:
         return existing
@@ -205,6 +231,9 @@ def start_escalation(
         started_at=now,
         next_position=0,
         next_due_at=now,
+        cycle=0,
+        repeat_until=(ticket.milestone("first_response").due_at or now) + horizon,
+        withheld_caller=withheld,
     )
     session.add(escalation)
     service.audit(
@@ -253,7 +282,14 @@ def stop_if_not_pageable(session: Session, ticket: Ticket, escalation: Escalatio
 
 
 def claim_step(
-    session: Session, ticket: Ticket, escalation: Escalation, position_index: int, *, oncall: OnCall, now: datetime
+    session: Session,
+    ticket: Ticket,
+    escalation: Escalation,
+    position_index: int,
+    *,
+    oncall: OnCall,
+    now: datetime,
+    email: bool = True,
 ) -> Claim | None:
     """Claim the step at ``position_index`` if it is due and unclaimed, writing its pages; None otherwise."""
     if escalation.state != PAGING or escalation.next_position != position_index:
@@ -265,7 +301,8 @@ def claim_step(
         return None
     position = positions[position_index]
     last = position_index == len(positions) - 1
-    next_due = None if last else now + position.wait
+    # After the fallback, wait as long as a first step before deciding: exhausted, or round 1 again.
+    next_due = now + (positions[0].wait if last else position.wait)
     claimed = session.execute(
         update(Escalation)
         .where(
@@ -273,18 +310,20 @@ def claim_step(
             Escalation.state == PAGING,
             Escalation.next_position == position_index,
         )
-        .values(next_position=position_index + 1, next_due_at=next_due, state=EXHAUSTED if last else PAGING)
+        .values(next_position=position_index + 1, next_due_at=next_due)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
         return None
     session.refresh(escalation)
+    if position_index > 0 or escalation.cycle > 0:
+        _mark_unreached(session, ticket, escalation, now)
     people = oncall.people_for(position.target, now)
-    pages = [
-        _add_page(session, escalation, ticket, position, person, channel, now)
-        for person in people
-        for channel in PAGE_CHANNELS
-    ]
+    channels = [(person, channel) for person in people for channel in PHONE_CHANNELS]
+    if email:
+        channels += [(person, EMAIL) for person in people if person.email]
+    _supersede(session, escalation, [(p.key, c) for p, c in channels], now)
+    pages = [_add_page(session, escalation, ticket, position, person, channel, now) for person, channel in channels]
     session.flush()
     service.audit(
         session,
@@ -296,26 +335,144 @@ def claim_step(
             "position": position.label,
             "target": position.target.label,
             "people": [p.name for p in people],
-            "next_step_at": next_due.isoformat() if next_due else None,
+            "channels": sorted({c for _p, c in channels}),
+            "cycle": escalation.cycle + 1,
+            "next_step_at": None if last else next_due.isoformat(),
         },
     )
-    if last:
-        service.audit(
-            session,
-            ticket,
-            actor=ACTOR,
-            action="escalation exhausted",
-            now=now,
-            detail={"fallback": [p.name for p in people], "alert": True},
-            reason="nobody acknowledged after every round of the escalation policy",
-        )
     return Claim(
         ticket=int(ticket.number or 0),
         position=position,
         page_ids=tuple(p.id for p in pages),
-        next_position=None if last else position_index + 1,
+        next_position=position_index + 1,
         next_due_at=next_due,
+        cycle=escalation.cycle,
     )
+
+
+def finish_cycle(
+    session: Session, ticket: Ticket, escalation: Escalation, position_index: int, *, oncall: OnCall, now: datetime
+) -> str | None:
+    """After the fallback's wait: "exhausted" once anyone was reached (or past the horizon), else "repeat".
+
+    Never "exhausted" while no page was delivered and the horizon has not passed: the escalation
+    starts again at round 1 (a new cycle) and the ticket stays in "nobody reached". None: not due.
+    """
+    positions = positions_of(escalation, oncall)
+    if escalation.state != PAGING or escalation.next_position != position_index or position_index != len(positions):
+        return None
+    if escalation.next_due_at is None or escalation.next_due_at > now + EARLY_TOLERANCE:
+        return None
+    reached = delivery_of(escalation).delivered > 0
+    horizon = escalation.repeat_until
+    repeat = not reached and horizon is not None and now < horizon  # no horizon: an escalation from before repeats
+    values: dict[str, object] = (
+        {"next_position": 0, "next_due_at": now, "cycle": escalation.cycle + 1}
+        if repeat
+        else {"state": EXHAUSTED, "next_due_at": None}
+    )
+    won = session.execute(
+        update(Escalation)
+        .where(Escalation.id == escalation.id, Escalation.state == PAGING, Escalation.next_position == position_index)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not won:
+        return None
+    session.refresh(escalation)
+    if repeat:
+        _mark_unreached(session, ticket, escalation, now)
+        service.audit(
+            session,
+            ticket,
+            actor=ACTOR,
+            action="paging repeated",
+            now=now,
+            detail={"cycle": escalation.cycle + 1, "until": horizon.isoformat() if horizon else None, "alert": True},
+            reason="no page has been delivered to anyone yet: the escalation starts again at round 1",
+        )
+        return "repeat"
+    fallback = [p.person_name for p in escalation.pages if p.position == position_index - 1 and page_delivered(p)]
+    service.audit(
+        session,
+        ticket,
+        actor=ACTOR,
+        action="escalation exhausted",
+        now=now,
+        detail={"fallback": sorted(set(fallback)), "nobody_reached": not reached, "alert": True},
+        reason="nobody acknowledged after every round of the escalation policy"
+        + ("" if reached else "; no page was delivered before the paging horizon"),
+    )
+    return "exhausted"
+
+
+def _mark_unreached(session: Session, ticket: Ticket, escalation: Escalation, now: datetime) -> None:
+    """A step's wait passed: if no page has been delivered yet, the ticket shows "paging failed — nobody reached"."""
+    if escalation.unreached_since is not None or escalation.acknowledged_at is not None:
+        return
+    counts = delivery_of(escalation)
+    if counts.delivered:
+        return
+    escalation.unreached_since = now
+    service.audit(
+        session,
+        ticket,
+        actor=ACTOR,
+        action="nobody reached",
+        now=now,
+        detail={"pages_delivered": 0, "pages": counts.total, "alert": True},
+        reason="paging failed: no page has been delivered to anyone yet; paging goes on",
+    )
+
+
+def mark_reached(session: Session, page: Page, now: datetime) -> None:
+    """A page was delivered: the ticket leaves "nobody reached" (audited once)."""
+    escalation = page.escalation
+    if escalation.unreached_since is None:
+        return
+    escalation.unreached_since = None
+    service.audit(
+        session,
+        escalation.ticket,
+        actor=ACTOR,
+        action="page delivered",
+        now=now,
+        detail={"person": page.person_name, "channel": page.channel},
+        reason="a page reached someone after nobody had been reached",
+    )
+
+
+def page_delivered(page: Page) -> bool:
+    """True when Twilio reported the page delivered to the phone (SMS delivered, call answered).
+
+    An email page accepted by the mail server is a second way out, not proof that anyone was
+    reached: it never ends "nobody reached" on its own (see ``emails_sent``).
+    """
+    if page.channel not in PHONE_CHANNELS:
+        return False
+    return (page.delivery_status or "") in DELIVERED.get(page.channel, frozenset()) or bool(page.answered_by)
+
+
+def delivery_of(escalation: Escalation) -> Delivery:
+    """The "N of M pages delivered": SMS and call pages tried (not those an ack cancelled unsent), and how many
+    Twilio reported delivered."""
+    pages = [p for p in escalation.pages if p.channel in PHONE_CHANNELS and (p.state != CANCELLED or p.tries)]
+    return Delivery(delivered=sum(1 for p in pages if page_delivered(p)), total=len(pages))
+
+
+def emails_sent(escalation: Escalation) -> int:
+    """Email pages the mail server accepted."""
+    return sum(1 for p in escalation.pages if p.channel == EMAIL and p.state == SENT)
+
+
+def _supersede(session: Session, escalation: Escalation, targets: Sequence[tuple[str, str]], now: datetime) -> None:
+    """A new page to the same person on the same channel replaces one still waiting for the provider to come back."""
+    for page in escalation.pages:
+        if page.state == RETRYING and (page.person, page.channel) in targets:
+            page.state = CANCELLED
+            page.next_try_at = None
+            page.error = ((page.error or "") + " (superseded by a later page)")[:1000]
+            page.updated_at = now
 
 
 def _add_page(
@@ -327,15 +484,17 @@ def _add_page(
     channel: str,
     now: datetime,
 ) -> Page:
+    cycle = f"c{escalation.cycle}:" if escalation.cycle else ""
     page = Page(
         escalation_id=escalation.id,
-        key=f"{ticket.number}:{position.round}:{position.step}:{person.key}:{channel}",
+        key=f"{ticket.number}:{cycle}{position.round}:{position.step}:{person.key}:{channel}",
         position=position.index,
         round=position.round,
         step=position.step,
         person=person.key,
         person_name=person.name[:120],
-        to_number=person.mobile,
+        to_number="" if channel == EMAIL else person.mobile,
+        to_address=person.email if channel == EMAIL else None,
         channel=channel,
         state=CLAIMED,
         claimed_at=now,
@@ -364,10 +523,14 @@ def hurry(session: Session, escalation: Escalation, position_index: int, now: da
 
 
 def step_unreachable(session: Session, escalation_id: int, position_index: int) -> bool:
-    """True when every person paged at this position is unreachable on every channel."""
+    """True when every person paged at this position is unreachable on every phone channel.
+
+    Only a failure about the number counts (state "failed"); a provider failure ("retrying")
+    never makes a step unreachable, so failing sends never speed the escalation up.
+    """
     pages = session.scalars(
         select(Page).where(
-            Page.escalation_id == escalation_id, Page.position == position_index, Page.channel.in_(PAGE_CHANNELS)
+            Page.escalation_id == escalation_id, Page.position == position_index, Page.channel.in_(PHONE_CHANNELS)
         )
     ).all()
     if not pages:
@@ -379,8 +542,8 @@ def step_unreachable(session: Session, escalation_id: int, position_index: int) 
 
 
 def page_failed(page: Page) -> bool:
-    """True when the page could not be sent, or Twilio reported the number unreachable."""
-    return page.state == FAILED or (page.delivery_status or "") in FAILED_DELIVERY.get(page.channel, frozenset())
+    """True when Twilio said the person's number cannot be reached (when sending, or in a status callback)."""
+    return page.state == FAILED
 
 
 def due_steps(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
@@ -465,45 +628,108 @@ def reclaim(session: Session, page_id: int, claimed_at: datetime, now: datetime)
     )
 
 
-def record_sent(session: Session, page: Page, *, sid: str | None, error: str | None, tries: int, now: datetime) -> None:
-    """Record the outcome of sending a page (its Twilio SID, or the error after the last try)."""
+def record_sent(
+    session: Session,
+    page: Page,
+    *,
+    sid: str | None,
+    error: str | None,
+    tries: int,
+    now: datetime,
+    retry_at: datetime | None = None,
+) -> None:
+    """Record the outcome of sending a page: its SID (or mail server), or the error after this round of tries.
+
+    ``retry_at`` set: a provider failure, the page waits in "retrying" (audited the first time);
+    unset: the person cannot be reached on this channel ("failed", audited).
+    """
     page.tries = (page.tries or 0) + tries
     page.updated_at = now
     if sid is not None:
         page.state = SENT
-        page.twilio_sid = sid
+        if page.channel == EMAIL:
+            page.delivery_status = "accepted"  # by the mail server
+        else:
+            page.twilio_sid = sid
         page.sent_at = now
+        page.next_try_at = None
         page.error = None
-    else:
-        page.state = FAILED
-        page.error = (error or "unknown error")[:1000]
-        ticket = page.escalation.ticket
-        service.audit(
-            session,
-            ticket,
-            actor=ACTOR,
-            action="page failed",
-            now=now,
-            detail={
-                "person": page.person_name,
-                "channel": page.channel,
-                "error": page.error[:300],
-                "tries": page.tries,
-            },
-        )
+        return
+    first = page.state != RETRYING and not page.error
+    page.error = (error or "unknown error")[:1000]
+    detail = {"person": page.person_name, "channel": page.channel, "error": page.error[:300], "tries": page.tries}
+    if retry_at is not None:
+        page.state = RETRYING
+        page.next_try_at = retry_at
+        if first:
+            service.audit(
+                session,
+                page.escalation.ticket,
+                actor=ACTOR,
+                action="page retrying",
+                now=now,
+                detail=detail,
+                reason="the provider failed (not the person's number): trying again until it works",
+            )
+        return
+    page.state = FAILED
+    page.next_try_at = None
+    service.audit(session, page.escalation.ticket, actor=ACTOR, action="page failed", now=now, detail=detail)
+
+
+def retry_due(session: Session, now: datetime, limit: int = 100) -> list[int]:
+    """Pages waiting for the provider whose retry is due, claimed for sending now (compare-and-set)."""
+    ids = list(
+        session.scalars(
+            select(Page.id)
+            .join(Escalation, Escalation.id == Page.escalation_id)
+            .where(Page.state == RETRYING, Page.next_try_at <= now)
+            .where(
+                (Page.channel == FOLLOW_UP)
+                | (Escalation.state == PAGING)
+                | (Escalation.state.in_(ACKNOWLEDGEABLE) & (Escalation.repeat_until > now))
+            )
+            .order_by(Page.next_try_at)
+            .limit(limit)
+        ).all()
+    )
+    claimed = []
+    for page_id in ids:
+        if session.execute(
+            update(Page)
+            .where(Page.id == page_id, Page.state == RETRYING)
+            .values(state=CLAIMED, claimed_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount:
+            claimed.append(page_id)
+    return claimed
+
+
+def provider_failing(session: Session, channels: Sequence[str] | None = None) -> tuple[int, str | None]:
+    """Pages now waiting for the provider to come back (on ``channels``), and the latest error among them.
+
+    A page waits ("retrying") only after PAGING_SEND_TRIES tries in a row failed, so one is already
+    repeated provider errors.
+    """
+    query = select(Page.error).where(Page.state == RETRYING)
+    if channels is not None:
+        query = query.where(Page.channel.in_(channels))
+    rows = session.execute(query.order_by(Page.updated_at.desc()).limit(1000)).all()
+    return len(rows), (rows[0][0] if rows else None)
 
 
 def cancel_page(page: Page, now: datetime) -> None:
     """The page will not be sent (acknowledged meanwhile)."""
     page.state = CANCELLED
+    page.next_try_at = None
     page.updated_at = now
 
 
 def _cancel_claims(session: Session, escalation_id: int, now: datetime) -> None:
     session.execute(
         update(Page)
-        .where(Page.escalation_id == escalation_id, Page.state == CLAIMED, Page.channel != FOLLOW_UP)
-        .values(state=CANCELLED, updated_at=now)
+        .where(Page.escalation_id == escalation_id, Page.state.in_((CLAIMED, RETRYING)), Page.channel != FOLLOW_UP)
+        .values(state=CANCELLED, next_try_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
 
@@ -517,9 +743,21 @@ def page_by_id(session: Session, page_id: int | str | None) -> Page | None:
 
 
 def record_delivery(
-    session: Session, page: Page, *, status: str, now: datetime, answered_by: str | None = None
+    session: Session,
+    page: Page,
+    *,
+    status: str,
+    now: datetime,
+    answered_by: str | None = None,
+    error_code: str | None = None,
+    about_number: bool = True,
+    retry_at: datetime | None = None,
 ) -> bool:
-    """Store a status callback's delivery status; True when the escalation should move on now (step unreachable)."""
+    """Store a status callback's delivery status; True when the escalation should move on now (step unreachable).
+
+    A failed delivery is the person's (their number, ``about_number``) or the provider's: the
+    first marks the page failed and may hurry the escalation; the second sends it again at ``retry_at``.
+    """
     if page.delivery_status == status[:24]:
         return False  # status callbacks arrive at least once
     escalation = page.escalation
@@ -528,16 +766,28 @@ def record_delivery(
     if answered_by:
         page.answered_by = answered_by[:32]
     page.updated_at = now
-    if not page_failed(page):
+    if page_delivered(page):
+        mark_reached(session, page, now)
         return False
-    service.audit(
-        session,
-        escalation.ticket,
-        actor=ACTOR,
-        action="page not delivered",
-        now=now,
-        detail={"person": page.person_name, "channel": page.channel, "status": status},
-    )
+    if status not in FAILED_DELIVERY.get(page.channel, frozenset()):
+        return False
+    detail = {"person": page.person_name, "channel": page.channel, "status": status, "error_code": error_code}
+    if not about_number and page.state == SENT and retry_at is not None:
+        page.state = RETRYING
+        page.next_try_at = retry_at
+        page.error = f"delivery {status} (Twilio error {error_code})"
+        service.audit(
+            session,
+            escalation.ticket,
+            actor=ACTOR,
+            action="page retrying",
+            now=now,
+            detail=detail,
+            reason="the carrier or provider failed (not the person's number): sending again",
+        )
+        return False
+    page.state = FAILED
+    service.audit(session, escalation.ticket, actor=ACTOR, action="page not delivered", now=now, detail=detail)
     session.flush()
     if escalation.state == PAGING and page.position == escalation.next_position - 1:
         if step_unreachable(session, escalation.id, page.position):
@@ -590,6 +840,20 @@ def acknowledge(
         return _existing(t, escalation)
     if not Status(t.status).is_open:
         raise InvalidTransition(f"ticket {t.number} is {t.status}")
+    join = joined_to(session, t) if escalation is None else None
+    if join is not None and join.escalation.ticket_id != t.id:
+        # A repeat call's ticket: acknowledging it acknowledges the escalation it joined.
+        service.audit(session, t, actor=by.strip() or "unknown", action="acknowledged", now=now,
+                      detail={"via": via, "person": person, "escalation_of": join.escalation.ticket.number})  # fmt: skip
+        return acknowledge(
+            session,
+            join.escalation.ticket,
+            by,
+            now,
+            via,
+            person=person,
+            counts_as_first_response=counts_as_first_response,
+        )
     if escalation is None:
         if t.priority != Priority.P1.value:
             raise InvalidTransition(f"ticket {t.number} is not being paged (it is {t.priority})")
@@ -707,3 +971,209 @@ def add_follow_up(
     session.add(page)
     session.flush()
     return page
+
+
+# --- coordinator actions -------------------------------------------------------------------------------
+
+
+def page_again(session: Session, ticket: Ticket, *, by: str, now: datetime) -> Escalation:
+    """Restart the escalation from round 1 step 1 now (a new cycle); audited. Raises InvalidTransition."""
+    lock_ticket(session, ticket.id)
+    escalation = escalation_of(session, ticket, for_update=True)
+    if escalation is None or not escalation.policy:
+        raise InvalidTransition(f"ticket {ticket.number} has no escalation to restart")
+    if not Status(ticket.status).is_open or ticket.priority != Priority.P1.value:
+        raise InvalidTransition(f"ticket {ticket.number} is {ticket.priority} {ticket.status}: nothing to page")
+    if escalation.acknowledged_at is not None:
+        raise InvalidTransition(f"ticket {ticket.number} was acknowledged by {escalation.acknowledged_by}")
+    _cancel_claims(session, escalation.id, now)
+    session.execute(
+        update(Escalation)
+        .where(Escalation.id == escalation.id)
+        .values(
+            state=PAGING,
+            next_position=0,
+            next_due_at=now,
+            cycle=Escalation.cycle + 1,
+            ended_at=None,
+            repeat_until=func.coalesce(Escalation.repeat_until, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(escalation)
+    if escalation.repeat_until is not None and escalation.repeat_until < now + timedelta(hours=1):
+        escalation.repeat_until = now + timedelta(hours=1)  # a restart by hand gets at least another hour
+    service.audit(session, ticket, actor=by, action="page again", now=now, detail={"cycle": escalation.cycle + 1})
+    return escalation
+
+
+def escalate_now(session: Session, ticket: Ticket, *, by: str, now: datetime) -> Escalation:
+    """Make the next step due at once; audited. Raises InvalidTransition when no step is to come."""
+    lock_ticket(session, ticket.id)
+    escalation = escalation_of(session, ticket, for_update=True)
+    if escalation is None or escalation.state != PAGING or escalation.acknowledged_at is not None:
+        raise InvalidTransition(f"ticket {ticket.number} has no escalation step to come (restart it: page again)")
+    escalation.next_due_at = now
+    service.audit(
+        session, ticket, actor=by, action="escalated now", now=now, detail={"position": escalation.next_position}
+    )
+    return escalation
+
+
+# --- repeated calls join the open escalation -----------------------------------------------------------
+
+
+def open_escalation_to_join(
+    session: Session,
+    ticket: Ticket,
+    *,
+    withheld: bool,
+    now: datetime,
+    withheld_cap: int,
+    window: timedelta,
+) -> tuple[Escalation, str] | None:
+    """The escalation a new P1 should join instead of paging again, and why; None: start its own.
+
+    Same caller (withheld numbers count as one caller) with an escalation not yet acknowledged:
+    join it. Withheld callers beyond ``withheld_cap`` escalations started in ``window``: join the
+    latest open (or, if none is open, latest) withheld escalation. Never joins a resolved ticket's.
+    """
+    candidates = select(Escalation).join(Ticket, Ticket.id == Escalation.ticket_id).where(Ticket.id != ticket.id)
+    open_ones = candidates.where(Escalation.state.in_(ACKNOWLEDGEABLE), Escalation.acknowledged_at.is_(None))
+    if withheld:
+        same = open_ones.where(Escalation.withheld_caller.is_(True))
+    elif ticket.caller_number:
+        same = open_ones.where(Ticket.caller_number == ticket.caller_number, Escalation.withheld_caller.is_(False))
+    else:
+        return None
+    found = session.scalars(same.order_by(Escalation.started_at.desc(), Escalation.id.desc()).limit(1)).first()
+    if found is not None:
+        return found, "same caller"
+    if not withheld:
+        return None
+    recent = session.scalar(
+        select(func.count(Escalation.id)).where(
+            Escalation.withheld_caller.is_(True), Escalation.started_at > now - window, Escalation.policy != ""
+        )
+    )
+    if (recent or 0) < withheld_cap:
+        return None
+    latest = session.scalars(
+        candidates.where(Escalation.withheld_caller.is_(True), Escalation.policy != "")
+        .where(Ticket.status.in_([s.value for s in Status if s.is_open]))
+        .order_by(Escalation.started_at.desc(), Escalation.id.desc())
+        .limit(1)
+    ).first()
+    return (latest, "withheld cap") if latest is not None else None
+
+
+def join_escalation(
+    session: Session, ticket: Ticket, escalation: Escalation, *, why: str, now: datetime, tz: Any = None
+) -> list[Page]:
+    """Link ``ticket`` to ``escalation`` (audited on both tickets) and claim one follow-up SMS per person paged."""
+    session.add(EscalationJoin(ticket_id=ticket.id, escalation_id=escalation.id, joined_at=now, why=why))
+    main = escalation.ticket
+    service.audit(
+        session,
+        ticket,
+        actor=ACTOR,
+        action="joined escalation",
+        now=now,
+        detail={"into": main.number, "why": why},
+        reason=f"paging for this call joined the open escalation of ticket #{main.number} instead of paging again",
+    )
+    service.audit(
+        session, main, actor=ACTOR, action="another call", now=now, detail={"ticket": ticket.number, "why": why}
+    )
+    pages: list[Page] = []
+    recent = session.scalar(
+        select(func.count(Page.id)).where(
+            Page.escalation_id == escalation.id,
+            Page.key.contains(":call:"),
+            Page.claimed_at > now - ANOTHER_CALL_QUIET,
+        )
+    )
+    if recent:
+        return pages  # a flood of calls: one "another call" text per quiet period, every call audited
+    for person in follow_up_targets(session, escalation):
+        key = f"{main.number}:call:{ticket.number}:{person[0]}"
+        page = Page(
+            escalation_id=escalation.id,
+            key=key,
+            position=-1,
+            round=0,
+            step=0,
+            person=person[0],
+            person_name=person[1][:120],
+            to_number=person[2],
+            channel=FOLLOW_UP,
+            state=CLAIMED,
+            claimed_at=now,
+            tries=0,
+            updated_at=now,
+            error=None,
+        )
+        session.add(page)
+        pages.append(page)
+    session.flush()
+    return pages
+
+
+def another_call_sms(main: int, joined: Ticket, at_local: str) -> str:
+    """The one follow-up SMS for a repeat call: "another call from the caller at 21:14"."""
+    return (
+        f"Ticket #{main}: another call from the caller at {at_local} (ticket #{joined.number}). "
+        "Paging continues for the first ticket; reply 1 to acknowledge."
+    )
+
+
+def joined_to(session: Session, ticket: Ticket) -> EscalationJoin | None:
+    """The escalation this ticket's paging joined, if it did."""
+    return session.scalars(select(EscalationJoin).where(EscalationJoin.ticket_id == ticket.id)).first()
+
+
+def joined_from(session: Session, escalation: Escalation) -> list[EscalationJoin]:
+    """The tickets whose paging joined this escalation, oldest first."""
+    return list(
+        session.scalars(
+            select(EscalationJoin).where(EscalationJoin.escalation_id == escalation.id).order_by(EscalationJoin.id)
+        ).all()
+    )
+
+
+def is_another_call(page: Page) -> bool:
+    """True for the follow-up SMS that tells the people paged about a repeat call."""
+    return page.channel == FOLLOW_UP and ":call:" in page.key
+
+
+def another_call_ticket(page: Page) -> int | None:
+    """The ticket number of the repeat call a follow-up SMS is about."""
+    try:
+        return int(page.key.split(":call:", 1)[1].split(":", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def page_email_text(content: PageContent, *, company: str, ack_url: str, ticket_url: str, support_number: str) -> str:
+    """The email page's text: the page SMS's facts, the message once known, how to acknowledge."""
+    lines = [
+        f"{company} P1 CRITICAL page",
+        "",
+        f"Ticket:  #{content.ticket}",
+        f"Client:  {content.client}",
+        f"Caller:  {content.caller or 'number withheld'}",
+    ]
+    if content.transcript:
+        note = " (low confidence: listen to the audio)" if content.low_confidence else ""
+        lines += ["", f"Message{note}:", shorten(content.transcript, 1500)]
+    lines += [
+        "",
+        "Acknowledge (stops the escalation; opens a confirmation page):",
+        ack_url,
+        "",
+        f"Or reply 1 to the page SMS, or text ACK {content.ticket} from your on-call phone to {support_number}.",
+        "",
+        "The ticket in the console:",
+        ticket_url,
+    ]
+    return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
 from workers import runtime as rt
+from workers.outbox import claim_written, enqueue_claimed
 
 log = logging.getLogger(__name__)
 WORKER = "transcription worker"
@@ -157,6 +158,12 @@ def transcribe_recording(recording_sid: str) -> str:
         outbox.complete(s, key, runtime.now())
         if t.priority == Priority.P1.value:
             outbox.post(s, outbox.TRANSCRIPT_READY, f"transcript-ready:{t.number}", {"ticket": t.number}, runtime.now())
+        # Follow-ups go to Redis as soon as this commits, not on the sweeper's next pass.
+        written = claim_written(s, runtime.now())
+        s.flush()
+        follow_ups = [(m.id, m.kind, m.key, m.payload) for m in written]
+    if follow_ups:
+        enqueue_claimed(runtime, follow_ups)
     if settings.delete_twilio_recording:
         _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
     return "no speech" if transcript.no_speech else "transcribed"

@@ -102,7 +102,11 @@ def enqueue_claimed(runtime: Runtime, claimed: list[Claimed]) -> int:
         for _row_id, kind, key, payload in claimed
     ]
     try:
-        runtime.queue().enqueue_many(jobs)  # one Redis pipeline for the whole batch
+        # One Redis pipeline per queue: pages on the paging queue, the rest on the main one.
+        for queue in runtime.queues():
+            batch = [job for job in jobs if runtime.queue_for(str(job.func)).name == queue.name]
+            if batch:
+                queue.enqueue_many(batch)
     except (RedisError, OSError) as exc:
         table = OutboxMessage.__table__
         with runtime.engine.begin() as conn:

@@ -1,28 +1,42 @@
 """Paging jobs: page a P1 at once, escalate on timers, send the transcript follow-up, sweep for lost timers.
 
-Timers are RQ scheduled jobs (``rq worker --with-scheduler``); ``sweep_escalations``
-re-derives every due step from the database, so a restart of Redis, the worker
-or the scheduler delays a step by one sweep at most and never sends it twice:
-each step is claimed in the database before anything is sent.
+Timers are RQ scheduled jobs on the paging queue (``rq worker --with-scheduler``);
+``sweep_escalations`` re-derives every due step from the database, so a restart of
+Redis, the worker or the scheduler delays a step by one sweep at most and never sends
+it twice: each step is claimed in the database before anything is sent. A page the
+provider failed to take (not a number Twilio says is unreachable) waits in "retrying"
+and the sweeper sends it again with backoff and jitter; the steps keep their timing.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from redis.exceptions import RedisError
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from providers.twilio_rest import TwilioSendError, make_twilio_client, page_url, place_call, send_sms
+from providers.mail import MailSendError, send_message
+from providers.twilio_rest import (
+    TwilioSendError,
+    is_withheld,
+    make_twilio_client,
+    page_url,
+    place_call,
+    send_sms,
+)
 from ticketing import outbox, paging, service
-from ticketing.db import transaction
+from ticketing.db import serialize_on, transaction
 from ticketing.errors import DomainError
-from ticketing.models import Escalation, Page, Status
+from ticketing.models import Escalation, Page, Status, Ticket
 from ticketing.oncall import OnCall
 from ticketing.priority import Priority
 from ticketing.sla import calendar_for
@@ -35,7 +49,16 @@ RETRY_PAUSES = (0.25, 1.0, 2.0)  # seconds before the 2nd, 3rd, 4th try of one s
 CLAIM_TIMEOUT = timedelta(seconds=60)  # a claimed page unsent this long: its sender died, send it again
 START_GRACE = timedelta(seconds=15)  # a page request this old with no paging started: its job was lost
 MAX_PARALLEL_SENDS = 8
+ACK_SALT = "page-ack"
 STEP_JOB = "workers.paging.escalation_step"
+RETRY_BASE_SECONDS = 5.0  # the first pause before a page the provider failed is tried again; doubles each time
+
+
+def retry_delay(tries: int, cap_seconds: float, rand: Callable[[], float] = random.random) -> timedelta:
+    """Exponential backoff with jitter: base * 2^n, capped, then a random 50-100 % of it (no thundering herd)."""
+    rounds = max(0, tries // 3)
+    delay = min(float(cap_seconds), RETRY_BASE_SECONDS * (2**rounds))
+    return timedelta(seconds=delay * (0.5 + 0.5 * rand()))
 
 
 def oncall_of(runtime: rt.Runtime) -> OnCall:
@@ -59,8 +82,13 @@ def start_paging(runtime: rt.Runtime, ticket_number: int) -> str:
 
 
 def _start(runtime: rt.Runtime, number: int, oncall: OnCall) -> int | None:
+    settings = runtime.settings
     now = runtime.now()
+    joined: tuple[int, ...] = ()
     with transaction(runtime.sessions) as s:
+        # One start at a time: a flood of press-2 calls must not each see "no open escalation".
+        serialize_on(s, "paging:start")
+        s.execute(update(Ticket).where(Ticket.number == number).values(updated_at=Ticket.updated_at))
         ticket = service.get_ticket(s, number, for_update=True)
         escalation = paging.escalation_of(s, ticket)
         outbox.complete(s, f"{outbox.PAGE}:{number}", now)
@@ -68,10 +96,35 @@ def _start(runtime: rt.Runtime, number: int, oncall: OnCall) -> int | None:
             if ticket.priority != Priority.P1.value or not Status(ticket.status).is_open:
                 log.info("ticket %s is %s %s: not paging", number, ticket.priority, ticket.status)
                 return None
-            escalation = paging.start_escalation(
-                s, ticket, oncall=oncall, calendar=calendar_for(runtime.policy), now=now
+            if paging.joined_to(s, ticket) is not None:
+                return None
+            withheld = is_withheld(ticket.caller_number)
+            join = paging.open_escalation_to_join(
+                s,
+                ticket,
+                withheld=withheld,
+                now=now,
+                withheld_cap=settings.paging_withheld_cap,
+                window=timedelta(minutes=settings.paging_withheld_window_minutes),
             )
-        return escalation.next_position
+            if join is not None:
+                into, why = join
+                joined = tuple(p.id for p in paging.join_escalation(s, ticket, into, why=why, now=now))
+                log.info("ticket %s joined the escalation of ticket %s (%s)", number, into.ticket.number, why)
+            else:
+                escalation = paging.start_escalation(
+                    s,
+                    ticket,
+                    oncall=oncall,
+                    calendar=calendar_for(runtime.policy),
+                    now=now,
+                    horizon=timedelta(minutes=settings.paging_horizon_minutes),
+                    withheld=withheld,
+                )
+    if escalation is None:
+        send_pages(runtime, joined)
+        return None
+    return escalation.next_position
 
 
 def escalation_step(ticket: int, position: int) -> str:
@@ -80,7 +133,10 @@ def escalation_step(ticket: int, position: int) -> str:
 
 
 def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
-    """Claim and page one due step; when everyone in it is unreachable, go straight on to the next."""
+    """Claim and page one due step; when everyone in it is unreachable, go straight on to the next.
+
+    After the fallback's wait: exhausted once anyone was reached, else round 1 again (until the horizon).
+    """
     oncall = oncall_of(runtime)
     outcome = "nothing due"
     while True:
@@ -92,16 +148,28 @@ def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
                 return "not paging"
             if paging.stop_if_not_pageable(s, ticket, escalation, now):
                 return "stopped"
-            claim = paging.claim_step(s, ticket, escalation, position, oncall=oncall, now=now)
+            if position == len(paging.positions_of(escalation, oncall)):
+                ending = paging.finish_cycle(s, ticket, escalation, position, oncall=oncall, now=now)
+                claim = None
+            else:
+                ending = None
+                claim = paging.claim_step(
+                    s, ticket, escalation, position, oncall=oncall, now=now, email=runtime.settings.paging_email
+                )
             escalation_id = escalation.id
+        if ending == "repeat":
+            log.error("ALERT ticket %s: nobody reached after every round; paging again from round 1", ticket_number)
+            position = 0
+            continue
+        if ending == "exhausted":
+            log.error("ALERT ticket %s: escalation exhausted, nobody acknowledged", ticket_number)
+            return "exhausted"
         if claim is None:
             return outcome
         log.info("ticket %s: paging %s (%s)", ticket_number, claim.position.label, claim.position.target.label)
         send_pages(runtime, claim.page_ids)
         outcome = f"paged {claim.position.label}"
-        if claim.next_position is None:
-            log.error("ALERT ticket %s: escalation exhausted, fallback contact paged", ticket_number)
-            return outcome
+        assert claim.next_position is not None
         with transaction(runtime.sessions) as s:
             hurried = False
             service.get_ticket(s, ticket_number, for_update=True)
@@ -121,19 +189,20 @@ def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
                     )
         if not hurried:
             assert claim.next_due_at is not None
-            schedule_step(runtime, ticket_number, claim.next_position, claim.next_due_at)
+            schedule_step(runtime, ticket_number, claim.next_position, claim.next_due_at, cycle=claim.cycle)
             return outcome
         position = claim.next_position
 
 
-def schedule_step(runtime: rt.Runtime, ticket_number: int, position: int, due: datetime) -> None:
+def schedule_step(runtime: rt.Runtime, ticket_number: int, position: int, due: datetime, *, cycle: int = 0) -> None:
     """Set the RQ timer for a step (best effort: the sweeper pages it on time if Redis loses it)."""
+    step = f"c{cycle}-{position}" if cycle else str(position)
     try:
-        runtime.queue().enqueue_at(
+        runtime.paging_queue().enqueue_at(
             due,
             STEP_JOB,
             kwargs={"ticket": ticket_number, "position": position},
-            job_id=f"page-step-{ticket_number}-{position}",
+            job_id=f"page-step-{ticket_number}-{step}",
             job_timeout=120,
             result_ttl=3600,
             failure_ttl=7 * 86400,
@@ -150,10 +219,10 @@ def schedule_step(runtime: rt.Runtime, ticket_number: int, position: int, due: d
 def escalate_soon(runtime: rt.Runtime, ticket_number: int, position: int) -> None:
     """Run a step that became due early (its people unreachable) now, through the queue; best effort."""
     try:
-        runtime.queue().enqueue(
+        runtime.paging_queue().enqueue(
             STEP_JOB,
             kwargs={"ticket": ticket_number, "position": position},
-            job_id=f"page-now-{ticket_number}-{position}",
+            job_id=f"page-now-{ticket_number}-{position}-{int(time.time() * 1000)}",
             job_timeout=120,
             result_ttl=3600,
         )
@@ -217,7 +286,18 @@ def sweep_escalations(runtime: rt.Runtime) -> int:
         log.warning("resending %s page(s) whose sender died after claiming them", len(ids))
         send_pages(runtime, ids)
         done += len(ids)
+    done += retry_pages(runtime)
     return done
+
+
+def retry_pages(runtime: rt.Runtime) -> int:
+    """Send again every page whose provider failed and whose pause is over; returns how many went out now."""
+    with transaction(runtime.sessions) as s:
+        ids = paging.retry_due(s, runtime.now())
+    if not ids:
+        return 0
+    log.warning("retrying %s page(s) the provider failed to take", len(ids))
+    return send_pages(runtime, ids)
 
 
 def _guarded(work: Callable[[], str]) -> int:
@@ -239,6 +319,7 @@ class _Send:
     channel: str
     to: str
     body: str | None  # SMS text; None for a call
+    email: EmailMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +328,7 @@ class _Result:
     sid: str | None
     error: str | None
     tries: int
+    unreachable: bool = False  # the provider said the person's number/address cannot be reached
 
 
 def send_pages(runtime: rt.Runtime, page_ids: tuple[int, ...] | list[int]) -> int:
@@ -258,13 +340,18 @@ def send_pages(runtime: rt.Runtime, page_ids: tuple[int, ...] | list[int]) -> in
         for page in pages:
             escalation = page.escalation
             content = paging.content_of(escalation.ticket, console_url=settings.public_base_url)
+            email = None
             if page.channel == paging.CALL:
                 body = None
+            elif page.channel == paging.EMAIL:
+                body, email = None, page_email(runtime, page, content)
+            elif page.channel == paging.FOLLOW_UP and paging.is_another_call(page):
+                body = another_call_text(runtime, s, page)
             elif page.channel == paging.FOLLOW_UP:
                 body = paging.follow_up_sms(content, acknowledged=escalation.acknowledged_at is not None)
             else:
                 body = paging.page_sms(content, settings.company_name)
-            sends.append(_Send(page.id, escalation.ticket_id, page.channel, page.to_number, body))
+            sends.append(_Send(page.id, escalation.ticket_id, page.channel, page.to_number, body, email))
     skipped = set(page_ids) - {send.page_id for send in sends}
     if skipped:
         with transaction(runtime.sessions) as s:
@@ -283,16 +370,70 @@ def send_pages(runtime: rt.Runtime, page_ids: tuple[int, ...] | list[int]) -> in
             page = s.get(Page, result.page_id)
             # A page sent just as an ack cancelled it still gets its SID recorded: it did go out.
             if page is not None and (page.state == paging.CLAIMED or (result.sid and page.state == paging.CANCELLED)):
-                paging.record_sent(s, page, sid=result.sid, error=result.error, tries=result.tries, now=runtime.now())
+                retry_at = None
+                if result.sid is None and not result.unreachable:
+                    delay = retry_delay(page.tries + result.tries, settings.paging_retry_max_seconds)
+                    retry_at = runtime.now() + delay
+                paging.record_sent(
+                    s,
+                    page,
+                    sid=result.sid,
+                    error=result.error,
+                    tries=result.tries,
+                    now=runtime.now(),
+                    retry_at=retry_at,
+                )
     for result in results:
         if result.error is not None:
-            log.warning("page %s failed after %s tries: %s", result.page_id, result.tries, result.error)
+            what = "person unreachable" if result.unreachable else "provider failure, will retry"
+            log.warning("page %s failed after %s tries (%s): %s", result.page_id, result.tries, what, result.error)
     return sum(1 for r in results if r.sid is not None)
+
+
+def page_email(runtime: rt.Runtime, page: Page, content: paging.PageContent) -> EmailMessage:
+    """The email page: the same facts as the SMS, a signed acknowledge link and the ticket's console link."""
+    settings = runtime.settings
+    base = settings.public_base_url
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = page.to_address or ""
+    message["Subject"] = f"[#{content.ticket}] {settings.company_name} P1 CRITICAL page: {content.client}"
+    message["X-Priority"] = "1"
+    ack = f"{base}/ack/{ack_token(settings.secret_key, page.id)}"
+    message.set_content(
+        paging.page_email_text(
+            content,
+            company=settings.company_name,
+            ack_url=ack,
+            ticket_url=content.ticket_url or f"{base}/tickets/{content.ticket}",
+            support_number=settings.support_number,
+        )
+    )
+    return message
+
+
+def ack_token(secret_key: str, page_id: int) -> str:
+    """A signed, URL-safe token naming one page: the email page's acknowledge link carries it."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(secret_key, salt=ACK_SALT).dumps({"page": page_id})
+
+
+def another_call_text(runtime: rt.Runtime, session: Session, page: Page) -> str:
+    """The "another call from the caller at 21:14" SMS of a repeat call that joined this escalation."""
+    number = paging.another_call_ticket(page)
+    joined = service.get_ticket(session, number) if number else None
+    if joined is None:
+        return f"Ticket #{page.escalation.ticket.number}: another call from the caller."
+    local = joined.opened_at.astimezone(runtime.policy.timezone).strftime("%H:%M")
+    return paging.another_call_sms(int(page.escalation.ticket.number or 0), joined, local)
 
 
 def _deliver(runtime: rt.Runtime, send: _Send) -> _Result:
     """One page on one channel; retryable Twilio failures (5xx, 429, timeouts) are tried again."""
     settings = runtime.settings
+    if send.email is not None:
+        return _deliver_email(runtime, send)
     client = make_twilio_client(settings, timeout=SEND_TIMEOUT_SECONDS)
     tries, error = 0, "not sent"
     for pause in (0.0, *RETRY_PAUSES[: max(settings.paging_send_tries, 1) - 1]):
@@ -325,6 +466,23 @@ def _deliver(runtime: rt.Runtime, send: _Send) -> _Result:
             return _Result(send.page_id, sid, None, tries)
         except TwilioSendError as exc:
             error = str(exc)
+            if exc.person_unreachable:
+                return _Result(send.page_id, None, error, tries, unreachable=True)
             if not exc.retryable:
                 break
     return _Result(send.page_id, None, error, tries)
+
+
+def _deliver_email(runtime: rt.Runtime, send: _Send) -> _Result:
+    settings = runtime.settings
+    assert send.email is not None
+    with runtime.sessions() as s:
+        if not paging.still_claimed(s, send.page_id):
+            return _Result(send.page_id, None, "cancelled: acknowledged", 0)
+    try:
+        where = send_message(send.email, smtp_url=settings.smtp_url, dev_mailbox=settings.dev_mailbox_dir, timeout=10)
+    except MailSendError as exc:
+        # A refused recipient is the person's address; anything else is the mail server's failure.
+        unreachable = not exc.retryable and "recipient" in str(exc)
+        return _Result(send.page_id, None, f"mail: {exc}", 1, unreachable=unreachable)
+    return _Result(send.page_id, where, None, 1)

@@ -21,7 +21,11 @@ from ticketing.db import make_engine, make_session_factory
 from ticketing.policy import SupportPolicy, load_policy
 
 Clock = Callable[[], datetime]
+PAGING_JOBS = frozenset({"workers.jobs.page_on_call", "workers.jobs.transcript_ready"})
 QUEUE_NAME = "supportline"
+# Pages, acknowledgement follow-ups and escalation steps: a queue of their own, served first by every
+# worker and only by the pager process, so a page never waits behind a transcription.
+PAGING_QUEUE_NAME = "supportline-paging"
 
 
 def system_clock() -> datetime:
@@ -54,8 +58,20 @@ class Runtime:
         return self._redis
 
     def queue(self) -> Queue:
-        """The job queue of this service."""
+        """The job queue of this service (transcriptions, confirmation SMS)."""
         return Queue(QUEUE_NAME, connection=self.redis)
+
+    def paging_queue(self) -> Queue:
+        """The paging queue: pages, escalation steps, transcript and repeat-call follow-ups."""
+        return Queue(PAGING_QUEUE_NAME, connection=self.redis)
+
+    def queues(self) -> list[Queue]:
+        """Every queue, the paging queue first (the order a worker serves them in)."""
+        return [self.paging_queue(), self.queue()]
+
+    def queue_for(self, job: str) -> Queue:
+        """The queue a job function goes on."""
+        return self.paging_queue() if job.startswith("workers.paging.") or job in PAGING_JOBS else self.queue()
 
     def now(self) -> datetime:
         """The current time, from the injected clock."""

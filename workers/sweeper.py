@@ -36,9 +36,9 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
     """Put back in the outbox every dispatched, unfinished message whose job is gone or dead."""
     stale_after = stale_after or timedelta(minutes=runtime.settings.transcription_pending_minutes)
     cutoff = runtime.now() - stale_after
-    queue = runtime.queue()
     try:
-        clean_registries(queue)  # RQ's own maintenance: jobs of killed workers leave 'started'
+        for queue in runtime.queues():
+            clean_registries(queue)  # RQ's own maintenance: jobs of killed workers leave 'started'
     except Exception:  # noqa: BLE001 - a broken registry entry must not stop the sweep below
         log.exception("cleaning RQ registries failed")
     requeued = 0
@@ -80,7 +80,7 @@ def stand_in_scheduler(runtime: rt.Runtime) -> None:
     only in a maintenance pass (up to ten minutes later); a killed worker's lock blocks
     the next one too. The lock makes this a no-op while a live scheduler runs.
     """
-    scheduler = RQScheduler([runtime.queue()], connection=runtime.redis)
+    scheduler = RQScheduler(runtime.queues(), connection=runtime.redis)
     if scheduler.acquire_locks():
         try:
             scheduler.enqueue_scheduled_jobs()

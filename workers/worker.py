@@ -1,5 +1,8 @@
 """The RQ worker process: ``python -m workers.worker`` (runs the scheduler too).
 
+A worker serves the paging queue first, then the main queue; ``--paging-only`` serves only the
+paging queue (the ``pager`` process), which a long transcription can therefore never hold up.
+
 Jobs run inside the worker process (RQ's SimpleWorker) rather than in a forked
 child per job: the Whisper model is loaded once per process at start-up, and
 CTranslate2 is not safe to use in a child forked after it loaded (measured
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -68,8 +72,18 @@ def start_heartbeat(redis: Redis, worker_name: str, every: float, model: str | N
     return stop
 
 
-def main() -> None:
-    """Build this process's runtime and model once, then work the queue with the scheduler on."""
+def main(argv: list[str] | None = None) -> None:
+    """Build this process's runtime and model once, then work the queues with the scheduler on.
+
+    ``--paging-only`` (the Procfile's ``pager``): serve only the paging queue and load no model, so a
+    page, an acknowledgement follow-up or an escalation step never waits behind a transcription.
+    A plain worker serves the paging queue first, then the main one.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workers.worker")
+    parser.add_argument("--paging-only", action="store_true", help="serve only the paging queue (no Whisper model)")
+    args = parser.parse_args(argv)
     runtime = rt.current()
     configure(runtime.settings.log_format)
     from workers.jobs import warm_up
@@ -77,13 +91,32 @@ def main() -> None:
 
     notices(runtime)  # a broken notices file (config/mail.toml) stops the worker here, naming the key
 
-    model = warm_up(runtime)
-    worker = SimpleWorker([runtime.queue()], connection=runtime.redis)
-    stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds, model)
-    try:
-        worker.work(with_scheduler=True)
-    finally:
-        stop.set()
+    if args.paging_only:
+        model, queues = None, [runtime.paging_queue()]
+    else:
+        model, queues = warm_up(runtime), runtime.queues()
+    work_until_stopped(runtime, queues, model)
+
+
+def work_until_stopped(runtime: rt.Runtime, queues: list, model: str | None) -> None:
+    """Work the queues until told to stop (SIGTERM/SIGINT). RQ's worker quits on the first Redis error
+    (it logs "found an unhandled exception, quitting"); this process instead starts a fresh worker once
+    Redis answers again, keeping the loaded model, so a Redis restart never takes the worker away."""
+    pause = 0.5
+    while True:
+        worker = SimpleWorker(queues, connection=runtime.redis)
+        stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds, model)
+        try:
+            worker.work(with_scheduler=True)
+        except RedisError as exc:  # raised by RQ's teardown when Redis went away
+            log.warning("worker %s lost Redis (%s)", worker.name, type(exc).__name__)
+        finally:
+            stop.set()
+        if getattr(worker, "_stop_requested", False):
+            return
+        log.warning("worker %s stopped without being asked to: starting a fresh one in %.1f s", worker.name, pause)
+        time.sleep(pause)
+        pause = min(pause * 2, 10.0)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ticketing import outbox, service
-from ticketing.models import AuditEntry, CallEvent, Escalation, OutboxMessage, Status, Ticket
+from ticketing import paging as paging_core
+from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
 from ticketing.paging import PAGE_CHANNELS
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
@@ -64,17 +65,28 @@ class MilestoneView:
 class PagingView:
     """Where a ticket's P1 paging stands, and who was paged or acknowledged it."""
 
-    state: str  # none, requested, paging, exhausted, acknowledged, stopped
+    state: str  # none, requested, paging, unreached, exhausted, acknowledged, stopped, joined
     people: tuple[str, ...] = ()
     by: str | None = None
     at: datetime | None = None
     via: str | None = None
     policy: str | None = None
+    delivered: int = 0  # "N of M pages delivered" (Twilio's delivery status; email: accepted by the mail server)
+    total: int = 0
+    unreached: bool = False  # a step's wait passed and no page has been delivered: red
+    fallback_sent: tuple[str, ...] = ()  # the fallback people a page was actually sent to
+    joined_into: int | None = None  # this call's paging joined the escalation of that ticket
+    emails: int = 0  # email pages the mail server accepted (a second way out, not counted as delivered)
 
     @property
     def acknowledgeable(self) -> bool:
         """A person can still acknowledge it."""
-        return self.state in ("requested", "paging", "exhausted")
+        return self.state in ("requested", "paging", "unreached", "exhausted", "joined")
+
+    @property
+    def delivery_text(self) -> str:
+        """E.g. '0 of 6 pages delivered'."""
+        return f"{self.delivered} of {self.total} page{'' if self.total == 1 else 's'} delivered"
 
 
 @dataclass(frozen=True)
@@ -149,24 +161,58 @@ def milestone_views(ticket: Ticket, policy: SupportPolicy, now: datetime) -> tup
     return tuple(out)
 
 
-def paging_view(ticket: Ticket, escalation: Escalation | None, page_requested: bool) -> PagingView:
+def paging_view(
+    ticket: Ticket, escalation: Escalation | None, page_requested: bool, join: EscalationJoin | None = None
+) -> PagingView:
     """The paging state of one ticket from its escalation (pages loaded) and whether a page was requested."""
+    if escalation is None and join is not None:
+        main = paging_view(join.escalation.ticket, join.escalation, True)
+        return PagingView(
+            "acknowledged" if main.state == "acknowledged" else "joined",
+            people=main.people,
+            by=main.by,
+            at=main.at,
+            via=main.via,
+            policy=main.policy,
+            delivered=main.delivered,
+            total=main.total,
+            unreached=main.unreached,
+            joined_into=join.escalation.ticket.number,
+        )
     if escalation is None:
         return PagingView("requested" if page_requested and _is_open(ticket) else "none")
     latest = escalation.next_position - 1
     people = tuple(
         dict.fromkeys(p.person_name for p in escalation.pages if p.position == latest and p.channel in PAGE_CHANNELS)
     )
+    counts = paging_core.delivery_of(escalation)
+    common = {
+        "people": people,
+        "policy": escalation.policy,
+        "delivered": counts.delivered,
+        "total": counts.total,
+        "unreached": escalation.unreached_since is not None and counts.delivered == 0,
+        "emails": paging_core.emails_sent(escalation),
+        "fallback_sent": tuple(
+            dict.fromkeys(
+                p.person_name
+                for p in escalation.pages
+                if p.round == 0 and p.position >= 0 and p.channel in PAGE_CHANNELS and p.state == paging_core.SENT
+            )
+        ),
+    }
     if escalation.acknowledged_at is not None:
         return PagingView(
             "acknowledged",
-            people=people,
             by=escalation.acknowledged_by,
             at=escalation.acknowledged_at,
             via=escalation.acknowledged_via,
-            policy=escalation.policy,
+            **common,  # type: ignore[arg-type]
         )
-    return PagingView(escalation.state, people=people, policy=escalation.policy)
+    state = escalation.state
+    if common["unreached"] and state in paging_core.ACKNOWLEDGEABLE:
+        state = "unreached"
+    return PagingView(state, **common)  # type: ignore[arg-type]
 
 
 def _is_open(ticket: Ticket) -> bool:
@@ -177,12 +223,15 @@ def ticket_views(session: Session, tickets: Sequence[Ticket], policy: SupportPol
     """Views of many tickets with two extra queries (escalations with pages, page requests), not one per ticket."""
     ids = [t.id for t in tickets]
     escalations: dict[int, Escalation] = {}
+    joins: dict[int, EscalationJoin] = {}
     requested: set[str] = set()
     if ids:
         for e in session.scalars(
             select(Escalation).where(Escalation.ticket_id.in_(ids)).options(selectinload(Escalation.pages))
         ).all():
             escalations[e.ticket_id] = e
+        for j in session.scalars(select(EscalationJoin).where(EscalationJoin.ticket_id.in_(ids))).all():
+            joins[j.ticket_id] = j
         keys = [f"{outbox.PAGE}:{t.number}" for t in tickets]
         requested = set(session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys))).all())
     out = []
@@ -194,7 +243,7 @@ def ticket_views(session: Session, tickets: Sequence[Ticket], policy: SupportPol
                 ticket=t,
                 milestones=milestones,
                 next=_next(t, milestones),
-                paging=paging_view(t, escalations.get(t.id), f"{outbox.PAGE}:{t.number}" in requested),
+                paging=paging_view(t, escalations.get(t.id), f"{outbox.PAGE}:{t.number}" in requested, joins.get(t.id)),
                 client=t.client.name if t.client is not None else None,
                 caller_name=(t.contact.name if t.contact is not None else None) or hints.get("caller_name") or None,
                 hints=hints,
@@ -334,7 +383,8 @@ def timeline(events: Iterable[CallEvent], audit: Iterable[AuditEntry], tz: tzinf
             a.actor,
             a.action,
             _join([describe_audit(a, tz), f"“{a.reason}”" if a.reason else None]),
-            alert=bool((a.detail or {}).get("alert")) or a.action in ("page failed", "transcription failed"),
+            alert=bool((a.detail or {}).get("alert"))
+            or a.action in ("page failed", "transcription failed", "nobody reached", "page retrying"),
             category=timeline_category(a.action),
             audit=a,
         )

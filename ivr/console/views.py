@@ -429,6 +429,8 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
         t = _ticket_or_404(s, number)
         view = present.ticket_views(s, [t], runtime.policy, now)[0]
         escalation = paging.escalation_of(s, t)
+        joined_calls = [j.ticket_id for j in paging.joined_from(s, escalation)] if escalation is not None else []
+        joined_calls = [n for n in s.scalars(select(Ticket.number).where(Ticket.id.in_(joined_calls)))]
         merged_from = s.scalars(select(Ticket).where(Ticket.merged_into_id == t.id).order_by(Ticket.id)).all()
         merged_into = s.get(Ticket, t.merged_into_id) if t.merged_into_id else None
         related = _merge_candidates(s, t)
@@ -459,6 +461,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
             timeline_counts=counts,
             timeline_shown=shown,
             categories=present.TIMELINE_CATEGORIES,
+            joined_calls=joined_calls,
             describe=functools.partial(present.describe_detail, tz=runtime.policy.timezone),
             merged_from=merged_from,
             merged_into=merged_into,
@@ -724,6 +727,31 @@ def _acknowledge(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     return "Page acknowledged: escalation stopped."
 
 
+# Paging actions: audited in ticketing.paging; the step itself runs on the paging queue after the response.
+@action("page-again", TRIAGE)
+def _page_again(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    paging.page_again(c.session, t, by=c.actor, now=c.now)
+    return "Paging restarted from the first step."
+
+
+@action("escalate-now", TRIAGE)
+def _escalate_now(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    paging.escalate_now(c.session, t, by=c.actor, now=c.now)
+    return "The next escalation step is being paged now."
+
+
+def _run_paging_step_after_response(response: Response, runtime: Runtime, number: int) -> None:
+    from workers.paging import escalate_soon
+
+    def run() -> None:
+        with runtime.sessions() as s:
+            escalation = paging.escalation_of(s, service.get_ticket(s, number))
+            position = escalation.next_position if escalation is not None else 0
+        escalate_soon(runtime, number, position)
+
+    response.call_on_close(run)
+
+
 @blueprint.post("/tickets/<int:number>/<name>")
 def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
     """Run one action on a ticket, all or nothing; audited by the service function."""
@@ -746,6 +774,8 @@ def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
     flash(message, "ok")
     response = redirect(url_for("console.ticket", number=number), code=303)
     _dispatch_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
+    if name in ("page-again", "escalate-now"):
+        _run_paging_step_after_response(response, runtime, number)
     return response
 
 

@@ -35,8 +35,7 @@ class Service:
         rt.install(self.runtime)
         try:
             dispatch_pending(self.runtime)
-            queue = self.runtime.queue()
-            SimpleWorker([queue], connection=self.runtime.redis).work(burst=True)
+            SimpleWorker(self.runtime.queues(), connection=self.runtime.redis).work(burst=True)
         finally:
             rt.install(None)
 

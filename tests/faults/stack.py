@@ -368,6 +368,7 @@ class Stack:
     web: Process | None = None
     worker: Process | None = None
     sweeper: Process | None = None
+    pager: Process | None = None
     old_workers: list[Process] = field(default_factory=list)
 
     @property
@@ -387,6 +388,10 @@ class Stack:
         self.start_web(web_workers)
         self.start_worker()
         self.sweeper = Process("sweeper", [str(VENV_BIN / "python"), "-m", "workers.sweeper"], self.env, self.tmp)
+        # The Procfile's pager: the paging queue only, so no page waits behind a transcription.
+        self.pager = Process(
+            "pager", [str(VENV_BIN / "python"), "-m", "workers.worker", "--paging-only"], self.env, self.tmp
+        )
 
     def start_web(self, web_workers: int = 2) -> None:
         """gunicorn as the Procfile runs it, on a free port."""
@@ -442,14 +447,14 @@ class Stack:
 
     def stop(self) -> None:
         """Stop every process this stack started."""
-        for process in (self.sweeper, self.web, *self.old_workers):
+        for process in (self.sweeper, self.pager, self.web, *self.old_workers):
             if process is not None:
                 process.stop()
 
     def logs(self) -> str:
         """The tails of every process's log (for failure messages)."""
         parts = []
-        for process in (self.web, self.sweeper, *self.old_workers):
+        for process in (self.web, self.sweeper, self.pager, *self.old_workers):
             if process is not None:
                 parts.append(
                     f"--- {process.name} ({'alive' if process.alive() else 'exited'}) ---\n{process.log_tail()}"
@@ -545,6 +550,9 @@ def build_env(
         "WORKER_HEARTBEAT_SECONDS": "1",
         "JOB_RETRY_INTERVALS": "1,1,1",
         "TRANSCRIPTION_PENDING_MINUTES": "1",
+        # Paging: retries of a page Twilio failed every 1-2 s; no repeat cycles beyond the first-response target.
+        "PAGING_RETRY_MAX_SECONDS": "2",
+        "PAGING_HORIZON_MINUTES": "0",
         "ALLOW_SIMULATED_TIME": "false",
         "PYTHONUNBUFFERED": "1",
         **twilio,

@@ -88,6 +88,17 @@ def assert_each_page_sent_once(stack: Stack, twilio: TwilioTestServer, ticket: i
     return keys
 
 
+def deliver(caller: Caller, twilio: TwilioTestServer, page_id: int, status: str = "delivered") -> None:
+    """Twilio's status callback for a page SMS: the phone got it."""
+    callback = next(
+        r.param("StatusCallback") or ""
+        for r in twilio.requests
+        if r.path.endswith("/Messages.json") and f"page={page_id}" in (r.param("StatusCallback") or "")
+    )
+    caller.post(callback, {"MessageSid": new_sid("SM"), "AccountSid": twilio.account_sid, "MessageStatus": status},
+                callback=True)  # fmt: skip
+
+
 def acknowledge(caller: Caller, twilio: TwilioTestServer, ticket: int) -> None:
     """The first responder replies 'ACK <ticket>' to the page SMS: the escalation stops."""
     caller.post(
@@ -276,11 +287,13 @@ def test_a_page_survives_twilio_500s_and_timeouts_and_is_not_sent_twice(
     assert len(held) == 1
 
 
-def test_when_twilio_fails_every_try_for_the_first_step_the_next_step_is_paged_at_once(
+def test_when_twilio_says_the_first_steps_number_is_invalid_the_next_step_is_paged_at_once(
     stack: Stack, caller: Caller, twilio_api: TwilioTestServer
 ) -> None:
-    twilio_api.fail_next("/Messages.json", status=503, count=3)
-    twilio_api.fail_next("/Calls.json", status=503, count=3)
+    # Error codes about the number (not a mobile, not a valid number): the person cannot be
+    # reached, so the escalation moves on. A provider failure never does (test_paging_faults).
+    twilio_api.fail_next("/Messages.json", status=400, code=21614)
+    twilio_api.fail_next("/Calls.json", status=400, code=21217)
     number = new_number()
     result = caller.call(number, CallPlan(keys=["2"], audio=None))  # hangs up at the beep: still a P1
     exchanges = caller.exchanges_of(result.call_sid)
@@ -292,7 +305,7 @@ def test_when_twilio_fails_every_try_for_the_first_step_the_next_step_is_paged_a
     assert time.monotonic() - started < 5.5, "the second step waited for its timer although the first was unreachable"
     pages = stack.pages(ticket.number)
     first = [p for p in pages if p.position == 0]
-    assert {p.state for p in first} == {"failed"} and all(p.tries == 3 for p in first)
+    assert {p.state for p in first} == {"failed"} and all(p.tries == 1 for p in first)
     assert "escalated early" in stack.audit(ticket.number)
     second = [p for p in pages if p.position == 1]
     assert {(p.person, p.channel, p.state) for p in second} == {("second", "sms", "sent"), ("second", "call", "sent")}
@@ -365,8 +378,16 @@ def test_redis_stopped_between_escalation_steps_pages_every_step_once(
     wait_paged(stack, ticket.number, 2, timeout=30)  # the sweeper pages it from the database
     stack.redis.start()
     wait_paged(stack, ticket.number, 3, timeout=30)  # and the fallback after it
-    escalation = stack.escalation(ticket.number)
-    assert escalation is not None and escalation.state == "exhausted"
+    # The first responder's phone reported the SMS delivered: someone was reached, so after the
+    # fallback's wait the escalation is exhausted (with nobody reached it would start round 1 again).
+    first_sms = next(p for p in stack.pages(ticket.number) if p.position == 0 and p.channel == "sms")
+    deliver(caller, twilio_api, first_sms.id)
+    wait_until(
+        lambda: (e := stack.escalation(ticket.number)) is not None and e.state == "exhausted",
+        30,
+        "the escalation to be exhausted",
+        every=0.2,
+    )
     time.sleep(1.0)
 
     keys = assert_each_page_sent_once(stack, twilio_api, ticket.number)

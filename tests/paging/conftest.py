@@ -128,9 +128,10 @@ class Desk:
         rt.install(self.runtime)
         try:
             dispatch_pending(self.runtime)
-            queue = self.runtime.queue()
-            release_timers(queue, self.clock())
-            SimpleWorker([queue], connection=self.runtime.redis).work(burst=True)
+            queues = self.runtime.queues()
+            for queue in queues:
+                release_timers(queue, self.clock())
+            SimpleWorker(queues, connection=self.runtime.redis).work(burst=True)
         finally:
             rt.install(None)
 
@@ -140,7 +141,7 @@ class Desk:
 
     def scheduled(self) -> list[str]:
         """Job ids of the timers waiting in RQ's scheduler."""
-        return ScheduledJobRegistry(queue=self.runtime.queue()).get_job_ids()
+        return [j for q in self.runtime.queues() for j in ScheduledJobRegistry(queue=q).get_job_ids()]
 
     # -- the engineers' phones --------------------------------------------------------------------------
 

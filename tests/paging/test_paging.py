@@ -81,6 +81,7 @@ def test_without_an_ack_each_step_is_paged_after_its_wait_then_the_fallback_with
     desk: Desk, clock: FixedClock
 ) -> None:
     number = paged_after_hours(desk, clock)
+    assert desk.status_callback(desk.twilio.messages(to=CAT)[0], "delivered") == 204  # cat's phone got it
     clock.advance(minutes=4, seconds=59)
     desk.work()
     assert len(desk.sent()) == 2
@@ -90,9 +91,13 @@ def test_without_an_ack_each_step_is_paged_after_its_wait_then_the_fallback_with
         clock.advance(minutes=5)
         desk.work()
         assert [p for p, _c in desk.sent()][2 * step :] in ([expected[step]] * 2,), step
+    assert desk.escalation(number).state == "paging"  # the fallback's wait runs before "exhausted"
 
+    clock.advance(minutes=5)
+    desk.work()
     actions = desk.actions(number)
     assert actions.count("paged") == 5 and actions[-1] == "escalation exhausted"
+    assert "nobody reached" not in actions  # a page was delivered
     assert desk.escalation(number).state == "exhausted"
     clock.advance(minutes=30)
     desk.work()
@@ -232,13 +237,13 @@ def test_a_failing_sms_is_retried_and_the_call_still_goes_out(desk: Desk, clock:
 
 
 def test_a_person_whose_number_fails_is_skipped_to_the_next_step_at_once(desk: Desk, clock: FixedClock) -> None:
-    desk.twilio.fail_next("/Messages.json", status=400, count=1)  # rejected: not retried
-    desk.twilio.fail_next("/Calls.json", status=503, count=3)  # every try fails
+    desk.twilio.fail_next("/Messages.json", status=400, count=1, code=21614)  # not a mobile number
+    desk.twilio.fail_next("/Calls.json", status=400, count=1, code=21217)  # number does not appear valid
     number = paged_after_hours(desk, clock)
 
-    assert [r.status for r in desk.twilio.calls(to=CAT)] == [503, 503, 503]
+    assert [r.status for r in desk.twilio.calls(to=CAT)] == [400]  # the number's fault: no retry
     assert [r.status for r in desk.twilio.messages(to=CAT)] == [400]
-    assert sorted(desk.sent()[4:]) == [("ben", "call"), ("ben", "sms")]  # no five-minute wait
+    assert sorted(desk.sent()[2:]) == [("ben", "call"), ("ben", "sms")]  # no five-minute wait
     actions = desk.actions(number)
     assert actions.count("page failed") == 2 and "escalated early" in actions
     assert desk.scheduled() == [f"page-step-{number}-2"]
