@@ -215,6 +215,7 @@ def test_a_worker_killed_mid_job_loses_no_transcription(
         "WORKER_HEARTBEAT_SECONDS": "1",
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
         "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
+        "TWILIO_API_BASE_URL": settings.twilio_api_base_url,  # the media host the recording may come from
         "RECORDINGS_DIR": str(settings.recordings_dir),
         "PUBLIC_BASE_URL": settings.public_base_url,
     }

@@ -218,7 +218,7 @@ def test_with_twilio_down_email_pages_go_out_and_their_link_acknowledges(
     (mail,) = inbox.messages
     assert mail["To"] == EMAILS["cat"] and f"[#{number}]" in mail["Subject"]
     body = mail.get_content()
-    assert f"{PUBLIC}/console/tickets/{number}" in body and f"ACK {number}" in body
+    assert f"{PUBLIC}/tickets/{number}" in body and f"ACK {number}" in body
     assert states(desk, number, "email") == [("cat", "sent")]
 
     link = next(line for line in body.splitlines() if line.startswith(f"{PUBLIC}/ack/"))
