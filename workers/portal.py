@@ -60,7 +60,7 @@ def send_sign_in_link(link: int) -> str:
         mail_from=settings.mail_from,
         to_name=name,
         to=to,
-        url=f"{base}/portal/sign-in/{token}",
+        url=f"{base}/portal/sign-in/link?token={token}",
         minutes=minutes,
     )
     try:

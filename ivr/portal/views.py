@@ -16,7 +16,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import FileStorage
 
@@ -221,17 +233,23 @@ def sign_in() -> Response | str | tuple[str, int]:
     return response
 
 
-@blueprint.route("/sign-in/<token>", methods=["GET", "POST"])
-def confirm_link(token: str) -> Response | str | tuple[str, int]:
-    """The emailed link opens a page; only pressing its button signs in (mail scanners open links by themselves)."""
+@blueprint.route("/sign-in/link", methods=["GET", "POST"])
+def confirm_link() -> Response | str | tuple[str, int]:
+    """The emailed link opens a page; only pressing its button signs in (mail scanners open links by themselves).
+
+    The token rides in the query string of the link and in the form of the button, never in a path, so the
+    access log (which records paths only, see the Procfile) never holds it; no page sends it on as a Referer.
+    """
     runtime = rt()
     if request.method == "GET":
+        token = request.args.get("token", "")
         with runtime.sessions() as s:
             check = portal.check_link(s, token, now=runtime.now())
             name = check.contact.name if check.contact else None
         if check.contact is None:
-            return _link_problem(check.why)
-        return render_template("portal/confirm.html", token=token, name=name)
+            return _no_referrer(_link_problem(check.why))
+        return _no_referrer(render_template("portal/confirm.html", token=token, name=name))
+    token = request.form.get("token", "")
     try:
         with transaction(runtime.sessions) as s:
             _contact, session_token = portal.sign_in(
@@ -244,7 +262,7 @@ def confirm_link(token: str) -> Response | str | tuple[str, int]:
     except InvalidTransition as exc:
         with transaction(runtime.sessions) as s:  # audited outside the rolled-back transaction
             portal.log_event(s, "refused", now=runtime.now(), remote_addr=request.remote_addr, why=str(exc))
-        return _link_problem(str(exc))
+        return _no_referrer(_link_problem(str(exc)))
     response = redirect(url_for("portal.tickets"), code=303)
     response.set_cookie(
         cookie_name(runtime),
@@ -255,6 +273,13 @@ def confirm_link(token: str) -> Response | str | tuple[str, int]:
         httponly=True,
         samesite="Lax",
     )
+    return _no_referrer(response)
+
+
+def _no_referrer(answer: Response | str | tuple[str, int]) -> Response:
+    """A sign-in link's page tells no other page (its stylesheet, a link on it) the address it was opened at."""
+    response = make_response(answer)
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

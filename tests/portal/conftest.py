@@ -32,7 +32,13 @@ from workers import runtime as rt
 from workers.runtime import Runtime
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-LINK = re.compile(r"https?://\S+/portal/sign-in/([A-Za-z0-9_-]+)")
+LINK = re.compile(r"https?://\S+/portal/sign-in/link\?token=([A-Za-z0-9_-]+)")
+CONFIRM = "/portal/sign-in/link"
+
+
+def link_path(token: str) -> str:
+    """Where the emailed link points on this site."""
+    return f"{CONFIRM}?token={token}"
 
 
 @dataclass(frozen=True)
@@ -159,11 +165,11 @@ class PortalClient:
         assert self.ask_link(EMAILS[who]).status_code == 200
         assert run_link_jobs(self.runtime)[-1] == "sent"
         token = last_link(self.runtime, EMAILS[who])
-        page = self.client.get(f"/portal/sign-in/{token}")
+        page = self.client.get(link_path(token))
         assert page.status_code == 200
         match = _CSRF.search(page.get_data(as_text=True))
         assert match
-        response = self.client.post(f"/portal/sign-in/{token}", data={"csrf_token": match.group(1)})
+        response = self.client.post(CONFIRM, data={"csrf_token": match.group(1), "token": token})
         assert response.status_code == 303, response.get_data(as_text=True)
         self.token = None
 

@@ -159,7 +159,7 @@ def test_a_client_signs_in_by_emailed_link_submits_a_p1_with_a_screenshot_follow
         mail = inbox.messages[0]
         assert "luis@acme-dental.example" in mail["To"]
         link = LINK.search(mail.get_content())
-        assert link is not None and link.group(0).startswith(f"{live_portal}/portal/sign-in/")
+        assert link is not None and link.group(0).startswith(f"{live_portal}/portal/sign-in/link?token=")
 
         # The link opens a confirm page; only its button signs in.
         page.goto(link.group(0))

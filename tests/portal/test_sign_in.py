@@ -10,7 +10,16 @@ from sqlalchemy import select
 
 from tests.conftest import FixedClock
 from tests.console.conftest import PASSWORD, Console
-from tests.portal.conftest import EMAILS, PortalClient, last_link, mails, run_link_jobs, tokens_in
+from tests.portal.conftest import (
+    CONFIRM,
+    EMAILS,
+    PortalClient,
+    last_link,
+    link_path,
+    mails,
+    run_link_jobs,
+    tokens_in,
+)
 from ticketing.models import OutboxMessage, PortalLink, PortalSession, PortalSignInEvent
 from workers.runtime import Runtime
 
@@ -48,7 +57,7 @@ def test_known_and_unknown_addresses_get_the_same_answer_and_only_a_contact_gets
     assert "Sign in" in sent[0]["Subject"] or "sign-in" in sent[0]["Subject"]
     token = tokens_in(sent[0])[0]
     assert sent[0]["From"] == portal_runtime.settings.mail_from
-    assert f"https://support.example.com/portal/sign-in/{token}" in sent[0].get_payload(decode=True).decode()
+    assert f"https://support.example.com/portal/sign-in/link?token={token}" in sent[0].get_payload(decode=True).decode()
     with portal_runtime.sessions() as s:
         link = s.scalars(select(PortalLink)).one()
         assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()  # only the hash is stored
@@ -67,15 +76,15 @@ def test_opening_the_link_only_shows_a_button_and_pressing_it_signs_in_once(
     token = last_link(portal_runtime, EMAILS["luis"])
     # A mail scanner opening the link (twice) signs nobody in and spends nothing.
     for _ in range(2):
-        page = c.get(f"/portal/sign-in/{token}")
+        page = c.get(link_path(token))
         assert page.status_code == 200 and "Welcome, Luis Ortega" in page.get_data(as_text=True)
     assert c.get("/portal/").status_code == 302
     with portal_runtime.sessions() as s:
         assert s.scalars(select(PortalLink)).one().used_at is None
         assert s.scalars(select(PortalSession)).all() == []
     # Without the form's CSRF token the button does nothing.
-    assert c.client.post(f"/portal/sign-in/{token}").status_code == 400
-    response = c.client.post(f"/portal/sign-in/{token}", data={"csrf_token": c.csrf(f"/portal/sign-in/{token}")})
+    assert c.client.post(CONFIRM, data={"token": token}).status_code == 400
+    response = c.client.post(CONFIRM, data={"csrf_token": c.csrf(link_path(token)), "token": token})
     assert response.status_code == 303 and response.headers["Location"].endswith("/portal/")
     cookie = response.headers.getlist("Set-Cookie")
     portal_cookie = next(h for h in cookie if h.startswith("__Host-portal="))
@@ -89,7 +98,7 @@ def test_opening_the_link_only_shows_a_button_and_pressing_it_signs_in_once(
     assert "My tickets" in c.get("/portal/").get_data(as_text=True)
     # Used once: a second press, from anywhere, is refused.
     other = portal_client(None)
-    again = other.client.post(f"/portal/sign-in/{token}", data={"csrf_token": other.csrf()})
+    again = other.client.post(CONFIRM, data={"csrf_token": other.csrf(), "token": token})
     assert again.status_code == 400 and "already used" in again.get_data(as_text=True)
     assert [e for e, _ in events(portal_runtime)] == ["requested", "sent", "signed in", "refused"]
 
@@ -100,12 +109,12 @@ def test_a_link_expires_after_fifteen_minutes(portal_client: Make, portal_runtim
     run_link_jobs(portal_runtime)
     token = last_link(portal_runtime, EMAILS["dana"])
     clock.advance(minutes=15, seconds=1)
-    page = c.get(f"/portal/sign-in/{token}")
+    page = c.get(link_path(token))
     assert page.status_code == 400 and "expired" in page.get_data(as_text=True)
-    assert c.client.post(f"/portal/sign-in/{token}", data={"csrf_token": c.csrf()}).status_code == 400
+    assert c.client.post(CONFIRM, data={"csrf_token": c.csrf(), "token": token}).status_code == 400
     assert c.get("/portal/").status_code == 302
     # A forged token is refused the same way.
-    assert c.get("/portal/sign-in/not-a-real-token").status_code == 400
+    assert c.get(link_path("not-a-real-token")).status_code == 400
 
 
 def test_a_job_for_an_expired_link_sends_nothing(
@@ -215,7 +224,7 @@ def test_a_coordinator_invites_a_contact_from_the_console(
     assert run_link_jobs(portal_runtime) == ["sent"]
     token = last_link(portal_runtime, EMAILS["luis"])
     luis = portal_client(None)
-    assert "Welcome, Luis Ortega" in luis.get(f"/portal/sign-in/{token}").get_data(as_text=True)
+    assert "Welcome, Luis Ortega" in luis.get(link_path(token)).get_data(as_text=True)
     # An engineer cannot send invitations.
     eli = Console(console.client.application.test_client())
     eli.login("eli", PASSWORD)

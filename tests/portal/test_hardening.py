@@ -1,0 +1,62 @@
+"""The portal probed as an attacker would: tokens in logs and Referers, racing rate limits, a contact whose
+directory record changes under a live session, tickets merged away, files that are not what they say."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from werkzeug.test import EnvironBuilder
+
+from tests.portal.conftest import CONFIRM, EMAILS, PortalClient, last_link, link_path, run_link_jobs
+from workers.runtime import Runtime
+
+Make = Callable[[str | None], PortalClient]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def access_log_line(method: str, url: str, status: int = 200) -> str:
+    """The line gunicorn writes for this request with the Procfile's --access-logformat."""
+    args = shlex.split(next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")))
+    fmt = args[args.index("--access-logformat") + 1]
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", fmt)
+    environ = EnvironBuilder(method=method, path=url, headers={"Referer": "https://mail.example/"}).get_environ()
+    environ["RAW_URI"] = url
+    logger = Logger(cfg)
+    atoms = logger.atoms_wrapper_class(
+        logger.atoms(SimpleNamespace(status=str(status), sent=10, headers=[]), {}, environ, timedelta(milliseconds=5))
+    )
+    return fmt % atoms
+
+
+def test_the_sign_in_token_never_reaches_the_access_log_or_a_referer(
+    portal_client: Make, portal_runtime: Runtime
+) -> None:
+    c = portal_client(None)
+    c.ask_link(EMAILS["luis"])
+    run_link_jobs(portal_runtime)
+    token = last_link(portal_runtime, EMAILS["luis"])
+    opened = c.get(link_path(token))
+    assert opened.status_code == 200
+    assert opened.headers["Referrer-Policy"] == "no-referrer"
+    assert token not in access_log_line("GET", link_path(token))
+    form = opened.get_data(as_text=True)
+    action = re.search(r'<form method="post" action="([^"]+)"', form)
+    assert action is not None and token not in action.group(1)  # the button posts the token in its body
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    pressed = c.client.post(action.group(1), data={"csrf_token": csrf.group(1), "token": token})
+    assert pressed.status_code == 303 and pressed.headers["Referrer-Policy"] == "no-referrer"
+    assert token not in access_log_line("POST", action.group(1), 303)
+    # A used or forged link's page does not pass its address on either.
+    again = portal_client(None).get(link_path(token))
+    assert again.status_code == 400 and again.headers["Referrer-Policy"] == "no-referrer"
+    assert CONFIRM in access_log_line("GET", link_path(token))  # the line is still there, without the token
