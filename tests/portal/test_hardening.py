@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import re
 import shlex
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
+from sqlalchemy import select
 from werkzeug.test import EnvironBuilder
 
 from tests.portal.conftest import CONFIRM, EMAILS, PortalClient, last_link, link_path, run_link_jobs
+from ticketing.models import PortalLink, PortalSignInEvent
 from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
@@ -60,3 +64,23 @@ def test_the_sign_in_token_never_reaches_the_access_log_or_a_referer(
     again = portal_client(None).get(link_path(token))
     assert again.status_code == 400 and again.headers["Referrer-Policy"] == "no-referrer"
     assert CONFIRM in access_log_line("GET", link_path(token))  # the line is still there, without the token
+
+
+def test_the_per_address_limit_holds_exactly_when_requests_race(portal_client: Make, portal_runtime: Runtime) -> None:
+    limit = portal_runtime.settings.portal_link_limit_per_address
+    clients = [portal_client(None) for _ in range(limit + 6)]
+    tokens = [c.csrf() for c in clients]
+    start = threading.Barrier(len(clients))
+
+    def ask(i: int) -> int:
+        start.wait()
+        response = clients[i].client.post("/portal/sign-in", data={"csrf_token": tokens[i], "email": EMAILS["dana"]})
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        codes = sorted(pool.map(ask, range(len(clients))))
+    assert codes == [200] * limit + [429] * 6
+    with portal_runtime.sessions() as s:
+        assert len(s.scalars(select(PortalLink)).all()) == limit
+        kinds = [e.event for e in s.scalars(select(PortalSignInEvent))]
+    assert kinds.count("requested") == limit and kinds.count("rate limited") == 6
