@@ -248,6 +248,7 @@ def sign_in(
             last_seen_at=now,
             remote_addr=(remote_addr or "")[:64] or None,
             user_agent=(user_agent or "")[:200] or None,
+            email=normalize_email(contact.email),
         )
     )
     log_event(session, "signed in", now=now, email=contact.email, contact_id=contact.id, remote_addr=remote_addr)
@@ -277,7 +278,7 @@ class SessionCheck:
 def check_session(
     session: Session, token: str | None, *, now: datetime, idle: timedelta, lifetime: timedelta
 ) -> SessionCheck:
-    """The signed-in contact behind ``token``; ends the session when idle too long, too old or the contact is gone."""
+    """The signed-in contact behind ``token``; ends it when idle too long, too old, or the contact's address is gone or changed."""
     if not token or len(token) > 200:
         return SessionCheck(None)
     row = session.scalars(select(PortalSession).where(PortalSession.token_hash == _digest(token))).first()
@@ -290,6 +291,8 @@ def check_session(
         why = "expired"
     elif normalize_email(row.contact.email) is None:
         why = "contact removed"
+    elif row.email is not None and normalize_email(row.contact.email) != row.email:
+        why = "contact changed"  # the address that proved who this is no longer theirs
     if why is not None:
         row.ended_at = now
         row.ended_why = why

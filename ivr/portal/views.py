@@ -59,6 +59,7 @@ ENDED = {
     "idle": "You were signed out after a period of inactivity. Ask for a new sign-in link below.",
     "expired": "Your session reached its maximum length. Ask for a new sign-in link below.",
     "contact removed": "Your contact record changed. Ask for a new sign-in link below.",
+    "contact changed": "Your contact record changed. Ask for a new sign-in link below.",
     "signed out": "You are signed out.",
 }
 DONE = {

@@ -17,8 +17,9 @@ from gunicorn.glogging import Logger
 from sqlalchemy import select
 from werkzeug.test import EnvironBuilder
 
-from tests.portal.conftest import CONFIRM, EMAILS, PortalClient, last_link, link_path, run_link_jobs
-from ticketing.models import PortalLink, PortalSignInEvent
+from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
+from ticketing.db import transaction
+from ticketing.models import Contact, PortalLink, PortalSession, PortalSignInEvent
 from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
@@ -84,3 +85,39 @@ def test_the_per_address_limit_holds_exactly_when_requests_race(portal_client: M
         assert len(s.scalars(select(PortalLink)).all()) == limit
         kinds = [e.event for e in s.scalars(select(PortalSignInEvent))]
     assert kinds.count("requested") == limit and kinds.count("rate limited") == 6
+
+
+def _set_email(runtime: Runtime, contact_id: int, email: str | None) -> None:
+    with transaction(runtime.sessions) as s:
+        s.get(Contact, contact_id).email = email
+
+
+def test_a_session_ends_when_the_directory_changes_or_removes_the_contacts_address(
+    portal_client: Make, portal_runtime: Runtime, directory: Directory
+) -> None:
+    luis, dana = portal_client("luis"), portal_client("dana")
+    assert luis.get("/portal/").status_code == dana.get("/portal/").status_code == 200
+    # Only the case changes: still the same address, still signed in.
+    _set_email(portal_runtime, directory.luis, EMAILS["luis"].upper())
+    assert luis.get("/portal/").status_code == 200
+    # The record now belongs to someone else's address: whoever proved the old one is out.
+    _set_email(portal_runtime, directory.luis, "maria@acme-dental.example")
+    out = luis.get("/portal/")
+    assert out.status_code == 302 and "ended=contact+changed" in out.headers["Location"]
+    assert "Your contact record changed" in luis.get(out.headers["Location"]).get_data(as_text=True)
+    assert luis.get("/portal/").status_code == 302  # and stays out
+    _set_email(portal_runtime, directory.dana, None)
+    assert dana.get("/portal/").status_code == 302
+    with portal_runtime.sessions() as s:
+        ended = sorted((r.contact_id, r.ended_why) for r in s.scalars(select(PortalSession)))
+    assert ended == sorted([(directory.luis, "contact changed"), (directory.dana, "contact removed")])
+
+
+def test_a_session_ends_when_the_contact_is_deleted(
+    portal_client: Make, portal_runtime: Runtime, directory: Directory
+) -> None:
+    luis = portal_client("luis")
+    with transaction(portal_runtime.sessions) as s:
+        s.delete(s.get(Contact, directory.luis))
+    assert luis.get("/portal/").status_code == 302
+    assert luis.post("/portal/tickets/new", {"step": "submit", "summary": "x"}).status_code == 401
