@@ -117,13 +117,7 @@ def require_portal_session() -> Response | tuple[str, int] | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     runtime = rt()
-    token = request.cookies.get(cookie_name(runtime))
-    found: PortalViewer | None = None
-    why = None
-    if token:
-        with transaction(runtime.sessions) as s:
-            check = portal.check_session(s, token, now=runtime.now(), **_limits(runtime))
-        found, why = check.viewer, check.ended_why
+    token, found, why = _current_session(runtime)
     if found is None:
         if request.endpoint in ("portal.triage_preview", "portal.attachment"):
             return "sign in to the portal first\n", 401
@@ -142,6 +136,16 @@ def require_portal_session() -> Response | tuple[str, int] | None:
         return response
     g.portal_viewer = found
     return None
+
+
+def _current_session(runtime: Runtime) -> tuple[str | None, PortalViewer | None, str | None]:
+    """This browser's portal cookie, the contact it signs in (if still live), and why it ended (if it did)."""
+    token = request.cookies.get(cookie_name(runtime))
+    if not token:
+        return None, None, None
+    with transaction(runtime.sessions) as s:
+        check = portal.check_session(s, token, now=runtime.now(), **_limits(runtime))
+    return token, check.viewer, check.ended_why
 
 
 @blueprint.after_request
@@ -248,6 +252,17 @@ def confirm_link() -> Response | str | tuple[str, int]:
             check = portal.check_link(s, token, now=runtime.now())
             name = check.contact.name if check.contact else None
         if check.contact is None:
+            _token, found, _why = _current_session(runtime)
+            if found is not None:
+                # The link clicked a second time, in the browser it already signed in: nothing is wrong.
+                g.portal_viewer = found
+                return _no_referrer(
+                    render_template(
+                        "portal/message.html",
+                        title="You are already signed in",
+                        message=f"This sign-in link was used already, and you are still signed in as {found.name}.",
+                    )
+                )
             return _no_referrer(_link_problem(check.why))
         return _no_referrer(render_template("portal/confirm.html", token=token, name=name))
     token = request.form.get("token", "")

@@ -121,3 +121,17 @@ def test_a_session_ends_when_the_contact_is_deleted(
         s.delete(s.get(Contact, directory.luis))
     assert luis.get("/portal/").status_code == 302
     assert luis.post("/portal/tickets/new", {"step": "submit", "summary": "x"}).status_code == 401
+
+
+def test_the_link_opened_again_in_the_browser_it_signed_in_says_so_plainly(
+    portal_client: Make, portal_runtime: Runtime
+) -> None:
+    luis = portal_client("luis")
+    token = last_link(portal_runtime, EMAILS["luis"])
+    again = luis.get(link_path(token))
+    page = again.get_data(as_text=True)
+    assert again.status_code == 200 and "You are already signed in" in page and "Luis Ortega" in page
+    assert 'href="/portal/"' in page and again.headers["Referrer-Policy"] == "no-referrer"
+    # Anywhere else the used link is refused as before.
+    elsewhere = portal_client(None).get(link_path(token))
+    assert elsewhere.status_code == 400 and "already used" in elsewhere.get_data(as_text=True)
