@@ -331,7 +331,8 @@ def visible(ticket: Ticket, viewer: PortalViewer) -> bool:
 
 def tickets_for(session: Session, viewer: PortalViewer) -> Sequence[Ticket]:
     """The tickets the contact may see, open ones first, newest first."""
-    query = select(Ticket).where(Ticket.client_id == viewer.client_id, Ticket.merged_into_id.is_(None))
+    # Merged (repeat) tickets stay listed, closed: the contact who reported one still finds it and where it went.
+    query = select(Ticket).where(Ticket.client_id == viewer.client_id)
     if not viewer.primary:
         query = query.where(Ticket.contact_id == viewer.contact_id)
     rows = session.scalars(query.order_by(Ticket.opened_at.desc(), Ticket.id.desc())).all()

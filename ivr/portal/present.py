@@ -117,8 +117,19 @@ class Row:
     contact: str | None  # who it is for (a primary contact sees colleagues' tickets too)
 
 
+def merged_into(ticket: Ticket) -> int | None:
+    """The number of the ticket this one was combined into (a repeat report), from its audit."""
+    if ticket.merged_into_id is None:
+        return None
+    into = next((a.detail.get("into") for a in reversed(ticket.audit) if a.action == "merged" and a.detail), None)
+    return into if isinstance(into, int) else None
+
+
 def commitment_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> str:
     """The next SLA commitment: 'first response by 10:12', 'waiting for your reply', 'resolved'."""
+    into = merged_into(ticket)
+    if into is not None:
+        return f"continued in ticket #{into}"
     if ticket.status in (Status.RESOLVED.value, Status.CLOSED.value):
         return STATUS_TEXT[ticket.status].lower()
     if ticket.paused_at is not None:
@@ -136,7 +147,9 @@ def row_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> Row:
         summary=ticket.summary or "(no summary)",
         priority=Priority.parse(ticket.priority),
         status=ticket.status,
-        status_text=STATUS_TEXT.get(ticket.status, ticket.status),
+        status_text="Combined with another ticket"
+        if ticket.merged_into_id is not None
+        else STATUS_TEXT.get(ticket.status, ticket.status),
         commitment=commitment_of(ticket, policy, now),
         updated=when(ticket.updated_at, policy.timezone, now),
         is_open=Status(ticket.status).is_open,
@@ -216,6 +229,8 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
         return Entry(entry.at, stamp, "You", "Voicemail left")
     if a == "attachment added":
         return Entry(entry.at, stamp, "You", f"File attached: {d.get('filename')}")
+    if a == "merged":
+        return Entry(entry.at, stamp, team, f"Combined with ticket #{d.get('into')}: we carry on there")
     if a == "merged in":
         return Entry(entry.at, stamp, team, "A related request was combined into this ticket")
     if a == "exceptional event":

@@ -352,12 +352,21 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
         except UnknownTicket:
             abort(404)
         attachments = list(portal.attachments_of(s, t))
+        into = present.merged_into(t)
+        into_visible = False
+        if into is not None:
+            try:
+                into_visible = portal.ticket_for(s, me, into) is not None
+            except UnknownTicket:
+                into_visible = False
         html = render_template(
             "portal/ticket.html",
             t=t,
             row=present.row_of(t, runtime.policy, now),
             timeline=present.public_timeline(t, service.call_events(s, t.call_sid), runtime.policy.timezone),
             attachments=attachments,
+            merged_into=into,
+            merged_into_visible=into_visible,
             estimate=present.estimate_of(t, runtime.policy.timezone),
             error=error,
             reply=reply,

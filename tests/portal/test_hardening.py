@@ -18,6 +18,7 @@ from sqlalchemy import select
 from werkzeug.test import EnvironBuilder
 
 from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
+from ticketing import service
 from ticketing.db import transaction
 from ticketing.models import Contact, PortalLink, PortalSession, PortalSignInEvent
 from workers.runtime import Runtime
@@ -135,3 +136,25 @@ def test_the_link_opened_again_in_the_browser_it_signed_in_says_so_plainly(
     # Anywhere else the used link is refused as before.
     elsewhere = portal_client(None).get(link_path(token))
     assert elsewhere.status_code == 400 and "already used" in elsewhere.get_data(as_text=True)
+
+
+def test_a_ticket_merged_into_another_stays_listed_and_says_where_the_work_goes_on(
+    portal_client: Make, portal_runtime: Runtime, client_ticket: Callable[..., int]
+) -> None:
+    surviving = client_ticket("dana", "Nobody can print")
+    repeat = client_ticket("luis", "Front desk printer is dead")
+    with transaction(portal_runtime.sessions) as s:
+        service.merge_ticket(
+            s, service.get_ticket(s, repeat), service.get_ticket(s, surviving), actor="tests", now=portal_runtime.now()
+        )
+    luis = portal_client("luis")
+    listing = luis.get("/portal/").get_data(as_text=True)
+    assert f'data-number="{repeat}"' in listing and "Combined with another ticket" in listing
+    assert f"continued in ticket #{surviving}" in listing
+    page = luis.get(f"/portal/tickets/{repeat}").get_data(as_text=True)
+    assert f"Combined with ticket #{surviving}: we carry on there" in page
+    assert f"ticket #{surviving} (a colleague" in page
+    assert f'href="/portal/tickets/{surviving}"' not in page  # Luis may not open Dana's ticket
+    assert luis.get(f"/portal/tickets/{surviving}").status_code == 404
+    dana = portal_client("dana")
+    assert f'href="/portal/tickets/{surviving}"' in dana.get(f"/portal/tickets/{repeat}").get_data(as_text=True)
