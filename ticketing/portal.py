@@ -67,18 +67,18 @@ def log_event(
     contact_id: int | None = None,
     remote_addr: str | None = None,
     **detail: object,
-) -> None:
+) -> PortalSignInEvent:
     """Append a sign-in event to the portal's audit trail."""
-    session.add(
-        PortalSignInEvent(
-            at=now,
-            event=event,
-            email=email,
-            contact_id=contact_id,
-            remote_addr=(remote_addr or "")[:64] or None,
-            detail=dict(detail),
-        )
+    row = PortalSignInEvent(
+        at=now,
+        event=event,
+        email=email,
+        contact_id=contact_id,
+        remote_addr=(remote_addr or "")[:64] or None,
+        detail=dict(detail),
     )
+    session.add(row)
+    return row
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def request_link(
 ) -> PortalLink | None:
     """Someone asks for a sign-in link: when the address is a contact's, queue the email.
 
-    Returns the link row (None for an unknown address); the caller answers the same either way.
+    Returns the link row for a coordinator's invitation (None for an unknown address); a link asked for by
+    the person themself is made by the mail job (None here), and the caller answers the same either way.
     Counted against the limits whether or not the address is known, so the limit tells nothing either.
     Raises InvalidInput for something that is not an email address, RateLimited past a limit (the caller
     audits the refusal: this transaction is rolled back).
@@ -121,7 +122,7 @@ def request_link(
     if remote_addr:
         serialize_on(session, f"portal-link-from:{remote_addr[:64]}")
     contact = contact_by_email(session, email)
-    log_event(
+    requested = log_event(
         session,
         "requested",
         now=now,
@@ -156,6 +157,10 @@ def request_link(
                 f"Too many sign-in links were asked for. Please wait {minutes} minutes and try again, "
                 "or call us if you need help now."
             )
+        # The same work for every address, known or not (one event, one queued job), so the answer's timing
+        # tells nothing either: the mail job makes the link when the address is a contact's.
+        outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:request:{requested.id}", {"request": requested.id}, now)
+        return None
     if contact is None:
         return None
     link = PortalLink(
@@ -170,6 +175,36 @@ def request_link(
     session.flush()
     outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:{link.id}", {"link": link.id}, now)
     return link
+
+
+def link_for_request(session: Session, request_id: int, *, lifetime: timedelta) -> int | None:
+    """The mail job's first step for a link someone asked for: the link's id when the address is a contact's.
+
+    Made once (a retried job finds it again), counting from when it was asked for.
+    """
+    event = session.scalars(
+        select(PortalSignInEvent).where(PortalSignInEvent.id == request_id).with_for_update()
+    ).first()
+    if event is None or event.event != "requested" or event.email is None:
+        return None
+    made = (event.detail or {}).get("link")
+    if isinstance(made, int):
+        return made
+    contact = contact_by_email(session, event.email)
+    if contact is None:
+        return None
+    link = PortalLink(
+        contact_id=contact.id,
+        email=event.email,
+        created_at=event.at,
+        expires_at=event.at + lifetime,
+        requested_by="self",
+        remote_addr=event.remote_addr,
+    )
+    session.add(link)
+    session.flush()
+    event.detail = {**(event.detail or {}), "link": link.id}
+    return link.id
 
 
 def invite(session: Session, contact: Contact, *, now: datetime, limits: LinkLimits, actor: str) -> PortalLink:

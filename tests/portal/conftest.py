@@ -94,17 +94,24 @@ def directory(portal_runtime: Runtime) -> Directory:
 
 
 def run_link_jobs(runtime: Runtime) -> list[str]:
-    """Run the sign-in mail job of every unsent link (as the worker would), in order."""
+    """Run every pending sign-in mail job of the outbox (as the worker would), in order."""
     from sqlalchemy import select
 
-    from ticketing.models import PortalLink
+    from ticketing.models import OutboxMessage
+    from ticketing.portal import PORTAL_LINK
     from workers.portal import send_sign_in_link
 
     with runtime.sessions() as s:
-        ids = list(s.scalars(select(PortalLink.id).where(PortalLink.sent_at.is_(None)).order_by(PortalLink.id)))
+        payloads = list(
+            s.scalars(
+                select(OutboxMessage.payload)
+                .where(OutboxMessage.kind == PORTAL_LINK, OutboxMessage.completed_at.is_(None))
+                .order_by(OutboxMessage.id)
+            )
+        )
     rt.install(runtime)
     try:
-        return [send_sign_in_link(i) for i in ids]
+        return [send_sign_in_link(**payload) for payload in payloads]
     finally:
         rt.install(None)
 

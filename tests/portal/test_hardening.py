@@ -18,9 +18,9 @@ from sqlalchemy import select
 from werkzeug.test import EnvironBuilder
 
 from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
-from ticketing import service
+from ticketing import portal, service
 from ticketing.db import transaction
-from ticketing.models import Contact, PortalLink, PortalSession, PortalSignInEvent
+from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent
 from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
@@ -82,6 +82,7 @@ def test_the_per_address_limit_holds_exactly_when_requests_race(portal_client: M
     with ThreadPoolExecutor(max_workers=len(clients)) as pool:
         codes = sorted(pool.map(ask, range(len(clients))))
     assert codes == [200] * limit + [429] * 6
+    assert run_link_jobs(portal_runtime) == ["sent"] * limit
     with portal_runtime.sessions() as s:
         assert len(s.scalars(select(PortalLink)).all()) == limit
         kinds = [e.event for e in s.scalars(select(PortalSignInEvent))]
@@ -158,3 +159,16 @@ def test_a_ticket_merged_into_another_stays_listed_and_says_where_the_work_goes_
     assert luis.get(f"/portal/tickets/{surviving}").status_code == 404
     dana = portal_client("dana")
     assert f'href="/portal/tickets/{surviving}"' in dana.get(f"/portal/tickets/{repeat}").get_data(as_text=True)
+
+
+def test_a_retried_mail_job_makes_the_asked_for_link_once(portal_client: Make, portal_runtime: Runtime) -> None:
+    portal_client(None).ask_link(EMAILS["dana"])
+    with portal_runtime.sessions() as s:
+        (message,) = s.scalars(select(OutboxMessage)).all()
+    made = []
+    for _ in range(2):
+        with transaction(portal_runtime.sessions) as s:
+            made.append(portal.link_for_request(s, message.payload["request"], lifetime=timedelta(minutes=15)))
+    assert made[0] is not None and made == [made[0], made[0]]
+    with portal_runtime.sessions() as s:
+        assert len(s.scalars(select(PortalLink)).all()) == 1
