@@ -201,7 +201,9 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
     if a == "priority changed":
         return Entry(entry.at, stamp, team, f"Priority changed to {_priority_label(d.get('to'))}")
     if a == "status changed":
-        return Entry(entry.at, stamp, team, f"Status: {STATUS_TEXT.get(str(d.get('to')), str(d.get('to')))}")
+        # The client's own "this is resolved" / "still broken" is theirs, not the support team's.
+        who = entry.actor.removesuffix(" (portal)") if entry.actor.endswith(" (portal)") else team
+        return Entry(entry.at, stamp, who, f"Status: {STATUS_TEXT.get(str(d.get('to')), str(d.get('to')))}")
     if a == "waiting on client":
         return Entry(entry.at, stamp, team, "Waiting for your reply (the SLA clock is paused)")
     if a == "resumed":

@@ -20,7 +20,7 @@ from werkzeug.test import EnvironBuilder
 from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
 from ticketing import portal, service
 from ticketing.db import transaction
-from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent
+from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent, Status
 from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
@@ -172,3 +172,19 @@ def test_a_retried_mail_job_makes_the_asked_for_link_once(portal_client: Make, p
     assert made[0] is not None and made == [made[0], made[0]]
     with portal_runtime.sessions() as s:
         assert len(s.scalars(select(PortalLink)).all()) == 1
+
+
+def test_the_timeline_shows_the_clients_own_status_changes_as_theirs(
+    portal_client: Make, portal_runtime: Runtime, client_ticket: Callable[..., int]
+) -> None:
+    number = client_ticket("luis", "Scanner offline")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        service.set_status(
+            s, t, Status.RESOLVED, actor="Sam (engineer)", now=portal_runtime.now(), policy=portal_runtime.policy
+        )
+    luis = portal_client("luis")
+    assert luis.post(f"/portal/tickets/{number}/still-broken", {"text": "Still offline"}).status_code == 303
+    page = luis.get(f"/portal/tickets/{number}").get_data(as_text=True)
+    pairs = re.findall(r'<span class="who">([^<]*)</span>\s*<strong>(Status: [^<]*)</strong>', page)
+    assert pairs == [("Support team", "Status: Resolved"), ("Luis Ortega", "Status: In progress")]
