@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+from flask import Flask
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from werkzeug.test import EnvironBuilder
 from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
 from ticketing import portal, service
 from ticketing.db import transaction
-from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent, Status
+from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent, Status, Ticket
 from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
@@ -188,3 +189,34 @@ def test_the_timeline_shows_the_clients_own_status_changes_as_theirs(
     page = luis.get(f"/portal/tickets/{number}").get_data(as_text=True)
     pairs = re.findall(r'<span class="who">([^<]*)</span>\s*<strong>(Status: [^<]*)</strong>', page)
     assert pairs == [("Support team", "Status: Resolved"), ("Luis Ortega", "Status: In progress")]
+
+
+def test_every_portal_form_without_its_csrf_token_is_refused_and_changes_nothing(
+    app: Flask, portal_client: Make, portal_runtime: Runtime, client_ticket: Callable[..., int]
+) -> None:
+    number = client_ticket("luis", "Scanner offline")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        service.set_status(s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy)
+    luis = portal_client("luis")
+    data = {"text": "x", "email": EMAILS["luis"], "summary": "x", "risk": "yes", "step": "submit", "token": "x"}
+
+    def state() -> tuple[int, int, int, int]:
+        with portal_runtime.sessions() as s:
+            return (
+                len(s.scalars(select(Ticket)).all()),
+                len(service.get_ticket(s, number).audit),
+                len(s.scalars(select(PortalSignInEvent)).all()),
+                len(s.scalars(select(PortalSession).where(PortalSession.ended_at.is_(None))).all()),
+            )
+
+    before = state()
+    posts = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("portal.") and "POST" in (r.methods or ())]
+    assert len(posts) >= 7
+    for rule in posts:
+        url = rule.rule.replace("<int:number>", str(number))
+        response = luis.client.post(url, data=data)
+        assert response.status_code == 400, url
+        assert "This form has expired or did not come from the portal" in response.get_data(as_text=True), url
+    assert state() == before
+    assert luis.get("/portal/").status_code == 200  # still signed in: sign-out needed its token too
