@@ -268,6 +268,10 @@ def confirm_link() -> Response | str | tuple[str, int]:
     token = request.form.get("token", "")
     try:
         with transaction(runtime.sessions) as s:
+            # A browser signed in as someone else (a shared front-desk PC): that session ends on the server too.
+            portal.end_session(
+                s, request.cookies.get(cookie_name(runtime)), now=runtime.now(), remote_addr=request.remote_addr
+            )
             _contact, session_token = portal.sign_in(
                 s,
                 token,

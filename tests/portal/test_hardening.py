@@ -220,3 +220,24 @@ def test_every_portal_form_without_its_csrf_token_is_refused_and_changes_nothing
         assert "This form has expired or did not come from the portal" in response.get_data(as_text=True), url
     assert state() == before
     assert luis.get("/portal/").status_code == 200  # still signed in: sign-out needed its token too
+
+
+def test_signing_in_as_someone_else_in_the_same_browser_ends_the_first_session(
+    portal_client: Make, portal_runtime: Runtime
+) -> None:
+    desk = portal_client("luis")
+    first = desk.client.get_cookie("__Host-portal")
+    assert first is not None
+    desk.sign_in("dana")
+    with portal_runtime.sessions() as s:
+        rows = {r.contact.name: r for r in s.scalars(select(PortalSession))}
+    assert rows["Luis Ortega"].ended_why == "signed out" and rows["Dana Whitfield"].ended_at is None
+    assert "Dana Whitfield" in desk.get("/portal/").get_data(as_text=True)
+    # A copy of Luis's cookie no longer works.
+    copy = portal_client(None)
+    copy.client.set_cookie("__Host-portal", first.value, path="/")
+    assert copy.get("/portal/").status_code == 302
+    live = desk.client.get_cookie("__Host-portal")
+    assert live is not None
+    copy.client.set_cookie("__Host-portal", live.value, path="/")
+    assert copy.get("/portal/").status_code == 200  # (the same way in, with the live cookie, works)
