@@ -126,12 +126,12 @@ def merged_into(ticket: Ticket) -> int | None:
 
 
 def commitment_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> str:
-    """The next SLA commitment: 'first response by 10:12', 'waiting for your reply', 'resolved'."""
+    """The next SLA commitment: 'first response by 10:12', 'waiting for your reply'; empty once resolved."""
     into = merged_into(ticket)
     if into is not None:
         return f"continued in ticket #{into}"
     if ticket.status in (Status.RESOLVED.value, Status.CLOSED.value):
-        return STATUS_TEXT[ticket.status].lower()
+        return ""  # nothing more is due (the status says it; "Closed closed" said it twice)
     if ticket.paused_at is not None:
         return "waiting for your reply"
     nxt = service.next_milestone(ticket)

@@ -241,3 +241,19 @@ def test_signing_in_as_someone_else_in_the_same_browser_ends_the_first_session(
     assert live is not None
     copy.client.set_cookie("__Host-portal", live.value, path="/")
     assert copy.get("/portal/").status_code == 200  # (the same way in, with the live cookie, works)
+
+
+def test_a_finished_ticket_does_not_say_its_status_twice(
+    portal_client: Make, portal_runtime: Runtime, client_ticket: Callable[..., int]
+) -> None:
+    number = client_ticket("luis", "Scanner offline")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        service.set_status(s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy)
+    luis = portal_client("luis")
+    for _ in ("resolved", "closed"):
+        listing = luis.get("/portal/").get_data(as_text=True)
+        page = luis.get(f"/portal/tickets/{number}").get_data(as_text=True)
+        assert "data-commitment" not in listing and "data-commitment" not in page and "<dt>Next</dt>" not in page
+        luis.post(f"/portal/tickets/{number}/resolved")
+    assert "Closed" in luis.get("/portal/").get_data(as_text=True)
