@@ -419,7 +419,7 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
             else:
                 portal.still_broken(s, t, me, text, policy=runtime.policy, now=now)
     except (DomainError, ValueError) as exc:
-        return render_ticket(number, error=str(exc), status=400, reply=text)
+        return render_ticket(number, error=_with_files_note(str(exc)), status=400, reply=text)
     return redirect(url_for("portal.ticket", number=number, done=what), code=303)
 
 
@@ -472,13 +472,14 @@ def new_ticket() -> Response | tuple[str, int]:
                 _dispatch_after_response(response, runtime)
                 return response
         except (DomainError, ValueError) as exc:
-            error = str(exc)
+            error = _with_files_note(str(exc))
     html = render_template(
         "portal/new.html",
         form=form,
         error=error,
         preview=preview,
         questions=QUESTIONS,
+        files_dropped=request.method == "POST" and error is None and _files_chosen(),
         affected=list(Affected),
         max_mb=runtime.settings.portal_attachment_max_bytes // (1024 * 1024),
         max_files=runtime.settings.portal_attachment_max_files,
@@ -546,9 +547,18 @@ def _uploads(runtime: Runtime) -> list[Upload]:
         if len(data) > cap:
             raise ValueError(f"{clean_filename(f.filename or '')} is larger than {cap // (1024 * 1024)} MB.")
         if not data:
-            raise ValueError(f"{clean_filename(f.filename or '')} is empty.")
+            raise ValueError(f"{clean_filename(f.filename or '')} is empty (0 bytes): leave it out or attach another.")
         out.append(Upload(clean_filename(f.filename or ""), (f.mimetype or "application/octet-stream")[:100], data))
     return out
+
+
+def _with_files_note(error: str) -> str:
+    """A refused form keeps what was typed, but no browser keeps chosen files: say so, or they are lost unseen."""
+    return f"{error} Nothing was sent: please choose your files again." if _files_chosen() else error
+
+
+def _files_chosen() -> bool:
+    return any(f and f.filename for f in request.files.getlist("attachments"))
 
 
 def clean_filename(name: str) -> str:

@@ -3,6 +3,7 @@ directory record changes under a live session, tickets merged away, files that a
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
 import threading
@@ -257,3 +258,28 @@ def test_a_finished_ticket_does_not_say_its_status_twice(
         assert "data-commitment" not in listing and "data-commitment" not in page and "<dt>Next</dt>" not in page
         luis.post(f"/portal/tickets/{number}/resolved")
     assert "Closed" in luis.get("/portal/").get_data(as_text=True)
+
+
+def test_a_refused_or_reloaded_form_says_the_chosen_files_must_be_chosen_again(
+    portal_client: Make, client_ticket: Callable[..., int]
+) -> None:
+    number = client_ticket("luis", "Scanner offline")
+    luis = portal_client("luis")
+    refused = luis.post(
+        f"/portal/tickets/{number}/reply",
+        {"text": "see the log", "attachments": (io.BytesIO(b""), "scan.log")},
+        content_type="multipart/form-data",
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "scan.log is empty (0 bytes): leave it out or attach another. Nothing was sent: please choose" in page
+    assert "see the log</textarea>" in page
+    answers = {"summary": "Scanner offline", "affected": "me", "workaround": "yes", "deadline": "no"}
+    checked = luis.post(
+        "/portal/tickets/new",
+        {**answers, "step": "preview", "attachments": (io.BytesIO(b"log"), "scan.log")},
+        content_type="multipart/form-data",
+    )
+    assert checked.status_code == 200 and "data-files-dropped" in checked.get_data(as_text=True)
+    plain = luis.post("/portal/tickets/new", {**answers, "step": "preview"})
+    assert plain.status_code == 200 and "data-files-dropped" not in plain.get_data(as_text=True)
