@@ -429,10 +429,12 @@ class PortalSession(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
-    ended_why: Mapped[str | None] = mapped_column(String(32))  # signed out, idle, expired, contact removed
+    ended_why: Mapped[str | None] = mapped_column(String(32))  # signed out, idle, expired, contact removed/changed
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
     contact: Mapped[Contact] = relationship()
+    # The address the link went to: the session ends when the directory gives the contact another one.
+    email: Mapped[str | None] = mapped_column(String(200))
 
 
 class PortalSignInEvent(Base):

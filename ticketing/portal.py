@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ticketing import outbox, service, voicemail
+from ticketing.db import serialize_on
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import (
     Contact,
@@ -66,18 +67,18 @@ def log_event(
     contact_id: int | None = None,
     remote_addr: str | None = None,
     **detail: object,
-) -> None:
+) -> PortalSignInEvent:
     """Append a sign-in event to the portal's audit trail."""
-    session.add(
-        PortalSignInEvent(
-            at=now,
-            event=event,
-            email=email,
-            contact_id=contact_id,
-            remote_addr=(remote_addr or "")[:64] or None,
-            detail=dict(detail),
-        )
+    row = PortalSignInEvent(
+        at=now,
+        event=event,
+        email=email,
+        contact_id=contact_id,
+        remote_addr=(remote_addr or "")[:64] or None,
+        detail=dict(detail),
     )
+    session.add(row)
+    return row
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def request_link(
 ) -> PortalLink | None:
     """Someone asks for a sign-in link: when the address is a contact's, queue the email.
 
-    Returns the link row (None for an unknown address); the caller answers the same either way.
+    Returns the link row for a coordinator's invitation (None for an unknown address); a link asked for by
+    the person themself is made by the mail job (None here), and the caller answers the same either way.
     Counted against the limits whether or not the address is known, so the limit tells nothing either.
     Raises InvalidInput for something that is not an email address, RateLimited past a limit (the caller
     audits the refusal: this transaction is rolled back).
@@ -113,8 +115,26 @@ def request_link(
     email = normalize_email(email_text)
     if email is None:
         raise InvalidInput("Please enter your email address, e.g. name@example.com.")
-    since = now - limits.window
+    # Racing requests for one address or from one source are counted one after another, so a limit holds
+    # exactly: PostgreSQL takes the locks; on SQLite the event below is the first write, which holds the
+    # database until commit, and the counts come after it (they include this request).
+    serialize_on(session, f"portal-link:{email}")
+    if remote_addr:
+        serialize_on(session, f"portal-link-from:{remote_addr[:64]}")
+    contact = contact_by_email(session, email)
+    requested = log_event(
+        session,
+        "requested",
+        now=now,
+        email=email,
+        contact_id=contact.id if contact else None,
+        remote_addr=remote_addr,
+        known=contact is not None,
+        by=requested_by,
+    )
+    session.flush()
     if requested_by == "self":
+        since = now - limits.window
         by_address = session.scalar(
             select(func.count(PortalSignInEvent.id)).where(
                 PortalSignInEvent.event == "requested",
@@ -131,23 +151,16 @@ def request_link(
                     PortalSignInEvent.at >= since,
                 )
             )
-        if (by_address or 0) >= limits.per_address or (by_source or 0) >= limits.per_source:
+        if (by_address or 0) > limits.per_address or (by_source or 0) > limits.per_source:
             minutes = int(limits.window.total_seconds() // 60)
             raise RateLimited(
                 f"Too many sign-in links were asked for. Please wait {minutes} minutes and try again, "
                 "or call us if you need help now."
             )
-    contact = contact_by_email(session, email)
-    log_event(
-        session,
-        "requested",
-        now=now,
-        email=email,
-        contact_id=contact.id if contact else None,
-        remote_addr=remote_addr,
-        known=contact is not None,
-        by=requested_by,
-    )
+        # The same work for every address, known or not (one event, one queued job), so the answer's timing
+        # tells nothing either: the mail job makes the link when the address is a contact's.
+        outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:request:{requested.id}", {"request": requested.id}, now)
+        return None
     if contact is None:
         return None
     link = PortalLink(
@@ -162,6 +175,36 @@ def request_link(
     session.flush()
     outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:{link.id}", {"link": link.id}, now)
     return link
+
+
+def link_for_request(session: Session, request_id: int, *, lifetime: timedelta) -> int | None:
+    """The mail job's first step for a link someone asked for: the link's id when the address is a contact's.
+
+    Made once (a retried job finds it again), counting from when it was asked for.
+    """
+    event = session.scalars(
+        select(PortalSignInEvent).where(PortalSignInEvent.id == request_id).with_for_update()
+    ).first()
+    if event is None or event.event != "requested" or event.email is None:
+        return None
+    made = (event.detail or {}).get("link")
+    if isinstance(made, int):
+        return made
+    contact = contact_by_email(session, event.email)
+    if contact is None:
+        return None
+    link = PortalLink(
+        contact_id=contact.id,
+        email=event.email,
+        created_at=event.at,
+        expires_at=event.at + lifetime,
+        requested_by="self",
+        remote_addr=event.remote_addr,
+    )
+    session.add(link)
+    session.flush()
+    event.detail = {**(event.detail or {}), "link": link.id}
+    return link.id
 
 
 def invite(session: Session, contact: Contact, *, now: datetime, limits: LinkLimits, actor: str) -> PortalLink:
@@ -240,6 +283,7 @@ def sign_in(
             last_seen_at=now,
             remote_addr=(remote_addr or "")[:64] or None,
             user_agent=(user_agent or "")[:200] or None,
+            email=normalize_email(contact.email),
         )
     )
     log_event(session, "signed in", now=now, email=contact.email, contact_id=contact.id, remote_addr=remote_addr)
@@ -269,7 +313,7 @@ class SessionCheck:
 def check_session(
     session: Session, token: str | None, *, now: datetime, idle: timedelta, lifetime: timedelta
 ) -> SessionCheck:
-    """The signed-in contact behind ``token``; ends the session when idle too long, too old or the contact is gone."""
+    """The signed-in contact behind ``token``; ends it when idle too long, too old, or the contact's address is gone or changed."""
     if not token or len(token) > 200:
         return SessionCheck(None)
     row = session.scalars(select(PortalSession).where(PortalSession.token_hash == _digest(token))).first()
@@ -282,6 +326,8 @@ def check_session(
         why = "expired"
     elif normalize_email(row.contact.email) is None:
         why = "contact removed"
+    elif row.email is not None and normalize_email(row.contact.email) != row.email:
+        why = "contact changed"  # the address that proved who this is no longer theirs
     if why is not None:
         row.ended_at = now
         row.ended_why = why
@@ -320,7 +366,8 @@ def visible(ticket: Ticket, viewer: PortalViewer) -> bool:
 
 def tickets_for(session: Session, viewer: PortalViewer) -> Sequence[Ticket]:
     """The tickets the contact may see, open ones first, newest first."""
-    query = select(Ticket).where(Ticket.client_id == viewer.client_id, Ticket.merged_into_id.is_(None))
+    # Merged (repeat) tickets stay listed, closed: the contact who reported one still finds it and where it went.
+    query = select(Ticket).where(Ticket.client_id == viewer.client_id)
     if not viewer.primary:
         query = query.where(Ticket.contact_id == viewer.contact_id)
     rows = session.scalars(query.order_by(Ticket.opened_at.desc(), Ticket.id.desc())).all()

@@ -127,7 +127,7 @@ def _yes_no(raw: Mapping[str, str], key: str) -> bool:
         return True
     if value in ("no", "0", "false", "off"):
         return False
-    raise ValueError(f"please answer the question '{QUESTIONS[key]}'")
+    raise ValueError(unanswered(key))
 
 
 QUESTIONS = {
@@ -137,6 +137,11 @@ QUESTIONS = {
     "risk": "Is this a security breach, lost data, or a legal or regulatory risk?",
     "request": "Is this a request or an improvement, with nothing broken?",
 }
+
+
+def unanswered(key: str) -> str:
+    """What the form says about a question left unanswered, as a sentence the client reads."""
+    return f"Please answer the question \u201c{QUESTIONS[key]}\u201d (further down the form)."
 
 
 def parse_answers(raw: Mapping[str, str]) -> TriageAnswers:
@@ -155,5 +160,5 @@ def parse_answers(raw: Mapping[str, str]) -> TriageAnswers:
     try:
         affected = Affected(affected_raw)
     except ValueError:
-        raise ValueError(f"please answer the question '{QUESTIONS['affected']}'") from None
+        raise ValueError(unanswered("affected")) from None
     return TriageAnswers(affected, _yes_no(raw, "workaround"), _yes_no(raw, "deadline"))

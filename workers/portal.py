@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formataddr
 
@@ -41,11 +42,22 @@ def sign_in_message(*, company: str, mail_from: str, to_name: str, to: str, url:
     return msg
 
 
-def send_sign_in_link(link: int) -> str:
-    """Draw the link's token, store its hash, and email the link; idempotent (a sent link is never sent again)."""
+def send_sign_in_link(link: int | None = None, request: int | None = None) -> str:
+    """Draw the link's token, store its hash, and email the link; idempotent (a sent link is never sent again).
+
+    ``link``: a coordinator's invitation. ``request``: the sign-in event of someone asking for a link, whose
+    link is made here when the address is a contact's (nothing is sent otherwise).
+    """
     runtime = rt.current()
     settings = runtime.settings
-    key = f"{portal.PORTAL_LINK}:{link}"
+    key = f"{portal.PORTAL_LINK}:request:{request}" if request is not None else f"{portal.PORTAL_LINK}:{link}"
+    if request is not None:
+        with transaction(runtime.sessions) as s:
+            link = portal.link_for_request(s, request, lifetime=timedelta(minutes=settings.portal_link_minutes))
+            if link is None:
+                outbox.complete(s, key, runtime.now())
+                return "nothing to send"
+    assert link is not None
     with transaction(runtime.sessions) as s:
         armed = portal.arm_link(s, link, now=runtime.now())
         if armed is None:
@@ -60,7 +72,7 @@ def send_sign_in_link(link: int) -> str:
         mail_from=settings.mail_from,
         to_name=name,
         to=to,
-        url=f"{base}/portal/sign-in/{token}",
+        url=f"{base}/portal/sign-in/link?token={token}",
         minutes=minutes,
     )
     try:

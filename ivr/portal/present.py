@@ -117,10 +117,21 @@ class Row:
     contact: str | None  # who it is for (a primary contact sees colleagues' tickets too)
 
 
+def merged_into(ticket: Ticket) -> int | None:
+    """The number of the ticket this one was combined into (a repeat report), from its audit."""
+    if ticket.merged_into_id is None:
+        return None
+    into = next((a.detail.get("into") for a in reversed(ticket.audit) if a.action == "merged" and a.detail), None)
+    return into if isinstance(into, int) else None
+
+
 def commitment_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> str:
-    """The next SLA commitment: 'first response by 10:12', 'waiting for your reply', 'resolved'."""
+    """The next SLA commitment: 'first response by 10:12', 'waiting for your reply'; empty once resolved."""
+    into = merged_into(ticket)
+    if into is not None:
+        return f"continued in ticket #{into}"
     if ticket.status in (Status.RESOLVED.value, Status.CLOSED.value):
-        return STATUS_TEXT[ticket.status].lower()
+        return ""  # nothing more is due (the status says it; "Closed closed" said it twice)
     if ticket.paused_at is not None:
         return "waiting for your reply"
     nxt = service.next_milestone(ticket)
@@ -136,7 +147,9 @@ def row_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> Row:
         summary=ticket.summary or "(no summary)",
         priority=Priority.parse(ticket.priority),
         status=ticket.status,
-        status_text=STATUS_TEXT.get(ticket.status, ticket.status),
+        status_text="Combined with another ticket"
+        if ticket.merged_into_id is not None
+        else STATUS_TEXT.get(ticket.status, ticket.status),
         commitment=commitment_of(ticket, policy, now),
         updated=when(ticket.updated_at, policy.timezone, now),
         is_open=Status(ticket.status).is_open,
@@ -188,7 +201,9 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
     if a == "priority changed":
         return Entry(entry.at, stamp, team, f"Priority changed to {_priority_label(d.get('to'))}")
     if a == "status changed":
-        return Entry(entry.at, stamp, team, f"Status: {STATUS_TEXT.get(str(d.get('to')), str(d.get('to')))}")
+        # The client's own "this is resolved" / "still broken" is theirs, not the support team's.
+        who = entry.actor.removesuffix(" (portal)") if entry.actor.endswith(" (portal)") else team
+        return Entry(entry.at, stamp, who, f"Status: {STATUS_TEXT.get(str(d.get('to')), str(d.get('to')))}")
     if a == "waiting on client":
         return Entry(entry.at, stamp, team, "Waiting for your reply (the SLA clock is paused)")
     if a == "resumed":
@@ -216,6 +231,8 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
         return Entry(entry.at, stamp, "You", "Voicemail left")
     if a == "attachment added":
         return Entry(entry.at, stamp, "You", f"File attached: {d.get('filename')}")
+    if a == "merged":
+        return Entry(entry.at, stamp, team, f"Combined with ticket #{d.get('into')}: we carry on there")
     if a == "merged in":
         return Entry(entry.at, stamp, team, "A related request was combined into this ticket")
     if a == "exceptional event":

@@ -16,7 +16,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import FileStorage
 
@@ -47,6 +59,7 @@ ENDED = {
     "idle": "You were signed out after a period of inactivity. Ask for a new sign-in link below.",
     "expired": "Your session reached its maximum length. Ask for a new sign-in link below.",
     "contact removed": "Your contact record changed. Ask for a new sign-in link below.",
+    "contact changed": "Your contact record changed. Ask for a new sign-in link below.",
     "signed out": "You are signed out.",
 }
 DONE = {
@@ -104,13 +117,7 @@ def require_portal_session() -> Response | tuple[str, int] | None:
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     runtime = rt()
-    token = request.cookies.get(cookie_name(runtime))
-    found: PortalViewer | None = None
-    why = None
-    if token:
-        with transaction(runtime.sessions) as s:
-            check = portal.check_session(s, token, now=runtime.now(), **_limits(runtime))
-        found, why = check.viewer, check.ended_why
+    token, found, why = _current_session(runtime)
     if found is None:
         if request.endpoint in ("portal.triage_preview", "portal.attachment"):
             return "sign in to the portal first\n", 401
@@ -129,6 +136,16 @@ def require_portal_session() -> Response | tuple[str, int] | None:
         return response
     g.portal_viewer = found
     return None
+
+
+def _current_session(runtime: Runtime) -> tuple[str | None, PortalViewer | None, str | None]:
+    """This browser's portal cookie, the contact it signs in (if still live), and why it ended (if it did)."""
+    token = request.cookies.get(cookie_name(runtime))
+    if not token:
+        return None, None, None
+    with transaction(runtime.sessions) as s:
+        check = portal.check_session(s, token, now=runtime.now(), **_limits(runtime))
+    return token, check.viewer, check.ended_why
 
 
 @blueprint.after_request
@@ -221,19 +238,40 @@ def sign_in() -> Response | str | tuple[str, int]:
     return response
 
 
-@blueprint.route("/sign-in/<token>", methods=["GET", "POST"])
-def confirm_link(token: str) -> Response | str | tuple[str, int]:
-    """The emailed link opens a page; only pressing its button signs in (mail scanners open links by themselves)."""
+@blueprint.route("/sign-in/link", methods=["GET", "POST"])
+def confirm_link() -> Response | str | tuple[str, int]:
+    """The emailed link opens a page; only pressing its button signs in (mail scanners open links by themselves).
+
+    The token rides in the query string of the link and in the form of the button, never in a path, so the
+    access log (which records paths only, see the Procfile) never holds it; no page sends it on as a Referer.
+    """
     runtime = rt()
     if request.method == "GET":
+        token = request.args.get("token", "")
         with runtime.sessions() as s:
             check = portal.check_link(s, token, now=runtime.now())
             name = check.contact.name if check.contact else None
         if check.contact is None:
-            return _link_problem(check.why)
-        return render_template("portal/confirm.html", token=token, name=name)
+            _token, found, _why = _current_session(runtime)
+            if found is not None:
+                # The link clicked a second time, in the browser it already signed in: nothing is wrong.
+                g.portal_viewer = found
+                return _no_referrer(
+                    render_template(
+                        "portal/message.html",
+                        title="You are already signed in",
+                        message=f"This sign-in link was used already, and you are still signed in as {found.name}.",
+                    )
+                )
+            return _no_referrer(_link_problem(check.why))
+        return _no_referrer(render_template("portal/confirm.html", token=token, name=name))
+    token = request.form.get("token", "")
     try:
         with transaction(runtime.sessions) as s:
+            # A browser signed in as someone else (a shared front-desk PC): that session ends on the server too.
+            portal.end_session(
+                s, request.cookies.get(cookie_name(runtime)), now=runtime.now(), remote_addr=request.remote_addr
+            )
             _contact, session_token = portal.sign_in(
                 s,
                 token,
@@ -244,7 +282,7 @@ def confirm_link(token: str) -> Response | str | tuple[str, int]:
     except InvalidTransition as exc:
         with transaction(runtime.sessions) as s:  # audited outside the rolled-back transaction
             portal.log_event(s, "refused", now=runtime.now(), remote_addr=request.remote_addr, why=str(exc))
-        return _link_problem(str(exc))
+        return _no_referrer(_link_problem(str(exc)))
     response = redirect(url_for("portal.tickets"), code=303)
     response.set_cookie(
         cookie_name(runtime),
@@ -255,6 +293,13 @@ def confirm_link(token: str) -> Response | str | tuple[str, int]:
         httponly=True,
         samesite="Lax",
     )
+    return _no_referrer(response)
+
+
+def _no_referrer(answer: Response | str | tuple[str, int]) -> Response:
+    """A sign-in link's page tells no other page (its stylesheet, a link on it) the address it was opened at."""
+    response = make_response(answer)
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
@@ -311,12 +356,21 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
         except UnknownTicket:
             abort(404)
         attachments = list(portal.attachments_of(s, t))
+        into = present.merged_into(t)
+        into_visible = False
+        if into is not None:
+            try:
+                into_visible = portal.ticket_for(s, me, into) is not None
+            except UnknownTicket:
+                into_visible = False
         html = render_template(
             "portal/ticket.html",
             t=t,
             row=present.row_of(t, runtime.policy, now),
             timeline=present.public_timeline(t, service.call_events(s, t.call_sid), runtime.policy.timezone),
             attachments=attachments,
+            merged_into=into,
+            merged_into_visible=into_visible,
             estimate=present.estimate_of(t, runtime.policy.timezone),
             error=error,
             reply=reply,
@@ -365,7 +419,7 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
             else:
                 portal.still_broken(s, t, me, text, policy=runtime.policy, now=now)
     except (DomainError, ValueError) as exc:
-        return render_ticket(number, error=str(exc), status=400, reply=text)
+        return render_ticket(number, error=_with_files_note(str(exc)), status=400, reply=text)
     return redirect(url_for("portal.ticket", number=number, done=what), code=303)
 
 
@@ -418,13 +472,14 @@ def new_ticket() -> Response | tuple[str, int]:
                 _dispatch_after_response(response, runtime)
                 return response
         except (DomainError, ValueError) as exc:
-            error = str(exc)
+            error = _with_files_note(str(exc))
     html = render_template(
         "portal/new.html",
         form=form,
         error=error,
         preview=preview,
         questions=QUESTIONS,
+        files_dropped=request.method == "POST" and error is None and _files_chosen(),
         affected=list(Affected),
         max_mb=runtime.settings.portal_attachment_max_bytes // (1024 * 1024),
         max_files=runtime.settings.portal_attachment_max_files,
@@ -492,9 +547,18 @@ def _uploads(runtime: Runtime) -> list[Upload]:
         if len(data) > cap:
             raise ValueError(f"{clean_filename(f.filename or '')} is larger than {cap // (1024 * 1024)} MB.")
         if not data:
-            raise ValueError(f"{clean_filename(f.filename or '')} is empty.")
+            raise ValueError(f"{clean_filename(f.filename or '')} is empty (0 bytes): leave it out or attach another.")
         out.append(Upload(clean_filename(f.filename or ""), (f.mimetype or "application/octet-stream")[:100], data))
     return out
+
+
+def _with_files_note(error: str) -> str:
+    """A refused form keeps what was typed, but no browser keeps chosen files: say so, or they are lost unseen."""
+    return f"{error} Nothing was sent: please choose your files again." if _files_chosen() else error
+
+
+def _files_chosen() -> bool:
+    return any(f and f.filename for f in request.files.getlist("attachments"))
 
 
 def clean_filename(name: str) -> str:

@@ -31,7 +31,13 @@ from workers import runtime as rt
 from workers.runtime import Runtime
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-LINK = re.compile(r"https?://\S+/portal/sign-in/([A-Za-z0-9_-]+)")
+LINK = re.compile(r"https?://\S+/portal/sign-in/link\?token=([A-Za-z0-9_-]+)")
+CONFIRM = "/portal/sign-in/link"
+
+
+def link_path(token: str) -> str:
+    """Where the emailed link points on this site."""
+    return f"{CONFIRM}?token={token}"
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,24 @@ def directory(portal_runtime: Runtime) -> Directory:
 
 
 def run_link_jobs(runtime: Runtime) -> list[str]:
-    """Run the sign-in mail job of every unsent link (as the worker would), in order."""
+    """Run every pending sign-in mail job of the outbox (as the worker would), in order."""
     from sqlalchemy import select
 
-    from ticketing.models import PortalLink
+    from ticketing.models import OutboxMessage
+    from ticketing.portal import PORTAL_LINK
     from workers.portal import send_sign_in_link
 
     with runtime.sessions() as s:
-        ids = list(s.scalars(select(PortalLink.id).where(PortalLink.sent_at.is_(None)).order_by(PortalLink.id)))
+        payloads = list(
+            s.scalars(
+                select(OutboxMessage.payload)
+                .where(OutboxMessage.kind == PORTAL_LINK, OutboxMessage.completed_at.is_(None))
+                .order_by(OutboxMessage.id)
+            )
+        )
     rt.install(runtime)
     try:
-        return [send_sign_in_link(i) for i in ids]
+        return [send_sign_in_link(**payload) for payload in payloads]
     finally:
         rt.install(None)
 
@@ -158,11 +171,11 @@ class PortalClient:
         assert self.ask_link(EMAILS[who]).status_code == 200
         assert run_link_jobs(self.runtime)[-1] == "sent"
         token = last_link(self.runtime, EMAILS[who])
-        page = self.client.get(f"/portal/sign-in/{token}")
+        page = self.client.get(link_path(token))
         assert page.status_code == 200
         match = _CSRF.search(page.get_data(as_text=True))
         assert match
-        response = self.client.post(f"/portal/sign-in/{token}", data={"csrf_token": match.group(1)})
+        response = self.client.post(CONFIRM, data={"csrf_token": match.group(1), "token": token})
         assert response.status_code == 303, response.get_data(as_text=True)
         self.token = None
 

@@ -100,6 +100,30 @@ def every_control_is_labelled(page: Any) -> None:
     assert unlabelled == []
 
 
+SPLIT_WORDS = """(selector) => {
+  const out = [];
+  for (const root of document.querySelectorAll(selector)) {
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walk.nextNode());) {
+      for (const m of node.textContent.matchAll(/\\S+/g)) {
+        const r = document.createRange();
+        r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...r.getClientRects()].filter(b => b.width > 0).map(b => Math.round(b.top)));
+        if (lines.size > 1) out.push(m[0]);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def no_word_is_split(page: Any, selector: str) -> None:
+    """No word in ``selector`` is broken across lines (e.g. 'Resoluti / on')."""
+    assert page.locator(selector).count() > 0, selector
+    split = page.evaluate(SPLIT_WORDS, selector)
+    assert split == [], f"split across lines in {selector}: {split}"
+
+
 CONTRAST = """(selectors) => {
   const lum = (rgb) => { const c = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
     return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
@@ -159,7 +183,7 @@ def test_a_client_signs_in_by_emailed_link_submits_a_p1_with_a_screenshot_follow
         mail = inbox.messages[0]
         assert "luis@acme-dental.example" in mail["To"]
         link = LINK.search(mail.get_content())
-        assert link is not None and link.group(0).startswith(f"{live_portal}/portal/sign-in/")
+        assert link is not None and link.group(0).startswith(f"{live_portal}/portal/sign-in/link?token=")
 
         # The link opens a confirm page; only its button signs in.
         page.goto(link.group(0))
@@ -186,12 +210,14 @@ def test_a_client_signs_in_by_emailed_link_submits_a_p1_with_a_screenshot_follow
         page.keyboard.press("Space")
         assert page.is_checked("input[name=deadline][value=no]")
         page.wait_for_selector("#preview [data-priority]:has-text('P2 - High')")
+        no_word_is_split(page, "#preview table")
         assert page.locator("#preview [data-paging]").count() == 0
         page.check("input[name=affected][value=everyone]")
         page.wait_for_selector("#preview [data-priority]:has-text('P1 - Critical')")
         notice = page.inner_text("#preview [data-paging]")
         assert "pages our on-call emergency response team at once, exactly as pressing 2" in notice
         assert "by 10:12" in page.inner_text("#preview table")
+        no_word_is_split(page, "#preview table")
         contrast_is_enough(
             page, ["legend", ".choice span", "#preview .prio", "#preview [data-paging]", "button.primary"]
         )

@@ -85,3 +85,14 @@ def test_triage_is_pure_it_imports_no_framework_and_reads_no_clock() -> None:
     tree = ast.parse((ROOT / "ticketing" / "triage.py").read_text())
     names = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     assert not names & {"now", "utcnow", "today", "time"}
+
+
+def test_an_unanswered_question_is_named_in_a_plain_sentence() -> None:
+    with pytest.raises(ValueError) as missing:
+        parse_answers({"affected": "me", "workaround": "yes"})
+    assert str(missing.value) == (
+        "Please answer the question \u201cIs there a deadline (must it be fixed by a certain time)?\u201d "
+        "(further down the form)."
+    )
+    with pytest.raises(ValueError, match=r"^Please answer the question \u201cWho is affected\?\u201d"):
+        parse_answers({})

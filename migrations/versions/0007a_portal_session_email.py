@@ -1,0 +1,27 @@
+"""client portal: a portal session remembers the address it signed in with (it ends when the directory changes it)
+
+Revision ID: 0007a
+Revises: 0007
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007a"
+down_revision: str | Sequence[str] | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    with op.batch_alter_table("portal_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("email", sa.String(length=200), nullable=True))
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table("portal_sessions", schema=None) as batch_op:
+        batch_op.drop_column("email")
