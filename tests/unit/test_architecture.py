@@ -19,6 +19,7 @@ PURE = [
     "ticketing.errors",
     "ticketing.routing",
     "ticketing.oncall",
+    "ticketing.transcripts",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 
