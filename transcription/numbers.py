@@ -134,7 +134,7 @@ def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, 
             count += 2
         elif word in _TENS and count:
             # "oh one eighty-eight": a pair read as a number inside a run of digits.
-            if following in _UNITS and following not in ("oh", "o", "zero") and _joined(text, tokens, i):
+            if following in _UNITS and following not in ("oh", "o", "zero") and _joined(text, tokens, i, commas=True):
                 groups[-1] += _TENS[word] + _UNITS[following]
                 i += 1
             else:
@@ -148,8 +148,14 @@ def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, 
     return i, [g for g in groups if g], count
 
 
-def _joined(text: str, tokens: list[re.Match[str]], i: int) -> bool:
-    """True when tokens i and i+1 are separated only by a space or hyphen (one spoken unit)."""
+def _joined(text: str, tokens: list[re.Match[str]], i: int, *, commas: bool = False) -> bool:
+    """True when tokens i and i+1 are one spoken unit: apart by a space or hyphen (or a comma, if allowed).
+
+    Inside a run of digits "eighty, eight" is 88 (Whisper puts a comma after
+    every word it hears as a separate digit); "eighty" then "eight" as 8 0 8 is
+    never said.
+    """
     if i + 1 >= len(tokens):
         return False
-    return re.fullmatch(r"[\s\-]*", text[tokens[i].end() : tokens[i + 1].start()]) is not None
+    pattern = r"[\s\-,]*" if commas else r"[\s\-]*"
+    return re.fullmatch(pattern, text[tokens[i].end() : tokens[i + 1].start()]) is not None

@@ -307,7 +307,7 @@ HELD_BACK: tuple[str, ...] = (
 class NumberVoicemail:
     """A short voicemail with numbers said one way or another, and the digits the ticket should show."""
 
-    recipe: SpokenVoicemail
+    recipe: SpokenVoicemail | HumanVoicemail
     numbers: tuple[str, ...]  # as the transcript should write them, in the caller's grouping
     callback: str | None = None  # what the callback-number hint should find (E.164 or bare digits)
 
@@ -403,6 +403,30 @@ NUMBER_SET: tuple[NumberVoicemail, ...] = (
         voice="en-gb+f3",
         noise_dbfs=-36.0,
     ),
+)
+
+
+def _hv(
+    name: str, words: str, numbers: tuple[str, ...], callback: str | None = None, gap: float = 0.12
+) -> NumberVoicemail:
+    """Asterisk's recorded words and digits ("|" is a one-second pause between the caller's groups)."""
+    prompts = tuple(
+        "silence/1" if w == "|" else f"digits/{w}" if (ASTERISK_SOUNDS / "digits" / f"{w}.wav").exists() else w
+        for w in words.split()
+    )
+    return NumberVoicemail(HumanVoicemail(name, prompts, gap_seconds=gap), numbers, callback)
+
+
+# The same phrasings in a recorded human voice (Asterisk's digits and words).
+NUMBER_SET += (
+    _hv("hnum-oh", "to-call-this-number 8 oh 5 | 5 5 5 | oh 1 8 8", ("805 555 0188",), "+18055550188"),
+    _hv("hnum-zero", "to-call-this-number 8 0 5 | 5 5 5 | 0 1 4 2", ("805 555 0142",), "+18055550142"),
+    _hv("hnum-pair", "to-call-this-number 5 5 5 | oh 1 80 8", ("555 0188",), "5550188"),
+    _hv("hnum-no-pauses", "to-call-this-number 8 0 5 5 5 5 4 4 6 8", ("805 555 4468",), "+18055554468", gap=0.05),
+    _hv("hnum-extension", "to-extension 2 1 3", ("213",)),
+    _hv("hnum-ticket", "number 4 0 0 1 2 7", ("400127",)),
+    _hv("hnum-cardinal", "number 4 hundred thousand 1 hundred 30", ("400130",)),
+    _hv("hnum-amount", "2 hundred 50 dollars", ("250",)),
 )
 NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_SET)
 
