@@ -38,7 +38,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench-transcription: venv system
-	$(PY) -m bench.transcription
+	$(PY) -m bench.transcription --settings
 
 bench-webhooks: venv
 	$(PY) -m bench.webhooks

@@ -406,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 SETTINGS: tuple[tuple[str, str, dict[str, Any], bool, bool, str], ...] = (
     ("fw tiny.en int8 b5 (old default)", "faster-whisper", {"compute_type": "int8"}, True, True, "both"),
     ("fw tiny.en float32 b5", "faster-whisper", {"compute_type": "float32"}, True, True, "both"),
+    ("plain openai-whisper tiny.en b5", "openai-whisper", {"beam_size": 5}, False, False, "both"),
+    ("fw base int8 b5 (bundled:base)", "faster-whisper:base", {"compute_type": "int8"}, True, True, "both"),
     ("fw tiny.en float32 b5, no prompt", "faster-whisper", {"compute_type": "float32"}, False, True, "tuning"),
     ("fw tiny.en float32 b1", "faster-whisper", {"compute_type": "float32", "beam_size": 1}, True, True, "tuning"),
     (
@@ -432,8 +434,6 @@ SETTINGS: tuple[tuple[str, str, dict[str, Any], bool, bool, str], ...] = (
         True,
         "tuning",
     ),
-    ("plain openai-whisper tiny.en b5", "openai-whisper", {"beam_size": 5}, False, False, "both"),
-    ("fw base int8 b5 (bundled:base)", "faster-whisper:base", {"compute_type": "int8"}, True, True, "both"),
 )
 
 
