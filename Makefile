@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-REQS := requirements.txt requirements-openai-whisper.txt requirements-dev.txt
+REQS := requirements.txt requirements-openai-whisper.txt requirements-whisper-base.txt requirements-dev.txt
 
 .PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging bench-mail lint clean
 
@@ -38,7 +38,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench-transcription: venv system
-	$(PY) -m bench.transcription
+	$(PY) -m bench.transcription --settings
 
 bench-webhooks: venv
 	$(PY) -m bench.webhooks

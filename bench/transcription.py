@@ -63,10 +63,24 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
     load_seconds = time.perf_counter() - started
     prompts: dict[str, str] = spec.get("prompts", {})
     results = []
+    pipeline = bool(spec.get("pipeline"))
+    from transcription.coverage import decode as decode_audio
+    from transcription.coverage import speech_spans, uncovered
+    from transcription.pipeline import transcribe_voicemail
+
+    def transcribe(path: Path, prompt: str | None) -> Any:
+        if pipeline:
+            return transcribe_voicemail(engine, path, prompt)
+        return engine.transcribe(path, prompt)
+
     for clip in spec["clips"]:
         started, cpu_started = time.perf_counter(), time.process_time()
-        transcript = engine.transcribe(Path(clip["path"]), prompts.get(clip["name"]))
+        transcript = transcribe(Path(clip["path"]), prompts.get(clip["name"]))
         wall = time.perf_counter() - started
+        # Speech the first decode left uncovered (a truncation), measured on the audio for every engine.
+        first_gaps = uncovered(speech_spans(decode_audio(Path(clip["path"]))), transcript.segments)
+        if pipeline:
+            first_gaps = list(transcript.missing) + list(transcript.recovered)
         results.append(
             {
                 "name": clip["name"],
@@ -78,13 +92,15 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
                 "no_speech": transcript.no_speech,
                 "confidence": transcript.confidence,
                 "segments": [dataclasses.astuple(s) for s in transcript.segments],
+                "truncated": bool(first_gaps),
+                "missing": [list(span) for span in transcript.missing] if pipeline else first_gaps,
             }
         )
     latency = None
     if spec.get("latency_clip"):
         # The model is warm by now: this is recording-on-disk to transcript.
         started = time.perf_counter()
-        engine.transcribe(Path(spec["latency_clip"]))
+        transcribe(Path(spec["latency_clip"]), None)
         latency = time.perf_counter() - started
     out_file.write_text(json.dumps({"load_seconds": load_seconds, "clips": results, "latency": latency}))
 
@@ -233,10 +249,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--faster-model", default="", help="WHISPER_MODEL for faster-whisper")
     parser.add_argument("--openai-model", default=str(DEFAULT_OPENAI_MODEL))
+    parser.add_argument(
+        "--settings",
+        action="store_true",
+        help="engine settings on the tuning and held-back halves, numbers, truncations (make bench-transcription)",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         run_worker(*args.worker)
         return 0
+    if args.settings:
+        return compare_settings(args)
 
     from settings import Settings
     from tests.audio.corpus import CLIENTS, SIXTY_SECONDS, build_corpus, normalize_for_wer
@@ -373,6 +396,147 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.write_text("\n".join(report.lines) + "\n")
     print(f"\nwritten to {args.output}")
     return 0
+
+
+# --- engine settings on a held-back half ------------------------------------
+
+# (label, engine, options, client-name prompt, full pipeline, halves).  Variants
+# run on the tuning half only: they are what the default is chosen from.  The
+# candidates run on both halves, and the number set.
+SETTINGS: tuple[tuple[str, str, dict[str, Any], bool, bool, str], ...] = (
+    ("fw tiny.en int8 b5 (old default)", "faster-whisper", {"compute_type": "int8"}, True, True, "both"),
+    ("fw tiny.en float32 b5", "faster-whisper", {"compute_type": "float32"}, True, True, "both"),
+    ("plain openai-whisper tiny.en b5", "openai-whisper", {"beam_size": 5}, False, False, "both"),
+    ("fw base int8 b5 (bundled:base)", "faster-whisper:base", {"compute_type": "int8"}, True, True, "both"),
+    ("fw tiny.en float32 b5, no prompt", "faster-whisper", {"compute_type": "float32"}, False, True, "tuning"),
+    ("fw tiny.en float32 b1", "faster-whisper", {"compute_type": "float32", "beam_size": 1}, True, True, "tuning"),
+    (
+        "fw tiny.en float32 b5, no fallback",
+        "faster-whisper",
+        {"compute_type": "float32", "temperature_fallback": False},
+        True,
+        True,
+        "tuning",
+    ),
+    (
+        "fw tiny.en float32 b5, no conditioning",
+        "faster-whisper",
+        {"compute_type": "float32", "condition_on_previous_text": False},
+        True,
+        True,
+        "tuning",
+    ),
+    (
+        "fw tiny.en float32 b5, digits as tokens",
+        "faster-whisper",
+        {"compute_type": "float32", "spell_digits": False},
+        True,
+        True,
+        "tuning",
+    ),
+)
+
+
+def compare_settings(args: argparse.Namespace) -> int:
+    """Each engine setting: WER on the tuning and held-back halves, numbers, names, truncations, speed, memory."""
+    from tests.audio.corpus import (
+        CLIENTS,
+        GAP_SET,
+        HELD_BACK,
+        NUMBER_SET,
+        SIXTY_SECONDS,
+        TUNING,
+        build_clip,
+        word_error_rate,
+    )
+    from transcription.hints import initial_prompt_for
+    from transcription.numbers import digits_as_said
+
+    halves = {"tuning": TUNING, "held-back": HELD_BACK}
+    corpus = {name: build_clip(args.audio_dir, name) for name in (*TUNING, *HELD_BACK, *GAP_SET)}
+    numbers = {n.recipe.name: n for n in NUMBER_SET}
+    for name in numbers:
+        corpus[name] = build_clip(args.audio_dir, name)
+    truncation = ROOT / "tests" / "transcription" / "fixtures" / "prompt-truncation.wav"
+    prompts = {name: initial_prompt_for(*CLIENTS[name]) for name in CLIENTS}
+    prompts["prompt-truncation"] = initial_prompt_for("Acme Dental", ["Dana Whitfield", "Luis Ortega"])
+    report = Report()
+    report(
+        f"# Engine settings, {time.strftime('%Y-%m-%d %H:%M')}, {len(os.sched_getaffinity(0))} CPUs shared with other "
+        f"work: load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at start"
+    )
+    report(f"# tuning half: {', '.join(TUNING)}")
+    report(f"# held-back half: {', '.join(HELD_BACK)}")
+    report(
+        f"# number set: {len(NUMBER_SET)} voicemails, {sum(len(n.numbers) for n in NUMBER_SET)} numbers "
+        "(espeak-ng and Asterisk's recorded digits); truncation set: the prompt-truncation fixture, "
+        + ", ".join(GAP_SET)
+    )
+    report(
+        "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
+        "found digit-exact in the caller's grouping; names: client and caller names heard; truncations: "
+        "clips whose first decode left speech uncovered (found / still missing after the pipeline); RTF: wall "
+        "s per audio s on the shared cores, CPU RTF: CPU s (all threads) per audio s, what it would be with "
+        "the cores free; 60 s: recording on disk to transcript for a 60 s voicemail, warm model"
+    )
+    report()
+    header = (
+        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'numbers':>8} {'names':>6} {'trunc':>7} "
+        f"{'RTF':>6} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>6}"
+    )
+    report(header)
+    for label, engine, options, prompted, pipeline, which in SETTINGS:
+        names = [*TUNING] if which == "tuning" else [*TUNING, *HELD_BACK]
+        extra = [*numbers, *GAP_SET] if which == "both" else []
+        clips = [{"name": n, "path": str(corpus[n].path)} for n in (*names, *extra)]
+        if which == "both":
+            clips.append({"name": "prompt-truncation", "path": str(truncation)})
+        model = "bundled:base" if engine.endswith(":base") else ""
+        spec: dict[str, Any] = {
+            "engine": engine.split(":")[0],
+            "model": model if engine.startswith("faster") else args.openai_model,
+            "options": {k: v for k, v in options.items() if k not in DECODE_SWITCHES},
+            "decode": {k: v for k, v in options.items() if k in DECODE_SWITCHES},
+            "pipeline": pipeline,
+            "prompts": prompts if prompted else {},
+            "clips": clips,
+            "latency_clip": str(build_clip(args.audio_dir, SIXTY_SECONDS).path) if which == "both" else None,
+        }
+        run = spawn(label, spec)
+        texts = {c["name"]: c["text"] for c in run.clips}
+        wers = {}
+        for half, members in halves.items():
+            speech = [n for n in members if n in texts and corpus[n].kind == "speech"]
+            if speech:
+                wers[half] = word_error_rate([corpus[n].reference for n in speech], [texts[n] for n in speech])
+        found = total = 0
+        for name, item in numbers.items():
+            if name in texts:
+                written = digits_as_said(texts[name])
+                found += sum(number in written for number in item.numbers)
+                total += len(item.numbers)
+        truncated = [c for c in run.clips if c["truncated"]]
+        still = [c for c in truncated if c["missing"]] if pipeline else truncated
+        audio = sum(c["audio"] for c in run.clips)
+        report(
+            f"{label:40} {_pct(wers.get('tuning')):>8} {_pct(wers.get('held-back')):>8} "
+            f"{f'{found}/{total}' if total else '-':>8} {_names_heard(run, corpus):>6} "
+            f"{f'{len(truncated)}/{len(still)}':>7} {sum(c['wall'] for c in run.clips) / audio:6.3f} "
+            f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
+            f"{f'{run.latency:.1f}s' if run.latency else '-':>6}"
+        )
+        for c in truncated:
+            report(f"    truncated: {c['name']} uncovered {c['missing'] or 'recovered'}")
+    report(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    output = args.output.with_name("transcription-settings.txt")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(report.lines) + "\n")
+    print(f"\nwritten to {output}")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def _names_heard(run: Run, corpus: dict[str, Any]) -> str:

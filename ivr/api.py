@@ -24,6 +24,7 @@ from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Client, Source, Status, Ticket
 from ticketing.priority import DEFAULT_PRIORITY, Priority
+from ticketing.transcripts import missing_note
 from workers.runtime import Runtime
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -212,6 +213,13 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
             "confidence": t.transcript_confidence,
             "low_confidence": bool(t.transcript_low_confidence),
             "language": t.transcript_language,
+            "missing": [{"start": s[0], "end": s[1]} for s in t.transcript_missing or ()],
+            "missing_note": missing_note(t.transcript_missing) or None,
+            "pass": t.transcript_pass,
+            "passes": [
+                {k: p.get(k) for k in ("pass", "engine", "text", "confidence", "missing")}
+                for p in t.transcript_passes or ()
+            ],
         },
         "audio": {
             "available": view.has_audio,

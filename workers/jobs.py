@@ -15,6 +15,7 @@ from ticketing import outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
+from ticketing.transcripts import missing_note
 from workers import runtime as rt
 from workers.outbox import claim_written, enqueue_claimed
 
@@ -55,6 +56,7 @@ def transcribe_recording(recording_sid: str) -> str:
     from transcription import errors as terr
     from transcription.download import download_recording
     from transcription.hints import initial_prompt_for, triage_hints
+    from transcription.pipeline import transcribe_voicemail
 
     runtime = rt.current()
     settings = runtime.settings
@@ -100,7 +102,7 @@ def transcribe_recording(recording_sid: str) -> str:
                     detail={"bytes": stored.stat().st_size},
                 )
         started = runtime.now()
-        transcript = _engine(runtime).transcribe(stored, initial_prompt=prompt)
+        transcript = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt)
     except terr.TranscriptionError as exc:
         # Twilio answers 404 for a moment while the media is still being processed: retry that too.
         retryable = isinstance(exc, (terr.RecordingUnavailableError, terr.RecordingNotFoundError))
@@ -125,6 +127,9 @@ def transcribe_recording(recording_sid: str) -> str:
         t.transcript_confidence = round(transcript.confidence, 3)
         t.transcript_low_confidence = transcript.low_confidence
         t.audio_seconds = transcript.audio_seconds
+        t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in transcript.missing] or None
+        t.transcript_pass = "first"
+        t.transcript_passes = [_pass_record("first", transcript)]
         t.transcription_error = None
         t.transcription_state = (
             TranscriptionState.NO_SPEECH if transcript.no_speech else TranscriptionState.DONE
@@ -153,8 +158,19 @@ def transcribe_recording(recording_sid: str) -> str:
                 "confidence": t.transcript_confidence,
                 "audio_seconds": transcript.audio_seconds,
                 "seconds": round(elapsed, 2),
+                "recovered": [[round(a, 2), round(b, 2)] for a, b in transcript.recovered],
+                "missing": t.transcript_missing or [],
             },
         )
+        if t.transcript_missing:
+            service.audit(
+                s,
+                t,
+                actor=WORKER,
+                action="transcript incomplete",
+                now=runtime.now(),
+                detail={"note": missing_note(t.transcript_missing), "missing": t.transcript_missing},
+            )
         outbox.complete(s, key, runtime.now())
         if t.priority == Priority.P1.value:
             outbox.post(s, outbox.TRANSCRIPT_READY, f"transcript-ready:{t.number}", {"ticket": t.number}, runtime.now())
@@ -167,6 +183,20 @@ def transcribe_recording(recording_sid: str) -> str:
     if settings.delete_twilio_recording:
         _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
     return "no speech" if transcript.no_speech else "transcribed"
+
+
+def _pass_record(name: str, transcript: Any) -> dict[str, Any]:
+    """One pass's transcript as the ticket keeps it (every pass is kept, one is shown)."""
+    return {
+        "pass": name,
+        "engine": f"{transcript.engine} ({transcript.model})",
+        "text": transcript.text,
+        "confidence": round(transcript.confidence, 3),
+        "low_confidence": transcript.low_confidence,
+        "no_speech": transcript.no_speech,
+        "missing": [[round(a, 2), round(b, 2)] for a, b in transcript.missing],
+        "recovered": [[round(a, 2), round(b, 2)] for a, b in transcript.recovered],
+    }
 
 
 def _mark_failed(runtime: rt.Runtime, number: int, error: str, key: str) -> None:

@@ -22,6 +22,7 @@ from ticketing.paging import PAGE_CHANNELS
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import AT_RISK, BREACHED, MET_LATE
+from ticketing.transcripts import missing_note
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 MILESTONE_LABELS = {
@@ -114,6 +115,11 @@ class TicketView:
             if state in states:
                 return state
         return self.next.state if self.next is not None else "none"
+
+    @property
+    def missing_note(self) -> str:
+        """'part of the message may be missing: listen to 0:08–0:16', or ''."""
+        return missing_note(self.ticket.transcript_missing)
 
     @property
     def has_audio(self) -> bool:

@@ -1,7 +1,7 @@
 """sign-in failures per address and per account at an address
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from collections.abc import Sequence

@@ -92,6 +92,10 @@ def test_a_ticket_as_json(app: Flask, runtime: Runtime, api_token: str, open_tic
         "confidence": None,
         "low_confidence": False,
         "language": None,
+        "missing": [],
+        "missing_note": None,
+        "pass": None,
+        "passes": [],
     }
     assert body["audio"] == {"available": False, "duration_seconds": None}
     first = body["sla"]["milestones"][0]

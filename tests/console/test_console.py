@@ -210,6 +210,23 @@ def test_no_speech_and_low_confidence_are_shown_plainly(
     assert "no speech" in queue and "low confidence" in queue
 
 
+def test_speech_missing_from_the_transcript_is_shown_with_the_span_to_listen_to(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int], voicemail_wav: Path
+) -> None:
+    number = open_ticket(source="voicemail")
+    attach_voicemail(
+        runtime,
+        number,
+        voicemail_wav,
+        transcript="This is Dana from Acme Dental. Our server is down. We open up",
+        transcript_missing=[[8.3, 15.6]],
+        transcript_pass="first",
+    )
+    page = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "Incomplete transcript" in page and "part of the message may be missing: listen to 0:08–0:16" in page
+    assert "first pass" in page
+
+
 def test_a_repeat_callers_ticket_is_merged_into_the_open_one(
     console: Console, runtime: Runtime, open_ticket: Callable[..., int]
 ) -> None:

@@ -253,3 +253,49 @@ def test_a_worker_killed_mid_job_loses_no_transcription(
         assert s.scalar(select(func.count(Ticket.id))) == 1
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == t.id)).all()
         assert actions.count("transcribed") == 1
+
+
+class _FirstSegmentOnly:
+    """The real engine, but a decoder that stops after its first segment and hears nothing on a second try."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.name, self.model, self.calls = engine, engine.name, engine.model, 0
+
+    def transcribe(self, audio_path: Path, initial_prompt: str | None = None) -> Any:
+        from dataclasses import replace
+
+        self.calls += 1
+        full = self.engine.transcribe(audio_path, initial_prompt=initial_prompt)
+        kept = full.segments[:1] if self.calls == 1 else ()
+        return replace(full, segments=kept, text=" ".join(s.text.strip() for s in kept), no_speech=not kept)
+
+
+def test_speech_left_untranscribed_is_flagged_on_the_ticket_and_the_follow_up(
+    job_runtime: Runtime, media: MediaServer
+) -> None:
+    from ticketing.paging import content_of, follow_up_sms
+
+    audio = (Path(__file__).parents[1] / "transcription" / "fixtures" / "prompt-truncation.wav").read_bytes()
+    job_runtime.cache["engine"] = _FirstSegmentOnly(job_runtime.cache["engine"])
+    number, _ = leave_voicemail(job_runtime, media, audio)
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "done" and t.transcript
+    assert t.transcript_missing and t.transcript_missing[-1][1] > 14
+    assert t.transcript_pass == "first" and t.transcript_passes and t.transcript_passes[0]["missing"]
+    with job_runtime.sessions() as s:
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "transcript incomplete")
+        ).one()
+        assert entry.detail["note"].startswith("part of the message may be missing: listen to 0:")
+        sms = follow_up_sms(content_of(service.get_ticket(s, number)), acknowledged=False)
+    assert "Part of the message may be missing: listen to 0:" in sms and len(sms) <= 320
+
+
+def test_the_prompt_truncation_recording_reaches_the_ticket_whole(job_runtime: Runtime, media: MediaServer) -> None:
+    audio = (Path(__file__).parents[1] / "transcription" / "fixtures" / "prompt-truncation.wav").read_bytes()
+    number, _ = leave_voicemail(job_runtime, media, audio)
+    work(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "done"
+    assert "tomorrow" in (t.transcript or "").lower() and not t.transcript_missing

@@ -68,6 +68,15 @@ def test_the_follow_up_is_shortened_at_a_sentence_and_says_reply_1_until_acknowl
     assert "Reply 1" not in done
 
 
+def test_the_follow_up_says_when_part_of_the_message_may_be_missing() -> None:
+    content = PageContent(
+        400127, "Acme Dental", None, LONG, missing="part of the message may be missing: listen to 0:08–0:16"
+    )
+    body = follow_up_sms(content, acknowledged=False)
+    assert len(body) <= 300 and "(Part of the message may be missing: listen to 0:08–0:16.)" in body
+    assert body.endswith("Reply 1 to acknowledge.")
+
+
 def test_shorten_keeps_short_text_and_cuts_long_words_cleanly() -> None:
     assert shorten("  server\n down  ", 50) == "server down"
     assert shorten("word " * 30, 40).endswith("word…")

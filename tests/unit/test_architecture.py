@@ -21,6 +21,7 @@ PURE = [
     "ticketing.oncall",
     "ticketing.triage",
     "ticketing.mailrules",
+    "ticketing.transcripts",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 

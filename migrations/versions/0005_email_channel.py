@@ -1,7 +1,7 @@
 """email channel
 
-Revision ID: 0006
-Revises: 0001
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,161 @@
+"""Numbers as the caller said them: "805 555 0188", "ticket 400127" (pure code).
+
+The engines decode with the digit tokens suppressed (``digit_token_ids``), so
+Whisper writes what it heard as words ("eight oh five, five five five, oh one
+eight eight") instead of guessing a format ("800-5-100-55-1-88"); this module
+then writes the numbers back as digits:
+
+- runs of digits read one by one ("eight oh five", "double five", "triple
+  five", "oh one eighty-eight") become digits grouped as the caller paused
+  (Whisper marks the pauses with commas), "805 555 0188"; a run said without
+  pauses, or with a comma after every digit, is grouped as a North American
+  number (3-3-4, or 3-4) when it has 10 or 7 digits;
+- everything else spelled out ("four hundred thousand one hundred twenty
+  seven", "two hundred and fifty dollars") is left to text2num's
+  ``alpha2digit``, the well-kept library for that; it does not handle digit
+  sequences (it writes "eight zero five" as "8 05"), hence the first pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_UNITS = {
+    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+_TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5",
+    "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
+}  # fmt: skip
+_REPEAT = {"double": 2, "triple": 3}
+# Words after which even two digits read one by one are a number ("extension two one").
+_CUES = frozenset("extension ext ticket number no code room suite pin id account unit box".split())
+_WORD = re.compile(r"[A-Za-z]+|\d+")
+# What may stand between the digits of one spoken number: spaces, and the
+# commas, hyphens and full stops Whisper puts where the caller paused.
+_JOINER = re.compile(r"^[\s,.\-–:;]*$")
+_PAUSE = re.compile(r"[,.\-–:;]")
+
+
+def digits_as_said(text: str) -> str:
+    """The transcript with spoken numbers written as digits in the caller's grouping."""
+    from text_to_num import alpha2digit
+
+    text = _digit_runs_to_digits(text)
+    return alpha2digit(text, "en", threshold=10)
+
+
+def group_digits(groups: Iterable[str]) -> str:
+    """The caller's groups joined by spaces; one ungrouped run in the North American 3-3-4 shape."""
+    parts = [g for g in groups if g]
+    if len(parts) > 1 and min(len(g) for g in parts) == 1:
+        # A pause after single digits ("five, five, five, four"): Whisper's commas, not the caller's groups.
+        parts = ["".join(parts)]
+    if len(parts) == 1:
+        digits = parts[0]
+        if len(digits) == 11 and digits.startswith("1"):
+            return f"1 {digits[1:4]} {digits[4:7]} {digits[7:]}"
+        if len(digits) == 10:
+            return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+        if len(digits) == 7:
+            return f"{digits[:3]} {digits[3:]}"
+    return " ".join(parts)
+
+
+def digit_token_ids(tokenizer: object) -> list[int]:
+    """Every token id of a Whisper tokenizer whose text contains a digit (to suppress at decode time)."""
+    vocab = tokenizer.get_vocab()  # type: ignore[attr-defined]
+    decode = tokenizer.decode  # type: ignore[attr-defined]
+    return sorted(i for i in vocab.values() if any(ch.isdigit() for ch in decode([i])))
+
+
+def _digit_runs_to_digits(text: str) -> str:
+    tokens = list(_WORD.finditer(text))
+    out: list[str] = []
+    cursor = 0
+    index = 0
+    while index < len(tokens):
+        run = _read_run(text, tokens, index)
+        if run is None:
+            index += 1
+            continue
+        end_index, groups, count = run
+        previous = tokens[index - 1].group(0).lower() if index else ""
+        if count >= 3 or (count >= 2 and previous in _CUES):
+            first, last = tokens[index], tokens[end_index - 1]
+            out.append(text[cursor : first.start()])
+            out.append(group_digits(groups))
+            cursor = last.end()
+            index = end_index
+        else:
+            index += 1
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, list[str], int] | None:
+    """Read digits spoken one by one from tokens[index]: (index after the run, groups, digit count)."""
+    groups: list[str] = [""]
+    count = 0
+    i = index
+    while i < len(tokens):
+        if i > index:
+            between = text[tokens[i - 1].end() : tokens[i].start()]
+            if not _JOINER.match(between):
+                break
+            if _PAUSE.search(between) and groups[-1]:
+                groups.append("")
+        word = tokens[i].group(0).lower()
+        following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+        if word in _REPEAT and following in _UNITS and _joined(text, tokens, i):
+            groups[-1] += _UNITS[following] * _REPEAT[word]
+            count += _REPEAT[word]
+            i += 2
+            continue
+        if word in ("oh", "o") and not count and not (following in _UNITS or following in _REPEAT):
+            break  # "oh" is a digit only inside a run, or before one
+        if word in _UNITS and following == "hundred" and count and _joined(text, tokens, i):
+            # "oh one hundred" at the end of a phone number: 0100.
+            groups[-1] += _UNITS[word] + "00"
+            count += 3
+            i += 2
+            continue
+        if word in _UNITS:
+            groups[-1] += _UNITS[word]
+            count += 1
+        elif word in _TEENS and count:
+            groups[-1] += _TEENS[word]
+            count += 2
+        elif word in _TENS and count:
+            # "oh one eighty-eight": a pair read as a number inside a run of digits.
+            if following in _UNITS and following not in ("oh", "o", "zero") and _joined(text, tokens, i, commas=True):
+                groups[-1] += _TENS[word] + _UNITS[following]
+                i += 1
+            else:
+                groups[-1] += _TENS[word] + "0"
+            count += 2
+        else:
+            break
+        i += 1
+    if count == 0:
+        return None
+    return i, [g for g in groups if g], count
+
+
+def _joined(text: str, tokens: list[re.Match[str]], i: int, *, commas: bool = False) -> bool:
+    """True when tokens i and i+1 are one spoken unit: apart by a space or hyphen (or a comma, if allowed).
+
+    Inside a run of digits "eighty, eight" is 88 (Whisper puts a comma after
+    every word it hears as a separate digit); "eighty" then "eight" as 8 0 8 is
+    never said.
+    """
+    if i + 1 >= len(tokens):
+        return False
+    pattern = r"[\s\-,]*" if commas else r"[\s\-]*"
+    return re.fullmatch(pattern, text[tokens[i].end() : tokens[i + 1].start()]) is not None
