@@ -35,7 +35,7 @@ from werkzeug.datastructures import FileStorage
 from ivr.app import rt
 from ivr.console import CONTENT_SECURITY_POLICY
 from ivr.portal import present
-from ticketing import portal, service
+from ticketing import conversation, portal, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidTransition, UnknownTicket
 from ticketing.models import TicketAttachment
@@ -367,7 +367,9 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
             "portal/ticket.html",
             t=t,
             row=present.row_of(t, runtime.policy, now),
-            timeline=present.public_timeline(t, service.call_events(s, t.call_sid), runtime.policy.timezone),
+            timeline=present.public_timeline(
+                t, service.call_events(s, t.call_sid), runtime.policy.timezone, conversation.conversation(s, t)
+            ),
             attachments=attachments,
             merged_into=into,
             merged_into_visible=into_visible,
@@ -412,8 +414,11 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
                 abort(404)
             now = runtime.now()
             if what == "reply":
-                portal.record_portal_reply(s, t, me, text, policy=runtime.policy, now=now)
-                _store_files(s, t, files, runtime, me)
+                landed = portal.record_portal_reply(
+                    s, t, me, text, policy=runtime.policy, now=now, reopen_days=runtime.settings.mail_reopen_days
+                )
+                _store_files(s, landed.ticket, files, runtime, me)
+                number = int(landed.ticket.number or number)
             elif what == "closed":
                 portal.confirm_resolved(s, t, me, policy=runtime.policy, now=now)
             else:
