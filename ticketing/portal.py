@@ -560,9 +560,3 @@ def add_attachment(
     )
     return row
 
-
-def attachments_of(session: Session, ticket: Ticket) -> Sequence[TicketAttachment]:
-    """The ticket's attachments, in the order they came."""
-    return session.scalars(
-        select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id).order_by(TicketAttachment.id)
-    ).all()

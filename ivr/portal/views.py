@@ -355,7 +355,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
             t = portal.ticket_for(s, me, number)
         except UnknownTicket:
             abort(404)
-        attachments = list(portal.attachments_of(s, t))
+        attachments = conversation.client_files(s, t)  # portal uploads and the client's email attachments
         into = present.merged_into(t)
         into_visible = False
         if into is not None:
@@ -596,7 +596,7 @@ def _store_files(session: Any, ticket: Any, files: list[Upload], runtime: Runtim
         )
 
 
-def attachment_response(row: TicketAttachment, root: Path) -> Response:
+def attachment_response(row: TicketAttachment | conversation.ClientFile, root: Path) -> Response:
     """Send a stored attachment: images inline, anything else as a download; never sniffed, never cached."""
     from ivr.console.views import recording_file
 
@@ -629,6 +629,21 @@ def attachment(number: int, attachment_id: int) -> Response:
             abort(404)
         row = s.get(TicketAttachment, attachment_id)
         if row is None or row.ticket_id != t.id:
+            abort(404)
+    return attachment_response(row, runtime.settings.recordings_dir)
+
+
+@blueprint.get("/tickets/<int:number>/email-files/<int:attachment_id>")
+def email_attachment(number: int, attachment_id: int) -> Response:
+    """A file the client sent by email on a ticket the contact may see (a stored one)."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        try:
+            t = portal.ticket_for(s, viewer(), number)
+        except UnknownTicket:
+            abort(404)
+        row = conversation.client_file(s, t, "email", attachment_id)
+        if row is None or row.path is None:
             abort(404)
     return attachment_response(row, runtime.settings.recordings_dir)
 

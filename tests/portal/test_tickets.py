@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -14,7 +15,7 @@ from tests.console.conftest import Console
 from tests.portal.conftest import EMAILS, PortalClient, mails
 from ticketing import conversation, outbox, paging, service, voicemail
 from ticketing.db import transaction
-from ticketing.models import OutboxMessage, Status, Ticket, TicketAttachment, TranscriptionState
+from ticketing.models import MailAttachment, OutboxMessage, Status, Ticket, TicketAttachment, TranscriptionState
 from workers import runtime as rt
 from workers.mail import notify_ticket_event
 from workers.runtime import Runtime
@@ -431,3 +432,51 @@ def test_a_request_body_beyond_every_file_cap_is_refused_before_it_is_read(
     assert response.status_code == 413 and "File too large" in response.get_data(as_text=True)
     with portal_runtime.sessions() as s:
         assert s.scalars(select(Ticket)).all() == []
+
+
+def test_the_clients_email_attachments_are_listed_with_portal_files_and_served_only_to_who_may_see_the_ticket(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    number = client_ticket("dana", "Printer", priority="P3")
+    folder = Path(portal_runtime.settings.recordings_dir) / "mail" / "1"
+    folder.mkdir(parents=True)
+    (folder / "printer.log").write_bytes(b"paper jam at tray 2\n")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        landing = conversation.add_client_message(
+            s,
+            t,
+            body="Log attached.",
+            author="Dana Whitfield",
+            now=portal_runtime.now(),
+            policy=portal_runtime.policy,
+            from_address=EMAILS["dana"],
+        )
+        s.add_all(
+            [
+                MailAttachment(
+                    message=landing.message,
+                    filename="printer.log",
+                    content_type="text/plain",
+                    size=20,
+                    path=str(folder / "printer.log"),
+                ),
+                MailAttachment(
+                    message=landing.message, filename="scan.tiff", content_type="image/tiff", size=9_000_000,
+                    path=None, note="not stored: over the cap",
+                ),
+            ]
+        )  # fmt: skip
+        s.flush()
+        stored_id = s.scalars(select(MailAttachment.id).where(MailAttachment.path.is_not(None))).one()
+    dana = portal_client("dana")
+    html = dana.get(f"/portal/tickets/{number}").get_data(as_text=True)
+    files = html.split("<h3>Files</h3>")[1]
+    assert "printer.log" in files and "sent by email" in files and "scan.tiff" in files and "over the cap" in files
+    assert "Log attached." in html  # her email, in the public conversation
+    download = dana.get(f"/portal/tickets/{number}/email-files/{stored_id}")
+    assert download.status_code == 200 and download.data == b"paper jam at tray 2\n"
+    assert download.headers["Content-Type"] == "application/octet-stream"
+    download.close()
+    assert portal_client("luis").get(f"/portal/tickets/{number}/email-files/{stored_id}").status_code == 404
+    assert portal_client("priya").get(f"/portal/tickets/{number}/email-files/{stored_id}").status_code == 404
