@@ -559,4 +559,3 @@ def add_attachment(
         detail={"filename": row.filename, "bytes": size, "via": source},
     )
     return row
-
