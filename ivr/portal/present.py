@@ -217,7 +217,7 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
         if isinstance(est, str):
             text = "Estimated resolution: " + datetime.fromisoformat(est).astimezone(tz).strftime("%a %b %-d, %H:%M")
         return Entry(entry.at, stamp, team, "Resolution plan ready", text)
-    if a in ("client reply",):
+    if a in ("client reply",):  # written before portal replies joined the conversation (now messages)
         return Entry(
             entry.at,
             stamp,
