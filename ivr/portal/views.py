@@ -418,7 +418,8 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
                     s, t, me, text, policy=runtime.policy, now=now, reopen_days=runtime.settings.mail_reopen_days
                 )
                 _store_files(s, landed.ticket, files, runtime, me)
-                number = int(landed.ticket.number or number)
+                if portal.visible(landed.ticket, me):  # a follow-up, or the ticket a merged one went into
+                    number = int(landed.ticket.number or number)
             elif what == "closed":
                 portal.confirm_resolved(s, t, me, policy=runtime.policy, now=now)
             else:

@@ -480,3 +480,19 @@ def test_the_clients_email_attachments_are_listed_with_portal_files_and_served_o
     download.close()
     assert portal_client("luis").get(f"/portal/tickets/{number}/email-files/{stored_id}").status_code == 404
     assert portal_client("priya").get(f"/portal/tickets/{number}/email-files/{stored_id}").status_code == 404
+
+
+def test_a_reply_on_a_merged_ticket_goes_to_the_ticket_it_went_into(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    kept = client_ticket("dana", "Server down")
+    repeat = client_ticket("dana", "Server down again")
+    with transaction(portal_runtime.sessions) as s:
+        service.merge_ticket(
+            s, service.get_ticket(s, repeat), service.get_ticket(s, kept), actor="Sam", now=portal_runtime.now()
+        )
+    response = portal_client("dana").post(f"/portal/tickets/{repeat}/reply", {"text": "Still down here."})
+    assert response.status_code == 303 and response.headers["Location"].startswith(f"/portal/tickets/{kept}")
+    with portal_runtime.sessions() as s:
+        bodies = {n: [m.body for m in conversation.conversation(s, service.get_ticket(s, n))] for n in (kept, repeat)}
+    assert bodies == {kept: ["Still down here."], repeat: []}
