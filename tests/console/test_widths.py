@@ -15,7 +15,7 @@ from tests.console.conftest import PASSWORD, ticket
 from tests.console.test_browser import seed
 from ticketing import conversation, paging, portal, service
 from ticketing.db import transaction
-from ticketing.models import Escalation, MailAttachment, Page
+from ticketing.models import Contact, Escalation, MailAttachment, Page
 from workers.runtime import Runtime
 
 WIDTHS = {"phone": (390, 844), "tablet": (768, 1024), "desktop": (1440, 900)}
@@ -205,8 +205,14 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
     entry = {"at": "2026-11-18T18:00:00+00:00", "kind": "sms", "to": "+18055550160", "body": "P1 CRITICAL " * 30}
     log.write_text(json.dumps(entry) + "\n")
     browser_runtime.settings = browser_runtime.settings.with_overrides(dev_mode=True, dev_twilio_log=log)
+    with transaction(browser_runtime.sessions) as s:  # a contact with an address: the Invite to the portal button
+        contact = s.scalars(select(Contact).where(Contact.name == "Dana Whitfield")).one()
+        contact.email = contact.email or "dana.whitfield-frontdesk@acme-dental-practice.example"
+        contact.primary = True
     for label, path in (
         ("oncall", "/oncall"),
+        ("contacts", "/contacts"),
+        ("mail", "/mail"),
         ("events", "/events"),
         ("dev-outbox", "/dev/outbox"),
         ("new-ticket", "/tickets/new"),
