@@ -7,7 +7,8 @@
 It accepts what the service asks Twilio to send (``Messages.json``, ``Calls.json``, recording deletions) when
 signed in with the development account, answers as Twilio does (201 with a fresh SID, ``queued``), prints each
 SMS and call, and appends it to a JSON-lines file (``DEV_TWILIO_LOG``) that the console's development page
-lists. Nothing leaves the machine: there is no phone network behind it. ``GET /dev/requests.json`` returns
+lists. Nothing leaves the machine: there is no phone network behind it, so it reports every SMS "delivered" a
+second later to the message's StatusCallback, signed as Twilio signs it (a page then counts as delivered). ``GET /dev/requests.json`` returns
 what it received (the demo reads it); ``GET /dev/info`` the account it accepts.
 
 The tests use the fuller ``tests/twilio_server.py`` (Prism validation, injected faults); this one is for people.
@@ -23,6 +24,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,6 +173,10 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                     }  # fmt: skip
                 )
                 self._json(201, _instance(sid, standin.account_sid, form, now, body=form.get("Body")))
+                if form.get("StatusCallback"):
+                    threading.Thread(
+                        target=_report_delivered, args=(standin, form["StatusCallback"], sid, form), daemon=True
+                    ).start()
             elif method == "POST" and what == "Calls" and not match["rest"]:
                 sid = "CA" + secrets.token_hex(16)
                 standin.record(
@@ -194,6 +200,29 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _report_delivered(standin: TwilioStandIn, url: str, sid: str, form: Mapping[str, str]) -> None:
+    """What Twilio does once a carrier confirms an SMS: a signed status callback saying "delivered"."""
+    import requests
+    from twilio.request_validator import RequestValidator
+
+    time.sleep(1)
+    params = {
+        "AccountSid": standin.account_sid,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": "delivered",
+        "SmsStatus": "delivered",
+        "To": form.get("To", ""),
+        "From": form.get("From", ""),
+        "ApiVersion": "2010-04-01",
+    }
+    signature = RequestValidator(standin.auth_token).compute_signature(url, params)
+    try:
+        requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=5)
+    except requests.RequestException as exc:
+        print(f"[twilio stand-in] status callback to {url} failed: {type(exc).__name__}", flush=True)
 
 
 def _instance(

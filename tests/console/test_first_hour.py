@@ -123,6 +123,8 @@ def test_make_run_then_make_demo_then_the_console_shows_the_demo(
             # Paged the after-hours rotation, acknowledged by the engineer's SMS, the timeline in order.
             assert "policy: after-hours" in page
             assert "acknowledged" in page
+            # The stand-in reports its SMS delivered, as Twilio does: the page counts as delivered.
+            assert re.search(r"[1-9] of \d+ pages? delivered", page), "no page counted as delivered"
             stamps = re.findall(r"<time>(\w{3} \w{3} \d+ \d\d:\d\d:\d\d)</time>", page)
             year = datetime.now().year
             times = [datetime.strptime(f"{year} {t}", "%Y %a %b %d %H:%M:%S") for t in stamps]
