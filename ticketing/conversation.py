@@ -20,9 +20,11 @@ from ticketing.models import (
     Client,
     Contact,
     MailAddress,
+    MailAttachment,
     Source,
     Status,
     Ticket,
+    TicketAttachment,
     TicketMessage,
 )
 from ticketing.policy import SupportPolicy
@@ -292,3 +294,43 @@ def ticket_for_message_ids(session: Session, ids: Sequence[str]) -> Ticket | Non
         if mid in known:
             return session.get(Ticket, known[mid])
     return None
+
+
+@dataclass(frozen=True)
+class ClientFile:
+    """A file the client sent on a ticket, whichever way it came: uploaded in the portal or attached to an email.
+
+    The two are stored in their own tables (``kind`` says which, ``id`` is the row's); ``path`` is None for an
+    email attachment that was not stored (``note`` says why, e.g. over the size cap).
+    """
+
+    kind: str  # "portal" (TicketAttachment) or "email" (MailAttachment)
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    path: str | None
+    at: datetime
+    note: str | None = None
+
+
+def client_files(session: Session, ticket: Ticket) -> list[ClientFile]:
+    """Every file the client sent on this ticket, portal uploads and email attachments, in the order they came."""
+    uploads = session.scalars(
+        select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id).order_by(TicketAttachment.id)
+    ).all()
+    mailed = session.execute(
+        select(MailAttachment, TicketMessage.created_at)
+        .join(TicketMessage, MailAttachment.message_id == TicketMessage.id)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
+        .order_by(MailAttachment.id)
+    ).all()
+    files = [ClientFile("portal", a.id, a.filename, a.content_type, a.size, a.path, a.uploaded_at) for a in uploads] + [
+        ClientFile("email", a.id, a.filename, a.content_type, a.size, a.path, at, a.note) for a, at in mailed
+    ]
+    return sorted(files, key=lambda f: (f.at, f.kind, f.id))
+
+
+def client_file(session: Session, ticket: Ticket, kind: str, file_id: int) -> ClientFile | None:
+    """One of the ticket's client files (None when it is not this ticket's)."""
+    return next((f for f in client_files(session, ticket) if f.kind == kind and f.id == file_id), None)

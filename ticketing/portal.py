@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ticketing import outbox, service, voicemail
+from ticketing import conversation, outbox, service, voicemail
 from ticketing.db import serialize_on
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import (
@@ -423,6 +423,7 @@ def submit_portal_ticket(
         description=(description or "").strip(),
         critical_requested=critical,
         client_id=contact.client_id,
+        contact_id=contact.id,
         reason=f"portal triage: {result.reason}",
     )
     ticket.client = contact.client
@@ -441,28 +442,38 @@ def submit_portal_ticket(
 
 
 def record_portal_reply(
-    session: Session, ticket: Ticket, viewer: PortalViewer, text: str, *, policy: SupportPolicy, now: datetime
-) -> None:
-    """A client's reply from the portal lands on the ticket (as an email reply does) and resumes a waiting clock."""
+    session: Session,
+    ticket: Ticket,
+    viewer: PortalViewer,
+    text: str,
+    *,
+    policy: SupportPolicy,
+    now: datetime,
+    reopen_days: int = 7,
+) -> conversation.Landing:
+    """A client's reply from the portal: the portal's checks, then the conversation's rules, as for an email.
+
+    A waiting clock resumes; a resolved ticket reopens (or, resolved too long ago, a follow-up opens); a
+    merged ticket's reply goes to the ticket it went into. Returns where the reply landed.
+    """
     body = (text or "").strip()
     if not body:
         raise InvalidInput("Please write your reply first.")
     if len(body) > MAX_REPLY:
         raise InvalidInput(f"A reply is at most {MAX_REPLY} characters.")
-    if ticket.status == Status.CLOSED.value:
+    if ticket.status == Status.CLOSED.value and ticket.merged_into_id is None:
         raise InvalidTransition("This ticket is closed: please submit a new one.")
-    service.audit(
+    return conversation.add_client_message(
         session,
         ticket,
-        actor=f"{viewer.name} (portal)",
-        action="client reply",
+        body=body,
+        author=f"{viewer.name} (portal)",
         now=now,
-        detail={"text": body, "via": "portal", "contact": viewer.name},
+        policy=policy,
+        channel="portal",
+        from_address=viewer.email or None,
+        reopen_days=reopen_days,
     )
-    if ticket.paused_at is not None:
-        service.resume_sla(
-            session, ticket, actor=f"{viewer.name} (portal)", now=now, policy=policy, reason="client replied"
-        )
 
 
 def confirm_resolved(
@@ -501,13 +512,15 @@ def still_broken(
         reason="client says it is still broken",
     )
     if body:
-        service.audit(
+        conversation.add_client_message(
             session,
             ticket,
-            actor=f"{viewer.name} (portal)",
-            action="client reply",
+            body=body,
+            author=f"{viewer.name} (portal)",
             now=now,
-            detail={"text": body, "via": "portal", "contact": viewer.name},
+            policy=policy,
+            channel="portal",
+            from_address=viewer.email or None,
         )
 
 
@@ -546,10 +559,3 @@ def add_attachment(
         detail={"filename": row.filename, "bytes": size, "via": source},
     )
     return row
-
-
-def attachments_of(session: Session, ticket: Ticket) -> Sequence[TicketAttachment]:
-    """The ticket's attachments, in the order they came."""
-    return session.scalars(
-        select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id).order_by(TicketAttachment.id)
-    ).all()

@@ -26,6 +26,7 @@ from workers.logs import configure
 
 log = logging.getLogger(__name__)
 ALIVE_KEY = "supportline:worker-alive:{}"
+RECONNECT_WAIT_MAX_SECONDS = 5.0
 
 
 def alive_key(worker_name: str) -> str:
@@ -99,12 +100,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def work_until_stopped(runtime: rt.Runtime, queues: list, model: str | None) -> None:
-    """Work the queues until told to stop (SIGTERM/SIGINT). RQ's worker quits on the first Redis error
+    """Work the queues until told to stop (SIGTERM/SIGINT). RQ's worker quits on some Redis errors
     (it logs "found an unhandled exception, quitting"); this process instead starts a fresh worker once
     Redis answers again, keeping the loaded model, so a Redis restart never takes the worker away."""
     pause = 0.5
     while True:
-        worker = SimpleWorker(queues, connection=runtime.redis)
+        try:
+            worker = SimpleWorker(queues, connection=runtime.redis)
+        except RedisError as exc:  # RQ names its connection at once: Redis is still away
+            log.warning("worker waiting for Redis (%s): next try in %.1f s", type(exc).__name__, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, RECONNECT_WAIT_MAX_SECONDS)
+            continue
+        # RQ waits up to 60 s between reconnection tries once Redis is gone; a page must not sit that long
+        # after Redis is back.
+        worker.max_connection_wait_time = RECONNECT_WAIT_MAX_SECONDS
         stop = start_heartbeat(runtime.redis, worker.name, runtime.settings.worker_heartbeat_seconds, model)
         try:
             worker.work(with_scheduler=True)
@@ -112,11 +122,12 @@ def work_until_stopped(runtime: rt.Runtime, queues: list, model: str | None) -> 
             log.warning("worker %s lost Redis (%s)", worker.name, type(exc).__name__)
         finally:
             stop.set()
-        if getattr(worker, "_stop_requested", False):
+        # RQ records a SIGTERM/SIGINT here before it stops (an idle worker never sets _stop_requested).
+        if worker._shutdown_requested_date is not None or worker._stop_requested:
             return
         log.warning("worker %s stopped without being asked to: starting a fresh one in %.1f s", worker.name, pause)
         time.sleep(pause)
-        pause = min(pause * 2, 10.0)
+        pause = min(pause * 2, RECONNECT_WAIT_MAX_SECONDS)
 
 
 if __name__ == "__main__":

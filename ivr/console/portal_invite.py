@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ivr.console.auth import blueprint, role_required, rt, safe_next, viewer
-from ticketing import accounts, portal
+from ticketing import accounts, conversation, portal
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, PortalSignInEvent, Ticket, TicketAttachment
@@ -75,12 +75,8 @@ def ticket_attachment(number: int, attachment_id: int) -> Response:
     return attachment_response(row, runtime.settings.recordings_dir)
 
 
-@blueprint.app_template_global("ticket_attachments")
-def ticket_attachments(ticket: Ticket) -> list[TicketAttachment]:
-    """The files attached to a ticket (for the ticket page's partial)."""
+@blueprint.app_template_global("client_files")
+def client_files(ticket: Ticket) -> list[conversation.ClientFile]:
+    """The files the client sent on a ticket, by portal or email (for the ticket page's "Client files")."""
     with rt().sessions() as s:
-        return list(
-            s.scalars(
-                select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id).order_by(TicketAttachment.id)
-            )
-        )
+        return conversation.client_files(s, ticket)

@@ -1,8 +1,9 @@
 """What the portal shows of a ticket: a list row, the SLA targets, and the public timeline.
 
 The public timeline is built from a whitelist: calls, the client's voicemail and its
-transcript, replies, status changes, the resolution plan. Internal notes, paging,
-assignment, audit reasons and phone numbers never appear.
+transcript, the ticket's conversation (the client's messages by email or portal, the support
+team's public replies and the notices the client was sent), status changes, the resolution plan.
+Internal notes, paging, assignment, audit reasons and phone numbers never appear.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from ticketing import service
-from ticketing.models import AuditEntry, CallEvent, Status, Ticket, TranscriptionState
+from ticketing.models import AuditEntry, CallEvent, Status, Ticket, TicketMessage, TranscriptionState
 from ticketing.policy import MILESTONES, SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import deadlines
@@ -216,7 +217,7 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
         if isinstance(est, str):
             text = "Estimated resolution: " + datetime.fromisoformat(est).astimezone(tz).strftime("%a %b %-d, %H:%M")
         return Entry(entry.at, stamp, team, "Resolution plan ready", text)
-    if a in ("client reply",):
+    if a in ("client reply",):  # written before portal replies joined the conversation (now messages)
         return Entry(
             entry.at,
             stamp,
@@ -242,9 +243,33 @@ def _describe(entry: AuditEntry, ticket: Ticket, tz: tzinfo) -> Entry | None:
     return None
 
 
-def public_timeline(ticket: Ticket, events: Iterable[CallEvent], tz: tzinfo) -> list[Entry]:
-    """The ticket's history as the client may see it, oldest first."""
-    entries: list[Entry] = []
+CHANNEL_TEXT = {"email": "by email", "portal": "in the portal", "sms": "by text message"}
+
+
+def _message_entry(m: TicketMessage, tz: tzinfo) -> Entry | None:
+    """A conversation message as the client sees it: theirs (not automatic ones), our replies, notices sent."""
+    stamp = m.created_at.astimezone(tz).strftime("%a %b %-d, %H:%M")
+    how = CHANNEL_TEXT.get(m.channel, m.channel)
+    if m.direction == "in":
+        if m.automatic:
+            return None
+        who = m.author.removesuffix(" (portal)") if m.author else "You"
+        return Entry(m.created_at, stamp, who, f"Message {how}", m.body or "", "reply")
+    if m.state in ("suppressed", "failed"):
+        return None  # never reached the client
+    if m.event == "reply":
+        return Entry(m.created_at, stamp, "Support team", f"Reply {how}", m.body or "", "reply")
+    return Entry(m.created_at, stamp, "Support team", f"Update sent {how}: {m.subject}", m.body or "")
+
+
+def public_timeline(
+    ticket: Ticket, events: Iterable[CallEvent], tz: tzinfo, messages: Iterable[TicketMessage] = ()
+) -> list[Entry]:
+    """The ticket's history as the client may see it, oldest first (``messages``: its conversation)."""
+    messages = list(messages)
+    entries: list[Entry] = [e for e in (_message_entry(m, tz) for m in messages) if e is not None]
+    # An emailed ticket's details are its first message (a follow-up's repeat the message): shown once.
+    told = [m.body.strip() for m in messages if m.direction == "in" and m.body and m.body.strip()]
     for e in events:
         if e.event == "incoming":
             entries.append(
@@ -269,7 +294,11 @@ def public_timeline(ticket: Ticket, events: Iterable[CallEvent], tz: tzinfo) -> 
                     "voicemail",
                 )
             )
-    if ticket.description and ticket.source in ("portal", "email"):
+    if (
+        ticket.description
+        and ticket.source in ("portal", "email")
+        and not any(body in ticket.description for body in told)
+    ):
         first = entries[0].at if entries else ticket.opened_at
         entries.append(
             Entry(

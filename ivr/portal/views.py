@@ -35,7 +35,7 @@ from werkzeug.datastructures import FileStorage
 from ivr.app import rt
 from ivr.console import CONTENT_SECURITY_POLICY
 from ivr.portal import present
-from ticketing import portal, service
+from ticketing import conversation, portal, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidTransition, UnknownTicket
 from ticketing.models import TicketAttachment
@@ -355,7 +355,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
             t = portal.ticket_for(s, me, number)
         except UnknownTicket:
             abort(404)
-        attachments = list(portal.attachments_of(s, t))
+        attachments = conversation.client_files(s, t)  # portal uploads and the client's email attachments
         into = present.merged_into(t)
         into_visible = False
         if into is not None:
@@ -367,7 +367,9 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
             "portal/ticket.html",
             t=t,
             row=present.row_of(t, runtime.policy, now),
-            timeline=present.public_timeline(t, service.call_events(s, t.call_sid), runtime.policy.timezone),
+            timeline=present.public_timeline(
+                t, service.call_events(s, t.call_sid), runtime.policy.timezone, conversation.conversation(s, t)
+            ),
             attachments=attachments,
             merged_into=into,
             merged_into_visible=into_visible,
@@ -412,8 +414,12 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
                 abort(404)
             now = runtime.now()
             if what == "reply":
-                portal.record_portal_reply(s, t, me, text, policy=runtime.policy, now=now)
-                _store_files(s, t, files, runtime, me)
+                landed = portal.record_portal_reply(
+                    s, t, me, text, policy=runtime.policy, now=now, reopen_days=runtime.settings.mail_reopen_days
+                )
+                _store_files(s, landed.ticket, files, runtime, me)
+                if portal.visible(landed.ticket, me):  # a follow-up, or the ticket a merged one went into
+                    number = int(landed.ticket.number or number)
             elif what == "closed":
                 portal.confirm_resolved(s, t, me, policy=runtime.policy, now=now)
             else:
@@ -591,7 +597,7 @@ def _store_files(session: Any, ticket: Any, files: list[Upload], runtime: Runtim
         )
 
 
-def attachment_response(row: TicketAttachment, root: Path) -> Response:
+def attachment_response(row: TicketAttachment | conversation.ClientFile, root: Path) -> Response:
     """Send a stored attachment: images inline, anything else as a download; never sniffed, never cached."""
     from ivr.console.views import recording_file
 
@@ -624,6 +630,21 @@ def attachment(number: int, attachment_id: int) -> Response:
             abort(404)
         row = s.get(TicketAttachment, attachment_id)
         if row is None or row.ticket_id != t.id:
+            abort(404)
+    return attachment_response(row, runtime.settings.recordings_dir)
+
+
+@blueprint.get("/tickets/<int:number>/email-files/<int:attachment_id>")
+def email_attachment(number: int, attachment_id: int) -> Response:
+    """A file the client sent by email on a ticket the contact may see (a stored one)."""
+    runtime = rt()
+    with runtime.sessions() as s:
+        try:
+            t = portal.ticket_for(s, viewer(), number)
+        except UnknownTicket:
+            abort(404)
+        row = conversation.client_file(s, t, "email", attachment_id)
+        if row is None or row.path is None:
             abort(404)
     return attachment_response(row, runtime.settings.recordings_dir)
 

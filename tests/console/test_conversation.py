@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from sqlalchemy import select
 
 from tests.console.conftest import Console
 from tests.mail import fixtures
 from tests.mail.conftest import Desk, desk  # noqa: F401 - the fixture
+from ticketing import portal, service
+from ticketing.db import transaction
 from ticketing.models import MailAttachment, OutboxMessage, TicketMessage
 
 
@@ -68,3 +72,28 @@ def test_metrics_count_inbound_mail_and_client_messages_by_state(desk: Desk, app
     assert 'supportline_inbound_mail_total{state="ticketed",via="imap"} 1.0' in text
     assert 'supportline_inbound_mail_total{state="quarantined",via="imap"} 1.0' in text
     assert 'supportline_client_messages_total{channel="email",state="sent"} 1.0' in text
+
+
+def test_client_files_list_email_and_portal_files_once_and_the_conversation_points_there(
+    desk: Desk,  # noqa: F811
+    console: Console,
+) -> None:
+    desk.receive(fixtures.with_attachment(2000))
+    (ticket,) = desk.tickets()
+    folder = Path(desk.runtime.settings.recordings_dir) / "attachments"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
+    with transaction(desk.runtime.sessions) as s:
+        t = service.get_ticket(s, ticket.number)
+        portal.add_attachment(
+            s, t, filename="photo.png", content_type="image/png", size=6, sha256="0" * 64,
+            path=str(folder / "photo.png"), now=desk.runtime.now(), contact_id=None,
+        )  # fmt: skip
+    with desk.runtime.sessions() as s:
+        mailed = s.scalars(select(MailAttachment)).one()
+    page = console.get(f"/tickets/{ticket.number}").get_data(as_text=True)
+    talk = page.split('aria-label="Conversation with the client"')[1].split("</section>")[0]
+    details = page.split('aria-label="Details"')[1]
+    assert "1 file attached" in talk and 'href="#client-files"' in talk and mailed.filename not in talk
+    assert 'id="client-files"' in details and mailed.filename in details and "photo.png" in details
+    assert f'href="/attachments/{mailed.id}"' in details and page.count(f'href="/attachments/{mailed.id}"') == 1

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from tests.console.conftest import PASSWORD, ticket
 from tests.console.test_browser import seed
-from ticketing import paging, service
+from ticketing import conversation, paging, portal, service
 from ticketing.db import transaction
-from ticketing.models import Escalation, Page
+from ticketing.models import Contact, Escalation, MailAttachment, Page
 from workers.runtime import Runtime
 
 WIDTHS = {"phone": (390, 844), "tablet": (768, 1024), "desktop": (1440, 900)}
@@ -71,6 +71,26 @@ def check(page: Any, name: str, label: str, artifacts: Path) -> None:
         header_readable(page)
     if name == "phone":
         assert small_targets(page) == [], label
+
+
+def add_client_files(runtime: Runtime, number: int) -> None:
+    """The client emails a long-named log and uploads a photo in the portal on ticket ``number``."""
+    folder = Path(runtime.settings.recordings_dir) / "attachments"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        now = runtime.now()
+        landing = conversation.add_client_message(
+            s, t, body="The log from the file server.", author="Dana Whitfield", now=now, policy=runtime.policy,
+            from_address="dana@acme-dental.example",
+        )  # fmt: skip
+        name = "fileserver-" + "x" * 90 + ".log"
+        s.add(MailAttachment(message=landing.message, filename=name, content_type="text/plain", size=9, path=None))
+        portal.add_attachment(
+            s, t, filename="photo.png", content_type="image/png", size=6, sha256="0" * 64,
+            path=str(folder / "photo.png"), now=now, contact_id=None,
+        )  # fmt: skip
 
 
 def lengthen_paging_names(runtime: Runtime) -> None:
@@ -185,8 +205,14 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
     entry = {"at": "2026-11-18T18:00:00+00:00", "kind": "sms", "to": "+18055550160", "body": "P1 CRITICAL " * 30}
     log.write_text(json.dumps(entry) + "\n")
     browser_runtime.settings = browser_runtime.settings.with_overrides(dev_mode=True, dev_twilio_log=log)
+    with transaction(browser_runtime.sessions) as s:  # a contact with an address: the Invite to the portal button
+        contact = s.scalars(select(Contact).where(Contact.name == "Dana Whitfield")).one()
+        contact.email = contact.email or "dana.whitfield-frontdesk@acme-dental-practice.example"
+        contact.primary = True
     for label, path in (
         ("oncall", "/oncall"),
+        ("contacts", "/contacts"),
+        ("mail", "/mail"),
         ("events", "/events"),
         ("dev-outbox", "/dev/outbox"),
         ("new-ticket", "/tickets/new"),
@@ -202,6 +228,19 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
     assert "No ticket 499999" in page.locator("main").inner_text()
     check(page, name, "error-404", artifacts)
     assert page.request.get(f"{base}/favicon.ico").status == 200
+
+    # A ticket with the client's files by email and portal: listed once under Client files, the conversation
+    # points there; nothing widens the page.
+    add_client_files(browser_runtime, numbers["voicemail"])
+    page.goto(f"{base}/tickets/{numbers['voicemail']}")
+    check(page, name, "ticket-client-files", artifacts)
+    files = page.locator("#client-files + dd li")
+    assert files.count() == 2 and "photo.png" in files.all_inner_texts()[1]
+    talk = page.locator("section.conversation")
+    assert "fileserver-" not in talk.inner_text() and "1 file attached" in talk.inner_text()
+    talk.locator("a[href='#client-files']").click()
+    box = page.locator("#client-files").bounding_box()
+    assert box is not None and 0 <= box["y"] < WIDTHS[name][1] and box["x"] + box["width"] <= WIDTHS[name][0]
 
     # Sign out from the header at this width.
     page.click("header button:has-text('Sign out')")

@@ -6,15 +6,18 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from tests.conftest import FixedClock
 from tests.console.conftest import Console
-from tests.portal.conftest import PortalClient
-from ticketing import paging, service, voicemail
+from tests.portal.conftest import EMAILS, PortalClient, mails
+from ticketing import conversation, outbox, paging, service, voicemail
 from ticketing.db import transaction
-from ticketing.models import OutboxMessage, Status, Ticket, TicketAttachment, TranscriptionState
+from ticketing.models import MailAttachment, OutboxMessage, Status, Ticket, TicketAttachment, TranscriptionState
+from workers import runtime as rt
+from workers.mail import notify_ticket_event
 from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
@@ -297,14 +300,59 @@ def test_a_reply_lands_on_the_ticket_and_resumes_a_waiting_clock(
     with portal_runtime.sessions() as s:
         t = service.get_ticket(s, number)
         assert t.status == Status.IN_PROGRESS.value and t.paused_at is None
-        reply = next(a for a in t.audit if a.action == "client reply")
-        assert reply.detail == {"text": "The VPN server is vpn.acme.example", "via": "portal", "contact": "Luis Ortega"}
-        assert reply.actor == "Luis Ortega (portal)"
+        (message,) = conversation.conversation(s, t)  # the same conversation an email reply joins
+        assert (message.direction, message.channel, message.body) == (
+            "in",
+            "portal",
+            "The VPN server is vpn.acme.example",
+        )
+        assert message.author == "Luis Ortega (portal)" and message.from_address == EMAILS["luis"]
+        assert next(a for a in t.audit if a.action == "client message").detail["channel"] == "portal"
         assert t.pauses[0].ended_at == portal_runtime.now()
     page = luis.get(f"/portal/tickets/{number}?done=reply").get_data(as_text=True)
     assert "vpn.acme.example" in page and "Your reply was added" in page
     console.login()  # the console session went idle during the hour
-    assert "via portal: The VPN server is vpn.acme.example" in console.get(f"/tickets/{number}").get_data(as_text=True)
+    console_page = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "The VPN server is vpn.acme.example" in console_page.split('aria-label="Conversation with the client"')[1]
+
+
+def test_a_console_public_reply_shows_in_the_portal_and_an_internal_note_does_not(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    number = client_ticket("luis", "VPN", priority="P3")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        now = portal_runtime.now()
+        conversation.reply_to_client(s, t, "Please restart the VPN client.", actor="Alex Rivera", now=now)
+        service.add_note(s, t, "INTERNAL: check the firewall logs", actor="Alex Rivera", now=now)
+    html = portal_client("luis").get(f"/portal/tickets/{number}").get_data(as_text=True)
+    assert "Please restart the VPN client." in html and "Reply by email" in html
+    assert "INTERNAL" not in html and "firewall" not in html and "Alex Rivera" not in html
+
+
+def test_a_portal_ticket_gets_the_new_ticket_email(portal_client: Make, portal_runtime: Runtime) -> None:
+    dana = portal_client("dana")
+    before = len(mails(portal_runtime))
+    response = dana.post(
+        "/portal/tickets/new",
+        {"summary": "Scanner offline", "description": "The scanner at reception is offline.", "step": "submit"}
+        | {"affected": "me", "workaround": "yes", "deadline": "no"},
+    )
+    assert response.status_code in (302, 303), response.get_data(as_text=True)
+    with portal_runtime.sessions() as s:
+        (t,) = [t for t in s.scalars(select(Ticket)) if t.summary == "Scanner offline"]
+        number = int(t.number or 0)
+        assert t.contact is not None and t.contact.name == "Dana Whitfield"
+        keys = [o.key for o in s.scalars(select(OutboxMessage).where(OutboxMessage.kind == outbox.NOTIFY))]
+    assert keys == [f"notify:{number}:created:1"]
+    rt.install(portal_runtime)
+    try:
+        assert notify_ticket_event(number, "created", keys[0]) == "sent"
+    finally:
+        rt.install(None)
+    new = [m for m in mails(portal_runtime) if f"#{number}" in str(m["Subject"])]
+    assert len(mails(portal_runtime)) == before + 1 and len(new) == 1
+    assert "dana@acme-dental.example" in str(new[0]["To"]).lower()
 
 
 def test_resolved_then_still_broken_reopens_and_this_is_resolved_closes(
@@ -327,7 +375,7 @@ def test_resolved_then_still_broken_reopens_and_this_is_resolved_closes(
     with portal_runtime.sessions() as s:
         t = service.get_ticket(s, number)
         assert t.status == Status.IN_PROGRESS.value and t.milestone("resolved").met_at is None
-        assert [a.action for a in t.audit][-2:] == ["status changed", "client reply"]
+        assert [a.action for a in t.audit][-2:] == ["status changed", "client message"]
     assert dana.post(f"/portal/tickets/{number}/resolved").status_code == 400  # not resolved now
     with transaction(portal_runtime.sessions) as s:
         service.set_status(
@@ -384,3 +432,67 @@ def test_a_request_body_beyond_every_file_cap_is_refused_before_it_is_read(
     assert response.status_code == 413 and "File too large" in response.get_data(as_text=True)
     with portal_runtime.sessions() as s:
         assert s.scalars(select(Ticket)).all() == []
+
+
+def test_the_clients_email_attachments_are_listed_with_portal_files_and_served_only_to_who_may_see_the_ticket(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    number = client_ticket("dana", "Printer", priority="P3")
+    folder = Path(portal_runtime.settings.recordings_dir) / "mail" / "1"
+    folder.mkdir(parents=True)
+    (folder / "printer.log").write_bytes(b"paper jam at tray 2\n")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        landing = conversation.add_client_message(
+            s,
+            t,
+            body="Log attached.",
+            author="Dana Whitfield",
+            now=portal_runtime.now(),
+            policy=portal_runtime.policy,
+            from_address=EMAILS["dana"],
+        )
+        s.add_all(
+            [
+                MailAttachment(
+                    message=landing.message,
+                    filename="printer.log",
+                    content_type="text/plain",
+                    size=20,
+                    path=str(folder / "printer.log"),
+                ),
+                MailAttachment(
+                    message=landing.message, filename="scan.tiff", content_type="image/tiff", size=9_000_000,
+                    path=None, note="not stored: over the cap",
+                ),
+            ]
+        )  # fmt: skip
+        s.flush()
+        stored_id = s.scalars(select(MailAttachment.id).where(MailAttachment.path.is_not(None))).one()
+    dana = portal_client("dana")
+    html = dana.get(f"/portal/tickets/{number}").get_data(as_text=True)
+    files = html.split("<h3>Files</h3>")[1]
+    assert "printer.log" in files and "sent by email" in files and "scan.tiff" in files and "over the cap" in files
+    assert "Log attached." in html  # her email, in the public conversation
+    download = dana.get(f"/portal/tickets/{number}/email-files/{stored_id}")
+    assert download.status_code == 200 and download.data == b"paper jam at tray 2\n"
+    assert download.headers["Content-Type"] == "application/octet-stream"
+    download.close()
+    assert portal_client("luis").get(f"/portal/tickets/{number}/email-files/{stored_id}").status_code == 404
+    assert portal_client("priya").get(f"/portal/tickets/{number}/email-files/{stored_id}").status_code == 404
+
+
+def test_a_reply_on_a_merged_ticket_goes_to_the_ticket_it_went_into(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    kept = client_ticket("dana", "Server down")
+    repeat = client_ticket("dana", "Server down again")
+    with transaction(portal_runtime.sessions) as s:
+        service.merge_ticket(
+            s, service.get_ticket(s, repeat), service.get_ticket(s, kept), actor="Sam", now=portal_runtime.now()
+        )
+    response = portal_client("dana").post(f"/portal/tickets/{repeat}/reply", {"text": "Still down here."})
+    assert response.status_code == 303 and response.headers["Location"].startswith(f"/portal/tickets/{kept}")
+    with portal_runtime.sessions() as s:
+        bodies = {n: [m.body for m in conversation.conversation(s, service.get_ticket(s, n))] for n in (kept, repeat)}
+    assert bodies == {kept: ["Still down here."], repeat: []}
