@@ -40,13 +40,32 @@ def transcribe_voicemail(
     writes more of the message as digit runs of three or more, covering no less.
     """
     first = _read(engine, audio_path, initial_prompt, coverage)
-    if not number_pass or first.no_speech or not _NUMBERISH.search(first.text):
+    if not number_pass:
         return first
+    return refine_numbers(engine, audio_path, first, initial_prompt, coverage=coverage) or first
+
+
+def may_hold_number(first: Transcript) -> bool:
+    """True where a first reading may hold a number, so reading it again with ``NUMBER_PROMPT`` may help."""
+    return not first.no_speech and bool(_NUMBERISH.search(first.text))
+
+
+def refine_numbers(
+    engine: Engine,
+    audio_path: Path,
+    first: Transcript,
+    initial_prompt: str | None = None,
+    *,
+    coverage: CoverageConfig = DEFAULT_COVERAGE,
+) -> Transcript | None:
+    """The second reading with ``NUMBER_PROMPT`` where it beats ``first`` (more digit runs, no less covered), else None."""
+    if not may_hold_number(first):
+        return None
     prompt = f"{initial_prompt} {NUMBER_PROMPT}" if initial_prompt else NUMBER_PROMPT
     second = _read(engine, audio_path, prompt, coverage)
     if second.no_speech or len(second.missing) > len(first.missing):
-        return first
-    return second if _number_digits(second.text) > _number_digits(first.text) else first
+        return None
+    return second if _number_digits(second.text) > _number_digits(first.text) else None
 
 
 def _read(engine: Engine, audio_path: Path, prompt: str | None, coverage: CoverageConfig) -> Transcript:
