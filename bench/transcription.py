@@ -70,7 +70,7 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
 
     def transcribe(path: Path, prompt: str | None) -> Any:
         if pipeline:
-            return transcribe_voicemail(engine, path, prompt)
+            return transcribe_voicemail(engine, path, prompt, number_pass=spec.get("number_pass", True))
         return engine.transcribe(path, prompt)
 
     for clip in spec["clips"]:
@@ -248,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--audio-dir", type=Path, default=DEFAULT_AUDIO_DIR)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--faster-model", default="", help="WHISPER_MODEL for faster-whisper")
+    parser.add_argument(
+        "--only", default="", help="with --settings: only the settings whose label holds this text (own results file)"
+    )
     parser.add_argument("--openai-model", default=str(DEFAULT_OPENAI_MODEL))
     parser.add_argument(
         "--settings",
@@ -404,7 +407,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 # run on the tuning half only: they are what the default is chosen from.  The
 # candidates run on both halves, and the number set.
 SETTINGS: tuple[tuple[str, str, dict[str, Any], bool, bool, str], ...] = (
-    ("fw tiny.en int8 b5 (old default)", "faster-whisper", {"compute_type": "int8"}, True, True, "both"),
+    ("fw tiny.en int8 b5 (default)", "faster-whisper", {"compute_type": "int8"}, True, True, "both"),
+    (
+        "fw tiny.en int8 b5, no number re-read",
+        "faster-whisper",
+        {"compute_type": "int8", "number_pass": False},
+        True,
+        True,
+        "both",
+    ),
     ("fw tiny.en float32 b5", "faster-whisper", {"compute_type": "float32"}, True, True, "both"),
     ("plain openai-whisper tiny.en b5", "openai-whisper", {"beam_size": 5}, False, False, "both"),
     ("fw base int8 b5 (bundled:base)", "faster-whisper:base", {"compute_type": "int8"}, True, True, "both"),
@@ -444,6 +455,7 @@ def compare_settings(args: argparse.Namespace) -> int:
         GAP_SET,
         HELD_BACK,
         NUMBER_SET,
+        NUMBER_TUNING,
         SIXTY_SECONDS,
         TUNING,
         build_clip,
@@ -472,6 +484,7 @@ def compare_settings(args: argparse.Namespace) -> int:
         "(espeak-ng and Asterisk's recorded digits); truncation set: the prompt-truncation fixture, "
         + ", ".join(GAP_SET)
     )
+    report(f"# number set, tuning part: {', '.join(NUMBER_TUNING)}; held-back part: the other voicemails")
     report(
         "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
         "found digit-exact in the caller's grouping; names: client and caller names heard; truncations: "
@@ -481,11 +494,13 @@ def compare_settings(args: argparse.Namespace) -> int:
     )
     report()
     header = (
-        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'numbers':>8} {'names':>6} {'trunc':>7} "
+        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'names':>6} {'trunc':>7} "
         f"{'RTF':>6} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>6}"
     )
     report(header)
     for label, engine, options, prompted, pipeline, which in SETTINGS:
+        if args.only not in label:
+            continue
         names = [*TUNING] if which == "tuning" else [*TUNING, *HELD_BACK]
         extra = [*numbers, *GAP_SET] if which == "both" else []
         clips = [{"name": n, "path": str(corpus[n].path)} for n in (*names, *extra)]
@@ -495,7 +510,8 @@ def compare_settings(args: argparse.Namespace) -> int:
         spec: dict[str, Any] = {
             "engine": engine.split(":")[0],
             "model": model if engine.startswith("faster") else args.openai_model,
-            "options": {k: v for k, v in options.items() if k not in DECODE_SWITCHES},
+            "options": {k: v for k, v in options.items() if k not in (*DECODE_SWITCHES, "number_pass")},
+            "number_pass": options.get("number_pass", True),
             "decode": {k: v for k, v in options.items() if k in DECODE_SWITCHES},
             "pipeline": pipeline,
             "prompts": prompts if prompted else {},
@@ -509,18 +525,20 @@ def compare_settings(args: argparse.Namespace) -> int:
             speech = [n for n in members if n in texts and corpus[n].kind == "speech"]
             if speech:
                 wers[half] = word_error_rate([corpus[n].reference for n in speech], [texts[n] for n in speech])
-        found = total = 0
+        found = {"tuning": 0, "held-back": 0}
+        total = {"tuning": 0, "held-back": 0}
         for name, item in numbers.items():
             if name in texts:
                 written = digits_as_said(texts[name])
-                found += sum(number in written for number in item.numbers)
-                total += len(item.numbers)
+                part = "tuning" if name in NUMBER_TUNING else "held-back"
+                found[part] += sum(number in written for number in item.numbers)
+                total[part] += len(item.numbers)
         truncated = [c for c in run.clips if c["truncated"]]
         still = [c for c in truncated if c["missing"]] if pipeline else truncated
         audio = sum(c["audio"] for c in run.clips)
         report(
             f"{label:40} {_pct(wers.get('tuning')):>8} {_pct(wers.get('held-back')):>8} "
-            f"{f'{found}/{total}' if total else '-':>8} {_names_heard(run, corpus):>6} "
+            f"{_share(found, total, 'tuning'):>8} {_share(found, total, 'held-back'):>8} {_names_heard(run, corpus):>6} "
             f"{f'{len(truncated)}/{len(still)}':>7} {sum(c['wall'] for c in run.clips) / audio:6.3f} "
             f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
             f"{f'{run.latency:.1f}s' if run.latency else '-':>6}"
@@ -528,11 +546,15 @@ def compare_settings(args: argparse.Namespace) -> int:
         for c in truncated:
             report(f"    truncated: {c['name']} uncovered {c['missing'] or 'recovered'}")
     report(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    output = args.output.with_name("transcription-settings.txt")
+    output = args.output.with_name("transcription-numbers.txt" if args.only else "transcription-settings.txt")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(report.lines) + "\n")
     print(f"\nwritten to {output}")
     return 0
+
+
+def _share(found: dict[str, int], total: dict[str, int], part: str) -> str:
+    return f"{found[part]}/{total[part]}" if total[part] else "-"
 
 
 def _pct(value: float | None) -> str:

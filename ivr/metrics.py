@@ -266,7 +266,9 @@ class SupportlineCollector:
 
     def _queue(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
-            "supportline_queue_jobs", "Jobs in the RQ queues (paging and main) by state", labels=["state"]
+            "supportline_queue_jobs",
+            "Jobs in the RQ queues (paging, main and second readings) by state",
+            labels=["state"],
         )
         queues = self.runtime.queues()
         depth.add_metric(["queued"], sum(q.count for q in queues))

@@ -47,8 +47,31 @@ def digits_as_said(text: str) -> str:
     """The transcript with spoken numbers written as digits in the caller's grouping."""
     from text_to_num import alpha2digit
 
-    text = _digit_runs_to_digits(text)
+    text = _digit_runs_to_digits(_repair_five(text))
     return alpha2digit(text, "en", threshold=10)
+
+
+# tiny.en hears a "five" said over the phone as "time" or "fine"; two or more in
+# a row, next to a number, are digits ("time, time, time, oh one eight eight").
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple|\d+)"
+_FIVE_LIKE = r"(?:time|fine)"
+_FIVES = re.compile(rf"(?i)\b{_FIVE_LIKE}(?:[\s,\-]+{_FIVE_LIKE})+\b")
+# Beside it, a number: two digit words (or digits) in a row.
+_DIGIT_AFTER = re.compile(rf"(?i)^[\s,\-.]+(?:\d{{2,}}|{_DIGIT_WORD}[\s,\-]+{_DIGIT_WORD})\b")
+_DIGIT_BEFORE = re.compile(rf"(?i)\b(?:\d{{2,}}|{_DIGIT_WORD}[\s,\-]+{_DIGIT_WORD})[\s,\-]+$")
+
+
+def _repair_five(text: str) -> str:
+    """Repeated "time"/"fine" beside digit words or digits, as "five": only inside a number run."""
+
+    def repair(match: re.Match[str]) -> str:
+        after = _DIGIT_AFTER.match(text[match.end() :])
+        before = _DIGIT_BEFORE.search(text[: match.start()])
+        if not (after or before):
+            return match.group(0)
+        return re.sub(r"(?i)time|fine", "five", match.group(0))
+
+    return _FIVES.sub(repair, text)
 
 
 def group_digits(groups: Iterable[str]) -> str:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
 from transcription.coverage import DEFAULT_COVERAGE, CoverageConfig, complete_transcript
 from transcription.engine import Engine, Transcript
 from transcription.numbers import digits_as_said
+
+# Whisper copies its prompt's style: a number read digit by digit in the prompt
+# makes it write the caller's digits as digit words, which numbers.py groups.
+NUMBER_PROMPT = "My number is eight oh five, five five five, oh one eight eight."
+# A first reading that may hold a number: digits, digit words, or what tiny.en
+# hears for espeak's and callers' "five" / "nine" ("time", "fine", "size").
+_NUMBERISH = re.compile(
+    r"\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple|"
+    r"time|fine|size|extension|ticket|number|callback|call)\b",
+    re.IGNORECASE,
+)
+_DIGIT_RUN = re.compile(r"\d[\d ]*\d|\d")
 
 
 def transcribe_voicemail(
@@ -16,14 +29,54 @@ def transcribe_voicemail(
     initial_prompt: str | None = None,
     *,
     coverage: CoverageConfig = DEFAULT_COVERAGE,
+    number_pass: bool = True,
 ) -> Transcript:
     """Transcribe one recording, check it against the speech in the audio, and tidy its numbers.
 
     ``missing`` on the result lists the speech spans no segment covers even
-    after decoding them again on their own: the ticket must say so.
+    after decoding them again on their own: the ticket must say so.  Where the
+    first reading may hold a number, the recording is read again with
+    ``NUMBER_PROMPT`` after the caller's prompt, and that reading is kept if it
+    writes more of the message as digit runs of three or more, covering no less.
     """
-    transcript = engine.transcribe(audio_path, initial_prompt=initial_prompt)
+    first = _read(engine, audio_path, initial_prompt, coverage)
+    if not number_pass:
+        return first
+    return refine_numbers(engine, audio_path, first, initial_prompt, coverage=coverage) or first
+
+
+def may_hold_number(first: Transcript) -> bool:
+    """True where a first reading may hold a number, so reading it again with ``NUMBER_PROMPT`` may help."""
+    return not first.no_speech and bool(_NUMBERISH.search(first.text))
+
+
+def refine_numbers(
+    engine: Engine,
+    audio_path: Path,
+    first: Transcript,
+    initial_prompt: str | None = None,
+    *,
+    coverage: CoverageConfig = DEFAULT_COVERAGE,
+) -> Transcript | None:
+    """The second reading with ``NUMBER_PROMPT`` where it beats ``first`` (more digit runs, no less covered), else None."""
+    if not may_hold_number(first):
+        return None
+    prompt = f"{initial_prompt} {NUMBER_PROMPT}" if initial_prompt else NUMBER_PROMPT
+    second = _read(engine, audio_path, prompt, coverage)
+    if second.no_speech or len(second.missing) > len(first.missing):
+        return None
+    return second if _number_digits(second.text) > _number_digits(first.text) else None
+
+
+def _read(engine: Engine, audio_path: Path, prompt: str | None, coverage: CoverageConfig) -> Transcript:
+    transcript = engine.transcribe(audio_path, initial_prompt=prompt)
     transcript = complete_transcript(engine, audio_path, transcript, config=coverage)
     if transcript.no_speech:
         return transcript
     return replace(transcript, text=digits_as_said(transcript.text))
+
+
+def _number_digits(text: str) -> int:
+    """Digits the text writes in runs of three or more (a phone, ticket or extension number)."""
+    runs = (m.group(0).replace(" ", "") for m in _DIGIT_RUN.finditer(text))
+    return sum(len(r) for r in runs if len(r) >= 3)

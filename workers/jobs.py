@@ -56,7 +56,7 @@ def transcribe_recording(recording_sid: str) -> str:
     from transcription import errors as terr
     from transcription.download import download_recording
     from transcription.hints import initial_prompt_for, triage_hints
-    from transcription.pipeline import transcribe_voicemail
+    from transcription.pipeline import may_hold_number, transcribe_voicemail
 
     runtime = rt.current()
     settings = runtime.settings
@@ -102,7 +102,9 @@ def transcribe_recording(recording_sid: str) -> str:
                     detail={"bytes": stored.stat().st_size},
                 )
         started = runtime.now()
-        transcript = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt)
+        # The first pass only: the number pass is a second job (``refine_transcript``) on the queue
+        # served last, so this transcript reaches the ticket as fast as before.
+        transcript = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt, number_pass=False)
     except terr.TranscriptionError as exc:
         # Twilio answers 404 for a moment while the media is still being processed: retry that too.
         retryable = isinstance(exc, (terr.RecordingUnavailableError, terr.RecordingNotFoundError))
@@ -135,16 +137,7 @@ def transcribe_recording(recording_sid: str) -> str:
             TranscriptionState.NO_SPEECH if transcript.no_speech else TranscriptionState.DONE
         ).value
         if hints is not None:
-            t.hints = {
-                "summary": hints.summary,
-                "callback_number": phone.normalize(hints.callback_number) or hints.callback_number,
-                "caller_name": hints.caller.name,
-                "organisation": hints.caller.organisation,
-                "suggested_priority": hints.priority,
-                "cues": list(hints.cues),
-            }
-            if hints.summary:
-                t.summary = hints.summary[:200]
+            _apply_hints(t, hints)
         elapsed = (runtime.now() - started).total_seconds()
         service.audit(
             s,
@@ -172,6 +165,9 @@ def transcribe_recording(recording_sid: str) -> str:
                 detail={"note": missing_note(t.transcript_missing), "missing": t.transcript_missing},
             )
         outbox.complete(s, key, runtime.now())
+        if may_hold_number(transcript):
+            payload = {"recording_sid": recording_sid}
+            outbox.post(s, outbox.REFINE, f"refine:{recording_sid}", payload, runtime.now())
         if t.priority == Priority.P1.value:
             outbox.post(s, outbox.TRANSCRIPT_READY, f"transcript-ready:{t.number}", {"ticket": t.number}, runtime.now())
         # Follow-ups go to Redis as soon as this commits, not on the sweeper's next pass.
@@ -183,6 +179,117 @@ def transcribe_recording(recording_sid: str) -> str:
     if settings.delete_twilio_recording:
         _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
     return "no speech" if transcript.no_speech else "transcribed"
+
+
+def _apply_hints(t: Ticket, hints: Any) -> None:
+    """Put a transcript's triage hints on the ticket (and its summary line)."""
+    t.hints = {
+        "summary": hints.summary,
+        "callback_number": phone.normalize(hints.callback_number) or hints.callback_number,
+        "caller_name": hints.caller.name,
+        "organisation": hints.caller.organisation,
+        "suggested_priority": hints.priority,
+        "cues": list(hints.cues),
+    }
+    if hints.summary:
+        t.summary = hints.summary[:200]
+
+
+def refine_transcript(recording_sid: str) -> str:
+    """Read a transcribed voicemail again with the number prompt (the second pass) and show that
+    reading where the pipeline keeps it; both passes stay on the ticket. A transcript the
+    coordinator corrected by hand is never replaced."""
+    from transcription.hints import initial_prompt_for, triage_hints
+    from transcription.pipeline import refine_numbers
+
+    runtime = rt.current()
+    key = f"refine:{recording_sid}"
+    with runtime.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.recording_sid == recording_sid)).first()
+        first = _first_pass(ticket)
+        if ticket is None or first is None or not ticket.audio_path or not Path(ticket.audio_path).exists():
+            reason = "nothing to refine"
+        elif _hand_corrected(ticket, first):
+            reason = "corrected by hand"
+        else:
+            reason = None
+            number, stored = ticket.number, Path(ticket.audio_path)
+            prompt = None
+            if ticket.client is not None:
+                prompt = initial_prompt_for(ticket.client.name, [c.name for c in ticket.client.contacts])
+            shown = _transcript_of(ticket)
+    if reason is not None:
+        with transaction(runtime.sessions) as s:
+            outbox.complete(s, key, runtime.now())
+        return reason
+    started = runtime.now()
+    second = refine_numbers(_engine(runtime), stored, shown, initial_prompt=prompt)
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        first = _first_pass(t)
+        if second is None or first is None or _hand_corrected(t, first):
+            outbox.complete(s, key, runtime.now())
+            return "kept the first pass" if second is None else "corrected by hand"
+        t.transcript = second.text
+        t.transcript_segments = [asdict(seg) for seg in second.segments]
+        t.transcript_confidence = round(second.confidence, 3)
+        t.transcript_low_confidence = second.low_confidence
+        t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in second.missing] or None
+        t.transcript_pass = NUMBER_PASS
+        t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
+        before = (t.hints or {}).get("callback_number")
+        _apply_hints(t, triage_hints(second.text))
+        service.audit(
+            s,
+            t,
+            actor=WORKER,
+            action="transcript refined (numbers)",
+            now=runtime.now(),
+            detail={
+                "pass": NUMBER_PASS,
+                "first": first.get("text"),
+                "callback_number": {"before": before, "after": t.hints["callback_number"]},
+                "seconds": round((runtime.now() - started).total_seconds(), 2),
+            },
+        )
+        outbox.complete(s, key, runtime.now())
+    return "refined"
+
+
+NUMBER_PASS = "numbers"
+
+
+def _first_pass(ticket: Ticket | None) -> dict[str, Any] | None:
+    """The first pass a ticket keeps, while it is the pass shown (else None: nothing to refine)."""
+    if ticket is None or ticket.transcript_pass != "first":
+        return None
+    if ticket.transcription_state != TranscriptionState.DONE.value:
+        return None
+    return next((p for p in ticket.transcript_passes or () if p.get("pass") == "first"), None)
+
+
+def _hand_corrected(ticket: Ticket, first: dict[str, Any]) -> bool:
+    """True where the transcript shown is no longer the first pass's own text (a coordinator changed it)."""
+    return (ticket.transcript or "").strip() != (first.get("text") or "").strip()
+
+
+def _transcript_of(ticket: Ticket) -> Any:
+    """The ticket's first pass as a ``Transcript`` (what the second reading is compared with)."""
+    from transcription.engine import Segment, Transcript
+
+    engine, _, model = (ticket.transcript_engine or "").partition(" (")
+    return Transcript(
+        text=ticket.transcript or "",
+        segments=tuple(Segment(**seg) for seg in ticket.transcript_segments or ()),
+        language=ticket.transcript_language or "en",
+        audio_seconds=ticket.audio_seconds or 0.0,
+        engine=engine,
+        model=model.rstrip(")"),
+        confidence=ticket.transcript_confidence or 0.0,
+        no_speech=False,
+        low_confidence=bool(ticket.transcript_low_confidence),
+        missing=tuple((float(a), float(b)) for a, b in ticket.transcript_missing or ()),
+    )
 
 
 def _pass_record(name: str, transcript: Any) -> dict[str, Any]:

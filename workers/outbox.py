@@ -26,6 +26,7 @@ JOBS: dict[str, str] = {
     outbox.CONFIRM: "workers.jobs.send_confirmation",
     outbox.PAGE: "workers.jobs.page_on_call",
     outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
+    outbox.REFINE: "workers.jobs.refine_transcript",
     PORTAL_LINK: "workers.portal.send_sign_in_link",
     outbox.NOTIFY: "workers.mail.notify_ticket_event",
     outbox.DELIVER: "workers.mail.deliver_message",
@@ -36,7 +37,7 @@ JOBS: dict[str, str] = {
 def job_timeout(kind: str, settings: Settings) -> int:
     """Seconds a job may run. Transcription is sized from measured speed, not RQ's 180 s default:
     the bundled model runs at about 0.1x real time on 2 cores, so allow 0.5x the longest message plus load time."""
-    if kind == outbox.TRANSCRIBE:
+    if kind in (outbox.TRANSCRIBE, outbox.REFINE):
         return 60 + settings.voicemail_max_seconds // 2
     return 60
 

@@ -26,6 +26,10 @@ QUEUE_NAME = "supportline"
 # Pages, acknowledgement follow-ups and escalation steps: a queue of their own, served first by every
 # worker and only by the pager process, so a page never waits behind a transcription.
 PAGING_QUEUE_NAME = "supportline-paging"
+# Second readings of transcripts (the number pass): served after the main queue, so a first
+# transcript, an SMS or a mail never waits behind one; the pager never serves it.
+REFINE_QUEUE_NAME = "supportline-refine"
+REFINE_JOBS = frozenset({"workers.jobs.refine_transcript"})
 
 
 def system_clock() -> datetime:
@@ -65,13 +69,19 @@ class Runtime:
         """The paging queue: pages, escalation steps, transcript and repeat-call follow-ups."""
         return Queue(PAGING_QUEUE_NAME, connection=self.redis)
 
+    def refine_queue(self) -> Queue:
+        """The queue of second readings (a transcript's number pass), served last."""
+        return Queue(REFINE_QUEUE_NAME, connection=self.redis)
+
     def queues(self) -> list[Queue]:
-        """Every queue, the paging queue first (the order a worker serves them in)."""
-        return [self.paging_queue(), self.queue()]
+        """Every queue, in the order a worker serves them: paging, main, then second readings."""
+        return [self.paging_queue(), self.queue(), self.refine_queue()]
 
     def queue_for(self, job: str) -> Queue:
         """The queue a job function goes on."""
-        return self.paging_queue() if job.startswith("workers.paging.") or job in PAGING_JOBS else self.queue()
+        if job.startswith("workers.paging.") or job in PAGING_JOBS:
+            return self.paging_queue()
+        return self.refine_queue() if job in REFINE_JOBS else self.queue()
 
     def now(self) -> datetime:
         """The current time, from the injected clock."""

@@ -1,6 +1,7 @@
 """The RQ worker process: ``python -m workers.worker`` (runs the scheduler too).
 
-A worker serves the paging queue first, then the main queue; ``--paging-only`` serves only the
+A worker serves the paging queue first, then the main queue, then the refine queue (second
+readings of transcripts, so a first transcript never waits behind one); ``--paging-only`` serves only the
 paging queue (the ``pager`` process), which a long transcription can therefore never hold up.
 
 Jobs run inside the worker process (RQ's SimpleWorker) rather than in a forked
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ``--paging-only`` (the Procfile's ``pager``): serve only the paging queue and load no model, so a
     page, an acknowledgement follow-up or an escalation step never waits behind a transcription.
-    A plain worker serves the paging queue first, then the main one.
+    A plain worker serves the paging queue first, then the main one, then second readings.
     """
     import argparse
 

@@ -429,6 +429,14 @@ NUMBER_SET += (
     _hv("hnum-amount", "2 hundred 50 dollars", ("250",)),
 )
 NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_SET)
+# The number set's fixed tuning / held-back split: every other voicemail of
+# each voice (espeak, recorded human), 11 numbers each.  The number reader and
+# its second reading are tuned on NUMBER_TUNING; NUMBER_HELD_BACK is reported.
+NUMBER_TUNING: tuple[str, ...] = (
+    "num-oh", "num-double", "num-pair", "num-ticket-cardinal", "num-amount", "num-fast",
+    "hnum-oh", "hnum-pair", "hnum-extension", "hnum-cardinal",
+)  # fmt: skip
+NUMBER_HELD_BACK: tuple[str, ...] = tuple(name for name in NUMBER_NAMES if name not in NUMBER_TUNING)
 
 # Speech a decoder may drop: a long silence in the middle of a message, and a
 # message that goes on after the caller pauses to look something up.

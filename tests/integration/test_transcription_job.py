@@ -299,3 +299,82 @@ def test_the_prompt_truncation_recording_reaches_the_ticket_whole(job_runtime: R
     t = ticket(job_runtime, number)
     assert t.transcription_state == "done"
     assert "tomorrow" in (t.transcript or "").lower() and not t.transcript_missing
+
+
+# --- two passes: the first reading at once, the number pass as a later job ---------------------------
+
+
+@pytest.fixture(scope="session")
+def number_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A voicemail whose number the first reading mangles ("805 555 0142" said digit by digit)."""
+    from tests.audio.corpus import build_clip
+
+    return build_clip(tmp_path_factory.mktemp("numbers"), "num-area-code").path.read_bytes()
+
+
+def first_pass(runtime: Runtime) -> None:
+    """Serve only the main queue: the transcription job, not the refine job it queued."""
+    work(runtime)
+
+
+def every_queue(runtime: Runtime) -> None:
+    SimpleWorker(runtime.queues(), connection=runtime.redis).work(burst=True)
+
+
+def test_the_first_pass_lands_at_once_and_the_number_pass_replaces_it_keeping_both(
+    job_runtime: Runtime, media: MediaServer, number_wav: bytes
+) -> None:
+    number, sid = leave_voicemail(job_runtime, media, number_wav, client=False)
+    first_pass(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "done" and t.transcript_pass == "first"
+    assert "805 555 0142" not in (t.transcript or "")  # read without the number prompt
+    assert [p["pass"] for p in t.transcript_passes or ()] == ["first"]
+    assert job_runtime.refine_queue().count == 1 and job_runtime.queue().count == 0
+    first_text = t.transcript
+
+    every_queue(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcript_pass == "numbers" and "805 555 0142" in (t.transcript or "")
+    assert [p["pass"] for p in t.transcript_passes or ()] == ["first", "numbers"]
+    assert t.transcript_passes[0]["text"] == first_text and t.transcript_passes[1]["text"] == t.transcript
+    assert t.hints and t.hints["callback_number"] == "+18055550142"
+    with job_runtime.sessions() as s:
+        entry = s.scalars(
+            select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "transcript refined (numbers)")
+        ).one()
+        assert entry.detail["first"] == first_text
+        assert s.scalar(select(OutboxMessage.completed_at).where(OutboxMessage.key == f"refine:{sid}")) is not None
+    from workers.jobs import refine_transcript
+
+    assert refine_transcript(sid) == "nothing to refine"  # run again: changes nothing
+    assert len(ticket(job_runtime, number).transcript_passes or ()) == 2
+
+
+def test_a_transcript_corrected_by_hand_is_never_replaced_by_the_number_pass(
+    job_runtime: Runtime, media: MediaServer, number_wav: bytes
+) -> None:
+    number, sid = leave_voicemail(job_runtime, media, number_wav, client=False)
+    first_pass(job_runtime)
+    corrected = "My number is area code 805 555 0142, as the coordinator heard it."
+    with transaction(job_runtime.sessions) as s:
+        service.correct_transcript(
+            s, service.get_ticket(s, number), corrected, actor="coordinator", now=job_runtime.now()
+        )
+    every_queue(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcript == corrected and t.transcript_pass == "first"
+    assert [p["pass"] for p in t.transcript_passes or ()] == ["first"]
+    with job_runtime.sessions() as s:
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == t.id)).all()
+        assert "transcript refined (numbers)" not in actions
+        assert s.scalar(select(OutboxMessage.completed_at).where(OutboxMessage.key == f"refine:{sid}")) is not None
+
+
+def test_a_recording_without_speech_queues_no_number_pass(job_runtime: Runtime, media: MediaServer) -> None:
+    number, sid = leave_voicemail(job_runtime, media, _silence())
+    first_pass(job_runtime)
+    assert ticket(job_runtime, number).transcription_state == "no speech"
+    assert job_runtime.refine_queue().count == 0
+    with job_runtime.sessions() as s:
+        assert s.scalar(select(OutboxMessage.id).where(OutboxMessage.key == f"refine:{sid}")) is None

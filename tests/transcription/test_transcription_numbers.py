@@ -1,11 +1,16 @@
-"""Numbers written as digits in the caller's grouping, however they were said (pure code)."""
+"""Numbers written as digits in the caller's grouping, however they were said; the second reading on real Whisper."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.audio.corpus import Clip, build_clip
+from transcription.engine import Engine, Transcript
 from transcription.hints import find_callback_number
 from transcription.numbers import digits_as_said, group_digits
+from transcription.pipeline import NUMBER_PROMPT, transcribe_voicemail
 
 # (what Whisper wrote with digit tokens suppressed, what the ticket shows)
 PHRASINGS = [
@@ -25,6 +30,9 @@ PHRASINGS = [
     ("Ask for Ken at extension two one three.", "Ask for Ken at extension 213."),
     ("it's extension two one", "it's extension 21"),
     ("The invoice says two hundred and fifty dollars.", "The invoice says 250 dollars."),
+    # tiny.en's "time" / "fine" for a telephone "five", repaired only inside a number run
+    ("call me back on time, time, time, oh one eighty-eight please", "call me back on 555 0188 please"),
+    ("my cell is eight oh five, fine, fine, fine, two seven one nine", "my cell is 805 555 2719"),
 ]  # fmt: skip
 # Words that are not numbers stay words.
 UNCHANGED = [
@@ -32,6 +40,9 @@ UNCHANGED = [
     "Oh, one more thing.",
     "I have three questions about two or three computers.",
     "Call 805-555-0142 please",
+    "Call me any time, time permitting.",
+    "I had a fine time, five years ago.",
+    "Fine, fine, two of them.",
 ]
 
 
@@ -64,3 +75,35 @@ def test_a_run_without_the_callers_pauses_takes_the_north_american_shape() -> No
 )
 def test_the_callback_hint_finds_the_number_in_the_written_transcript(heard: str, number: str) -> None:
     assert find_callback_number(digits_as_said(heard)) == number
+
+
+# --- the second reading of a voicemail that may hold a number (real Whisper) -------------------------
+
+
+def test_a_number_the_first_reading_mangles_is_read_again_in_digit_words(
+    faster_engine: Engine, audio_dir: Path
+) -> None:
+    # espeak's "eight zero five" over the phone band: with the digit-word prompt
+    # tiny.en reads the number; without the second reading it does not.
+    clip = build_clip(audio_dir, "num-area-code")
+    first = transcribe_voicemail(faster_engine, clip.path, number_pass=False)
+    both = transcribe_voicemail(faster_engine, clip.path)
+    assert "805 555 0142" not in first.text
+    assert "805 555 0142" in both.text
+    assert find_callback_number(both.text) == "+18055550142"
+
+
+def test_no_second_reading_where_nothing_was_said(faster_engine: Engine, corpus: dict[str, Clip]) -> None:
+    calls: list[str | None] = []
+
+    class Counting:
+        name, model = faster_engine.name, faster_engine.model
+
+        def transcribe(self, audio_path: Path, initial_prompt: str | None = None) -> Transcript:
+            calls.append(initial_prompt)
+            return faster_engine.transcribe(audio_path, initial_prompt=initial_prompt)
+
+    for name in ("silence", "white-noise", "pink-noise"):
+        result = transcribe_voicemail(Counting(), corpus[name].path)
+        assert result.text == ""
+    assert NUMBER_PROMPT not in calls
