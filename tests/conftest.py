@@ -10,11 +10,16 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
@@ -201,3 +206,26 @@ def chromium() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+class SmtpInbox(Message):
+    """Keeps every message a real SMTP server (aiosmtpd) accepts, parsed with email.policy.default."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[EmailMessage] = []
+
+    def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
+        self.messages.append(BytesParser(policy=email_policy).parsebytes(message.as_bytes()))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, SmtpInbox]]:
+    """A real SMTP server on a free port and what it received."""
+    from tests.twilio_server import free_port
+
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator
 from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 
 from providers.mail import MailSendError, parse_smtp_url, send_message
 from settings import ConfigError, load_settings
+from tests.conftest import SmtpInbox
 from tests.twilio_server import free_port
-
-
-class Collect(Message):
-    """Keeps every message the server accepts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[EmailMessage] = []
-
-    def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
-        self.messages.append(BytesParser(policy=default).parsebytes(message.as_bytes()))
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Controller, Collect]]:
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
 
 
 def message(to: str = "ops@example.com") -> EmailMessage:
@@ -47,7 +24,7 @@ def message(to: str = "ops@example.com") -> EmailMessage:
     return msg
 
 
-def test_a_message_reaches_a_real_smtp_server(smtp_server: tuple[Controller, Collect], tmp_path: Path) -> None:
+def test_a_message_reaches_a_real_smtp_server(smtp_server: tuple[Controller, SmtpInbox], tmp_path: Path) -> None:
     controller, handler = smtp_server
     where = send_message(message(), smtp_url=f"smtp+insecure://127.0.0.1:{controller.port}", dev_mailbox=tmp_path)
     assert where == f"smtp:127.0.0.1:{controller.port}"
@@ -68,7 +45,9 @@ def test_an_unreachable_server_is_a_retryable_failure(tmp_path: Path) -> None:
     assert failure.value.retryable
 
 
-def test_starttls_is_required_when_the_url_asks_for_it(smtp_server: tuple[Controller, Collect], tmp_path: Path) -> None:
+def test_starttls_is_required_when_the_url_asks_for_it(
+    smtp_server: tuple[Controller, SmtpInbox], tmp_path: Path
+) -> None:
     controller, handler = smtp_server
     with pytest.raises(MailSendError, match="STARTTLS") as failure:
         send_message(message(), smtp_url=f"smtp://127.0.0.1:{controller.port}", dev_mailbox=tmp_path)

@@ -9,12 +9,9 @@ from email.parser import BytesParser
 from email.policy import default
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from sqlalchemy import select
 
 from inbox import intake
-from tests.twilio_server import free_port
 from ticketing import outbox
 from ticketing.db import transaction
 from ticketing.models import Client, Contact, InboundMail, OutboxMessage, Ticket
@@ -23,26 +20,6 @@ from workers import runtime as rt
 from workers.runtime import Runtime
 
 INBOX = "help@itech.example"
-
-
-class Collect(Message):
-    """Keeps every message the SMTP server accepts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[EmailMessage] = []
-
-    def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
-        self.messages.append(BytesParser(policy=default).parsebytes(message.as_bytes()))
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Controller, Collect]]:
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from settings import ROOT
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, SmtpInbox
 from tests.mail import fixtures
-from tests.mail.conftest import Collect, Desk
+from tests.mail.conftest import Desk
 from ticketing import conversation, service
 from ticketing.db import transaction
 from workers.notices import TEMPLATE_NAMES, NoticeConfigError, load_notices
@@ -153,7 +153,7 @@ def test_a_caller_with_no_email_gets_the_reply_by_sms(desk: Desk, clock: FixedCl
         assert row.state == "sent"
 
 
-def test_notices_reach_a_real_smtp_server(desk: Desk, smtp_server: tuple[Controller, Collect]) -> None:
+def test_notices_reach_a_real_smtp_server(desk: Desk, smtp_server: tuple[Controller, SmtpInbox]) -> None:
     controller, handler = smtp_server
     desk.runtime.settings = desk.runtime.settings.with_overrides(
         smtp_url=f"smtp+insecure://127.0.0.1:{controller.port}"

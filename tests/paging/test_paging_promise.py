@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from sqlalchemy import select
 
 from providers.twilio_rest import TwilioSendError, _as_send_error, person_unreachable
 from settings import Settings
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, SmtpInbox
 from tests.paging.conftest import BEN, CAT, ONCALL, PUBLIC, Desk
 from tests.twilio_server import TwilioTestServer, free_port
 from ticketing import paging
@@ -26,22 +21,10 @@ AFTER_HOURS = "2026-11-18 22:00"  # cat on call, then ben; fay the fallback
 EMAILS = {"cat": "cat@itech.example", "ben": "ben@itech.example", "fay": "fay@itech.example"}
 
 
-class Collect(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[EmailMessage] = []
-
-    def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
-        self.messages.append(BytesParser(policy=default).parsebytes(message.as_bytes()))
-
-
 @pytest.fixture
-def mailbox() -> Iterator[tuple[Controller, Collect]]:
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
+def mailbox(smtp_server: tuple[Controller, SmtpInbox]) -> tuple[Controller, SmtpInbox]:
+    """The on-call people's mail server."""
+    return smtp_server
 
 
 @pytest.fixture
@@ -61,7 +44,7 @@ def paging_settings(
     twilio_api: TwilioTestServer,
     paging_redis: str,
     oncall_file: Path,
-    mailbox: tuple[Controller, Collect],
+    mailbox: tuple[Controller, SmtpInbox],
 ) -> Settings:
     return settings.with_overrides(
         **twilio_api.settings_overrides(),
@@ -169,7 +152,7 @@ def test_a_status_callback_failure_that_is_not_about_the_number_is_resent_not_es
 
 
 def test_with_twilio_down_the_escalation_repeats_and_the_ticket_says_nobody_reached(
-    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, Collect]
+    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, SmtpInbox]
 ) -> None:
     from ivr.console.present import paging_view
 
@@ -209,7 +192,7 @@ def test_with_twilio_down_the_escalation_repeats_and_the_ticket_says_nobody_reac
 
 
 def test_with_twilio_down_email_pages_go_out_and_their_link_acknowledges(
-    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, Collect]
+    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, SmtpInbox]
 ) -> None:
     _controller, inbox = mailbox
     twilio_down(desk)
@@ -239,7 +222,7 @@ def test_with_twilio_down_email_pages_go_out_and_their_link_acknowledges(
 
 
 def test_an_email_page_to_each_person_paged_alongside_sms_and_call(
-    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, Collect]
+    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, SmtpInbox]
 ) -> None:
     number = p1(desk, clock)
     clock.advance(minutes=5)
@@ -262,7 +245,7 @@ def test_a_retrying_page_is_superseded_when_the_same_person_is_paged_again(desk:
 
 
 def test_twilio_down_for_an_hour_email_pages_go_out_and_ticket_and_metrics_say_nobody_reached(
-    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, Collect]
+    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, SmtpInbox]
 ) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 

@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from tests.conftest import SmtpInbox
 from tests.portal.conftest import LINK, seed_directory
-from tests.twilio_server import free_port
 from ticketing.models import OutboxMessage, Ticket
 from workers import runtime as rt
 from workers.outbox import dispatch_pending
@@ -33,29 +29,15 @@ PNG = bytes.fromhex(
 )
 
 
-class Inbox(Message):
-    """Keeps every message the SMTP server accepts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[EmailMessage] = []
-
-    def handle_message(self, message) -> None:  # type: ignore[no-untyped-def]
-        self.messages.append(BytesParser(policy=default).parsebytes(message.as_bytes()))
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
+def smtp(smtp_server: tuple[Controller, SmtpInbox]) -> tuple[int, SmtpInbox]:
     """A real SMTP server on a free port."""
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
+    controller, inbox = smtp_server
+    return controller.port, inbox
 
 
 @pytest.fixture
-def live_portal(browser_runtime: Runtime, smtp: tuple[int, Inbox], redis_url: str) -> Iterator[str]:
+def live_portal(browser_runtime: Runtime, smtp: tuple[int, SmtpInbox], redis_url: str) -> Iterator[str]:
     """The app over real HTTP; sign-in links point at it and mail goes to the SMTP server."""
     import threading
 
@@ -153,7 +135,7 @@ def test_a_client_signs_in_by_emailed_link_submits_a_p1_with_a_screenshot_follow
     chromium: Any,
     live_portal: str,
     browser_runtime: Runtime,
-    smtp: tuple[int, Inbox],
+    smtp: tuple[int, SmtpInbox],
     artifacts: Path,
     tmp_path: Path,
 ) -> None:
