@@ -958,7 +958,15 @@ def add_follow_up(
     key = f"{ticket.number}:transcript:{person[0]}"
     if session.scalar(select(Page.id).where(Page.key == key)) is not None:
         return None
-    page = Page(
+    page = _claimed_follow_up(escalation, key, person, now)
+    session.add(page)
+    session.flush()
+    return page
+
+
+def _claimed_follow_up(escalation: Escalation, key: str, person: tuple[str, str, str], now: datetime) -> Page:
+    """A follow-up SMS row to one person, claimed for sending (not a step of the escalation)."""
+    return Page(
         escalation_id=escalation.id,
         key=key,
         position=-1,
@@ -973,9 +981,6 @@ def add_follow_up(
         tries=0,
         updated_at=now,
     )
-    session.add(page)
-    session.flush()
-    return page
 
 
 # --- coordinator actions -------------------------------------------------------------------------------
@@ -1102,22 +1107,7 @@ def join_escalation(
         return pages  # a flood of calls: one "another call" text per quiet period, every call audited
     for person in follow_up_targets(session, escalation):
         key = f"{main.number}:call:{ticket.number}:{person[0]}"
-        page = Page(
-            escalation_id=escalation.id,
-            key=key,
-            position=-1,
-            round=0,
-            step=0,
-            person=person[0],
-            person_name=person[1][:120],
-            to_number=person[2],
-            channel=FOLLOW_UP,
-            state=CLAIMED,
-            claimed_at=now,
-            tries=0,
-            updated_at=now,
-            error=None,
-        )
+        page = _claimed_follow_up(escalation, key, person, now)
         session.add(page)
         pages.append(page)
     session.flush()
