@@ -112,6 +112,7 @@ class Settings:
     retention_days: int = 0  # purge recordings and transcripts of tickets older than this; 0 keeps them
     log_format: str = "text"  # or "json"
     worker_heartbeat_seconds: int = 10  # a worker silent for 3 beats is taken for dead by the sweeper
+    worker_nice: int = 10  # the model-loading worker yields the cores to the web tier and the pager
     job_retry_intervals: tuple[int, ...] = (10, 30, 90)  # seconds between tries of a failed job
     dispatch_after_response: bool = True  # hand jobs to Redis right after a webhook answers
     allow_simulated_time: bool = False  # demos/tests only: honour the simulator's time header
@@ -227,6 +228,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retention_days=_int(env, "RETENTION_DAYS", 0, minimum=0),
         log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
         worker_heartbeat_seconds=_int(env, "WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
+        worker_nice=min(_int(env, "WORKER_NICE", 10, minimum=0), 19),
         job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
         console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
         console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -60,9 +61,12 @@ class Inbox:
         return "250 OK"
 
 
+RUN = uuid.uuid4().hex[:8]  # Message-IDs unique per run, so a database kept from an earlier run dedupes nothing
+
+
 def raw_message(i: int, tag: str) -> tuple[str, bytes]:
     msg = EmailMessage()
-    mid = f"<bench-{tag}-{i}@client{i % 50}.example>"
+    mid = f"<bench-{RUN}-{tag}-{i}@client{i % 50}.example>"
     msg["From"] = f"Person {i} <person{i}@client{i % 50}.example>"
     msg["To"] = "help@itech.example"
     msg["Subject"] = f"Benchmark request {tag} {i}: printer offline"

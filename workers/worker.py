@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 
@@ -96,8 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.paging_only:
         model, queues = None, [runtime.paging_queue()]
     else:
+        # Transcription and mail parsing are throughput work: on shared cores they wait for the
+        # webhooks Twilio and the mail provider time, and for the pager (which keeps its priority).
+        lower_priority(runtime.settings.worker_nice)
         model, queues = warm_up(runtime), runtime.queues()
     work_until_stopped(runtime, queues, model)
+
+
+def lower_priority(increment: int) -> int:
+    """Raise this process's nice value by ``increment`` (0 leaves it); returns the nice value now."""
+    return os.nice(increment) if increment else os.nice(0)
 
 
 def work_until_stopped(runtime: rt.Runtime, queues: list, model: str | None) -> None:
