@@ -52,17 +52,20 @@ def digits_as_said(text: str) -> str:
 
 
 # tiny.en hears a "five" said over the phone as "time" or "fine"; two or more in
-# a row, next to a number, are digits ("time, time, time, oh one eight eight").
+# a row, or one after "double" / "triple", next to a number, are digits ("time,
+# time, time, oh one eight eight"; "triple time, nine three one zero").
 _DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple|\d+)"
 _FIVE_LIKE = r"(?:time|fine)"
-_FIVES = re.compile(rf"(?i)\b{_FIVE_LIKE}(?:[\s,\-]+{_FIVE_LIKE})+\b")
+_FIVES = re.compile(
+    rf"(?i)\b(?:(?:double|triple)[\s\-]+{_FIVE_LIKE}|{_FIVE_LIKE}(?:[\s,\-]+{_FIVE_LIKE})+)\b"
+)  # "time, time, time", and "double time" / "triple time" for "double five" / "triple five"
 # Beside it, a number: two digit words (or digits) in a row.
 _DIGIT_AFTER = re.compile(rf"(?i)^[\s,\-.]+(?:\d{{2,}}|{_DIGIT_WORD}[\s,\-]+{_DIGIT_WORD})\b")
 _DIGIT_BEFORE = re.compile(rf"(?i)\b(?:\d{{2,}}|{_DIGIT_WORD}[\s,\-]+{_DIGIT_WORD})[\s,\-]+$")
 
 
 def _repair_five(text: str) -> str:
-    """Repeated "time"/"fine" beside digit words or digits, as "five": only inside a number run."""
+    """Repeated (or doubled, tripled) "time"/"fine" beside digit words or digits, as "five": only inside a number run."""
 
     def repair(match: re.Match[str]) -> str:
         after = _DIGIT_AFTER.match(text[match.end() :])

@@ -58,14 +58,26 @@ def refine_numbers(
     *,
     coverage: CoverageConfig = DEFAULT_COVERAGE,
 ) -> Transcript | None:
-    """The second reading with ``NUMBER_PROMPT`` where it beats ``first`` (more digit runs, no less covered), else None."""
-    if not may_hold_number(first):
+    """The second reading with ``NUMBER_PROMPT`` where it beats ``first``, else None.
+
+    It is tried where the first reading may hold a number, and where it left speech untranscribed
+    (the prompt changes what the decoder hears, and it may cover what the first reading could not).
+    It wins by covering more of the speech, or by writing more of the message as digit runs while
+    covering no less.
+    """
+    if not (may_hold_number(first) or first.missing):
         return None
     prompt = f"{initial_prompt} {NUMBER_PROMPT}" if initial_prompt else NUMBER_PROMPT
     second = _read(engine, audio_path, prompt, coverage)
-    if second.no_speech or len(second.missing) > len(first.missing):
+    if second.no_speech or _missing_seconds(second) > _missing_seconds(first):
         return None
+    if _missing_seconds(second) < _missing_seconds(first):
+        return second
     return second if _number_digits(second.text) > _number_digits(first.text) else None
+
+
+def _missing_seconds(transcript: Transcript) -> float:
+    return sum(end - start for start, end in transcript.missing)
 
 
 def _read(engine: Engine, audio_path: Path, prompt: str | None, coverage: CoverageConfig) -> Transcript:

@@ -165,7 +165,7 @@ def transcribe_recording(recording_sid: str) -> str:
                 detail={"note": missing_note(t.transcript_missing), "missing": t.transcript_missing},
             )
         outbox.complete(s, key, runtime.now())
-        if may_hold_number(transcript):
+        if may_hold_number(transcript) or transcript.missing:  # a number to read again, or speech left out
             payload = {"recording_sid": recording_sid}
             outbox.post(s, outbox.REFINE, f"refine:{recording_sid}", payload, runtime.now())
         if t.priority == Priority.P1.value:
@@ -236,6 +236,7 @@ def refine_transcript(recording_sid: str) -> str:
         t.transcript_low_confidence = second.low_confidence
         t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in second.missing] or None
         t.transcript_pass = NUMBER_PASS
+        t.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
         t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
         before = (t.hints or {}).get("callback_number")
         _apply_hints(t, triage_hints(second.text))
@@ -263,7 +264,10 @@ def _first_pass(ticket: Ticket | None) -> dict[str, Any] | None:
     """The first pass a ticket keeps, while it is the pass shown (else None: nothing to refine)."""
     if ticket is None or ticket.transcript_pass != "first":
         return None
-    if ticket.transcription_state != TranscriptionState.DONE.value:
+    done = ticket.transcription_state == TranscriptionState.DONE.value
+    # "No speech" although the voice activity detector found some: the second reading may hear it.
+    unheard = ticket.transcription_state == TranscriptionState.NO_SPEECH.value and bool(ticket.transcript_missing)
+    if not (done or unheard):
         return None
     return next((p for p in ticket.transcript_passes or () if p.get("pass") == "first"), None)
 

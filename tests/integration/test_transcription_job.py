@@ -378,3 +378,24 @@ def test_a_recording_without_speech_queues_no_number_pass(job_runtime: Runtime, 
     assert job_runtime.refine_queue().count == 0
     with job_runtime.sessions() as s:
         assert s.scalar(select(OutboxMessage.id).where(OutboxMessage.key == f"refine:{sid}")) is None
+
+
+def test_a_first_pass_that_heard_nothing_of_found_speech_is_read_again(
+    job_runtime: Runtime, media: MediaServer, tmp_path: Path
+) -> None:
+    # Asterisk's recorded "2 hundred 50 dollars": tiny.en's first reading is empty although the voice
+    # activity detector finds speech; the ticket says so at once, and the second reading fills it in.
+    from tests.audio.corpus import build_clip
+
+    wav = build_clip(tmp_path, "hnum-amount").path.read_bytes()
+    number, sid = leave_voicemail(job_runtime, media, wav, client=False)
+    first_pass(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "no speech" and t.transcript_missing
+    assert job_runtime.refine_queue().count == 1
+
+    every_queue(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcription_state == "done" and t.transcript_pass == "numbers"
+    assert "dollars" in (t.transcript or "") and not t.transcript_missing
+    assert [p["pass"] for p in t.transcript_passes or ()] == ["first", "numbers"]

@@ -33,6 +33,8 @@ PHRASINGS = [
     # tiny.en's "time" / "fine" for a telephone "five", repaired only inside a number run
     ("call me back on time, time, time, oh one eighty-eight please", "call me back on 555 0188 please"),
     ("my cell is eight oh five, fine, fine, fine, two seven one nine", "my cell is 805 555 2719"),
+    ("Call me at eight zero five, triple time, nine three one zero.", "Call me at 805 555 9310."),
+    ("eight zero five, double fine five, zero one two one", "805 555 0121"),
 ]  # fmt: skip
 # Words that are not numbers stay words.
 UNCHANGED = [
@@ -43,6 +45,8 @@ UNCHANGED = [
     "Call me any time, time permitting.",
     "I had a fine time, five years ago.",
     "Fine, fine, two of them.",
+    "We pay double time on weekends.",
+    "It took triple time, two days.",
 ]
 
 
@@ -107,3 +111,14 @@ def test_no_second_reading_where_nothing_was_said(faster_engine: Engine, corpus:
         result = transcribe_voicemail(Counting(), corpus[name].path)
         assert result.text == ""
     assert NUMBER_PROMPT not in calls
+
+
+def test_a_first_reading_that_left_the_speech_out_is_read_again(faster_engine: Engine, audio_dir: Path) -> None:
+    # Asterisk's "2 hundred 50 dollars": tiny.en's first reading returns nothing for speech the voice
+    # activity detector found; the second reading (its prompt changes what the decoder hears) covers it.
+    clip = build_clip(audio_dir, "hnum-amount")
+    first = transcribe_voicemail(faster_engine, clip.path, number_pass=False)
+    both = transcribe_voicemail(faster_engine, clip.path)
+    assert first.text == "" and first.missing
+    assert "dollars" in both.text
+    assert not both.missing
