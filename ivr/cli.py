@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ivr.app import rt as _runtime
-from ticketing import phone, service
+from ticketing import conversation, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
@@ -147,6 +147,21 @@ def change_priority(number: str, priority: str, reason: str, actor: str) -> None
     except (DomainError, ValueError) as exc:
         _fail(exc)
     click.echo(f"ticket {number} is now {priority.upper()}")
+
+
+@tickets.command("mail-deliverable")
+@click.argument("number")
+@click.option("--by", "actor", default="coordinator", show_default=True)
+def mail_deliverable(number: str, actor: str) -> None:
+    """Clear the bouncing mark of the ticket's email address: mail to it resumes (audited on the ticket)."""
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            t = service.get_ticket(session, number)
+            address = conversation.clear_bouncing(session, t, actor=actor, now=rt.now())
+    except (DomainError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{address} marked deliverable again: mail to it resumes")
 
 
 @tickets.command("retry-transcription")

@@ -997,6 +997,12 @@ def _reply(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     return f"Reply queued ({message.channel} to {message.to_address if message.channel == 'email' else 'the caller'})."
 
 
+@action("mail-deliverable", TRIAGE)
+def _mail_deliverable(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    address = conversation.clear_bouncing(c.session, t, actor=c.actor, now=c.now)
+    return f"Mail to {address} resumes: marked deliverable again."
+
+
 @blueprint.get("/attachments/<int:attachment_id>")
 def mail_attachment(attachment_id: int) -> Response:
     """A file from a client's email, to signed-in users only, always as a download."""
