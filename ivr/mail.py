@@ -72,7 +72,7 @@ def _raw_field(name: str) -> bytes | None:
 def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Response, int]:
     runtime = rt()
     settings = runtime.settings
-    mailbox = settings.inbox_address or (recipient or "").strip().lower() or "helpdesk"
+    mailbox = intake.mailbox_key(settings.inbox_address, recipient)
     try:
         with transaction(runtime.sessions) as s:
             stored = intake.store_raw(
