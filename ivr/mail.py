@@ -58,7 +58,10 @@ def _raw_field(name: str) -> bytes | None:
     current: str | None = None
     chunks: list[bytes] = []
     while True:
-        event = decoder.next_event()
+        try:
+            event = decoder.next_event()
+        except ValueError:  # a malformed body: no such field, as werkzeug's own form parser would say
+            return None
         if isinstance(event, (Epilogue, NeedData)):
             return None
         if isinstance(event, (Field, File)):
