@@ -36,6 +36,29 @@ class Stored:
     new: bool
 
 
+def mailbox_key(inbox_address: str, recipient: str | None = None) -> str:
+    """The intake's mailbox key: the helpdesk address, else the address a provider says the mail was sent to."""
+    return inbox_address or (recipient or "").strip().lower() or "helpdesk"
+
+
+def typed_message(*, sender: str, to: str, subject: str, body: str, now: datetime) -> bytes:
+    """A plain-text message as a mail client would send it, from fields a person typed (development mode)."""
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid, parseaddr
+
+    address = parseaddr(sender)[1]
+    if "@" not in address:
+        raise ValueError("From needs an email address, e.g. Dana Whitfield <dana@acme-dental.example>")
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid(domain=address.rsplit("@", 1)[1])
+    msg.set_content(body or "")
+    return msg.as_bytes()
+
+
 def store_raw(session: Session, *, mailbox: str, raw: bytes, via: str, now: datetime, max_bytes: int) -> Stored:
     """Store a raw message once per (mailbox, Message-ID) and queue its parsing; the caller commits.
 

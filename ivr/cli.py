@@ -11,8 +11,9 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from inbox import intake
 from ivr.app import rt as _runtime
-from ticketing import phone, service
+from ticketing import conversation, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
@@ -25,6 +26,7 @@ def _fail(exc: Exception) -> None:
 directory = AppGroup("directory", help="Clients and contacts, so a caller ID resolves to a client.")
 tickets = AppGroup("ticket", help="Look at and change tickets.")
 sla = AppGroup("sla", help="SLA clocks.")
+mail = AppGroup("mail", help="The email channel.")
 
 
 @directory.command("add-client")
@@ -149,6 +151,21 @@ def change_priority(number: str, priority: str, reason: str, actor: str) -> None
     click.echo(f"ticket {number} is now {priority.upper()}")
 
 
+@tickets.command("mail-deliverable")
+@click.argument("number")
+@click.option("--by", "actor", default="coordinator", show_default=True)
+def mail_deliverable(number: str, actor: str) -> None:
+    """Clear the bouncing mark of the ticket's email address: mail to it resumes (audited on the ticket)."""
+    rt = _runtime()
+    try:
+        with transaction(rt.sessions) as session:
+            t = service.get_ticket(session, number)
+            address = conversation.clear_bouncing(session, t, actor=actor, now=rt.now())
+    except (DomainError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"{address} marked deliverable again: mail to it resumes")
+
+
 @tickets.command("retry-transcription")
 @click.argument("number")
 @click.option("--by", "actor", default="coordinator", show_default=True)
@@ -171,6 +188,34 @@ def retry_transcription(number: str, actor: str) -> None:
     click.echo(f"ticket {number}: transcription queued")
 
 
+@mail.command("in")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def mail_in(path: Path) -> None:
+    """Feed a raw message (.eml) to the email intake, as a provider webhook or the IMAP poller would."""
+    from workers.outbox import dispatch_pending
+
+    rt = _runtime()
+    settings = rt.settings
+    with transaction(rt.sessions) as session:
+        stored = intake.store_raw(
+            session,
+            mailbox=intake.mailbox_key(settings.inbox_address),
+            raw=path.read_bytes(),
+            via="cli",
+            now=rt.now(),
+            max_bytes=settings.mail_max_bytes,
+        )
+    if not stored.new:
+        click.echo(f"message {stored.id}: stored before, nothing new")
+        return
+    try:
+        dispatch_pending(rt)
+    except Exception:  # noqa: BLE001 - the sweeper hands it to Redis later
+        click.echo(f"message {stored.id} stored; Redis is unavailable, the sweeper will hand the job over")
+        return
+    click.echo(f"message {stored.id} stored; the worker turns it into a ticket or a reply")
+
+
 @sla.command("breaching")
 @click.option("--within", default=30, show_default=True, help="Minutes ahead.")
 def breaching(within: int) -> None:
@@ -186,5 +231,5 @@ def breaching(within: int) -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
-    for group in (directory, tickets, sla):
+    for group in (directory, tickets, sla, mail):
         app.cli.add_command(group)

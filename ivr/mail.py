@@ -11,9 +11,11 @@ Parsing happens later in the worker; a duplicate delivery is answered 200 and st
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from inbox import intake, signatures
 from ivr.app import rt
@@ -33,10 +35,47 @@ def allow_whole_messages(_endpoint: str | None, _values: dict[str, object] | Non
     request.max_form_memory_size = limit
 
 
+def _raw_field(name: str) -> bytes | None:
+    """The exact bytes posted in form field ``name`` (urlencoded or multipart, a plain field or a file part).
+
+    Werkzeug decodes form fields as UTF-8 with replacement, which mangles an 8-bit message in another
+    charset; the raw message is stored as posted, so the field is read again from the request's bytes.
+    """
+    body = request.get_data(cache=True)
+    wanted = name.encode()
+    if request.mimetype == "application/x-www-form-urlencoded":
+        for pair in body.split(b"&"):  # by hand: urllib's parse_qsl decodes the values as UTF-8 too
+            key, _eq, value = pair.partition(b"=")
+            if unquote_to_bytes(key.replace(b"+", b" ")) == wanted:
+                return unquote_to_bytes(value.replace(b"+", b" "))
+        return None
+    boundary = request.mimetype_params.get("boundary")
+    if request.mimetype != "multipart/form-data" or not boundary:
+        return None
+    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=request.max_form_memory_size)
+    decoder.receive_data(body)
+    decoder.receive_data(None)
+    current: str | None = None
+    chunks: list[bytes] = []
+    while True:
+        try:
+            event = decoder.next_event()
+        except ValueError:  # a malformed body: no such field, as werkzeug's own form parser would say
+            return None
+        if isinstance(event, (Epilogue, NeedData)):
+            return None
+        if isinstance(event, (Field, File)):
+            current, chunks = event.name, []
+        elif isinstance(event, Data) and current == name:
+            chunks.append(event.data)
+            if not event.more_data:
+                return b"".join(chunks)
+
+
 def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Response, int]:
     runtime = rt()
     settings = runtime.settings
-    mailbox = settings.inbox_address or (recipient or "").strip().lower() or "helpdesk"
+    mailbox = intake.mailbox_key(settings.inbox_address, recipient)
     try:
         with transaction(runtime.sessions) as s:
             stored = intake.store_raw(
@@ -59,6 +98,7 @@ def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Resp
 def mailgun() -> Response | tuple[Response, int]:
     """Mailgun's forwarded raw MIME, signed with the webhook signing key."""
     settings = rt().settings
+    request.get_data(cache=True)  # kept: the raw message is read from these bytes, the form parsed from them
     form = request.form
     if not signatures.mailgun_valid(
         settings.mailgun_signing_key,
@@ -70,12 +110,10 @@ def mailgun() -> Response | tuple[Response, int]:
     ):
         log.warning("refused unsigned or badly signed Mailgun webhook")
         return jsonify(error="bad signature"), 403
-    raw = form.get("body-mime")
-    if raw is None and "body-mime" in request.files:
-        return _store(request.files["body-mime"].read(), "mailgun", form.get("recipient"))
+    raw = _raw_field("body-mime")  # the exact bytes: an 8-bit ISO-8859-1 message stays as it was sent
     if not raw:
         return jsonify(error="no body-mime: forward to a URL ending in 'mime'"), 400
-    return _store(raw.encode("utf-8", "surrogateescape"), "mailgun", form.get("recipient"))
+    return _store(raw, "mailgun", form.get("recipient"))
 
 
 @blueprint.post("/inbound/sendgrid")
@@ -93,11 +131,7 @@ def sendgrid() -> Response | tuple[Response, int]:
     ):
         log.warning("refused unsigned or badly signed SendGrid webhook")
         return jsonify(error="bad signature"), 403
-    if "email" in request.files:
-        raw = request.files["email"].read()
-    else:
-        text = request.form.get("email")
-        if not text:
-            return jsonify(error="no raw message: enable 'POST the raw, full MIME message'"), 400
-        raw = text.encode("utf-8", "surrogateescape")
+    raw = _raw_field("email")
+    if not raw:
+        return jsonify(error="no raw message: enable 'POST the raw, full MIME message'"), 400
     return _store(raw, "sendgrid", request.form.get("to"))

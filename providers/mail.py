@@ -78,23 +78,21 @@ def send_message(
             box.close()
         return f"maildir:{dev_mailbox / 'new' / key}"
     target = parse_smtp_url(smtp_url)
+    client: smtplib.SMTP | None = None
     try:
         if target.scheme == "smtps":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                target.host, target.port, timeout=timeout, context=ssl.create_default_context()
-            )
+            client = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(target.host, target.port, timeout=timeout)
-        with client:
+        client.ehlo()
+        if target.scheme == "smtp":
+            if not client.has_extn("starttls"):
+                raise MailSendError(f"{target.host} does not offer STARTTLS", retryable=False)
+            client.starttls(context=ssl.create_default_context())
             client.ehlo()
-            if target.scheme == "smtp":
-                if not client.has_extn("starttls"):
-                    raise MailSendError(f"{target.host} does not offer STARTTLS", retryable=False)
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if target.username:
-                client.login(target.username, target.password)
-            refused = client.send_message(message)
+        if target.username:
+            client.login(target.username, target.password)
+        refused = client.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
         raise MailSendError(f"every recipient refused: {sorted(exc.recipients)}", retryable=False) from exc
     except smtplib.SMTPAuthenticationError as exc:
@@ -104,6 +102,20 @@ def send_message(
         raise MailSendError(f"{exc.smtp_code} {exc.smtp_error!r}", retryable=400 <= exc.smtp_code < 500) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise MailSendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+    finally:
+        if client is not None:
+            _hang_up(client)
     if refused:
         raise MailSendError(f"refused recipients: {sorted(refused)}", retryable=False)
     return f"smtp:{target.host}:{target.port}"
+
+
+def _hang_up(client: smtplib.SMTP) -> None:
+    """QUIT, best effort: once the server answered 250 to the message it is accepted, and a connection that
+    drops at QUIT must not make the caller send it again."""
+    if client.sock is not None:
+        client.sock.settimeout(2.0)  # a server slow to say goodbye holds up recording the message as sent
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()

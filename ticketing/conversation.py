@@ -103,13 +103,29 @@ def mark_bouncing(session: Session, address: str, reason: str, now: datetime) ->
     return row
 
 
-def clear_bouncing(session: Session, address: str, now: datetime) -> None:
-    """The address works again (a coordinator checked it): mail goes to it again."""
-    row = session.scalars(select(MailAddress).where(MailAddress.address == address.strip().lower())).first()
-    if row is not None:
-        row.bouncing_since = None
-        row.bounce_reason = None
-        row.updated_at = now
+def clear_bouncing(session: Session, ticket: Ticket, *, actor: str, now: datetime) -> str:
+    """The ticket's address works again (a coordinator checked it): mail goes to it again, audited on the ticket.
+
+    Messages already suppressed stay as they are; the next notice or reply is sent. Returns the address.
+    """
+    address = requester_address(session, ticket)
+    row = bouncing(session, address)
+    if address is None or row is None:
+        raise InvalidInput(f"{address or 'this ticket has no email address, which'} is not marked bouncing")
+    since, reason = row.bouncing_since, row.bounce_reason
+    row.bouncing_since = None
+    row.bounce_reason = None
+    row.updated_at = now
+    service.audit(
+        session,
+        ticket,
+        actor=actor,
+        action="address deliverable again",
+        now=now,
+        detail={"address": row.address, "bouncing_since": since.isoformat() if since else None},
+        reason=f"address {row.address} marked deliverable again by {actor} (was bouncing: {reason or 'no reason'})",
+    )
+    return row.address
 
 
 def add_client_message(

@@ -523,7 +523,7 @@ class InboundMail(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     mailbox: Mapped[str] = mapped_column(String(320))
     dedupe_key: Mapped[str] = mapped_column(String(400))
-    via: Mapped[str] = mapped_column(String(32))  # mailgun, sendgrid, imap
+    via: Mapped[str] = mapped_column(String(32))  # mailgun, sendgrid, imap, dev, cli
     received_at: Mapped[datetime]
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)

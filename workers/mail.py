@@ -1,7 +1,9 @@
 """Email jobs: parse a stored inbound message, send a ticket's notices and replies (email, or SMS).
 
 Every job is idempotent: an inbound message is processed once (its row's state), an outgoing message is
-one row keyed on (ticket, event occurrence) and is never sent again once sent. Sending failures the
+one row keyed on (ticket, event occurrence) and is never sent again once recorded as sent. Sending is at
+least once: a job that dies between the SMTP server's 250 and that record sends the message again when
+retried, with the same Message-ID (stored before the first try), so mail clients show it once. Sending failures the
 server calls temporary are retried with the worker's backoff (JOB_RETRY_INTERVALS); a final failure is
 shown on the message and in the ticket's audit log.
 """
@@ -235,6 +237,8 @@ def deliver(runtime: rt.Runtime, row_id: int, outbox_key: str) -> str:
             log.warning("message %s not sent yet, retrying: %s", row_id, exc)
             raise
         return "failed"
+    # The server accepted it (250): record that at once, in a short transaction of its own. A crash before
+    # this commits sends the message again on the retry (at least once), with the same stored Message-ID.
     with transaction(runtime.sessions) as s:
         row = s.get(TicketMessage, row_id)
         assert row is not None

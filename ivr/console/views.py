@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound
 
+from inbox import intake
 from ivr.console import present
 from ivr.console.auth import blueprint, role_required, rt, viewer
 from ticketing import accounts, conversation, paging, phone, service
@@ -997,6 +998,12 @@ def _reply(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     return f"Reply queued ({message.channel} to {message.to_address if message.channel == 'email' else 'the caller'})."
 
 
+@action("mail-deliverable", TRIAGE)
+def _mail_deliverable(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    address = conversation.clear_bouncing(c.session, t, actor=c.actor, now=c.now)
+    return f"Mail to {address} resumes: marked deliverable again."
+
+
 @blueprint.get("/attachments/<int:attachment_id>")
 def mail_attachment(attachment_id: int) -> Response:
     """A file from a client's email, to signed-in users only, always as a download."""
@@ -1059,6 +1066,53 @@ def dev_outbox() -> str:
         mails=[_mail_summary(p) for p in mails],
         api_base=settings.twilio_api_base_url,
     )
+
+
+@blueprint.route("/dev/mail-in", methods=["GET", "POST"])
+def dev_mail_in() -> Response | tuple[str, int]:
+    """Development mode: a message typed here (or an .eml file) enters the email intake as a provider's would."""
+    runtime = rt()
+    settings = runtime.settings
+    if not settings.dev_mode:
+        abort(404, description="Development mode is off: mail comes in by a provider webhook or IMAP.")
+    inbox = settings.inbox_address or "helpdesk"
+    if request.method == "GET":
+        return render_template("console/dev_mail_in.html", inbox=inbox, form={}, error=None), 200
+    upload = request.files.get("eml")
+    try:
+        if upload is not None and upload.filename:
+            raw = upload.read()
+            if not raw.strip():
+                raise ValueError("the .eml file is empty")
+        else:
+            raw = intake.typed_message(
+                sender=_text(request.form, "from"),
+                to=inbox,
+                subject=_text(request.form, "subject"),
+                body=request.form.get("body") or "",
+                now=runtime.now(),
+            )
+    except ValueError as exc:
+        page = render_template("console/dev_mail_in.html", inbox=inbox, form=request.form, error=_sentence(exc))
+        return page, 400
+    with transaction(runtime.sessions) as s:
+        stored = intake.store_raw(
+            s,
+            mailbox=intake.mailbox_key(settings.inbox_address),
+            raw=raw,
+            via="dev",
+            now=runtime.now(),
+            max_bytes=settings.mail_max_bytes,
+        )
+    flash(
+        f"Message stored (#{stored.id}); the worker turns it into a ticket or a reply: see Mail."
+        if stored.new
+        else f"The same message was stored before (#{stored.id}): nothing new.",
+        "ok",
+    )
+    response = redirect(url_for("console.dev_mail_in"), code=303)
+    _dispatch_after_response(response, runtime)  # the parsing job goes to the worker now
+    return response
 
 
 def _mail_summary(path: Path) -> dict[str, str]:

@@ -97,3 +97,100 @@ def test_client_files_list_email_and_portal_files_once_and_the_conversation_poin
     assert "1 file attached" in talk and 'href="#client-files"' in talk and mailed.filename not in talk
     assert 'id="client-files"' in details and mailed.filename in details and "photo.png" in details
     assert f'href="/attachments/{mailed.id}"' in details and page.count(f'href="/attachments/{mailed.id}"') == 1
+
+
+def _bouncing_ticket(desk: Desk) -> int:  # noqa: F811
+    """A ticket whose contact's address bounced the confirmation: no more mail goes to it."""
+    from ticketing.models import Contact
+
+    with transaction(desk.runtime.sessions) as s:
+        gone = s.scalars(select(Contact).where(Contact.email == "gone@acme-dental.example")).one()
+        t = service.open_ticket(
+            s,
+            policy=desk.runtime.policy,
+            now=desk.runtime.now(),
+            priority="P3",
+            source="phone",
+            actor="coordinator",
+            summary="New laptop",
+            contact_id=gone.id,
+        )
+        number = t.number
+    desk.run_jobs()
+    with desk.runtime.sessions() as s:
+        confirmation = s.scalars(select(TicketMessage).where(TicketMessage.direction == "out")).one()
+        message_id = confirmation.message_id
+    desk.receive(fixtures.mailer_daemon_bounce(message_id or ""))
+    return number  # type: ignore[return-value]
+
+
+def _resolve(desk: Desk, number: int) -> None:  # noqa: F811
+    with transaction(desk.runtime.sessions) as s:
+        service.set_status(
+            s,
+            service.get_ticket(s, number),
+            "resolved",
+            actor="eng",
+            now=desk.runtime.now(),
+            policy=desk.runtime.policy,
+        )
+    desk.run_jobs()
+
+
+def test_a_coordinator_marks_a_bouncing_address_deliverable_again_and_mail_resumes(
+    desk: Desk,  # noqa: F811
+    console: Console,
+    app: Flask,
+    smtp_server,  # type: ignore[no-untyped-def]
+) -> None:
+    from ticketing.models import AuditEntry, MailAddress
+
+    controller, handler = smtp_server
+    desk.runtime.settings = desk.runtime.settings.with_overrides(
+        smtp_url=f"smtp+insecure://127.0.0.1:{controller.port}"
+    )
+    number = _bouncing_ticket(desk)
+    page = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "is bouncing since" in page and "Mark gone@acme-dental.example deliverable again" in page
+    no_token = console.client.post(f"/tickets/{number}/mail-deliverable")
+    assert no_token.status_code == 400  # CSRF
+    engineer = Console(app.test_client())
+    engineer.login("eli")
+    assert engineer.post(f"/tickets/{number}/mail-deliverable").status_code == 403
+    with desk.runtime.sessions() as s:
+        assert s.scalars(select(MailAddress)).one().bouncing_since is not None
+    cleared = console.post(f"/tickets/{number}/mail-deliverable")
+    assert cleared.status_code == 303
+    with desk.runtime.sessions() as s:
+        assert s.scalars(select(MailAddress)).one().bouncing_since is None
+        (entry,) = s.scalars(select(AuditEntry).where(AuditEntry.action == "address deliverable again")).all()
+        assert entry.actor == "Dana Reyes" and entry.ticket.number == number
+        assert (entry.reason or "").startswith(
+            "address gone@acme-dental.example marked deliverable again by Dana Reyes"
+        )
+    page = console.get(f"/tickets/{number}", follow_redirects=True).get_data(as_text=True)
+    assert "is bouncing since" not in page and "deliverable again" in page
+    again = console.post(f"/tickets/{number}/mail-deliverable")
+    assert again.status_code == 400 and "is not marked bouncing" in again.get_data(as_text=True)
+    assert len(handler.messages) == 1  # the confirmation, before the bounce
+    _resolve(desk, number)
+    assert [m["Subject"] for m in handler.messages][-1] == f"[#{number}] Resolved: New laptop"
+    assert handler.messages[-1]["To"] == "gone@acme-dental.example"
+
+
+def test_the_cli_marks_a_bouncing_address_deliverable_again(desk: Desk, app: Flask) -> None:  # noqa: F811
+    number = _bouncing_ticket(desk)
+    _resolve(desk, number)
+    assert len(desk.sent()) == 1  # suppressed while bouncing
+    result = app.test_cli_runner().invoke(args=["ticket", "mail-deliverable", str(number), "--by", "Ada Brooks"])
+    assert result.exit_code == 0, result.output
+    assert "gone@acme-dental.example marked deliverable again" in result.output
+    from ticketing import conversation
+
+    with transaction(desk.runtime.sessions) as s:
+        conversation.reply_to_client(
+            s, service.get_ticket(s, number), "Your laptop is ready.", actor="Ada Brooks", now=desk.runtime.now()
+        )
+    desk.run_jobs()
+    assert desk.sent()[-1]["To"] == "gone@acme-dental.example" and len(desk.sent()) == 2
+    assert app.test_cli_runner().invoke(args=["ticket", "mail-deliverable", str(number)]).exit_code != 0

@@ -215,6 +215,7 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
         ("mail", "/mail"),
         ("events", "/events"),
         ("dev-outbox", "/dev/outbox"),
+        ("dev-mail-in", "/dev/mail-in"),
         ("new-ticket", "/tickets/new"),
     ):
         page.goto(base + path)

@@ -175,3 +175,58 @@ def test_a_smtp_server_that_is_down_leaves_the_notice_failed_and_visible(desk: D
         out = [m for m in conversation.conversation(s, t) if m.direction == "out"]
         assert [m.state for m in out] == ["failed"] and out[0].error
         assert "email failed" in [a.action for a in t.audit]
+
+
+def test_a_send_that_dies_after_the_server_accepted_it_is_sent_again_with_the_same_message_id(
+    desk: Desk, smtp_server: tuple[Controller, SmtpInbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers import mail as jobs
+
+    controller, handler = smtp_server
+    desk.runtime.settings = desk.runtime.settings.with_overrides(
+        smtp_url=f"smtp+insecure://127.0.0.1:{controller.port}"
+    )
+    real_send = jobs.send_message
+
+    def accepted_then_killed(*args: object, **kw: object) -> str:
+        real_send(*args, **kw)  # type: ignore[arg-type]
+        raise RuntimeError("worker killed after the 250")
+
+    monkeypatch.setattr(jobs, "send_message", accepted_then_killed)
+    with pytest.raises(RuntimeError):
+        desk.receive(fixtures.multipart_alternative())
+    monkeypatch.setattr(jobs, "send_message", real_send)
+    desk.run_jobs()  # the retry of the same (ticket, event)
+    first, again = handler.messages
+    assert first["Message-ID"] == again["Message-ID"] and first["Subject"] == again["Subject"]
+    (ticket,) = desk.tickets()
+    with desk.runtime.sessions() as s:
+        t = service.get_ticket(s, ticket.number)
+        (out,) = [m for m in conversation.conversation(s, t) if m.direction == "out"]
+        assert out.state == "sent" and out.message_id == first["Message-ID"] and out.tries == 2
+        assert [a.action for a in t.audit].count("email sent") == 1
+
+
+def test_a_connection_that_drops_at_quit_after_the_250_is_not_sent_again(
+    desk: Desk, smtp_server: tuple[Controller, SmtpInbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smtplib
+
+    controller, handler = smtp_server
+    desk.runtime.settings = desk.runtime.settings.with_overrides(
+        smtp_url=f"smtp+insecure://127.0.0.1:{controller.port}"
+    )
+    docmd = smtplib.SMTP.docmd
+
+    def reset_at_quit(self: smtplib.SMTP, cmd: str, args: str = "") -> tuple[int, bytes]:
+        if cmd.upper() == "QUIT":
+            raise ConnectionResetError("connection reset by peer")
+        return docmd(self, cmd, args)
+
+    monkeypatch.setattr(smtplib.SMTP, "docmd", reset_at_quit)
+    desk.receive(fixtures.multipart_alternative())
+    assert len(handler.messages) == 1
+    (ticket,) = desk.tickets()
+    with desk.runtime.sessions() as s:
+        (out,) = [m for m in conversation.conversation(s, service.get_ticket(s, ticket.number)) if m.direction == "out"]
+        assert out.state == "sent" and out.tries == 1

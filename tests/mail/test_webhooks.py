@@ -116,3 +116,42 @@ def test_a_sendgrid_post_signed_by_another_key_or_altered_is_refused(desk: Desk,
     tampered = body.replace(b"VPN", b"VPX")
     assert web.post("/mail/inbound/sendgrid", data=io.BytesIO(tampered), headers=headers).status_code == 403
     assert stored(desk) == 0
+
+
+LATIN1 = (
+    b"From: Dana Whitfield <dana@acme-dental.example>\r\n"
+    b"To: help@itech.example\r\n"
+    b"Subject: =?iso-8859-1?q?Caf=E9?=\r\n"
+    b"Message-ID: <latin1-8bit@acme-dental.example>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"\r\n"
+    b"Caf\xe9 ferm\xe9 \xe0 midi.\r\n"
+)
+
+
+def _multipart(fields: dict[str, str | bytes], boundary: str = "mg-boundary-7a1c") -> tuple[bytes, str]:
+    """A multipart/form-data body as Mailgun posts it: plain fields, no charset on the parts."""
+    out = b""
+    for name, value in fields.items():
+        data = value if isinstance(value, bytes) else value.encode()
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("encoding", ["multipart", "urlencoded"])
+def test_an_8bit_latin1_mailgun_message_is_stored_byte_for_byte(desk: Desk, web: FlaskClient, encoding: str) -> None:
+    from urllib.parse import urlencode
+
+    fields: dict[str, str | bytes] = {**mailgun_form(desk, b""), "body-mime": LATIN1}
+    if encoding == "multipart":
+        body, content_type = _multipart(fields)
+    else:
+        body, content_type = urlencode(fields).encode(), "application/x-www-form-urlencoded"
+    response = web.post("/mail/inbound/mailgun/mime", data=body, content_type=content_type)
+    assert response.status_code == 200, response.json
+    assert desk.inbound(response.json["stored"]).raw == LATIN1
+    desk.run_jobs()
+    (ticket,) = desk.tickets()
+    assert ticket.summary == "Café" and "Café fermé à midi." in (ticket.description or "")
