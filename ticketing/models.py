@@ -144,6 +144,9 @@ class Ticket(Base):
     # The call and its recording (voicemail tickets).
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The language the caller chose on the call (its prompts and their text messages); "en" unless they
+    # pressed the language key. The language spoken in the message is ``transcript_language``.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en", index=True)
     recording_url: Mapped[str | None] = mapped_column(String(500))
     recording_duration: Mapped[int | None] = mapped_column(Integer)
     audio_path: Mapped[str | None] = mapped_column(String(500))
@@ -155,6 +158,9 @@ class Ticket(Base):
     transcript: Mapped[str | None] = mapped_column(Text)
     transcript_segments: Mapped[list[Any] | None] = mapped_column(JSON)
     transcript_language: Mapped[str | None] = mapped_column(String(16))
+    # An English translation of a transcript in another language (the console shows it, the original a
+    # click away); None for English messages.
+    transcript_translation: Mapped[str | None] = mapped_column(Text)
     transcript_engine: Mapped[str | None] = mapped_column(String(64))
     transcript_confidence: Mapped[float | None] = mapped_column(Float)
     transcript_low_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
