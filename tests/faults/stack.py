@@ -445,6 +445,13 @@ class Stack:
         keys = self.redis.client().keys("supportline:worker-alive:*")
         return sorted(k.decode().rsplit(":", 1)[-1] for k in keys)
 
+    def jobs_in_progress(self) -> list[str]:
+        """The RQ job ids the stack's workers are running now (the pager's included)."""
+        from rq import Worker
+
+        client = self.redis.client()
+        return sorted(job for w in Worker.all(connection=client) if (job := w.get_current_job_id()))
+
     def stop(self) -> None:
         """Stop every process this stack started."""
         for process in (self.sweeper, self.pager, self.web, *self.old_workers):
