@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-openai-whisper.txt requirements-whisper-base.txt requirements-dev.txt
 
-.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging bench-mail lint clean
+.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging bench-mail lint messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ test: venv system prism
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# Prompts and texts changed in the code: extract them and update every languages/<code>.po (new entries
+# come in untranslated, changed ones fuzzy: the catalogue test fails until they are translated).
+messages: venv
+	$(VENV)/bin/pybabel extract -F languages/babel.cfg -k N_ --add-comments=TRANSLATORS: --sort-output \
+		--project=supportline --version=1 -o languages/messages.pot .
+	@for po in languages/*.po; do \
+		$(VENV)/bin/pybabel update -i languages/messages.pot -o $$po -l $$(basename $$po .po) --no-wrap; done
 
 bench-transcription: venv system
 	$(PY) -m bench.transcription --settings

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from languages import CallLanguage, is_available
+
 ROOT = Path(__file__).resolve().parent
 DEFAULT_POLICY_FILE = ROOT / "config" / "support-policy.toml"
 DEFAULT_ONCALL_FILE = ROOT / "config" / "oncall.toml"
@@ -70,6 +72,32 @@ def _list(environ: Mapping[str, str], key: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+# Twilio's <Say> language and a voice for the languages whose catalogue ships here.
+CALL_LANGUAGE_DEFAULTS = {"es": ("es-US", "Polly.Lupe")}
+MENU_KEYS = ("1", "2", "3")  # coordinator or message, critical, ticket status
+
+
+def _call_language(environ: Mapping[str, str]) -> CallLanguage | None:
+    """CALL_LANGUAGE (default es; off: English only), CALL_LANGUAGE_KEY, CALL_LANGUAGE_SAY, CALL_LANGUAGE_VOICE."""
+    code = (environ.get("CALL_LANGUAGE") or "es").strip()
+    if code.lower() in {"off", "none", "false", "0", "en"}:
+        return None
+    if not is_available(code):
+        raise ConfigError(f"CALL_LANGUAGE={code!r} has no catalogue: add languages/{code}.po (see README) or use off")
+    key = (environ.get("CALL_LANGUAGE_KEY") or "9").strip()
+    if len(key) != 1 or not key.isdigit() or key in MENU_KEYS:
+        raise ConfigError(f"CALL_LANGUAGE_KEY must be one digit other than the menu's 1, 2 and 3, not {key!r}")
+    say, voice = CALL_LANGUAGE_DEFAULTS.get(code, ("", ""))
+    say = (environ.get("CALL_LANGUAGE_SAY") or say).strip()
+    voice = (environ.get("CALL_LANGUAGE_VOICE") or voice).strip()
+    if not say or not voice:
+        raise ConfigError(
+            f"CALL_LANGUAGE={code} needs CALL_LANGUAGE_SAY (Twilio's <Say> language, e.g. fr-CA) "
+            "and CALL_LANGUAGE_VOICE (e.g. Polly.Chantal)"
+        )
+    return CallLanguage(code=code, key=key, say_language=say, voice=voice)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service can be configured with."""
@@ -92,6 +120,8 @@ class Settings:
     coordinator_ring_seconds: int = 20
     voicemail_max_seconds: int = 300
     confirmation_sms: bool = True
+    # The other language the greeting offers ("Para español, oprima 9"); None: English only
+    call_language: CallLanguage | None = field(default_factory=lambda: CallLanguage("es", "9", "es-US", "Polly.Lupe"))
     caller_rate_limit: int = 10  # calls per caller per window
     caller_rate_window_seconds: int = 600
     # Recordings and transcription
@@ -210,6 +240,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         coordinator_ring_seconds=_int(env, "COORDINATOR_RING_SECONDS", 20, minimum=5),
         voicemail_max_seconds=_int(env, "VOICEMAIL_MAX_SECONDS", 300, minimum=10),
         confirmation_sms=_bool(env, "CONFIRMATION_SMS", True),
+        call_language=_call_language(env),
         caller_rate_limit=_int(env, "CALLER_RATE_LIMIT", 10, minimum=1),
         caller_rate_window_seconds=_int(env, "CALLER_RATE_WINDOW_SECONDS", 600, minimum=1),
         recordings_dir=Path(env.get("RECORDINGS_DIR") or defaults.recordings_dir),

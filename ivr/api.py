@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
+import languages
 from ivr.app import rt
 from ivr.console import present
 from ticketing import accounts, service
@@ -144,7 +145,7 @@ def _id(value: object, key: str) -> int:
     return value
 
 
-QUERY_FILTERS = {"priority", "status", "client_id", "assignee", "breached"}
+QUERY_FILTERS = {"priority", "status", "client_id", "assignee", "breached", "language"}
 
 
 def _query_filters(now: datetime) -> service.QueueFilter:
@@ -171,12 +172,14 @@ def _query_filters(now: datetime) -> service.QueueFilter:
             raise BadRequest("assignee is at most 120 characters")
     if "breached" in args:
         breached = _choice(args["breached"], "breached", ("true", "false")) == "true"
+    language = _choice(args["language"], "language", languages.available()) if "language" in args else None
     return service.QueueFilter(
         priority=priority,
         status=status,
         client_id=client_id,
         assignee=assignee or None,
         breached_at=now if breached else None,
+        language=language,
     )
 
 
@@ -206,6 +209,7 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
         "created_at": _iso(t.opened_at),
         "updated_at": _iso(t.updated_at),
         "after_hours": bool(t.after_hours),
+        "language": t.language or "en",
         "merged_into": None,  # filled in by _render, which has the session
         "transcript": {
             "state": t.transcription_state,
@@ -213,6 +217,7 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
             "confidence": t.transcript_confidence,
             "low_confidence": bool(t.transcript_low_confidence),
             "language": t.transcript_language,
+            "translation": t.transcript_translation,
             "missing": [{"start": s[0], "end": s[1]} for s in t.transcript_missing or ()],
             "missing_note": missing_note(t.transcript_missing) or None,
             "pass": t.transcript_pass,

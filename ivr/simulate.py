@@ -119,6 +119,7 @@ class CallResult:
     call_sid: str
     lines: list[str] = field(default_factory=list)
     recording_sid: str | None = None
+    said: list[tuple[str, str]] = field(default_factory=list)  # (Say language, text) of what the caller heard
     statuses: list[int] = field(default_factory=list)
 
     @property
@@ -129,7 +130,7 @@ class CallResult:
     @property
     def ticket_number(self) -> int | None:
         """The ticket number read back to the caller, if any."""
-        m = re.search(r"ticket number is ((?:\d ){5,}\d)", self.heard)
+        m = re.search(r"(?:ticket number is|número de ticket es) ((?:\d ){5,}\d)", self.heard)
         return int(m.group(1).replace(" ", "")) if m else None
 
 
@@ -221,11 +222,13 @@ class TwilioSimulator:
         for verb in root:
             if verb.tag == "Say":
                 result.lines.append(f"caller hears: {verb.text or ''}")
+                result.said.append((verb.get("language", ""), verb.text or ""))
             elif verb.tag in ("Play", "Pause"):
                 result.lines.append(f"caller hears: <{verb.tag.lower()}>")
             elif verb.tag == "Gather":
                 for say in verb.iter("Say"):
                     result.lines.append(f"caller hears: {say.text or ''}")
+                    result.said.append((say.get("language", ""), say.text or ""))
                 key = keys.pop(0) if keys else ""
                 finish = verb.get("finishOnKey", "#")
                 digits = key[:-1] if key and finish and key.endswith(finish) else key

@@ -6,11 +6,14 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
+from languages import translator
 from ticketing import paging, phone
 from ticketing.db import transaction
 from ticketing.errors import DomainError
+from ticketing.models import Ticket
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,12 +28,29 @@ def handle_inbound_sms(form: Mapping[str, str], runtime: Runtime) -> MessagingRe
         r = MessagingResponse()
         r.message(reply)
         return r
+    _ = translator(_language_of(phone.normalize(form.get("From")), runtime))
     r = MessagingResponse()
     r.message(
-        f"{runtime.settings.company_name} support: text messages are not monitored for new requests. "
-        "Please call the support line (press 2 for critical issues) or use the client portal."
+        _(
+            "{company} support: text messages are not monitored for new requests. "
+            "Please call the support line (press 2 for critical issues) or use the client portal.",
+            company=runtime.settings.company_name,
+        )
     )
     return r
+
+
+def _language_of(sender: str | None, runtime: Runtime) -> str | None:
+    """The language the sender chose on their latest call (their directions come in it), if any."""
+    if sender is None:
+        return None
+    with runtime.sessions() as s:
+        return s.scalar(
+            select(Ticket.language)
+            .where(Ticket.caller_number == sender)
+            .order_by(Ticket.opened_at.desc(), Ticket.id.desc())
+            .limit(1)
+        )
 
 
 def acknowledge_by_sms(form: Mapping[str, str], runtime: Runtime) -> str | None:

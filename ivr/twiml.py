@@ -1,65 +1,129 @@
-"""TwiML for each step of the call, built with the twilio package (small pure functions)."""
+"""TwiML for each step of the call, built with the twilio package (small pure functions).
+
+Every prompt is written in English inside ``_()`` and said in the call's language: ``voice`` names the
+language and Twilio voice, and ``languages/<code>.po`` the translation.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-VOICE = {"voice": "Polly.Joanna", "language": "en-US"}
+from languages import N_, SOURCE, CallLanguage, Translate, translator
+
+# TRANSLATORS: said in your language to callers of the English line, right after the recording notice:
+# name your language, e.g. "Para español, oprima {key}."
+OFFER = N_("To continue in this language, press {key}.")
 
 
-def _say(node: VoiceResponse | Gather, text: str) -> None:
-    node.say(text, **VOICE)
+@dataclass(frozen=True)
+class Voice:
+    """How the call speaks: the catalogue to say prompts from, and Twilio's language and voice for them."""
+
+    code: str = SOURCE
+    language: str = "en-US"
+    voice: str = "Polly.Joanna"
+
+    @classmethod
+    def of(cls, language: CallLanguage) -> Voice:
+        return cls(code=language.code, language=language.say_language, voice=language.voice)
+
+    @property
+    def _(self) -> Translate:
+        return translator(self.code)
+
+    def say(self, node: VoiceResponse | Gather, text: str) -> None:
+        node.say(text, voice=self.voice, language=self.language)
+
+
+ENGLISH = Voice()
+VOICE = {"voice": ENGLISH.voice, "language": ENGLISH.language}
 
 
 def menu(
-    *, company: str, business_hours: bool, holiday: str | None, action: str, no_input: str, apology: str | None = None
+    *,
+    company: str,
+    business_hours: bool,
+    holiday: str | None,
+    action: str,
+    no_input: str,
+    apology: str | None = None,
+    voice: Voice = ENGLISH,
+    offer: CallLanguage | None = None,
 ) -> VoiceResponse:
-    """Greeting, recording notice and the menu for business hours or after hours."""
+    """Greeting, recording notice, the language offer and the menu for business hours or after hours.
+
+    ``offer``: the other language the caller can switch to, offered in that language right after the
+    recording notice ("Para español, oprima 9"); in a call already switched, the way back to English.
+    """
+    _ = voice._
     r = VoiceResponse()
     gather = r.gather(num_digits=1, action=action, method="POST", timeout=5, action_on_empty_result=False)
     if apology:
-        _say(gather, apology)
+        voice.say(gather, apology)
     else:
-        _say(
+        voice.say(
             gather,
-            f"Thank you for calling {company} support. Calls are recorded so we can create and track your ticket.",
+            _(
+                "Thank you for calling {company} support. Calls are recorded so we can create and track your ticket.",
+                company=company,
+            ),
         )
+    if offer is not None and voice.code == SOURCE:
+        Voice.of(offer).say(gather, translator(offer.code)(OFFER, key=offer.key))
+    elif offer is not None:
+        ENGLISH.say(gather, f"For English, press {offer.key}.")
     if business_hours:
-        _say(
+        voice.say(
             gather,
-            "To speak with a service coordinator, press 1 or stay on the line. "
-            "For an urgent, critical issue, press 2. "
-            "To hear the status of an existing ticket, press 3.",
+            _(
+                "To speak with a service coordinator, press 1 or stay on the line. "
+                "For an urgent, critical issue, press 2. "
+                "To hear the status of an existing ticket, press 3."
+            ),
         )
     else:
-        closed = f"Our office is closed today for {holiday}." if holiday else "Our office is now closed."
-        _say(
+        if holiday:
+            closed = _("Our office is closed today for {holiday}.", holiday=holiday)
+        else:
+            closed = _("Our office is now closed.")
+        voice.say(
             gather,
-            f"{closed} Business hours are 8 A M to 5 P M Pacific time, Monday through Friday. "
-            "For a critical emergency, press 2 and our after-hours team will be paged right away. "
-            "To leave a message for the next business day, press 1 or stay on the line. "
-            "To hear the status of an existing ticket, press 3.",
+            closed
+            + " "
+            + _(
+                "Business hours are 8 A M to 5 P M Pacific time, Monday through Friday. "
+                "For a critical emergency, press 2 and our after-hours team will be paged right away. "
+                "To leave a message for the next business day, press 1 or stay on the line. "
+                "To hear the status of an existing ticket, press 3."
+            ),
         )
     r.redirect(no_input, method="POST")
     return r
 
 
-def not_an_option(redirect_to: str) -> VoiceResponse:
+def not_an_option(redirect_to: str, *, voice: Voice = ENGLISH) -> VoiceResponse:
     """A wrong key at the menu: say so and play the menu again."""
     r = VoiceResponse()
-    _say(r, "Sorry, that is not one of the options.")
+    voice.say(r, voice._("Sorry, that is not one of the options."))
     r.redirect(redirect_to, method="POST")
     return r
 
 
 def ring_coordinators(
-    targets: Sequence[str], *, screen_url: Callable[[str], str], action: str, timeout: int, caller_id: str | None
+    targets: Sequence[str],
+    *,
+    screen_url: Callable[[str], str],
+    action: str,
+    timeout: int,
+    caller_id: str | None,
+    voice: Voice = ENGLISH,
 ) -> VoiceResponse:
     """Ring every coordinator at once; each hears a screen and must press 1 to take the call."""
     r = VoiceResponse()
-    _say(r, "Please hold while we connect you to a service coordinator.")
+    voice.say(r, voice._("Please hold while we connect you to a service coordinator."))
     dial = Dial(action=action, method="POST", timeout=timeout, answer_on_bridge=True, caller_id=caller_id)
     for target in targets:
         if target.startswith("client:"):
@@ -72,11 +136,13 @@ def ring_coordinators(
     return r
 
 
-def screen(*, caller_spoken: str, accept_url: str) -> VoiceResponse:
-    """What the coordinator hears on answering: who calls, and press 1 to accept."""
+def screen(*, caller_spoken: str, accept_url: str, language_name: str | None = None) -> VoiceResponse:
+    """What the coordinator hears on answering (always in English): who calls, in which language, press 1."""
     r = VoiceResponse()
     gather = r.gather(num_digits=1, action=accept_url, method="POST", timeout=8)
-    _say(gather, f"Support call from {caller_spoken}. Press 1 to accept.")
+    if language_name:
+        ENGLISH.say(gather, f"{language_name}-speaking caller.")
+    ENGLISH.say(gather, f"Support call from {caller_spoken}. Press 1 to accept.")
     # No key: a voicemail box or nobody there. Hanging up this leg leaves the caller to voicemail.
     r.hangup()
     return r
@@ -85,7 +151,7 @@ def screen(*, caller_spoken: str, accept_url: str) -> VoiceResponse:
 def accepted() -> VoiceResponse:
     """The coordinator pressed 1: an empty answer bridges the call."""
     r = VoiceResponse()
-    _say(r, "Connecting.")
+    ENGLISH.say(r, "Connecting.")
     return r
 
 
@@ -99,32 +165,48 @@ def voicemail(
     max_length: int,
     business_hours: bool,
     intro: str | None = None,
+    voice: Voice = ENGLISH,
 ) -> VoiceResponse:
-    """The voicemail prompt and the recording; in the prompt, 2 makes the message P1."""
+    """The voicemail prompt and the recording; in the prompt, 2 makes the message P1.
+
+    ``intro`` is said as given (already in the call's language).
+    """
+    _ = voice._
     r = VoiceResponse()
     if critical:
-        prompt = (
-            "Your message will be submitted as a P 1 critical ticket and our "
-            + ("emergency response team" if business_hours else "after-hours support team")
-            + " will be notified right away. Please describe the problem, your name, company and a callback number after the tone."
-        )
+        if business_hours:
+            prompt = _(
+                "Your message will be submitted as a P 1 critical ticket and our emergency response team "
+                "will be notified right away. Please describe the problem, your name, company and a callback "
+                "number after the tone."
+            )
+        else:
+            prompt = _(
+                "Your message will be submitted as a P 1 critical ticket and our after-hours support team "
+                "will be notified right away. Please describe the problem, your name, company and a callback "
+                "number after the tone."
+            )
     else:
         lead = intro or (
-            "Our service coordinator is on another call."
+            _("Our service coordinator is on another call.")
             if business_hours
-            else "Please leave a message and we will respond on the next business day."
+            else _("Please leave a message and we will respond on the next business day.")
         )
         prompt = (
-            f"{lead} Please leave a detailed message after the tone, with your name, company, and a callback number. "
-            "A ticket will be created automatically. "
-            "For an urgent issue, press 2 now, or at any time during your message, to submit it as a P 1 critical ticket. "
-            "Press pound when you are finished."
+            lead
+            + " "
+            + _(
+                "Please leave a detailed message after the tone, with your name, company, and a callback number. "
+                "A ticket will be created automatically. "
+                "For an urgent issue, press 2 now, or at any time during your message, to submit it as a "
+                "P 1 critical ticket. Press pound when you are finished."
+            )
         )
     if key_action is not None:
         gather = r.gather(num_digits=1, action=key_action, method="POST", timeout=1, action_on_empty_result=False)
-        _say(gather, prompt)
+        voice.say(gather, prompt)
     else:
-        _say(r, prompt)
+        voice.say(r, prompt)
     r.record(
         action=record_action,
         method="POST",
@@ -145,53 +227,65 @@ def voicemail(
 
 
 def ticket_created(
-    *, ticket_spoken: str, critical: bool, business_hours: bool, sms: bool, no_message: bool = False
+    *,
+    ticket_spoken: str,
+    critical: bool,
+    business_hours: bool,
+    sms: bool,
+    no_message: bool = False,
+    voice: Voice = ENGLISH,
 ) -> VoiceResponse:
     """Read the ticket number back, digit by digit, and say what happens next."""
+    _ = voice._
     r = VoiceResponse()
     if no_message:
-        _say(r, "We did not receive a message, so we have created a ticket to call you back.")
+        voice.say(r, _("We did not receive a message, so we have created a ticket to call you back."))
     else:
-        _say(r, "Thank you. Your message has been received.")
-    _say(r, f"Your ticket number is {ticket_spoken}. Again, your ticket number is {ticket_spoken}.")
-    if critical:
-        team = "emergency response team" if business_hours else "after-hours on-call engineer"
-        _say(r, f"This is a P 1 critical ticket. Our {team} is being notified now.")
+        voice.say(r, _("Thank you. Your message has been received."))
+    voice.say(r, _("Your ticket number is {ticket}. Again, your ticket number is {ticket}.", ticket=ticket_spoken))
+    if critical and business_hours:
+        voice.say(r, _("This is a P 1 critical ticket. Our emergency response team is being notified now."))
+    elif critical:
+        voice.say(r, _("This is a P 1 critical ticket. Our after-hours on-call engineer is being notified now."))
     if sms:
-        _say(r, "You will also receive a text message with your ticket number.")
-    _say(r, "Goodbye.")
+        voice.say(r, _("You will also receive a text message with your ticket number."))
+    voice.say(r, _("Goodbye."))
     r.hangup()
     return r
 
 
-def status_prompt(*, action: str, retry: bool) -> VoiceResponse:
+def status_prompt(*, action: str, retry: bool, voice: Voice = ENGLISH) -> VoiceResponse:
     """Ask for a ticket number followed by pound."""
+    _ = voice._
     r = VoiceResponse()
     gather = r.gather(
         input="dtmf", finish_on_key="#", timeout=10, action=action, method="POST", action_on_empty_result=True
     )
     if retry:
-        _say(gather, "We could not find that ticket. Please enter your ticket number again, followed by the pound key.")
+        voice.say(
+            gather,
+            _("We could not find that ticket. Please enter your ticket number again, followed by the pound key."),
+        )
     else:
-        _say(gather, "Please enter your ticket number, followed by the pound key.")
+        voice.say(gather, _("Please enter your ticket number, followed by the pound key."))
     r.redirect(action, method="POST")
     return r
 
 
-def status_answer(text: str, *, menu_url: str) -> VoiceResponse:
-    """Read a ticket's status, then offer the menu again."""
+def status_answer(text: str, *, menu_url: str, voice: Voice = ENGLISH) -> VoiceResponse:
+    """Read a ticket's status (``text``, in the call's language), then offer the menu again."""
     r = VoiceResponse()
-    _say(r, text)
+    voice.say(r, text)
     gather = r.gather(num_digits=1, action=menu_url, method="POST", timeout=5, action_on_empty_result=False)
-    _say(gather, "To return to the main menu, press 9. Otherwise, thank you for calling. Goodbye.")
+    voice.say(gather, voice._("To return to the main menu, press 9. Otherwise, thank you for calling. Goodbye."))
     r.hangup()
     return r
 
 
-def goodbye(text: str) -> VoiceResponse:
-    """Say something and end the call."""
+def goodbye(text: str, *, voice: Voice = ENGLISH) -> VoiceResponse:
+    """Say something (already in the call's language) and end the call."""
     r = VoiceResponse()
-    _say(r, text)
+    voice.say(r, text)
     r.hangup()
     return r
 

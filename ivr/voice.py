@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.dates import format_datetime
 from flask import Blueprint, Response, g, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -25,6 +26,7 @@ from ivr import twiml
 from ivr.app import rt
 from ivr.security import twilio_only
 from ivr.webhooks import answering_safely, twiml_response
+from languages import SOURCE, CallLanguage
 from ticketing import phone, service, voicemail
 from ticketing.db import transaction
 from ticketing.errors import UnknownTicket
@@ -59,9 +61,34 @@ def url(endpoint: str, **params: Any) -> str:
         "no-message": "/twilio/voice/no-message",
         "status-lookup": "/twilio/voice/ticket-status",
     }[endpoint]
+    params.setdefault("lang", call_language_code())
     clean = {k: v for k, v in params.items() if v not in (None, "", False)}
     query = f"?{urlencode(clean)}" if clean else ""
     return rt().settings.public_base_url + path + query
+
+
+def call_language() -> CallLanguage | None:
+    """The other language this call switched to (our ``lang`` query parameter), or None: English."""
+    offered = rt().settings.call_language
+    if offered is not None and request.args.get("lang") == offered.code:
+        return offered
+    return None
+
+
+def call_language_code() -> str | None:
+    language = call_language()
+    return language.code if language is not None else None
+
+
+def voice() -> twiml.Voice:
+    """How this call speaks: its language's catalogue and Twilio voice."""
+    language = call_language()
+    return twiml.Voice.of(language) if language is not None else twiml.ENGLISH
+
+
+def _(message: str, **values: object) -> str:
+    """A prompt in this call's language."""
+    return voice()._(message, **values)
 
 
 def call_sid() -> str:
@@ -87,7 +114,8 @@ def _apology_voicemail() -> VoiceResponse:
         no_message=url("no-message"),
         max_length=rt().settings.voicemail_max_seconds,
         business_hours=False,
-        intro="We are sorry, our phone system is having trouble.",
+        intro=_("We are sorry, our phone system is having trouble."),
+        voice=voice(),
     )
     return r
 
@@ -157,7 +185,7 @@ def incoming() -> Response:
     now = runtime.now()
     number = caller()
     attempt = _attempt()
-    if attempt == 1:
+    if attempt == 1 and not request.args.get("switched"):  # not again when the caller switched language
         with transaction(runtime.sessions) as s:
             recent = voicemail.log_incoming_call(
                 s,
@@ -177,12 +205,15 @@ def incoming() -> Response:
                     sid,
                     critical=False,
                     offer_key=True,
-                    intro="We are receiving many calls from withheld numbers, so we are taking messages only.",
+                    intro=_("We are receiving many calls from withheld numbers, so we are taking messages only."),
                 )
             return twiml_response(
                 twiml.goodbye(
-                    "We have received many calls from your number in the last few minutes, and your earlier "
-                    "messages are being handled. Please try again later, or use the client portal. Goodbye."
+                    _(
+                        "We have received many calls from your number in the last few minutes, and your earlier "
+                        "messages are being handled. Please try again later, or use the client portal. Goodbye."
+                    ),
+                    voice=voice(),
                 )
             )
     cal = calendar_for(runtime.policy)
@@ -194,6 +225,8 @@ def incoming() -> Response:
             holiday=cal.holiday_name(local.date()),
             action=url("menu", attempt=attempt),
             no_input=url("menu", attempt=attempt, Digits="none"),
+            voice=voice(),
+            offer=runtime.settings.call_language,
         )
     )
 
@@ -212,7 +245,7 @@ def fallback() -> Response:
     except Exception:  # noqa: BLE001 - the last line of defence must always answer the caller
         log.exception("fallback failed")
         r = VoiceResponse()
-        r.say("We are sorry, our phone system is having trouble. Please call again in a few minutes.", **twiml.VOICE)
+        voice().say(r, _("We are sorry, our phone system is having trouble. Please call again in a few minutes."))
         r.hangup()
         return twiml_response(r)
 
@@ -229,6 +262,12 @@ def menu() -> Response:
     )
     if digits == "none":
         digits = ""
+    offered = rt().settings.call_language
+    if offered is not None and digits == offered.key:
+        # The language key: the menu again in the other language (or back in English), same attempt.
+        switched = None if call_language() is not None else offered.code
+        _log(sid, "language", language=switched or SOURCE)
+        return twiml_response(_redirect(url("incoming", attempt=attempt, lang=switched, switched=1)))
     business = _business_hours()
     route = menu_route(digits, business_hours=business, attempt=attempt)
     step = {"digits": digits or None, "route": route.value}
@@ -240,9 +279,9 @@ def menu() -> Response:
         return _voicemail(sid, critical=route is Route.CRITICAL, offer_key=route is not Route.CRITICAL, step=step)
     _log(sid, "menu", **step)
     if route is Route.REPEAT:
-        return twiml_response(twiml.not_an_option(url("incoming", attempt=attempt + 1)))
+        return twiml_response(twiml.not_an_option(url("incoming", attempt=attempt + 1), voice=voice()))
     if route is Route.STATUS:
-        return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=1), retry=False))
+        return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=1), retry=False, voice=voice()))
     spoken = phone.spoken_number(caller())
     return twiml_response(
         twiml.ring_coordinators(
@@ -251,8 +290,15 @@ def menu() -> Response:
             action=url("dial"),
             timeout=rt().settings.coordinator_ring_seconds,
             caller_id=None,
+            voice=voice(),
         )
     )
+
+
+def _redirect(to: str) -> VoiceResponse:
+    r = VoiceResponse()
+    r.redirect(to, method="POST")
+    return r
 
 
 def _voicemail(
@@ -261,10 +307,13 @@ def _voicemail(
     """The voicemail prompt; the call's ticket is opened (or escalated) and the steps logged in one transaction."""
     runtime = rt()
     number = caller()
+    language = call_language_code() or SOURCE
 
     def work(s: Any) -> None:
         now = runtime.now()
-        voicemail.reach_voicemail(s, policy=runtime.policy, now=now, call_sid=sid, caller=number, critical=critical)
+        voicemail.reach_voicemail(
+            s, policy=runtime.policy, now=now, call_sid=sid, caller=number, critical=critical, language=language
+        )
         if step is not None:
             voicemail.log_call_event(s, sid, "menu", now, **step)
         voicemail.log_call_event(s, sid, "voicemail", now, critical=critical)
@@ -279,6 +328,7 @@ def _voicemail(
         max_length=runtime.settings.voicemail_max_seconds,
         business_hours=_business_hours(),
         intro=intro,
+        voice=voice(),
     )
     return twiml_response(r)
 
@@ -292,7 +342,14 @@ def screen() -> Response:
     if not _SID.match(parent):
         raise BadRequest("screen without the caller's CallSid")
     spoken = request.args.get("caller", "an unknown number")
-    return twiml_response(twiml.screen(caller_spoken=spoken, accept_url=url("accept", call=parent)))
+    language = call_language()
+    return twiml_response(
+        twiml.screen(
+            caller_spoken=spoken,
+            accept_url=url("accept", call=parent),
+            language_name=language.name if language is not None else None,
+        )
+    )
 
 
 @blueprint.post("/voice/screen/accept")
@@ -339,7 +396,7 @@ def voicemail_key() -> Response:
     """A key pressed during the voicemail prompt: 2 makes the message critical."""
     sid = call_sid()
     critical = request.form.get("Digits") == "2"
-    return _voicemail(sid, critical=critical, offer_key=False, intro="Please go ahead." if not critical else None)
+    return _voicemail(sid, critical=critical, offer_key=False, intro=_("Please go ahead.") if not critical else None)
 
 
 @blueprint.post("/voice/recorded")
@@ -373,6 +430,7 @@ def recorded() -> Response:
             recording_url=recording_url,
             duration=duration,
             critical=critical,
+            language=call_language_code() or SOURCE,
         )
         return (
             t.number,
@@ -382,7 +440,11 @@ def recorded() -> Response:
 
     number_, is_p1, sms = _with_retry(work)
     r = twiml.ticket_created(
-        ticket_spoken=phone.spoken_digits(number_), critical=is_p1, business_hours=_business_hours(), sms=sms
+        ticket_spoken=phone.spoken_digits(number_),
+        critical=is_p1,
+        business_hours=_business_hours(),
+        sms=sms,
+        voice=voice(),
     )
     return twiml_response(r)
 
@@ -420,13 +482,20 @@ def _recording_status() -> Response:
                 recording_url=request.form.get("RecordingUrl", ""),
                 duration=_int(request.form.get("RecordingDuration")),
                 critical=critical,
+                language=call_language_code() or SOURCE,
             )
         )
     else:
 
         def no_message(s: Any) -> None:
             t = voicemail.reach_voicemail(
-                s, policy=runtime.policy, now=runtime.now(), call_sid=sid, caller=number, critical=critical
+                s,
+                policy=runtime.policy,
+                now=runtime.now(),
+                call_sid=sid,
+                caller=number,
+                critical=critical,
+                language=call_language_code() or SOURCE,
             )
             voicemail.call_ended_without_message(
                 s, ticket=t, now=runtime.now(), reason=f"recording {status or 'missing'}"
@@ -448,7 +517,13 @@ def no_message() -> Response:
 
     def work(s: Any) -> tuple[int, bool]:
         t = voicemail.reach_voicemail(
-            s, policy=runtime.policy, now=runtime.now(), call_sid=sid, caller=number, critical=False
+            s,
+            policy=runtime.policy,
+            now=runtime.now(),
+            call_sid=sid,
+            caller=number,
+            critical=False,
+            language=call_language_code() or SOURCE,
         )
         voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason="silent recording")
         return t.number, t.priority == "P1"
@@ -461,6 +536,7 @@ def no_message() -> Response:
         business_hours=_business_hours(),
         sms=sms,
         no_message=True,
+        voice=voice(),
     )
     return twiml_response(r)
 
@@ -505,14 +581,20 @@ def ticket_status() -> Response:
                 text = _status_text(t, runtime)
     _log(sid, "status lookup", found=text is not None, attempt=attempt)
     if text is not None:
-        return twiml_response(twiml.status_answer(text, menu_url=url("incoming", attempt=2)))
+        return twiml_response(twiml.status_answer(text, menu_url=url("incoming", attempt=2), voice=voice()))
     if _status_misses(sid) >= MAX_STATUS_ATTEMPTS:  # counted over the whole call, not per visit to the menu
         return twiml_response(
             twiml.goodbye(
-                "We could not find that ticket. Please check the number in your confirmation message, or call back to speak with a coordinator. Goodbye."
+                _(
+                    "We could not find that ticket. Please check the number in your confirmation message, "
+                    "or call back to speak with a coordinator. Goodbye."
+                ),
+                voice=voice(),
             )
         )
-    return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=attempt + 1), retry=True))
+    return twiml_response(
+        twiml.status_prompt(action=url("status-lookup", attempt=attempt + 1), retry=True, voice=voice())
+    )
 
 
 def _status_misses(sid: str) -> int:
@@ -534,22 +616,44 @@ def _same_client(session: Any, ticket: Ticket, number: str | None) -> bool:
 
 
 def _status_text(t: Ticket, runtime: Runtime) -> str:
+    """The status line for a ticket, in this call's language (weekday and time as that language says them)."""
     tz = runtime.policy.timezone
-    prio = {"P1": "P 1, critical", "P2": "P 2, high", "P3": "P 3, medium", "P4": "P 4, low", "P5": "P 5"}[t.priority]
-    text = f"Ticket {phone.spoken_digits(t.number or 0)} is {t.status}, priority {prio}."
+    prio = {
+        "P1": _("P 1, critical"),
+        "P2": _("P 2, high"),
+        "P3": _("P 3, medium"),
+        "P4": _("P 4, low"),
+        "P5": _("P 5"),
+    }[t.priority]
+    status = {
+        "new": _("new"),
+        "acknowledged": _("acknowledged"),
+        "in progress": _("in progress"),
+        "waiting on client": _("waiting on client"),
+        "resolved": _("resolved"),
+        "closed": _("closed"),
+    }.get(t.status, t.status)
+    text = _(
+        "Ticket {ticket} is {status}, priority {priority}.",
+        ticket=phone.spoken_digits(t.number or 0),
+        status=status,
+        priority=prio,
+    )
     nxt = service.next_milestone(t)
     if t.status in ("resolved", "closed"):
         return text
     if t.paused_at is not None:
-        return text + " We are waiting for information from you."
+        return text + " " + _("We are waiting for information from you.")
     if nxt is not None and nxt.due_at is not None:
         when = nxt.due_at.astimezone(tz)
-        label = {
-            "first_response": "a first response",
-            "resolution_plan": "a resolution plan",
-            "resolved": "resolution",
+        day = format_datetime(when, "EEEE", locale=voice().code)
+        time_ = format_datetime(when, "h:mm a", locale=voice().code)
+        sentence = {
+            "first_response": _("We are committed to a first response by {day} at {time}.", day=day, time=time_),
+            "resolution_plan": _("We are committed to a resolution plan by {day} at {time}.", day=day, time=time_),
+            "resolved": _("We are committed to resolution by {day} at {time}.", day=day, time=time_),
         }[nxt.name]
-        text += f" We are committed to {label} by {when:%A} at {when:%-I:%M %p}."
+        text += " " + sentence
     return text
 
 

@@ -447,6 +447,12 @@ class QueueFilter:
     client_id: int | None = None
     assignee: str | None = None
     breached_at: datetime | None = None  # only tickets with a milestone overdue at this time
+    language: str | None = None  # chosen on the call, or spoken in the message (e.g. "es")
+
+
+def in_language(code: str) -> Any:
+    """Tickets in a language: the caller chose it on the call, or spoke it in the message."""
+    return (Ticket.language == code) | (Ticket.transcript_language == code)
 
 
 def open_queue(session: Session, filters: QueueFilter | None = None) -> Sequence[Ticket]:
@@ -466,6 +472,8 @@ def open_queue(session: Session, filters: QueueFilter | None = None) -> Sequence
         query = query.where(Ticket.client_id == f.client_id)
     if f.assignee:
         query = query.where(Ticket.assignee == f.assignee)
+    if f.language:
+        query = query.where(in_language(f.language))
     if f.breached_at is not None:
         overdue = select(Milestone.ticket_id).where(
             Milestone.met_at.is_(None), Milestone.due_at.is_not(None), Milestone.due_at < f.breached_at

@@ -73,9 +73,15 @@ def reach_voicemail(
     call_sid: str,
     caller: str | None,
     critical: bool,
+    language: str = "en",
 ) -> Ticket:
-    """The call's ticket, created when the caller first reaches voicemail; pressing 2 later escalates it."""
+    """The call's ticket, created when the caller first reaches voicemail; pressing 2 later escalates it.
+
+    ``language``: the language the caller chose on the call (its prompts, its text messages).
+    """
     ticket = ticket_for_call(session, call_sid)
+    if ticket is not None and language != "en" and ticket.language != language:
+        ticket.language = language  # a callback that carried no language opened it first
     if ticket is None:
         ticket = service.open_ticket(
             session,
@@ -90,6 +96,7 @@ def reach_voicemail(
             reason="caller pressed 2 for a critical issue" if critical else None,
             notify=False,  # the confirmation email follows the message (or the hang-up), with the SMS
         )
+        ticket.language = language
         ticket.summary = f"Missed call from {_caller_label(ticket)}: no message yet, please call back"
         if critical:
             _request_page(session, ticket, now)
@@ -135,9 +142,12 @@ def attach_recording(
     recording_url: str,
     duration: int | None,
     critical: bool,
+    language: str = "en",
 ) -> Ticket:
     """Attach the finished recording to the call's ticket (creating it if needed) and queue its transcription."""
-    ticket = reach_voicemail(session, policy=policy, now=now, call_sid=call_sid, caller=caller, critical=critical)
+    ticket = reach_voicemail(
+        session, policy=policy, now=now, call_sid=call_sid, caller=caller, critical=critical, language=language
+    )
     if ticket.recording_sid is not None or not _claim_recording(session, ticket, recording_sid):
         if ticket.recording_sid is None:
             session.refresh(ticket)  # a callback delivered at the same instant attached it first

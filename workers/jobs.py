@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rq import get_current_job
 from sqlalchemy import select
 
+from languages import local_time, priority_label, translator
 from ticketing import outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
@@ -336,6 +337,31 @@ def _delete_twilio_copy(runtime: rt.Runtime, recording_sid: str, number: int) ->
         )
 
 
+def confirmation_text(
+    *,
+    company: str,
+    ticket: int,
+    priority: str,
+    minutes: int,
+    due: datetime | None,
+    support_number: str,
+    language: str | None,
+) -> str:
+    """The caller's "new ticket created" text, in the language they chose on the call."""
+    _ = translator(language)
+    when = " " + _("(by {when})", when=local_time(due, language)) if due else ""
+    return _(
+        "{company}: new ticket created. Ticket #{ticket}, priority {priority}. "
+        "First response within {minutes} minutes{when}. Quote #{ticket} when you call {number}.",
+        company=company,
+        ticket=ticket,
+        priority=priority_label(priority, language),
+        minutes=minutes,
+        when=when,
+        number=support_number,
+    )
+
+
 def send_confirmation(ticket: int) -> str:
     """Text the caller 'new ticket created' with the ticket number and first-response target."""
     from providers.twilio_rest import TwilioSendError, can_receive_sms, make_twilio_client, send_sms
@@ -350,16 +376,21 @@ def send_confirmation(ticket: int) -> str:
         to = t.caller_number
         prio = Priority.parse(t.priority)
         due = t.milestone("first_response").due_at
+        language = t.language
     if not settings.confirmation_sms or not to or not can_receive_sms(to):
         with transaction(runtime.sessions) as s:
             outbox.complete(s, key, runtime.now())
         return "not sent"
     target = runtime.policy.target(prio).first_response or timedelta(0)
     minutes = int(target.total_seconds() // 60)
-    when = f" (by {due.astimezone(runtime.policy.timezone):%a %b %-d, %-I:%M %p %Z})" if due else ""
-    body = (
-        f"{settings.company_name}: new ticket created. Ticket #{ticket}, priority {prio.label}. "
-        f"First response within {minutes} minutes{when}. Quote #{ticket} when you call {settings.support_number}."
+    body = confirmation_text(
+        company=settings.company_name,
+        ticket=ticket,
+        priority=prio.value,
+        minutes=minutes,
+        due=due.astimezone(runtime.policy.timezone) if due else None,
+        support_number=settings.support_number,
+        language=language,
     )
     try:
         sid = send_sms(make_twilio_client(settings), from_=settings.support_number, to=to, body=body)

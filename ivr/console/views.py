@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound
 
+import languages
 from inbox import intake
 from ivr.console import present
 from ivr.console.auth import blueprint, role_required, rt, viewer
@@ -76,6 +77,12 @@ def iso_local(value: str | None, fmt: str = "%a %b %-d %H:%M") -> str:
         return local_time(datetime.fromisoformat(value), fmt)
     except ValueError:
         return value
+
+
+@blueprint.app_template_filter("language_name")
+def _language_name(code: str | None) -> str:
+    """'es' -> 'Spanish'."""
+    return languages.language_name(code)
 
 
 @blueprint.app_template_filter("phone")
@@ -187,7 +194,7 @@ class QueueQuery:
 
 def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
     """The QueueFilter, sort and search of the query string; unknown values are reported and ignored."""
-    keys = ("priority", "status", "client", "assignee", "breached", "sort", "q")
+    keys = ("priority", "status", "client", "assignee", "language", "breached", "sort", "q")
     chosen = {k: (args.get(k) or "").strip() for k in keys}
     errors: list[str] = []
     priority = status = None
@@ -215,6 +222,14 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
             client_id = int(chosen["client"])
         else:
             errors.append(f"unknown client {chosen['client']!r}")
+    language = None
+    if chosen["language"]:
+        if chosen["language"] in languages.available():
+            language = chosen["language"]
+        else:
+            errors.append(
+                f"unknown language {chosen['language']!r} (expected one of: {', '.join(languages.available())})"
+            )
     sort = chosen["sort"] or "due"
     if sort not in SORTS:
         errors.append(f"unknown sort {sort!r} (expected one of: {', '.join(SORTS)})")
@@ -231,6 +246,7 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
         client_id=client_id,
         assignee=None if unassigned else chosen["assignee"] or None,
         breached_at=now if chosen["breached"] in ("1", "on", "true") else None,
+        language=language,
     )
     return QueueQuery(filters, chosen, unassigned, tuple(errors), sort, statuses, chosen["q"])
 
@@ -259,6 +275,8 @@ def find_tickets(session: Session, query: QueueQuery) -> list[Ticket]:
             stmt = stmt.where(Ticket.client_id == f.client_id)
         if f.assignee:
             stmt = stmt.where(Ticket.assignee == f.assignee)
+        if f.language:
+            stmt = stmt.where(service.in_language(f.language))
         if f.breached_at is not None:
             overdue = select(Milestone.ticket_id).where(
                 Milestone.due_at.is_not(None),
@@ -382,6 +400,7 @@ def queue() -> str:
             statuses=OPEN_STATUSES,
             ended_statuses=ENDED_STATUSES,
             unassigned=UNASSIGNED,
+            languages=[(code, languages.language_name(code)) for code in languages.available()],
             **context,
         )
 

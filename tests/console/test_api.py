@@ -93,11 +93,13 @@ def test_a_ticket_as_json(app: Flask, runtime: Runtime, api_token: str, open_tic
         "confidence": None,
         "low_confidence": False,
         "language": None,
+        "translation": None,
         "missing": [],
         "missing_note": None,
         "pass": None,
         "passes": [],
     }
+    assert body["language"] == "en"
     assert body["audio"] == {"available": False, "duration_seconds": None}
     first = body["sla"]["milestones"][0]
     assert first["name"] == "first_response" and first["due_at"] == "2026-11-18T17:12:00+00:00"
