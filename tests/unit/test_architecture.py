@@ -44,7 +44,7 @@ def test_pure_domain_modules_never_read_the_clock(module: str) -> None:
     assert not calls & {"datetime.now", "datetime.utcnow", "date.today", "time.time", "datetime.today"}
 
 
-ADAPTERS_BELOW_THE_WEB = ["workers", "providers", "transcription", "ticketing"]
+ADAPTERS_BELOW_THE_WEB = ["workers", "providers", "transcription", "ticketing", "languages"]
 
 
 @pytest.mark.parametrize("package", ADAPTERS_BELOW_THE_WEB)
