@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-openai-whisper.txt requirements-whisper-base.txt requirements-dev.txt
 
-.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging bench-mail lint clean
+.PHONY: run test venv system prism migrate bench bench-transcription bench-spanish bench-webhooks bench-paging bench-mail lint clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ lint: venv
 bench-transcription: venv system
 	$(PY) -m bench.transcription --settings
 
+bench-spanish: venv system
+	$(PY) -m bench.spanish
+
 bench-webhooks: venv
 	$(PY) -m bench.webhooks
 
@@ -49,7 +52,7 @@ bench-paging: venv prism
 bench-mail: venv system
 	$(PY) -m bench.mail
 
-bench: bench-webhooks bench-paging bench-transcription bench-mail
+bench: bench-webhooks bench-paging bench-transcription bench-spanish bench-mail
 
 clean:
 	rm -rf $(VENV) tools/prism/node_modules var/test-audio
