@@ -86,8 +86,8 @@ def main() -> int:
     from tests.audio.spanish import BY_NAME, SIXTY_SECONDS, SPANISH_HELD_BACK, SPANISH_TUNING, build_spanish_clip
     from transcription.engine import load_engine
     from transcription.faster import FasterWhisperEngine
-    from transcription.hints import initial_prompt_for, translation_prompt_for
-    from transcription.pipeline import transcribe_spoken_language
+    from transcription.hints import initial_prompt_for, translation_prompt_for, triage_hints
+    from transcription.pipeline import transcribe_spoken_language, transcribe_voicemail
 
     lines: list[str] = []
 
@@ -158,6 +158,9 @@ def main() -> int:
         say(f"  translation key facts kept: {kept}/{total} = {kept / total:.2f}"
             f" (callback {recall('callback')}, caller name {recall('name')}, problem {recall('problem')})")  # fmt: skip
         say(f"  detected as Spanish: {sum(r['detected'] == 'es' for r in rows)}/{len(rows)}")
+        with_number = [r for r in rows if r["voicemail"].callback]
+        right = sum(triage_hints(r["transcript"], "es").callback_number == r["voicemail"].callback for r in with_number)
+        say(f"  callback hint from the Spanish transcript right: {right}/{len(with_number)}")
         say(f"  detect + transcribe + translate: {wall:.1f} s wall, RTF {wall / audio:.2f}")
         for r in rows:
             say(f"    {r['name']}: {r['detected']} {r['probability']:.2f}, {r['read_s']:.1f} s")
@@ -190,8 +193,6 @@ def main() -> int:
     t0 = time.perf_counter()
     detected, _ = multilingual.detect_language(path, ("en", "es"))
     spoken = multilingual.bound(detected)
-    from transcription.pipeline import transcribe_voicemail
-
     transcript = transcribe_voicemail(spoken, path, prompts["es"], number_pass=False)
     t_transcript = time.perf_counter() - t0
     translation = transcribe_voicemail(multilingual.bound(detected, "translate"), path, prompts["translate"], number_pass=False)
@@ -207,6 +208,22 @@ def main() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     say()
     say(f"peak RSS of this process (tiny.en + base loaded): {peak:.0f} MiB")
+
+    # Digit suppression in Spanish (the engine's default) against letting Whisper write digits itself.
+    say()
+    say("Spanish transcripts with and without digit suppression (tuning half, Spanish prompt):")
+    digits = FasterWhisperEngine("bundled:base", spell_digits=False)
+    for label, engine in (("suppressed (default)", multilingual), ("digits allowed", digits)):
+        rows = []
+        for name in SPANISH_TUNING:
+            voicemail = BY_NAME[name]
+            prompt = initial_prompt_for(voicemail.client, voicemail.contacts, language="es")
+            text = transcribe_voicemail(engine.bound("es"), build_spanish_clip(AUDIO_DIR, name), prompt, number_pass=False).text
+            rows.append((voicemail, text))
+        wer = jiwer.wer([normalize_es(v.recipe.text) for v, _ in rows], [normalize_es(t) for _, t in rows])
+        with_number = [(v, t) for v, t in rows if v.callback]
+        right = sum(triage_hints(t, "es").callback_number == v.callback for v, t in with_number)
+        say(f"  {label}: WER {wer:.3f}, callback hint right {right}/{len(with_number)}")
     end = os.getloadavg()
     say(f"load average at end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

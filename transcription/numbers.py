@@ -52,7 +52,7 @@ def digits_as_said(text: str, language: str = "en") -> str:
     from text_to_num import alpha2digit
 
     if language == "es":
-        return alpha2digit(_spanish_runs_to_digits(text), "es", threshold=10)
+        return alpha2digit(_spanish_runs_to_digits(_repair_cinco(text)), "es", threshold=10)
     if language != "en":
         return text
     text = _digit_runs_to_digits(_repair_five(text))
@@ -218,6 +218,19 @@ _ES_CUES = frozenset(
     "extensión extension ext ticket número numero caso código codigo oficina sala pin cuenta".split()
 )
 _ES_WORD = re.compile(r"[^\W\d_]+|\d+")
+
+
+# The base model hears espeak's and callers' "cinco" over the phone as "cinto", "sinto",
+# "sílco" (the Spanish tuning voicemails); two or more in a row are digits, as with English
+# "time, time, time". "alocho" / "a locho" is "al ocho", the start of a number.
+_CINCO_LIKE = r"[sc][ií][nl][tc]o"
+_CINCOS = re.compile(rf"(?i)\b{_CINCO_LIKE}(?:[\s,\-]+{_CINCO_LIKE})+\b")
+_AL_OCHO = re.compile(r"(?i)\b(a ?)locho\b")
+
+
+def _repair_cinco(text: str) -> str:
+    text = _CINCOS.sub(lambda m: re.sub(rf"(?i){_CINCO_LIKE}", "cinco", m.group(0)), text)
+    return _AL_OCHO.sub("al ocho", text)
 
 
 def _spanish_runs_to_digits(text: str) -> str:

@@ -96,3 +96,10 @@ def test_the_english_only_model_ignores_a_language_and_detects_english(faster_en
     clip = corpus["dana-server-down"].path
     assert faster_engine.detect_language(clip) == ("en", 1.0)
     assert faster_engine.transcribe(clip, language="es").language == "en"
+
+
+def test_cinco_misheard_in_a_row_and_al_ocho_run_together_are_read_as_digits() -> None:
+    assert digits_as_said("llamar a locho cero cinco, sinto, sinto, sinto, cero uno ocho ocho", "es") == (
+        "llamar al 805 555 0188"
+    )
+    assert digits_as_said("un cinto negro", "es") == "un cinto negro"
