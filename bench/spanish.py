@@ -181,8 +181,12 @@ def main() -> int:
             free += multilingual.detect_language(path)[0] == want
         say(f"  {label} clips: {restricted}/{len(paths)} right between en and es; {free}/{len(paths)} unrestricted")
     say(f"  detection cost: {sum(timings) / len(timings):.2f} s a clip (mean), the multilingual model loaded")
-    low = sum(english.transcribe(p).low_confidence for p in english_paths)  # type: ignore[attr-defined]
-    say(f"  English clips whose tiny.en transcript is low-confidence (would be re-checked): {low}/{len(english_paths)}")
+    # The worker asks the multilingual model about an English caller's message only where tiny.en's
+    # first pass is low-confidence or left speech untranscribed.
+    readings = [transcribe_voicemail(english, p, None, number_pass=False) for p in english_paths]
+    doubtful = sum((r.low_confidence and not r.no_speech) or bool(r.missing) for r in readings)
+    say(f"  English clips whose tiny.en first pass would be re-checked (low confidence or speech missing): "
+        f"{doubtful}/{len(english_paths)}")  # fmt: skip
 
     say()
     path = build_spanish_clip(AUDIO_DIR, SIXTY_SECONDS.recipe.name)

@@ -287,7 +287,8 @@ def _read_voicemail(
     """The voicemail read in the language spoken (detected from the audio) and translated where not English.
 
     A caller who chose English gets today's path (the default engine, English); only a low-confidence
-    reading is checked with the multilingual model, and read again in Spanish where clearly Spanish.
+    reading, or one that left speech untranscribed, is checked with the multilingual model, and read
+    again in Spanish where clearly Spanish.
     """
     from transcription.pipeline import transcribe_spoken_language, transcribe_voicemail
 
@@ -296,7 +297,9 @@ def _read_voicemail(
         # The first pass only: the number pass is a second job (``refine_transcript``) on the queue
         # served last, so this transcript reaches the ticket as fast as before.
         first = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt, number_pass=False)
-        if not (settings.recheck_low_confidence_language and first.low_confidence and not first.no_speech):
+        # tiny.en on Spanish speech mostly hears nothing (the speech is then "missing"), else little.
+        doubtful = (first.low_confidence and not first.no_speech) or bool(first.missing)
+        if not (settings.recheck_low_confidence_language and doubtful):
             return _Reading(first)
         multilingual, _ = _multilingual(runtime)
         if multilingual is None:

@@ -111,3 +111,19 @@ def test_without_a_multilingual_model_a_spanish_callers_ticket_says_so(
     assert t.transcript_low_confidence and t.transcript_passes and "no multilingual model" in t.transcript_passes[0]["note"]
     notes = [a.detail for a in _actions(job_runtime, number) if a.action == "transcribed without the multilingual model"]
     assert notes and "Spanish" in notes[0]["note"] and "/nonexistent/whisper-base" in notes[0]["note"]
+
+
+def test_an_english_callers_spanish_message_that_tiny_en_cannot_read_is_read_again_in_spanish(
+    es_runtime: Runtime, media: MediaServer, audio_dir: Path
+) -> None:
+    # tiny.en hears nothing in this one (the speech is "missing"): the multilingual model is asked.
+    number, sid = leave_voicemail(es_runtime, media, build_spanish_clip(audio_dir, "es-maria-servidor").read_bytes())
+    work(es_runtime)
+    t = ticket(es_runtime, number)
+    detail = next(a.detail for a in _actions(es_runtime, number) if a.action == "transcribed")
+    assert detail["call_language"] == "en" and "english_reading" in detail
+    assert detail["language_check"]["detected"] == "es" and detail["language_check"]["probability"] >= 0.8
+    assert t.transcript_language == "es" and t.transcript_translation and "hola" in (t.transcript or "").lower()
+    assert [p["pass"] for p in t.transcript_passes or ()] == ["first", "translation"]
+    with es_runtime.sessions() as s:
+        assert s.scalar(select(OutboxMessage).where(OutboxMessage.key == f"refine:{sid}")) is None
