@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-openai-whisper.txt requirements-whisper-base.txt requirements-dev.txt
 
-.PHONY: run test venv system prism migrate bench bench-transcription bench-webhooks bench-paging bench-mail lint messages clean
+.PHONY: run test venv system prism migrate bench bench-transcription bench-spanish bench-webhooks bench-paging bench-mail lint messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ messages: venv
 bench-transcription: venv system
 	$(PY) -m bench.transcription --settings
 
+bench-spanish: venv system
+	$(PY) -m bench.spanish
+
 bench-webhooks: venv
 	$(PY) -m bench.webhooks
 
@@ -57,7 +60,7 @@ bench-paging: venv prism
 bench-mail: venv system
 	$(PY) -m bench.mail
 
-bench: bench-webhooks bench-paging bench-transcription bench-mail
+bench: bench-webhooks bench-paging bench-transcription bench-spanish bench-mail
 
 clean:
 	rm -rf $(VENV) tools/prism/node_modules var/test-audio

@@ -132,6 +132,11 @@ class Settings:
     whisper_model: str = ""  # empty: the bundled tiny.en model
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
+    # Voicemails of callers who chose Spanish on the call: a multilingual model (faster-whisper),
+    # loaded by the worker the first time one arrives; "off": transcribe them with WHISPER_MODEL.
+    whisper_multilingual_model: str = "bundled:base"
+    # An English caller's low-confidence transcript: ask the multilingual model whether it was Spanish.
+    recheck_low_confidence_language: bool = True
     transcription_pending_minutes: int = 10
     # Paging
     ack_counts_as_first_response: bool = True
@@ -250,6 +255,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         whisper_model=env.get("WHISPER_MODEL", ""),
         whisper_device=env.get("WHISPER_DEVICE") or defaults.whisper_device,
         whisper_compute_type=env.get("WHISPER_COMPUTE_TYPE") or defaults.whisper_compute_type,
+        whisper_multilingual_model=env.get("WHISPER_MULTILINGUAL_MODEL") or defaults.whisper_multilingual_model,
+        recheck_low_confidence_language=_bool(env, "RECHECK_LOW_CONFIDENCE_LANGUAGE", True),
         transcription_pending_minutes=_int(env, "TRANSCRIPTION_PENDING_MINUTES", 10, minimum=1),
         ack_counts_as_first_response=_bool(env, "ACK_COUNTS_AS_FIRST_RESPONSE", True),
         paging_ring_seconds=_int(env, "PAGING_RING_SECONDS", 25, minimum=5),

@@ -63,6 +63,8 @@ EARLY_TOLERANCE = timedelta(seconds=2)
 SMS_LIMIT = 320  # two SMS segments
 ANOTHER_CALL_QUIET = timedelta(minutes=2)  # at most one "another call" text per escalation in this time
 TRANSCRIPT_SMS_LIMIT = 300
+# The languages a transcript may be translated from, as the pages name them.
+LANGUAGE_NAMES = {"es": "Spanish", "en": "English"}
 _ACK = re.compile(r"^\s*(?:1|ack|acknowledge)\b[\s:#.-]*(?:#?\s*(\d{4,9}))?\s*[.!]*\s*$", re.IGNORECASE)
 
 
@@ -108,6 +110,11 @@ class PageContent:
     low_confidence: bool = False
     ticket_url: str | None = None  # the ticket in the console (sign-in leads there)
     missing: str = ""  # "part of the message may be missing: listen to 0:08–0:16"
+    # A message in another language: the English translation is what the pages carry, marked as such
+    # ("Translated from Spanish"), and ``transcript`` says so too (for pages that only read that).
+    translated_from: str | None = None  # "Spanish"
+    translation: str | None = None
+    original: str | None = None  # the transcript in the language spoken
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -149,6 +156,13 @@ def shorten(text: str, limit: int) -> str:
 def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
     """The page content of a ticket as it stands now; with the console's base URL, a link to the ticket."""
     transcript = (ticket.transcript or "").strip() or None
+    translation = (getattr(ticket, "transcript_translation", None) or "").strip() or None
+    language = ticket.transcript_language or "en"
+    translated_from = original = None
+    if translation and transcript and language != "en":
+        translated_from = LANGUAGE_NAMES.get(language, language)
+        original = transcript
+        transcript = f"Translated from {translated_from}: {translation}"
     number = int(ticket.number or 0)
     return PageContent(
         ticket=number,
@@ -158,6 +172,9 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         low_confidence=bool(ticket.transcript_low_confidence),
         ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
         missing=missing_note(ticket.transcript_missing),
+        translated_from=translated_from,
+        translation=translation if translated_from else None,
+        original=original,
     )
 
 
@@ -170,8 +187,16 @@ def page_sms(content: PageContent, company: str) -> str:
     )
     if content.transcript is None:
         return head
-    room = SMS_LIMIT - len(head) - len(' Message: ""')
-    return head + (f' Message: "{shorten(content.transcript, room)}"' if room >= 40 else "")
+    label, text = _message_label(content, "Message")
+    room = SMS_LIMIT - len(head) - len(f' {label}: ""')
+    return head + (f' {label}: "{shorten(text, room)}"' if room >= 40 else "")
+
+
+def _message_label(content: PageContent, label: str) -> tuple[str, str]:
+    """The label and text a page quotes: the transcript, or its English translation marked as one."""
+    if content.translated_from and content.translation:
+        return f"Translated from {content.translated_from}", content.translation
+    return label, content.transcript or ""
 
 
 def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
@@ -180,9 +205,10 @@ def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
     tail = (f" ({content.missing[:1].upper()}{content.missing[1:]}.)" if content.missing else "") + (
         "" if acknowledged else " Reply 1 to acknowledge."
     )
-    head = f"Ticket #{content.ticket} transcript{note}: "
+    label, text = _message_label(content, "")
+    head = f"Ticket #{content.ticket} transcript{note}" + (f". {label}: " if label else ": ")
     room = TRANSCRIPT_SMS_LIMIT - len(head) - len(tail) - 2
-    return f'{head}"{shorten(content.transcript or "", room)}"{tail}'
+    return f'{head}"{shorten(text, room)}"{tail}'
 
 
 def parse_ack(body: str | None) -> tuple[bool, int | None]:
@@ -1158,7 +1184,17 @@ def page_email_text(content: PageContent, *, company: str, ack_url: str, ticket_
         f"Client:  {content.client}",
         f"Caller:  {content.caller or 'number withheld'}",
     ]
-    if content.transcript:
+    if content.transcript and content.translated_from and content.translation:
+        note = " (low confidence: listen to the audio)" if content.low_confidence else ""
+        lines += [
+            "",
+            f"Message, translated from {content.translated_from} by machine{note}:",
+            shorten(content.translation, 1500),
+            "",
+            f"Original ({content.translated_from}):",
+            shorten(content.original or "", 1500),
+        ]
+    elif content.transcript:
         note = " (low confidence: listen to the audio)" if content.low_confidence else ""
         lines += ["", f"Message{note}:", shorten(content.transcript, 1500)]
     lines += [

@@ -91,9 +91,55 @@ class FasterWhisperEngine:
                     ) from error
             return self._whisper
 
-    def transcribe(self, audio_path: Path, initial_prompt: str | None = None) -> Transcript:
-        """Transcribe one recording file."""
+    @property
+    def multilingual(self) -> bool:
+        """True for a multilingual model (base, small...), False for an English-only one (tiny.en); loads it."""
+        return bool(self.load().model.is_multilingual)
+
+    def detect_language(self, audio_path: Path, candidates: tuple[str, ...] | None = None) -> tuple[str, float]:
+        """The language spoken in the recording's first 30 s of speech, and Whisper's probability for it.
+
+        With ``candidates`` (the caller chose Spanish: ("en", "es")) the answer is the likeliest of
+        those, its probability renormalised over them. An English-only model answers ("en", 1.0).
+        """
         whisper = self.load()
+        if not whisper.model.is_multilingual:
+            return "en", 1.0
+        samples = _decode(audio_path)
+        if not len(samples):
+            return "en", 0.0
+        # The voice activity filter skips the line noise before the caller speaks.
+        language, probability, every = whisper.detect_language(samples, vad_filter=self.guards.vad_filter)
+        if not candidates:
+            return language, float(probability)
+        odds = {code: float(p) for code, p in every if code in candidates}
+        total = sum(odds.values())
+        if not total:
+            return candidates[0], 0.0
+        best = max(odds, key=odds.__getitem__)
+        return best, odds[best] / total
+
+    def bound(self, language: str | None, task: str = "transcribe") -> BoundEngine:
+        """This engine with the language (None: detect) and task fixed, behind the plain Engine interface."""
+        return BoundEngine(self, language, task)
+
+    def transcribe(
+        self,
+        audio_path: Path,
+        initial_prompt: str | None = None,
+        *,
+        language: str | None = "en",
+        task: str = "transcribe",
+    ) -> Transcript:
+        """Transcribe one recording file.
+
+        ``language`` is the language spoken ("en" unless told; None lets a multilingual model detect
+        it); ``task="translate"`` writes English whatever was spoken (Whisper's own translation).
+        An English-only model always transcribes English.
+        """
+        whisper = self.load()
+        if not whisper.model.is_multilingual:
+            language, task = "en", "transcribe"
         samples = _decode(audio_path)
         audio_seconds = len(samples) / SAMPLE_RATE
         options: dict[str, Any] = {
@@ -106,12 +152,17 @@ class FasterWhisperEngine:
             options["temperature"] = 0.0
         if not self.guards.decoder_no_speech_skip:
             options["no_speech_threshold"] = None
-        # Voicemails are English: a multilingual model (base) is told so, not left to guess.
-        options["language"] = "en"
-        if self.spell_digits:
+        # English voicemails: a multilingual model (base) is told so, not left to guess. Other
+        # languages are named by the caller's choice on the call, or detected (None).
+        options["language"] = language
+        options["task"] = task
+        if self.spell_digits and task == "transcribe":
+            # Spanish too: the digits come back as words ("ocho cero cinco") that
+            # transcription.numbers groups as the caller paused, as in English. Not when
+            # translating: kept from writing the digits it heard in Spanish, the decoder
+            # loops on stand-ins ("son, son, son", "I love you, I love you").
             options["suppress_tokens"] = [-1, *self._digit_ids(whisper)]
         raw: list[Segment] = []
-        language = options.get("language", "en")
         if len(samples):
             # segments is a lazy generator: decoding happens while we iterate.
             decoded, info = whisper.transcribe(samples, **options)
@@ -127,11 +178,13 @@ class FasterWhisperEngine:
                 for s in decoded
             ]
             language = info.language
+        if task == "translate":
+            language = "en"  # the language of the text: Whisper's English translation
         return assemble_transcript(
             raw,
             audio_seconds=audio_seconds,
             level_dbfs=loudness_profile(samples, SAMPLE_RATE),
-            language=language,
+            language=language or "en",
             engine=self.name,
             model=self.model,
             guards=self.guards,
@@ -143,6 +196,25 @@ class FasterWhisperEngine:
 
             self._digit_tokens = digit_token_ids(whisper.hf_tokenizer)
         return self._digit_tokens
+
+
+class BoundEngine:
+    """A faster-whisper engine with its language and task fixed: what the pipeline and coverage check call."""
+
+    def __init__(self, engine: FasterWhisperEngine, language: str | None, task: str = "transcribe") -> None:
+        self.engine = engine
+        self.language = language
+        self.task = task
+        self.name = engine.name
+        self.model = engine.model
+
+    def load(self) -> WhisperModel:
+        """Load the underlying model."""
+        return self.engine.load()
+
+    def transcribe(self, audio_path: Path, initial_prompt: str | None = None) -> Transcript:
+        """Transcribe (or translate) one recording in the bound language."""
+        return self.engine.transcribe(audio_path, initial_prompt, language=self.language, task=self.task)
 
 
 def _decode(audio_path: Path) -> Any:

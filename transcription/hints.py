@@ -36,8 +36,14 @@ class TriageHints:
     cues: tuple[str, ...]
 
 
-def triage_hints(text: str) -> TriageHints:
-    """Read summary, callback number, caller and suggested priority from a transcript."""
+def triage_hints(text: str, language: str = "en") -> TriageHints:
+    """Read summary, callback number, caller and suggested priority from a transcript.
+
+    ``language`` is the transcript's: "es" reads Spanish ("llámeme al ocho cero cinco...",
+    "el servidor está caído"); the cue labels stay English, for the coordinator.
+    """
+    if language == "es":
+        return _spanish_hints(text)
     caller = find_caller(text)
     priority, cues = suggest_priority(text)
     return TriageHints(
@@ -113,16 +119,21 @@ _NOT_URGENT = re.compile(
 )
 
 
-def suggest_priority(text: str) -> tuple[str, tuple[str, ...]]:
+def suggest_priority(
+    text: str,
+    *,
+    compiled: tuple[tuple[str, str, re.Pattern[str]], ...] = _COMPILED,
+    not_urgent: re.Pattern[str] = _NOT_URGENT,
+) -> tuple[str, tuple[str, ...]]:
     """Suggest P1-P4 from urgency cues; return it with the cue labels that matched.
 
     The most severe cue wins; a caller's own "not urgent" only lowers a P3
     (a "server down ... not urgent" message still deserves a look at once).
     Without any cue the suggestion is the policy's default, P3.
     """
-    played_down = bool(_NOT_URGENT.search(text))
-    rest = _NOT_URGENT.sub(" ", text)
-    matched = [(p, label) for p, label, pattern in _COMPILED if pattern.search(rest)]
+    played_down = bool(not_urgent.search(text))
+    rest = not_urgent.sub(" ", text)
+    matched = [(p, label) for p, label, pattern in compiled if pattern.search(rest)]
     if played_down:
         matched.append(("P4", "not urgent"))
     cues = tuple(dict.fromkeys(label for _, label in matched))
@@ -161,7 +172,7 @@ _CUE = re.compile(
 )
 
 
-def find_callback_number(text: str) -> str | None:
+def find_callback_number(text: str, cue: re.Pattern[str] = _CUE) -> str | None:
     """Find a spoken phone number: "+1XXXXXXXXXX" for US numbers, else the bare digits.
 
     Runs of digits and digit words ("eight oh five", "double five",
@@ -180,7 +191,7 @@ def find_callback_number(text: str) -> str | None:
             candidates.append((start, digits))
     if not candidates:
         return None
-    cued = [c for c in candidates if any(0 <= c[0] - m.end() <= 12 for m in _CUE.finditer(text))]
+    cued = [c for c in candidates if any(0 <= c[0] - m.end() <= 12 for m in cue.finditer(text))]
     full = [c for c in (cued or candidates) if c[1].startswith("+")]
     return (full or cued or candidates)[-1][1]
 
@@ -343,23 +354,189 @@ def _shorten(line: str, limit: int) -> str:
     return cut + "…"
 
 
+# --- Spanish ----------------------------------------------------------------
+# Matched on the transcript lower-cased and without accents ("caído" and "caido" alike:
+# Whisper writes both), labels as in English. As in English these only suggest: the
+# priority the caller chose on the call and the coordinator's judgement win.
+_ES_CUES: tuple[tuple[str, str, str], ...] = (
+    ("P1", "ransomware", r"ransomware|rescate"),
+    ("P1", "breach", r"hacke\w*|nos (?:robaron|hackearon)|brecha de seguridad|comprometid[oa]s?"),
+    (
+        "P1",
+        "phishing",
+        r"phishing|correo (?:falso|sospechoso|raro)|(?:hizo|hice|hicieron|dio|di) clic en (?:el|un) (?:enlace|link)",
+    ),
+    ("P1", "virus", r"virus|malware"),
+    (
+        "P1",
+        "data loss",
+        r"perd(?:imos|i|io|ieron) (?:todos )?(?:los |las |mis |nuestros )?(?:datos|archivos|documentos)|"
+        r"(?:datos|archivos|documentos) (?:perdidos|borrados)|se borr(?:o|aron) (?:todo|los archivos)",
+    ),
+    (
+        "P1",
+        "server down",
+        r"servidor(?:es)? (?:esta |estan |se )?(?:caidos?|cayo|cayeron|no responde|no funciona|apagado)",
+    ),
+    (
+        "P1",
+        "nobody can work",
+        r"(?:nadie|ninguno de nosotros) (?:en (?:la|toda la) oficina )?(?:puede|pueden) (?:trabajar|entrar|acceder|abrir|registrar)|"
+        r"no podemos trabajar|nadie puede",
+    ),
+    (
+        "P1",
+        "office down",
+        r"no hay (?:sistema|internet|red|telefonos?|correo|luz)|sin sistema|"
+        r"(?:internet|la red|el sistema|los sistemas|todo|los telefonos|el correo) (?:esta |estan |se )?(?:caid[oa]s?|cayo|cayeron|abajo)",
+    ),
+    (
+        "P2",
+        "urgent",
+        r"urgente(?:mente)?|emergencia|lo (?:mas )?antes posible|de inmediato|inmediatamente|cuanto antes|ahora mismo|urgencia",
+    ),
+    (
+        "P2",
+        "several users",
+        r"(?:varias|muchas|todas las|ninguna) (?:de las )?(?:computadoras|personas|maquinas|computadora)|"
+        r"(?:varios|muchos|todos los) (?:usuarios|empleados|equipos)",
+    ),
+    ("P2", "payments down", r"no (?:podemos|puedo) (?:cobrar|procesar (?:pagos|tarjetas)|hacer (?:la )?nomina)"),
+    (
+        "P3",
+        "can't log in",
+        r"no (?:puedo|podemos) (?:entrar|iniciar sesion|acceder)|contrasena (?:es |esta )?(?:incorrecta|vencida)|bloquead[oa]",
+    ),
+    (
+        "P3",
+        "not working",
+        r"no (?:funciona\w*|abre|imprime|conecta|carga|prende|enciende|arranca)|dej(?:o|aron) de funcionar",
+    ),
+    ("P3", "error", r"error(?:es)?|pantalla azul|se (?:congela|traba)|congelad[oa]"),
+    ("P3", "keeps failing", r"se (?:cae|desconecta|reinicia) (?:a )?(?:cada rato|todo el tiempo|seguido)"),
+    ("P3", "slow", r"(?:muy |super )?lent[oa]"),
+    (
+        "P4",
+        "request",
+        r"(?:computadora|laptop|portatil|usuario|empleado) nuev[oa]|nuev[oa] (?:computadora|laptop|empleado|usuario)|"
+        r"configurar|una pregunta|solicitud",
+    ),
+)
+_ES_COMPILED = tuple((p, label, re.compile(rf"\b(?:{pattern})\b")) for p, label, pattern in _ES_CUES)
+_ES_NOT_URGENT = re.compile(
+    r"\b(?:no es (?:muy |tan |nada )?urgente|nada urgente|no hay prisa|sin prisa|"
+    r"cuando (?:puedan|pueda|tengan tiempo|tenga tiempo)|esta semana)\b"
+)
+_ES_CALLBACK_CUE = re.compile(
+    r"\b(?:ll[aá]m(?:e|en)(?:me|nos)|llamarme|llamarnos|(?:me|nos) (?:puede|pueden) llamar|"
+    r"mi (?:numero|número|celular|telefono|teléfono)(?: es)?|(?:al|el) (?:numero|número)|celular)\b(?:\s+(?:al|a|es|el))*",
+    re.IGNORECASE,
+)
+_ES_UPPER = "A-ZÁÉÍÓÚÑÜ"
+_ES_NAME = rf"[{_ES_UPPER}][a-záéíóúñü'’-]+(?: [{_ES_UPPER}][a-záéíóúñü'’-]+){{0,2}}"
+_ES_ORG = rf"[{_ES_UPPER}][\w&'’-]*(?: (?:&|y\b|del\b|de\b|las\b|los\b|la\b|el\b|[{_ES_UPPER}][\w&'’-]*))*"
+_ES_CALLER = re.compile(
+    rf"\b(?i:soy|habla|le habla|les habla|me llamo|mi nombre es)\s+(?P<name>{_ES_NAME})"
+    rf"(?:\s*,?\s+(?i:de|del|desde)\s+(?P<org>{_ES_ORG}))?"
+)
+_ES_NOT_NAMES = frozenset("el la los las un una yo su tu de del urgente sobre hola buenos buenas".split())
+_ES_GREETING = re.compile(
+    r"^(?:(?:hola|buen(?:os|as)? (?:dias|días|tardes|noches)|buenas|buenos|sí|si|bueno|este|eh|mm|oiga|ok)\b[\s,.!¡]*)+",
+    re.IGNORECASE,
+)
+
+
+def _plain(text: str) -> str:
+    """Lower case, accents off ("caído" is "caido"), for the Spanish cue patterns."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _spanish_hints(text: str) -> TriageHints:
+    from transcription.numbers import digits_as_said
+
+    caller = find_caller_es(text)
+    priority, cues = suggest_priority(_plain(text), compiled=_ES_COMPILED, not_urgent=_ES_NOT_URGENT)
+    return TriageHints(
+        summary=_summarize_es(text, organisation=caller.organisation),
+        callback_number=find_callback_number(digits_as_said(text, "es"), cue=_ES_CALLBACK_CUE),
+        caller=caller,
+        priority=priority,
+        cues=cues,
+    )
+
+
+def find_caller_es(text: str) -> Caller:
+    """Find "soy María González de Clínica Dental Sonrisa"-style introductions."""
+    for match in _ES_CALLER.finditer(text):
+        words: list[str] = []
+        for word in match.group("name").split():
+            if not word[0].isupper() or word.lower() in _ES_NOT_NAMES:
+                break
+            words.append(word)
+        if not words:
+            continue
+        org = match.group("org")
+        if org:
+            parts = org.rstrip(".,").split()
+            while parts and parts[-1].lower() in {"y", "de", "del", "la", "las", "los", "el", "&"}:
+                parts.pop()
+            org = " ".join(parts) or None
+        return Caller(name=" ".join(words), organisation=org)
+    return Caller(name=None, organisation=None)
+
+
+def _summarize_es(text: str, limit: int = SUMMARY_LIMIT, organisation: str | None = None) -> str:
+    sentences = [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip()]
+    if not sentences:
+        return "Voicemail (no speech transcribed)"
+
+    def has_cue(sentence: str) -> bool:
+        return any(pattern.search(_plain(sentence)) for _, _, pattern in _ES_COMPILED)
+
+    def introduction(sentence: str) -> bool:
+        rest = _ES_GREETING.sub("", sentence.lstrip("¡¿")).strip(" ,.!")
+        return not rest or (find_caller_es(sentence).name is not None and not has_cue(sentence))
+
+    def callback(sentence: str) -> bool:
+        return bool(_ES_CALLBACK_CUE.search(sentence)) or _plain(sentence).startswith(("gracias", "muchas gracias"))
+
+    problem = next((s for s in sentences if not introduction(s) and not callback(s)), None)
+    if problem is None:
+        problem = next((s for s in sentences if has_cue(s)), sentences[0])
+    problem = _ES_GREETING.sub("", problem.lstrip("¡¿")).strip() or problem
+    problem = problem.rstrip(".!?, ")
+    problem = problem[:1].upper() + problem[1:]
+    line = f"{organisation}: {problem}" if organisation else problem
+    return _shorten(line, limit)
+
+
 # --- initial prompt -------------------------------------------------------
 
 PROMPT_CHAR_LIMIT = 600  # Whisper keeps the last 223 prompt tokens; stay well inside
 
 
-def initial_prompt_for(client_name: str, contact_names: Iterable[str]) -> str:
+def initial_prompt_for(client_name: str, contact_names: Iterable[str], language: str = "en") -> str:
     """Whisper's initial prompt biasing it towards the client's and contacts' names ("" if none).
 
     Written as a punctuated sentence because Whisper copies the prompt's style:
-    a bare word list makes it drop punctuation in the transcript.
+    a bare word list makes it drop punctuation in the transcript. In Spanish ("es") the
+    sentence is Spanish (an English prompt pulls the decoder towards English).
     """
     names = list(dict.fromkeys(" ".join(n.split()) for n in contact_names if n and n.strip()))
     client = " ".join(client_name.split())
     if not client and not names:
         return ""
-    prompt = "Voicemail to the IT helpdesk"
-    prompt += f" from {client}." if client else "."
+    if language == "es":
+        prompt = "Mensaje de voz al soporte técnico"
+        prompt += f" de {client}." if client else "."
+        callers = "Llaman"
+    else:
+        prompt = "Voicemail to the IT helpdesk"
+        prompt += f" from {client}." if client else "."
+        callers = "Callers"
     if names:
         included: list[str] = []
         for name in names:
@@ -367,5 +544,17 @@ def initial_prompt_for(client_name: str, contact_names: Iterable[str]) -> str:
                 break
             included.append(name)
         if included:
-            prompt += f" Callers: {', '.join(included)}."
+            prompt += f" {callers}: {', '.join(included)}."
     return prompt
+
+
+def translation_prompt_for(contact_names: Iterable[str]) -> str:
+    """The prompt for Whisper's English translation of a voicemail: the contacts' names only.
+
+    The client's name is left out: a Spanish company name in the prompt pulls the
+    translation back into Spanish (measured on the Spanish tuning voicemails).
+    """
+    names = list(dict.fromkeys(" ".join(n.split()) for n in contact_names if n and n.strip()))
+    if not names:
+        return ""
+    return f"Voicemail to the IT helpdesk. Callers: {', '.join(names[:12])}."

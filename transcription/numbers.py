@@ -43,10 +43,18 @@ _JOINER = re.compile(r"^[\s,.\-–:;]*$")
 _PAUSE = re.compile(r"[,.\-–:;]")
 
 
-def digits_as_said(text: str) -> str:
-    """The transcript with spoken numbers written as digits in the caller's grouping."""
+def digits_as_said(text: str, language: str = "en") -> str:
+    """The transcript with spoken numbers written as digits in the caller's grouping.
+
+    English and Spanish ("ocho cero cinco, cinco cinco cinco, cero uno ocho ocho" is
+    "805 555 0188"); a transcript in any other language is returned as it is.
+    """
     from text_to_num import alpha2digit
 
+    if language == "es":
+        return alpha2digit(_spanish_runs_to_digits(_repair_cinco(text)), "es", threshold=10)
+    if language != "en":
+        return text
     text = _digit_runs_to_digits(_repair_five(text))
     return alpha2digit(text, "en", threshold=10)
 
@@ -185,3 +193,105 @@ def _joined(text: str, tokens: list[re.Match[str]], i: int, *, commas: bool = Fa
         return False
     pattern = r"[\s\-,]*" if commas else r"[\s\-]*"
     return re.fullmatch(pattern, text[tokens[i].end() : tokens[i + 1].start()]) is not None
+
+
+# --- Spanish ----------------------------------------------------------------------------------------
+# Digits read one by one in Spanish, and the pairs callers read as numbers inside a run ("cero uno,
+# ochenta y ocho"; "veintidós"). Whisper writes them with or without accents: both are read.
+_ES_UNITS = {
+    "cero": "0", "uno": "1", "un": "1", "una": "1", "dos": "2", "tres": "3", "cuatro": "4",
+    "cinco": "5", "seis": "6", "siete": "7", "ocho": "8", "nueve": "9",
+}  # fmt: skip
+_ES_PAIRS = {
+    "diez": "10", "once": "11", "doce": "12", "trece": "13", "catorce": "14", "quince": "15",
+    "dieciseis": "16", "dieciséis": "16", "diecisiete": "17", "dieciocho": "18", "diecinueve": "19",
+    "veinte": "20", "veintiuno": "21", "veintiún": "21", "veintidos": "22", "veintidós": "22",
+    "veintitres": "23", "veintitrés": "23", "veinticuatro": "24", "veinticinco": "25",
+    "veintiseis": "26", "veintiséis": "26", "veintisiete": "27", "veintiocho": "28", "veintinueve": "29",
+}  # fmt: skip
+_ES_TENS = {
+    "treinta": "3", "cuarenta": "4", "cincuenta": "5", "sesenta": "6",
+    "setenta": "7", "ochenta": "8", "noventa": "9",
+}  # fmt: skip
+_ES_REPEAT = {"doble": 2, "triple": 3}
+_ES_CUES = frozenset("extensión extension ext ticket número numero caso código codigo oficina sala pin cuenta".split())
+_ES_WORD = re.compile(r"[^\W\d_]+|\d+")
+
+
+# The base model hears espeak's and callers' "cinco" over the phone as "cinto", "sinto",
+# "sílco" (the Spanish tuning voicemails); two or more in a row are digits, as with English
+# "time, time, time". "alocho" / "a locho" is "al ocho", the start of a number.
+_CINCO_LIKE = r"[sc][ií][nl][tc]o"
+_CINCOS = re.compile(rf"(?i)\b{_CINCO_LIKE}(?:[\s,\-]+{_CINCO_LIKE})+\b")
+_AL_OCHO = re.compile(r"(?i)\b(a ?)locho\b")
+
+
+def _repair_cinco(text: str) -> str:
+    text = _CINCOS.sub(lambda m: re.sub(rf"(?i){_CINCO_LIKE}", "cinco", m.group(0)), text)
+    return _AL_OCHO.sub("al ocho", text)
+
+
+def _spanish_runs_to_digits(text: str) -> str:
+    """Spanish digits read one by one as digits, in the caller's groups (the English rules, Spanish words)."""
+    tokens = list(_ES_WORD.finditer(text))
+    out: list[str] = []
+    cursor = 0
+    index = 0
+    while index < len(tokens):
+        run = _read_spanish_run(text, tokens, index)
+        if run is None:
+            index += 1
+            continue
+        end_index, groups, count = run
+        previous = tokens[index - 1].group(0).lower() if index else ""
+        if count >= 3 or (count >= 2 and previous in _ES_CUES):
+            first, last = tokens[index], tokens[end_index - 1]
+            out.append(text[cursor : first.start()])
+            out.append(group_digits(groups))
+            cursor = last.end()
+            index = end_index
+        else:
+            index += 1
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _read_spanish_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, list[str], int] | None:
+    groups: list[str] = [""]
+    count = 0
+    i = index
+    while i < len(tokens):
+        if i > index:
+            between = text[tokens[i - 1].end() : tokens[i].start()]
+            if not _JOINER.match(between):
+                break
+            if _PAUSE.search(between) and groups[-1]:
+                groups.append("")
+        word = tokens[i].group(0).lower()
+        following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+        if word in _ES_REPEAT and following in _ES_UNITS and _joined(text, tokens, i):
+            groups[-1] += _ES_UNITS[following] * _ES_REPEAT[word]
+            count += _ES_REPEAT[word]
+            i += 2
+            continue
+        if word in _ES_UNITS and not (word in ("un", "una") and not count):
+            groups[-1] += _ES_UNITS[word]
+            count += 1
+        elif word in _ES_PAIRS and count:
+            groups[-1] += _ES_PAIRS[word]
+            count += 2
+        elif word in _ES_TENS and count:
+            # "ochenta y ocho" inside a run of digits: 88.
+            after = tokens[i + 2].group(0).lower() if i + 2 < len(tokens) else ""
+            if following == "y" and after in _ES_UNITS and after != "cero" and _joined(text, tokens, i, commas=True):
+                groups[-1] += _ES_TENS[word] + _ES_UNITS[after]
+                i += 2
+            else:
+                groups[-1] += _ES_TENS[word] + "0"
+            count += 2
+        else:
+            break
+        i += 1
+    if count == 0:
+        return None
+    return i, [g for g in groups if g], count

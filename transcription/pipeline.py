@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from transcription.coverage import DEFAULT_COVERAGE, CoverageConfig, complete_transcript
 from transcription.engine import Engine, Transcript
@@ -85,10 +86,61 @@ def _read(engine: Engine, audio_path: Path, prompt: str | None, coverage: Covera
     transcript = complete_transcript(engine, audio_path, transcript, config=coverage)
     if transcript.no_speech:
         return transcript
-    return replace(transcript, text=digits_as_said(transcript.text))
+    return replace(transcript, text=digits_as_said(transcript.text, transcript.language))
 
 
 def _number_digits(text: str) -> int:
     """Digits the text writes in runs of three or more (a phone, ticket or extension number)."""
     runs = (m.group(0).replace(" ", "") for m in _DIGIT_RUN.finditer(text))
     return sum(len(r) for r in runs if len(r) >= 3)
+
+
+# --- other languages ----------------------------------------------------------------------------------
+
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A voicemail read in the language spoken, with its English translation where that is not English."""
+
+    transcript: Transcript
+    translation: Transcript | None
+    detected: str  # the language the multilingual model heard
+    probability: float  # its probability, over the candidate languages
+
+
+def transcribe_spoken_language(
+    multilingual: Any,
+    english: Engine,
+    audio_path: Path,
+    *,
+    candidates: tuple[str, ...] = ("en", "es"),
+    prompts: dict[str, str | None] | None = None,  # by language spoken, and "translate"
+    coverage: CoverageConfig = DEFAULT_COVERAGE,
+    language: str | None = None,
+) -> Reading:
+    """Detect the language spoken (from the audio), transcribe in it and translate into English.
+
+    English (a caller who chose Spanish but spoke English) goes to ``english``, the engine every
+    English voicemail gets; another language is transcribed by the multilingual model in that
+    language, then translated by it (Whisper's ``translate`` task). Both readings get the
+    coverage check. ``language`` skips the detection (already done).
+    """
+    prompts = prompts or {}
+    if language is None:
+        detected, probability = multilingual.detect_language(audio_path, candidates)
+    else:
+        detected, probability = language, 1.0
+    if detected == "en":
+        first = transcribe_voicemail(english, audio_path, prompts.get("en"), coverage=coverage, number_pass=False)
+        return Reading(first, None, detected, probability)
+    spoken = multilingual.bound(detected)
+    transcript = transcribe_voicemail(spoken, audio_path, prompts.get(detected), coverage=coverage, number_pass=False)
+    translation = None
+    if not transcript.no_speech:
+        into_english = multilingual.bound(detected, "translate")
+        translation = transcribe_voicemail(
+            into_english, audio_path, prompts.get("translate"), coverage=coverage, number_pass=False
+        )
+    return Reading(transcript, translation, detected, probability)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,47 @@ def _engine(runtime: rt.Runtime) -> Any:
     return engine
 
 
+_UNAVAILABLE = "multilingual-unavailable"
+
+
+def _multilingual(runtime: rt.Runtime) -> tuple[Any, str | None]:
+    """The multilingual engine (loaded on the first non-English voicemail), or (None, why it is unavailable).
+
+    The default engine serves when it is multilingual itself (WHISPER_MODEL=bundled:base). A model
+    that cannot be loaded is not tried again in this process: the voicemails of callers who chose
+    Spanish are then transcribed with the default engine, and their tickets say so.
+    """
+    cached = runtime.cache.get("multilingual")
+    if cached is not None:
+        return cached
+    settings = runtime.settings
+    name = settings.whisper_multilingual_model
+    result: tuple[Any, str | None]
+    try:
+        if name.lower() in ("off", "none", "no", "false", "0"):
+            raise LookupError("WHISPER_MULTILINGUAL_MODEL is off")
+        if settings.transcription_engine not in ("", "faster-whisper"):
+            raise LookupError(f"no multilingual model with TRANSCRIPTION_ENGINE={settings.transcription_engine}")
+        default = _engine(runtime)
+        if name == settings.whisper_model and hasattr(default, "bound"):
+            engine = default
+        else:
+            from transcription.faster import FasterWhisperEngine
+
+            engine = FasterWhisperEngine(
+                model=name, device=settings.whisper_device, compute_type=settings.whisper_compute_type
+            )
+        engine.load()
+        if not engine.multilingual:
+            raise LookupError(f"WHISPER_MULTILINGUAL_MODEL={name} is an English-only model")
+        result = (engine, None)
+    except Exception as exc:  # noqa: BLE001 - any failure: English transcription still works, visibly
+        log.warning("multilingual transcription unavailable: %s", exc)
+        result = (None, f"{type(exc).__name__}: {exc}"[:300])
+    runtime.cache["multilingual"] = result
+    return result
+
+
 def warm_up(runtime: rt.Runtime) -> str | None:
     """Load the transcription model now, so the first voicemail does not wait; returns its name, or None."""
     try:
@@ -56,8 +97,8 @@ def transcribe_recording(recording_sid: str) -> str:
     """Download, store and transcribe one voicemail, then attach the text and triage hints to its ticket."""
     from transcription import errors as terr
     from transcription.download import download_recording
-    from transcription.hints import initial_prompt_for, triage_hints
-    from transcription.pipeline import may_hold_number, transcribe_voicemail
+    from transcription.hints import initial_prompt_for, translation_prompt_for, triage_hints
+    from transcription.pipeline import may_hold_number
 
     runtime = rt.current()
     settings = runtime.settings
@@ -74,9 +115,17 @@ def transcribe_recording(recording_sid: str) -> str:
         number = ticket.number
         url = ticket.recording_url or ""
         stored = Path(ticket.audio_path) if ticket.audio_path else None
+        chosen = ticket.language or "en"
         prompt = None
+        prompts: dict[str, str | None] = {}
         if ticket.client is not None:
-            prompt = initial_prompt_for(ticket.client.name, [c.name for c in ticket.client.contacts])
+            contacts = [c.name for c in ticket.client.contacts]
+            prompt = initial_prompt_for(ticket.client.name, contacts)
+            prompts = {
+                "en": prompt,
+                "es": initial_prompt_for(ticket.client.name, contacts, language="es"),
+                "translate": translation_prompt_for(contacts),
+            }
     with transaction(runtime.sessions) as s:
         t = service.get_ticket(s, number)  # type: ignore[arg-type]
         t.transcription_attempts = (t.transcription_attempts or 0) + 1
@@ -103,9 +152,8 @@ def transcribe_recording(recording_sid: str) -> str:
                     detail={"bytes": stored.stat().st_size},
                 )
         started = runtime.now()
-        # The first pass only: the number pass is a second job (``refine_transcript``) on the queue
-        # served last, so this transcript reaches the ticket as fast as before.
-        transcript = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt, number_pass=False)
+        reading = _read_voicemail(runtime, stored, chosen, prompts, prompt)
+        transcript, translation = reading.transcript, reading.translation
     except terr.TranscriptionError as exc:
         # Twilio answers 404 for a moment while the media is still being processed: retry that too.
         retryable = isinstance(exc, (terr.RecordingUnavailableError, terr.RecordingNotFoundError))
@@ -120,7 +168,12 @@ def transcribe_recording(recording_sid: str) -> str:
         _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)  # type: ignore[arg-type]
         raise
 
-    hints = triage_hints(transcript.text) if not transcript.no_speech else None
+    hints = None
+    if not transcript.no_speech:
+        hints = triage_hints(transcript.text, language=transcript.language)
+        if translation is not None and hints.callback_number is None:
+            # The number may survive in the translation where the transcript lost it.
+            hints = replace(hints, callback_number=triage_hints(translation.text).callback_number)
     with transaction(runtime.sessions) as s:
         t = service.get_ticket(s, number)  # type: ignore[arg-type]
         t.transcript = transcript.text
@@ -132,7 +185,14 @@ def transcribe_recording(recording_sid: str) -> str:
         t.audio_seconds = transcript.audio_seconds
         t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in transcript.missing] or None
         t.transcript_pass = "first"
-        t.transcript_passes = [_pass_record("first", transcript)]
+        passes = [_pass_record("first", transcript, language=transcript.language)]
+        t.transcript_translation = translation.text if translation is not None and translation.text else None
+        if translation is not None:
+            passes.append(_pass_record(TRANSLATION_PASS, translation, language="en", source=transcript.language))
+        if reading.note:
+            passes[0]["note"] = reading.note
+            t.transcript_low_confidence = True  # an English model's reading of another language
+        t.transcript_passes = passes
         t.transcription_error = None
         t.transcription_state = (
             TranscriptionState.NO_SPEECH if transcript.no_speech else TranscriptionState.DONE
@@ -154,8 +214,36 @@ def transcribe_recording(recording_sid: str) -> str:
                 "seconds": round(elapsed, 2),
                 "recovered": [[round(a, 2), round(b, 2)] for a, b in transcript.recovered],
                 "missing": t.transcript_missing or [],
+                "language": transcript.language,
+                "call_language": chosen,
+                **reading.audit,
             },
         )
+        if translation is not None:
+            service.audit(
+                s,
+                t,
+                actor=WORKER,
+                action="transcript translated",
+                now=runtime.now(),
+                detail={
+                    "from": transcript.language,
+                    "to": "en",
+                    "engine": f"{translation.engine} ({translation.model})",
+                    "translation": t.transcript_translation,
+                    "confidence": round(translation.confidence, 3),
+                    "missing": [[round(a, 2), round(b, 2)] for a, b in translation.missing],
+                },
+            )
+        if reading.note:
+            service.audit(
+                s,
+                t,
+                actor=WORKER,
+                action="transcribed without the multilingual model",
+                now=runtime.now(),
+                detail={"note": reading.note, "call_language": chosen},
+            )
         if t.transcript_missing:
             service.audit(
                 s,
@@ -166,7 +254,8 @@ def transcribe_recording(recording_sid: str) -> str:
                 detail={"note": missing_note(t.transcript_missing), "missing": t.transcript_missing},
             )
         outbox.complete(s, key, runtime.now())
-        if may_hold_number(transcript) or transcript.missing:  # a number to read again, or speech left out
+        # A number to read again, or speech left out (English readings: the number prompt is English).
+        if transcript.language == "en" and not reading.note and (may_hold_number(transcript) or transcript.missing):
             payload = {"recording_sid": recording_sid}
             outbox.post(s, outbox.REFINE, f"refine:{recording_sid}", payload, runtime.now())
         if t.priority == Priority.P1.value:
@@ -180,6 +269,69 @@ def transcribe_recording(recording_sid: str) -> str:
     if settings.delete_twilio_recording:
         _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
     return "no speech" if transcript.no_speech else "transcribed"
+
+
+TRANSLATION_PASS = "translation"
+
+
+@dataclass
+class _Reading:
+    transcript: Any
+    translation: Any = None
+    note: str | None = None  # why a caller's chosen language could not be honoured
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_voicemail(
+    runtime: rt.Runtime, stored: Path, chosen: str, prompts: dict[str, str | None], prompt: str | None
+) -> _Reading:
+    """The voicemail read in the language spoken (detected from the audio) and translated where not English.
+
+    A caller who chose English gets today's path (the default engine, English); only a low-confidence
+    reading, or one that left speech untranscribed, is checked with the multilingual model, and read
+    again in Spanish where clearly Spanish.
+    """
+    from transcription.pipeline import transcribe_spoken_language, transcribe_voicemail
+
+    settings = runtime.settings
+    if chosen == "en":
+        # The first pass only: the number pass is a second job (``refine_transcript``) on the queue
+        # served last, so this transcript reaches the ticket as fast as before.
+        first = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt, number_pass=False)
+        # tiny.en on Spanish speech mostly hears nothing (the speech is then "missing"), else little.
+        doubtful = (first.low_confidence and not first.no_speech) or bool(first.missing)
+        if not (settings.recheck_low_confidence_language and doubtful):
+            return _Reading(first)
+        multilingual, _ = _multilingual(runtime)
+        if multilingual is None:
+            return _Reading(first)
+        language, probability = multilingual.detect_language(stored, ("en", "es"))
+        check = {"language_check": {"detected": language, "probability": round(probability, 3)}}
+        if language != "es" or probability < SPANISH_RECHECK_PROBABILITY:
+            return _Reading(first, audit=check)
+        reading = transcribe_spoken_language(multilingual, _engine(runtime), stored, prompts=prompts, language=language)
+        return _Reading(reading.transcript, reading.translation, audit=check | {"english_reading": first.text})
+    multilingual, why = _multilingual(runtime)
+    if multilingual is None:
+        first = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt, number_pass=False)
+        note = (
+            f"The caller chose {_language_name(chosen)} on the call, but no multilingual model is available "
+            f"({why}): transcribed with the English model, not translated. Listen to the recording."
+        )
+        return _Reading(first, note=note)
+    candidates = tuple(dict.fromkeys(("en", chosen)))
+    reading = transcribe_spoken_language(multilingual, _engine(runtime), stored, candidates=candidates, prompts=prompts)
+    detected = {"detected": reading.detected, "probability": round(reading.probability, 3)}
+    return _Reading(reading.transcript, reading.translation, audit={"language_check": detected})
+
+
+SPANISH_RECHECK_PROBABILITY = 0.8  # an English caller's low-confidence message read again in Spanish above this
+
+
+def _language_name(code: str) -> str:
+    from transcription.pipeline import LANGUAGE_NAMES
+
+    return LANGUAGE_NAMES.get(code, code)
 
 
 def _apply_hints(t: Ticket, hints: Any) -> None:
@@ -265,6 +417,8 @@ def _first_pass(ticket: Ticket | None) -> dict[str, Any] | None:
     """The first pass a ticket keeps, while it is the pass shown (else None: nothing to refine)."""
     if ticket is None or ticket.transcript_pass != "first":
         return None
+    if (ticket.transcript_language or "en") != "en":
+        return None  # the number prompt is English: a Spanish reading stays as it is
     done = ticket.transcription_state == TranscriptionState.DONE.value
     # "No speech" although the voice activity detector found some: the second reading may hear it.
     unheard = ticket.transcription_state == TranscriptionState.NO_SPEECH.value and bool(ticket.transcript_missing)
@@ -297,10 +451,18 @@ def _transcript_of(ticket: Ticket) -> Any:
     )
 
 
-def _pass_record(name: str, transcript: Any) -> dict[str, Any]:
+def _pass_record(
+    name: str, transcript: Any, *, language: str | None = None, source: str | None = None
+) -> dict[str, Any]:
     """One pass's transcript as the ticket keeps it (every pass is kept, one is shown)."""
+    extra: dict[str, Any] = {}
+    if language is not None:
+        extra["language"] = language
+    if source is not None:
+        extra["translated_from"] = source
     return {
         "pass": name,
+        **extra,
         "engine": f"{transcript.engine} ({transcript.model})",
         "text": transcript.text,
         "confidence": round(transcript.confidence, 3),
