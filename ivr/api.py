@@ -222,7 +222,7 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
             "missing_note": missing_note(t.transcript_missing) or None,
             "pass": t.transcript_pass,
             "passes": [
-                {k: p.get(k) for k in ("pass", "engine", "text", "confidence", "missing")}
+                {k: p.get(k) for k in ("pass", "engine", "text", "confidence", "missing", "note")}
                 for p in t.transcript_passes or ()
             ],
         },

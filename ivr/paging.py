@@ -54,6 +54,8 @@ def _intro(content: PageContent, company: str) -> str:
         f"This is the {company} support line with a P 1 critical page. "
         f"Ticket {phone.spoken_digits(content.ticket)}. Client: {content.client}. Caller: {caller}."
     )
+    if content.caller_language:
+        text += f" The caller speaks {content.caller_language}."
     if content.transcript:
         text += f" The message says: {paging.shorten(content.transcript, 240)}"
     return text

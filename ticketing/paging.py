@@ -115,6 +115,7 @@ class PageContent:
     translated_from: str | None = None  # "Spanish"
     translation: str | None = None
     original: str | None = None  # the transcript in the language spoken
+    caller_language: str | None = None  # "Spanish": the caller chose it on the call (the callback needs it)
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -175,6 +176,9 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         translated_from=translated_from,
         translation=translation if translated_from else None,
         original=original,
+        caller_language=LANGUAGE_NAMES.get(ticket.language, ticket.language)
+        if getattr(ticket, "language", "en") not in (None, "", "en")
+        else None,
     )
 
 
@@ -182,7 +186,9 @@ def page_sms(content: PageContent, company: str) -> str:
     """The page SMS: ticket number, client, caller number, 'reply 1 to acknowledge' (and the message, once known)."""
     head = (
         f"{company} P1 CRITICAL: ticket #{content.ticket}, {content.client}, "
-        f"caller {content.caller or 'number withheld'}. Reply 1 to acknowledge."
+        f"caller {content.caller or 'number withheld'}"
+        + (f" ({content.caller_language}-speaking)" if content.caller_language else "")
+        + ". Reply 1 to acknowledge."
         + (f" {content.ticket_url}" if content.ticket_url else "")
     )
     if content.transcript is None:
@@ -1182,7 +1188,8 @@ def page_email_text(content: PageContent, *, company: str, ack_url: str, ticket_
         "",
         f"Ticket:  #{content.ticket}",
         f"Client:  {content.client}",
-        f"Caller:  {content.caller or 'number withheld'}",
+        f"Caller:  {content.caller or 'number withheld'}"
+        + (f" ({content.caller_language}-speaking)" if content.caller_language else ""),
     ]
     if content.transcript and content.translated_from and content.translation:
         note = " (low confidence: listen to the audio)" if content.low_confidence else ""
