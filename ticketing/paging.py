@@ -170,7 +170,7 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         client=ticket.client.name if ticket.client is not None else "unknown client",
         caller=ticket.caller_number,
         transcript=transcript,
-        low_confidence=bool(ticket.transcript_low_confidence),
+        low_confidence=bool(ticket.transcript_low_confidence) or _translation_doubtful(ticket, translated_from),
         ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
         missing=missing_note(ticket.transcript_missing),
         translated_from=translated_from,
@@ -180,6 +180,14 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         if getattr(ticket, "language", "en") not in (None, "", "en")
         else None,
     )
+
+
+def _translation_doubtful(ticket: Ticket, translated_from: str | None) -> bool:
+    """The translation a page quotes was marked low confidence (unsure, or a loop cut short)."""
+    if not translated_from:
+        return False
+    passes = getattr(ticket, "transcript_passes", None) or ()
+    return any(p.get("pass") == "translation" and p.get("low_confidence") for p in passes if isinstance(p, dict))
 
 
 def page_sms(content: PageContent, company: str) -> str:

@@ -137,10 +137,65 @@ def transcribe_spoken_language(
         return Reading(first, None, detected, probability)
     spoken = multilingual.bound(detected)
     transcript = transcribe_voicemail(spoken, audio_path, prompts.get(detected), coverage=coverage, number_pass=False)
+    transcript = _without_loops(transcript)
     translation = None
     if not transcript.no_speech:
         into_english = multilingual.bound(detected, "translate")
-        translation = transcribe_voicemail(
-            into_english, audio_path, prompts.get("translate"), coverage=coverage, number_pass=False
+        translation = _without_loops(
+            transcribe_voicemail(
+                into_english, audio_path, prompts.get("translate"), coverage=coverage, number_pass=False
+            )
         )
     return Reading(transcript, translation, detected, probability)
+
+
+def _without_loops(transcript: Transcript) -> Transcript:
+    """A reading whose decoder looped ("I love you, I love you, I love you…") keeps one round of the loop and
+    is marked low confidence, so nobody reads the loop as what the caller said."""
+    text, looped = collapse_repeats(transcript.text)
+    if not looped:
+        return transcript
+    return replace(transcript, text=text, low_confidence=True)
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def collapse_repeats(text: str) -> tuple[str, bool]:
+    """Collapse a phrase of two to eight words said three or more times in a row, or a word (not a number)
+    four or more times, to one time followed by "…"; returns the text and whether anything was collapsed.
+
+    A number's own repeats ("five five five", "cinco, cinco, cinco") are left alone: single words
+    repeat only three times there, and digits are never collapsed.
+    """
+    tokens = text.split()
+    keys = [" ".join(_WORD.findall(t.lower())) for t in tokens]
+    looped = False
+    i = 0
+    out: list[str] = []
+    while i < len(tokens):
+        for n in range(1, 9):  # the shortest phrase that repeats: "sincro" rather than "sincro, sincro"
+            block = keys[i : i + n]
+            if len(block) < n or not all(block):
+                continue
+            needed = 3 if n > 1 else 4
+            if n == 1 and (block[0].isdigit() or block[0] in _NUMBER_WORDS):
+                continue
+            k = 1
+            while keys[i + k * n : i + (k + 1) * n] == block:
+                k += 1
+            if k >= needed:
+                out.extend(tokens[i : i + n])
+                out[-1] = out[-1].rstrip(",;.") + " …"
+                i += k * n
+                looped = True
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return " ".join(out), looped
+
+
+_NUMBER_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine cero uno dos tres cuatro cinco seis siete ocho nueve".split()
+)

@@ -95,3 +95,29 @@ def test_the_api_shows_the_language_and_translation_and_filters_by_language(
     assert [t["number"] for t in listed] == [english]
     bad = client.get("/api/tickets?language=xx", headers=headers)
     assert bad.status_code == 400 and "language must be one of en, es" in bad.get_json()["error"]
+
+
+def test_an_unreliable_translation_says_so_on_the_ticket_page(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    number = spanish_voicemail(runtime, open_ticket)
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        t.transcript_passes = [
+            {"pass": "first", "text": SPANISH, "low_confidence": False},
+            {"pass": "translation", "text": "We cannot charge. I love you …", "low_confidence": True},
+        ]
+    html = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "<b>Unreliable translation</b>" in html
+    assert html.index("Unreliable translation") < html.index('id="translation"')
+
+
+def test_a_caller_language_that_could_not_be_honoured_is_shown(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    number = spanish_voicemail(runtime, open_ticket, spoke="en")
+    note = "The caller chose Spanish on the call, but no multilingual model is available (off): transcribed with the English model"
+    with transaction(runtime.sessions) as s:
+        service.get_ticket(s, number).transcript_passes = [{"pass": "first", "text": ENGLISH, "note": note}]
+    html = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "<b>Not in the caller's language</b>" in html and note in html

@@ -68,3 +68,18 @@ def test_an_english_message_and_a_spanish_one_without_translation_are_paged_as_b
     assert 'Message: "Hello' in page_sms(english, "ITECH")
     untranslated = content_of(_ticket(transcript_translation=None))  # type: ignore[arg-type]
     assert untranslated.translated_from is None and untranslated.transcript == SPANISH
+
+
+def test_a_translation_marked_unreliable_makes_the_page_say_low_confidence() -> None:
+    passes = [{"pass": "first", "low_confidence": False}, {"pass": "translation", "low_confidence": True}]
+    body = follow_up_sms(content_of(_ticket(transcript_passes=passes)), acknowledged=True)  # type: ignore[arg-type]
+    assert body.startswith("Ticket #400127 transcript (low confidence). Translated from Spanish:")
+    sure = follow_up_sms(content_of(_ticket()), acknowledged=True)  # type: ignore[arg-type]
+    assert "low confidence" not in sure
+
+
+def test_the_page_names_the_callers_language() -> None:
+    body = page_sms(content_of(_ticket(language="es", transcript=None)), "ITECH Solutions")  # type: ignore[arg-type]
+    assert "caller +18055550188 (Spanish-speaking). Reply 1 to acknowledge." in body
+    english = page_sms(content_of(_ticket(language="en", transcript=None)), "ITECH Solutions")  # type: ignore[arg-type]
+    assert "speaking" not in english
