@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from inbox import intake
 from inbox.parse import OWN_MAIL_HEADER
+from languages import local_time, priority_label
 from providers.mail import MailSendError, new_message_id, send_message
 from ticketing import conversation, mailrules, outbox, phone, service
 from ticketing.db import transaction
@@ -93,10 +94,10 @@ def support_phone(number: str) -> str:
     return national.replace("(", "").replace(") ", "-")
 
 
-def _pacific(runtime: rt.Runtime, at: datetime | None) -> str:
+def _pacific(runtime: rt.Runtime, at: datetime | None, language: str | None = None) -> str:
     if at is None:
         return ""
-    return at.astimezone(runtime.policy.timezone).strftime("%a %b %-d, %-I:%M %p %Z")
+    return local_time(at.astimezone(runtime.policy.timezone), language)
 
 
 def template_values(runtime: rt.Runtime, ticket: Ticket, detail: dict[str, Any]) -> dict[str, Any]:
@@ -105,23 +106,24 @@ def template_values(runtime: rt.Runtime, ticket: Ticket, detail: dict[str, Any])
     prio = Priority.parse(ticket.priority)
     target = runtime.policy.target(prio).first_response or timedelta(0)
     estimate = detail.get("estimate")
+    language = ticket.language
     return {
         "company": settings.company_name,
         "number": ticket.number,
         "tag": mailrules.tag(ticket.number or 0, settings.mail_tag_prefix),
         "summary": ticket.summary or "your request",
         "priority": prio.value,
-        "priority_label": prio.label,
+        "priority_label": priority_label(prio.value, language),
         "source": ticket.source,
         "first_response_minutes": int(target.total_seconds() // 60),
-        "first_response_due": _pacific(runtime, ticket.milestone("first_response").due_at),
+        "first_response_due": _pacific(runtime, ticket.milestone("first_response").due_at, language),
         "support_phone": support_phone(settings.support_number),
         "contact_name": ticket.contact.name.split()[0] if ticket.contact is not None and ticket.contact.name else "",
         "client_name": ticket.client.name if ticket.client is not None else "",
         "actor": detail.get("actor") or "",
         "note": detail.get("note") or "",
         "question": detail.get("question") or "",
-        "estimate": _pacific(runtime, datetime.fromisoformat(estimate)) if estimate else "",
+        "estimate": _pacific(runtime, datetime.fromisoformat(estimate), language) if estimate else "",
         "reopen_days": settings.mail_reopen_days,
         "reply": detail.get("reply") or "",
     }
@@ -142,7 +144,7 @@ def notify_ticket_event(ticket: int, event: str, key: str, detail: dict[str, Any
             if not config.enabled.get(event, False) or address is None:
                 outbox.complete(s, key, runtime.now())
                 return "disabled" if address else "no address"
-            rendered = config.render(event, template_values(runtime, t, detail))
+            rendered = config.render(event, template_values(runtime, t, detail), t.language)
             first_in = s.scalars(
                 select(TicketMessage)
                 .where(TicketMessage.ticket_id == t.id, TicketMessage.direction == "in")
@@ -205,12 +207,12 @@ def deliver(runtime: rt.Runtime, row_id: int, outbox_key: str) -> str:
             if not row.message_id:
                 row.message_id = new_message_id(settings.inbox_address.rsplit("@", 1)[-1] or "localhost")
             if row.event == "reply":
-                body = notices(runtime).render("reply", values).body
+                body = notices(runtime).render("reply", values, t.language).body
             else:
                 body = row.body
             message = build_email(runtime, row, body, t.number or 0)
         else:
-            sms_body = notices(runtime).render("reply_sms", values).body.strip()[:1500]
+            sms_body = notices(runtime).render("reply_sms", values, t.language).body.strip()[:1500]
         channel, to = row.channel, row.to_address or ""
     try:
         if channel == "email":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,14 @@ class Notices:
 
     enabled: dict[str, bool]
     templates: dict[str, dict[str, str]]
+    # [translations.<language>.<template>]: the same notices in the language a caller chose on the call
+    translations: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
-    def render(self, name: str, values: dict[str, Any]) -> Rendered:
-        """Render template ``name`` with ``values`` (a missing variable is an error, not an empty string)."""
+    def render(self, name: str, values: dict[str, Any], language: str | None = None) -> Rendered:
+        """Render template ``name`` with ``values`` (a missing variable is an error, not an empty string),
+        in ``language`` where the file translates that template, else as written."""
         env = _environment()
-        spec = self.templates[name]
+        spec = self.translations.get(language or "", {}).get(name) or self.templates[name]
         try:
             subject = env.from_string(spec.get("subject", "")).render(values)
             body = env.from_string(spec["body"]).render(values)
@@ -84,4 +87,23 @@ def load_notices(path: Path) -> Notices:
                 except TemplateError as exc:
                     raise NoticeConfigError(f"templates.{name}.{part}: {exc}") from None
         templates[name] = {k: v for k, v in spec.items() if k in ("subject", "body")}
-    return Notices(enabled=enabled, templates=templates)
+    translations: dict[str, dict[str, dict[str, str]]] = {}
+    for language, specs in data.get("translations", {}).items():
+        if not isinstance(specs, dict):
+            raise NoticeConfigError(f"translations.{language}: expected a table of templates")
+        for name, spec in specs.items():
+            where = f"translations.{language}.{name}"
+            if name not in TEMPLATE_NAMES:
+                raise NoticeConfigError(f"{where}: unknown template (expected one of {', '.join(TEMPLATE_NAMES)})")
+            if not isinstance(spec, dict) or not isinstance(spec.get("body"), str):
+                raise NoticeConfigError(f"{where}.body: missing")
+            if name != "reply_sms" and not isinstance(spec.get("subject"), str):
+                raise NoticeConfigError(f"{where}.subject: missing")
+            for part in ("subject", "body"):
+                if part in spec:
+                    try:
+                        env.parse(spec[part])
+                    except TemplateError as exc:
+                        raise NoticeConfigError(f"{where}.{part}: {exc}") from None
+            translations.setdefault(language, {})[name] = {k: v for k, v in spec.items() if k in ("subject", "body")}
+    return Notices(enabled=enabled, templates=templates, translations=translations)

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from aiosmtpd.controller import Controller
 
+from languages import available
 from settings import ROOT
 from tests.conftest import FixedClock, SmtpInbox
 from tests.mail import fixtures
@@ -43,6 +44,30 @@ def test_every_template_of_the_shipped_file_renders(name: str) -> None:
     assert rendered.body.strip() and "{{" not in rendered.body
     if name != "reply_sms":
         assert rendered.subject and "{" not in rendered.subject
+
+
+@pytest.mark.parametrize("language", [code for code in available() if code != "en"])
+def test_every_template_is_translated_into_every_call_language_and_renders(language: str) -> None:
+    notices = load_notices(ROOT / "config" / "mail.toml")
+    assert sorted(notices.translations.get(language, {})) == sorted(TEMPLATE_NAMES)
+    for name in TEMPLATE_NAMES:
+        english = notices.render(name, VALUES)
+        rendered = notices.render(name, VALUES, language)
+        assert rendered.body.strip() and "{{" not in rendered.body and rendered.body != english.body
+        if name != "reply_sms":
+            assert rendered.subject and "{" not in rendered.subject
+    assert notices.render("created", VALUES, "xx") == notices.render("created", VALUES)  # not translated: as written
+
+
+def test_a_broken_translation_names_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "mail.toml"
+    text = (ROOT / "config" / "mail.toml").read_text()
+    path.write_text(text.replace("[translations.es.waiting]", "[translations.es.wating]"))
+    with pytest.raises(NoticeConfigError, match="translations.es.wating: unknown template"):
+        load_notices(path)
+    path.write_text(text.replace('subject = "Resuelto: {{ summary }}"', 'subject = "Resuelto: {{ summary }"'))
+    with pytest.raises(NoticeConfigError, match="translations.es.resolved.subject"):
+        load_notices(path)
 
 
 def test_a_broken_notices_file_names_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
