@@ -19,7 +19,7 @@ then writes the numbers back as digits:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 
 _UNITS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
@@ -110,18 +110,29 @@ def digit_token_ids(tokenizer: object) -> list[int]:
 
 
 def _digit_runs_to_digits(text: str) -> str:
-    tokens = list(_WORD.finditer(text))
+    return _runs_to_digits(text, _WORD, _read_run, _CUES)
+
+
+def _runs_to_digits(
+    text: str,
+    word: re.Pattern[str],
+    read_run: Callable[[str, list[re.Match[str]], int], tuple[int, list[str], int] | None],
+    cues: Collection[str],
+) -> str:
+    """Every run of digits read one by one (``read_run``: a language's rules) written as digits in the
+    caller's groups: three digits or more, or two after a cue word ("extension two one")."""
+    tokens = list(word.finditer(text))
     out: list[str] = []
     cursor = 0
     index = 0
     while index < len(tokens):
-        run = _read_run(text, tokens, index)
+        run = read_run(text, tokens, index)
         if run is None:
             index += 1
             continue
         end_index, groups, count = run
         previous = tokens[index - 1].group(0).lower() if index else ""
-        if count >= 3 or (count >= 2 and previous in _CUES):
+        if count >= 3 or (count >= 2 and previous in cues):
             first, last = tokens[index], tokens[end_index - 1]
             out.append(text[cursor : first.start()])
             out.append(group_digits(groups))
@@ -233,27 +244,7 @@ def _repair_cinco(text: str) -> str:
 
 def _spanish_runs_to_digits(text: str) -> str:
     """Spanish digits read one by one as digits, in the caller's groups (the English rules, Spanish words)."""
-    tokens = list(_ES_WORD.finditer(text))
-    out: list[str] = []
-    cursor = 0
-    index = 0
-    while index < len(tokens):
-        run = _read_spanish_run(text, tokens, index)
-        if run is None:
-            index += 1
-            continue
-        end_index, groups, count = run
-        previous = tokens[index - 1].group(0).lower() if index else ""
-        if count >= 3 or (count >= 2 and previous in _ES_CUES):
-            first, last = tokens[index], tokens[end_index - 1]
-            out.append(text[cursor : first.start()])
-            out.append(group_digits(groups))
-            cursor = last.end()
-            index = end_index
-        else:
-            index += 1
-    out.append(text[cursor:])
-    return "".join(out)
+    return _runs_to_digits(text, _ES_WORD, _read_spanish_run, _ES_CUES)
 
 
 def _read_spanish_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, list[str], int] | None:

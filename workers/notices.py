@@ -75,18 +75,7 @@ def load_notices(path: Path) -> Notices:
     templates: dict[str, dict[str, str]] = {}
     env = _environment()
     for name in TEMPLATE_NAMES:
-        spec = data.get("templates", {}).get(name)
-        if not isinstance(spec, dict) or not isinstance(spec.get("body"), str):
-            raise NoticeConfigError(f"templates.{name}.body: missing")
-        if name != "reply_sms" and not isinstance(spec.get("subject"), str):
-            raise NoticeConfigError(f"templates.{name}.subject: missing")
-        for part in ("subject", "body"):
-            if part in spec:
-                try:
-                    env.parse(spec[part])
-                except TemplateError as exc:
-                    raise NoticeConfigError(f"templates.{name}.{part}: {exc}") from None
-        templates[name] = {k: v for k, v in spec.items() if k in ("subject", "body")}
+        templates[name] = _template(env, f"templates.{name}", name, data.get("templates", {}).get(name))
     translations: dict[str, dict[str, dict[str, str]]] = {}
     for language, specs in data.get("translations", {}).items():
         if not isinstance(specs, dict):
@@ -95,15 +84,20 @@ def load_notices(path: Path) -> Notices:
             where = f"translations.{language}.{name}"
             if name not in TEMPLATE_NAMES:
                 raise NoticeConfigError(f"{where}: unknown template (expected one of {', '.join(TEMPLATE_NAMES)})")
-            if not isinstance(spec, dict) or not isinstance(spec.get("body"), str):
-                raise NoticeConfigError(f"{where}.body: missing")
-            if name != "reply_sms" and not isinstance(spec.get("subject"), str):
-                raise NoticeConfigError(f"{where}.subject: missing")
-            for part in ("subject", "body"):
-                if part in spec:
-                    try:
-                        env.parse(spec[part])
-                    except TemplateError as exc:
-                        raise NoticeConfigError(f"{where}.{part}: {exc}") from None
-            translations.setdefault(language, {})[name] = {k: v for k, v in spec.items() if k in ("subject", "body")}
+            translations.setdefault(language, {})[name] = _template(env, where, name, spec)
     return Notices(enabled=enabled, templates=templates, translations=translations)
+
+
+def _template(env: SandboxedEnvironment, where: str, name: str, spec: object) -> dict[str, str]:
+    """One template's subject and body, checked: both present (an SMS has no subject) and valid Jinja2."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("body"), str):
+        raise NoticeConfigError(f"{where}.body: missing")
+    if name != "reply_sms" and not isinstance(spec.get("subject"), str):
+        raise NoticeConfigError(f"{where}.subject: missing")
+    for part in ("subject", "body"):
+        if part in spec:
+            try:
+                env.parse(spec[part])
+            except TemplateError as exc:
+                raise NoticeConfigError(f"{where}.{part}: {exc}") from None
+    return {k: v for k, v in spec.items() if k in ("subject", "body")}
