@@ -267,6 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--openai-model", default=str(DEFAULT_OPENAI_MODEL))
     parser.add_argument(
+        "--numbers-only",
+        action="store_true",
+        help="with --settings: the number set alone (no WER corpus, no 60 s voicemail; own results file)",
+    )
+    parser.add_argument(
         "--settings",
         action="store_true",
         help="engine settings on the tuning and held-back halves, numbers, truncations (make bench-transcription)",
@@ -470,6 +475,7 @@ def compare_settings(args: argparse.Namespace) -> int:
         HELD_BACK,
         NUMBER_SET,
         NUMBER_TUNING,
+        NUMBER_UNSEEN,
         SIXTY_SECONDS,
         TUNING,
         build_clip,
@@ -480,7 +486,7 @@ def compare_settings(args: argparse.Namespace) -> int:
 
     halves = {"tuning": TUNING, "held-back": HELD_BACK}
     corpus = {name: build_clip(args.audio_dir, name) for name in (*TUNING, *HELD_BACK, *GAP_SET)}
-    numbers = {n.recipe.name: n for n in NUMBER_SET}
+    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_UNSEEN)}
     for name in numbers:
         corpus[name] = build_clip(args.audio_dir, name)
     truncation = ROOT / "tests" / "transcription" / "fixtures" / "prompt-truncation.wav"
@@ -494,11 +500,18 @@ def compare_settings(args: argparse.Namespace) -> int:
     report(f"# tuning half: {', '.join(TUNING)}")
     report(f"# held-back half: {', '.join(HELD_BACK)}")
     report(
-        f"# number set: {len(NUMBER_SET)} voicemails, {sum(len(n.numbers) for n in NUMBER_SET)} numbers "
-        "(espeak-ng and Asterisk's recorded digits); truncation set: the prompt-truncation fixture, "
+        f"# number set: {len(numbers)} voicemails, {sum(len(n.numbers) for n in numbers.values())} numbers "
+        "(espeak-ng, flite and Asterisk's recorded digits); truncation set: the prompt-truncation fixture, "
         + ", ".join(GAP_SET)
     )
-    report(f"# number set, tuning part: {', '.join(NUMBER_TUNING)}; held-back part: the other voicemails")
+    report(
+        f"# number set, tuning part ({sum(len(numbers[n].numbers) for n in NUMBER_TUNING)} numbers, read while "
+        f"writing the number reader): {', '.join(NUMBER_TUNING)}"
+    )
+    report(
+        f"# number set, held-back part ({sum(len(n.numbers) for n in NUMBER_UNSEEN)} numbers, never read while "
+        f"writing it): {', '.join(n.recipe.name for n in NUMBER_UNSEEN)}"
+    )
     report(
         "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
         "found digit-exact in the caller's grouping; names: client and caller names heard; truncations: "
@@ -516,10 +529,14 @@ def compare_settings(args: argparse.Namespace) -> int:
     for label, engine, options, prompted, pipeline, which in SETTINGS:
         if args.only not in label:
             continue
+        if args.numbers_only and which != "both":
+            continue
         names = [*TUNING] if which == "tuning" else [*TUNING, *HELD_BACK]
         extra = [*numbers, *GAP_SET] if which == "both" else []
+        if args.numbers_only:
+            names, extra = [], [*numbers]
         clips = [{"name": n, "path": str(corpus[n].path)} for n in (*names, *extra)]
-        if which == "both":
+        if which == "both" and not args.numbers_only:
             clips.append({"name": "prompt-truncation", "path": str(truncation)})
         model = "bundled:base" if engine.endswith(":base") else ""
         spec: dict[str, Any] = {
@@ -531,7 +548,11 @@ def compare_settings(args: argparse.Namespace) -> int:
             "pipeline": pipeline,
             "prompts": prompts if prompted else {},
             "clips": clips,
-            "latency_clip": str(build_clip(args.audio_dir, SIXTY_SECONDS).path) if which == "both" else None,
+            "latency_clip": (
+                str(build_clip(args.audio_dir, SIXTY_SECONDS).path)
+                if which == "both" and not args.numbers_only
+                else None
+            ),
         }
         run = spawn(label, spec)
         texts = {c["name"]: c["text"] for c in run.clips}
@@ -540,14 +561,17 @@ def compare_settings(args: argparse.Namespace) -> int:
             speech = [n for n in members if n in texts and corpus[n].kind == "speech"]
             if speech:
                 wers[half] = word_error_rate([corpus[n].reference for n in speech], [texts[n] for n in speech])
-        found = {"tuning": 0, "held-back": 0}
-        total = {"tuning": 0, "held-back": 0}
+        found: dict[str, int] = {}
+        total: dict[str, int] = {}
+        misses = []
         for name, item in numbers.items():
             if name in texts:
                 written = digits_as_said(texts[name])
                 part = "tuning" if name in NUMBER_TUNING else "held-back"
-                found[part] += sum(number in written for number in item.numbers)
-                total[part] += len(item.numbers)
+                for key in (part, f"{part} {corpus[name].source}"):
+                    found[key] = found.get(key, 0) + sum(number in written for number in item.numbers)
+                    total[key] = total.get(key, 0) + len(item.numbers)
+                misses += [f"{name} ({part}): {n} not in {written!r}" for n in item.numbers if n not in written]
         truncated = [c for c in run.clips if c["truncated"]]
         still = [c for c in truncated if c["missing"]] if pipeline else truncated
         audio = sum(c["audio"] for c in run.clips)
@@ -558,10 +582,19 @@ def compare_settings(args: argparse.Namespace) -> int:
             f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
             f"{_latency(run):>11}"
         )
+        if total:
+            report(
+                "    numbers by voice: "
+                + "; ".join(f"{key} {found[key]}/{total[key]}" for key in sorted(total) if " " in key)
+            )
+        for miss in misses:
+            report(f"    missed: {miss}")
         for c in truncated:
             report(f"    truncated: {c['name']} uncovered {c['missing'] or 'recovered'}")
     report(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    output = args.output.with_name("transcription-numbers.txt" if args.only else "transcription-settings.txt")
+    output = args.output.with_name(
+        "transcription-numbers.txt" if args.only or args.numbers_only else "transcription-settings.txt"
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(report.lines) + "\n")
     print(f"\nwritten to {output}")
@@ -577,7 +610,7 @@ def _latency(run: Run) -> str:
 
 
 def _share(found: dict[str, int], total: dict[str, int], part: str) -> str:
-    return f"{found[part]}/{total[part]}" if total[part] else "-"
+    return f"{found[part]}/{total[part]}" if total.get(part) else "-"
 
 
 def _pct(value: float | None) -> str:

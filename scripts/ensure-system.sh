@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v sox >/dev/null || need+=(sox)
+command -v flite >/dev/null || need+=(flite)  # a second synthetic voice for the number set
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 [ -d /usr/share/asterisk/sounds/en ] || need+=(asterisk-core-sounds-en-wav asterisk-core-sounds-en)
 command -v node >/dev/null || need+=(nodejs npm)

@@ -50,11 +50,11 @@ class Clip:
 
 @dataclass(frozen=True)
 class SpokenVoicemail:
-    """A voicemail script read by espeak-ng, optionally over a noisy line."""
+    """A voicemail script read by espeak-ng (or flite: voice "flite:slt"), optionally over a noisy line."""
 
     name: str
     text: str
-    voice: str = "en-us"
+    voice: str = "en-us"  # an espeak-ng voice, or "flite:<voice>" (slt, awb, rms, kal16)
     words_per_minute: int = 155
     noise_dbfs: float | None = None  # pink line noise mixed under the speech
     gain_db: float = 0.0  # a quiet caller or a weak line: negative
@@ -428,15 +428,132 @@ NUMBER_SET += (
     _hv("hnum-cardinal", "number 4 hundred thousand 1 hundred 30", ("400130",)),
     _hv("hnum-amount", "2 hundred 50 dollars", ("250",)),
 )
-NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_SET)
-# The number set's fixed tuning / held-back split: every other voicemail of
-# each voice (espeak, recorded human), 11 numbers each.  The number reader and
-# its second reading are tuned on NUMBER_TUNING; NUMBER_HELD_BACK is reported.
-NUMBER_TUNING: tuple[str, ...] = (
-    "num-oh", "num-double", "num-pair", "num-ticket-cardinal", "num-amount", "num-fast",
-    "hnum-oh", "hnum-pair", "hnum-extension", "hnum-cardinal",
-)  # fmt: skip
-NUMBER_HELD_BACK: tuple[str, ...] = tuple(name for name in NUMBER_NAMES if name not in NUMBER_TUNING)
+# The espeak voicemails again in flite's voices (closer to a human voice than
+# espeak's formants, farther than Asterisk's recordings).
+_FLITE_VOICES = ("flite:slt", "flite:awb", "flite:rms", "flite:kal16")
+NUMBER_SET += tuple(
+    NumberVoicemail(
+        SpokenVoicemail(
+            "f" + n.recipe.name,
+            n.recipe.text,
+            voice=_FLITE_VOICES[i % len(_FLITE_VOICES)],
+            words_per_minute=n.recipe.words_per_minute,
+            noise_dbfs=n.recipe.noise_dbfs,
+        ),
+        n.numbers,
+        n.callback,
+    )
+    for i, n in enumerate(v for v in NUMBER_SET if isinstance(v.recipe, SpokenVoicemail))
+)
+
+
+def _fv(
+    name: str, text: str, numbers: tuple[str, ...], callback: str | None, voice: str, **more: object
+) -> NumberVoicemail:
+    return _nv(name, text, numbers, callback, voice=voice, **more)
+
+
+# Held back: new numbers and phrasings, written before the number reader's last
+# rules and never read while writing them; only the benchmark reads them.
+NUMBER_UNSEEN: tuple[NumberVoicemail, ...] = (
+    _fv(
+        "new-direct-line",
+        "Hi, it's Dana from Acme Dental, call me on three one oh, five five five, two nine four seven.",
+        ("310 555 2947",),
+        "+13105552947",
+        "flite:rms",
+    ),
+    _fv(
+        "new-six-one-nine",
+        "My direct line is six one nine, eight four two, seven seven zero three.",
+        ("619 842 7703",),
+        "+16198427703",
+        "flite:slt",
+    ),
+    _fv(
+        "new-double-oh",
+        "You can reach me at area code four one five, three nine six, double oh four one.",
+        ("415 396 0041",),
+        "+14153960041",
+        "flite:awb",
+    ),
+    _fv("new-ticket-digits", "The ticket number is four zero zero three five eight.", ("400358",), None, "flite:kal16"),
+    _fv(
+        "new-ticket-cardinal",
+        "This is about ticket four hundred thousand two hundred and twelve.",
+        ("400212",),
+        None,
+        "flite:slt",
+    ),
+    _fv("new-extension", "Please transfer me to extension four four seven.", ("447",), None, "flite:rms"),
+    _fv(
+        "new-two-lines",
+        "Call me back at nine one six, seven two one, eight eight three oh, "
+        "or my cell, nine one six, four four oh, one two one two.",
+        ("916 721 8830", "916 440 1212"),
+        "+19167218830",
+        "flite:awb",
+    ),
+    _fv("new-quote", "The quote was three hundred and forty dollars.", ("340",), None, "flite:kal16"),
+    _fv(
+        "new-triple-three",
+        "My number is two oh six, triple three, five one eight two.",
+        ("206 333 5182",),
+        "+12063335182",
+        "en-us",
+    ),
+    _fv(
+        "new-seven-oh-two",
+        "Call seven zero two, five five five, six six one nine.",
+        ("702 555 6619",),
+        "+17025556619",
+        "en-gb+m3",
+    ),
+    _fv(
+        "new-luis-cell",
+        "It's Luis, my cell is five one oh, nine nine two, four three seven six.",
+        ("510 992 4376",),
+        "+15109924376",
+        "flite:slt",
+    ),
+    _fv("new-front-desk", "Extension one oh four, ask for the front desk.", ("104",), None, "flite:awb"),
+    _fv(
+        "new-eights",
+        "I'm at seven one four, two three oh, nine eight eight eight, call any time.",
+        ("714 230 9888",),
+        "+17142309888",
+        "flite:rms",
+    ),
+    _fv(
+        "new-fast",
+        "Call me back on eight one eight, five five five, oh one two three, thank you.",
+        ("818 555 0123",),
+        "+18185550123",
+        "flite:kal16",
+        words_per_minute=185,
+    ),
+    _fv(
+        "new-noisy",
+        "Hello, it's Nina, my number is three two three, six oh one, four seven seven two.",
+        ("323 601 4772",),
+        "+13236014772",
+        "flite:slt",
+        noise_dbfs=-36.0,
+    ),
+)
+NUMBER_UNSEEN += (
+    _hv("hnew-direct-line", "to-call-this-number 3 1 0 | 5 5 5 | 2 9 4 7", ("310 555 2947",), "+13105552947"),
+    _hv("hnew-extension", "to-extension 4 4 7", ("447",)),
+    _hv("hnew-ticket", "number 4 0 0 3 5 8", ("400358",)),
+    _hv("hnew-eights", "to-call-this-number 7 1 4 | 2 3 0 | 9 8 8 8", ("714 230 9888",), "+17142309888"),
+)
+NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_UNSEEN))
+# The number set's split. Its first 20 voicemails were split into halves, but
+# both have since been read while writing the number reader's rules, as have
+# their flite renderings: all of NUMBER_SET is tuning data now. NUMBER_UNSEEN
+# is the held-back part that is reported.
+NUMBER_TUNING: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_SET)
+NUMBER_HELD_BACK: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_UNSEEN)
 
 # Speech a decoder may drop: a long silence in the middle of a message, and a
 # message that goes on after the caller pauses to look something up.
@@ -450,7 +567,7 @@ Recipe = SpokenVoicemail | HumanVoicemail | NonSpeech
 _ALL_RECIPES: tuple[Recipe, ...] = (*SPOKEN, *HUMAN, *NON_SPEECH)
 ALL_NAMES: tuple[str, ...] = tuple(recipe.name for recipe in _ALL_RECIPES)
 _RECIPES: dict[str, Recipe] = {
-    recipe.name: recipe for recipe in (*_ALL_RECIPES, *(n.recipe for n in NUMBER_SET), MID_SILENCE)
+    recipe.name: recipe for recipe in (*_ALL_RECIPES, *(n.recipe for n in (*NUMBER_SET, *NUMBER_UNSEEN)), MID_SILENCE)
 }
 
 
@@ -467,7 +584,7 @@ def build_clip(cache_dir: Path, name: str) -> Clip:
     if isinstance(recipe, SpokenVoicemail):
         if not path.exists():
             _atomic(path, lambda tmp: _speak(recipe, tmp))
-        return Clip(name, path, recipe.text, "speech", "espeak")
+        return Clip(name, path, recipe.text, "speech", "flite" if recipe.voice.startswith("flite:") else "espeak")
     if isinstance(recipe, HumanVoicemail):
         if not path.exists():
             _atomic(path, lambda tmp: _concatenate(recipe, tmp))
@@ -604,12 +721,19 @@ def _telephone(source: Path, dest: Path) -> None:
 
 
 def _speak(recipe: SpokenVoicemail, dest: Path) -> None:
-    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-        raise RuntimeError("espeak-ng and sox are needed to generate the voicemail fixtures")
+    synthesiser = "flite" if recipe.voice.startswith("flite:") else "espeak-ng"
+    if shutil.which(synthesiser) is None or shutil.which("sox") is None:
+        raise RuntimeError(f"{synthesiser} and sox are needed to generate the voicemail fixtures")
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        _run("espeak-ng", "-v", recipe.voice, "-s", str(recipe.words_per_minute),
-             "-w", str(raw), recipe.text)  # fmt: skip
+        if synthesiser == "flite":
+            # flite's rate is set as a stretch of its own pace (about 155 words a minute).
+            stretch = f"{155 / recipe.words_per_minute:.2f}"
+            _run("flite", "-voice", recipe.voice.removeprefix("flite:"), "--setf", f"duration_stretch={stretch}",
+                 "-t", recipe.text, "-o", str(raw))  # fmt: skip
+        else:
+            _run("espeak-ng", "-v", recipe.voice, "-s", str(recipe.words_per_minute),
+                 "-w", str(raw), recipe.text)  # fmt: skip
         # Half a second of line before the caller speaks, as a real recording has.
         padded = Path(tmp) / "padded.wav"
         _run("sox", str(raw), str(padded), "pad", "0.5", str(recipe.tail_seconds))
