@@ -34,6 +34,8 @@ _TENS = {
     "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
 }  # fmt: skip
 _REPEAT = {"double": 2, "triple": 3}
+# What tiny.en writes for a digit said over the phone, where it cannot be that word.
+_HEARD_FOR = {"free": "3", "to": "2", "too": "2"}
 # Words after which even two digits read one by one are a number ("extension two one").
 _CUES = frozenset("extension ext ticket number no code room suite pin id account unit box".split())
 _WORD = re.compile(r"[A-Za-z]+|\d+")
@@ -87,9 +89,12 @@ def _repair_five(text: str) -> str:
 
 def group_digits(groups: Iterable[str]) -> str:
     """The caller's groups joined by spaces; one ungrouped run in the North American 3-3-4 shape."""
-    parts = [g for g in groups if g]
+    parts = _without_extra_repeat([g for g in groups if g])
     if len(parts) > 1 and min(len(g) for g in parts) == 1:
         # A pause after single digits ("five, five, five, four"): Whisper's commas, not the caller's groups.
+        parts = ["".join(parts)]
+    if len(parts) > 1 and _nanp_boundaries(parts):
+        # "805555, 0188": the caller's pauses fall where a North American number's groups end.
         parts = ["".join(parts)]
     if len(parts) == 1:
         digits = parts[0]
@@ -102,11 +107,70 @@ def group_digits(groups: Iterable[str]) -> str:
     return " ".join(parts)
 
 
+# Signs Whisper writes before or after digits: with the digits suppressed, a decoder that has
+# written "$" has nothing left to write and ends the message there ("The invoice says $").
+_NUMBER_SIGNS = frozenset("$£€%")
+
+
 def digit_token_ids(tokenizer: object) -> list[int]:
-    """Every token id of a Whisper tokenizer whose text contains a digit (to suppress at decode time)."""
+    """Every token id of a Whisper tokenizer whose text holds a digit or a currency or percent sign
+    (to suppress at decode time: the decoder then writes "two hundred and fifty dollars")."""
     vocab = tokenizer.get_vocab()  # type: ignore[attr-defined]
     decode = tokenizer.decode  # type: ignore[attr-defined]
-    return sorted(i for i in vocab.values() if any(ch.isdigit() for ch in decode([i])))
+    return sorted(i for i in vocab.values() if any(ch.isdigit() or ch in _NUMBER_SIGNS for ch in decode([i])))
+
+
+_PHONE_LENGTHS = (7, 10)
+
+
+def _without_extra_repeat(parts: list[str]) -> list[str]:
+    """Groups one or two digits too long for a phone number, without the extra copies of a repeated digit.
+
+    Whisper miscounts a digit said several times in a row: "five five five" comes back as four or
+    five fives ("eight oh five five five five five, oh one four two"). A run of 8, 11 (not after a
+    country code 1) or 12 digits with four or more of one digit in a row loses one of those copies
+    at a time, from the end of that repeat, until it has a phone number's length; any other run is
+    left as it was said.
+    """
+    digits = "".join(parts)
+    if len(digits) in _PHONE_LENGTHS or (len(digits) == 11 and digits.startswith("1")):
+        return parts
+    trimmed = list(parts)
+    for _ in range(2):
+        joined = "".join(trimmed)
+        repeat = max(re.finditer(r"(\d)\1{3,}", joined), key=lambda m: len(m.group(0)), default=None)
+        if repeat is None or len(joined) - 1 < min(_PHONE_LENGTHS):
+            return parts
+        trimmed = _drop_digit_at(trimmed, repeat.end() - 1)
+        if len(joined) - 1 in _PHONE_LENGTHS:
+            return trimmed
+    return parts
+
+
+def _drop_digit_at(parts: list[str], position: int) -> list[str]:
+    """The groups with the digit at ``position`` (counted over all of them) taken out."""
+    out = []
+    for part in parts:
+        at = position
+        position -= len(part)
+        if 0 <= at < len(part):
+            part = part[:at] + part[at + 1 :]
+        if part:
+            out.append(part)
+    return out
+
+
+def _nanp_boundaries(parts: list[str]) -> bool:
+    """True when the groups make 10 (or 7) digits and end only where a 3-3-4 (or 3-4) number's groups end."""
+    total = sum(len(p) for p in parts)
+    ends = {3, 6} if total == 10 else {3} if total == 7 else None
+    if ends is None:
+        return False
+    cumulative, seen = 0, set()
+    for part in parts[:-1]:
+        cumulative += len(part)
+        seen.add(cumulative)
+    return seen <= ends
 
 
 def _digit_runs_to_digits(text: str) -> str:
@@ -165,6 +229,21 @@ def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, 
             continue
         if word in ("oh", "o") and not count and not (following in _UNITS or following in _REPEAT):
             break  # "oh" is a digit only inside a run, or before one
+        after_cue = (
+            not count
+            and i > 0
+            and tokens[i - 1].group(0).lower() in _CUES
+            and i + 2 < len(tokens)
+            and all(t.group(0).lower() in (*_UNITS, "free") for t in tokens[i + 1 : i + 3])
+        )  # "extension to one three": two digit words after it
+        if (word == "free" and count) or (word in _HEARD_FOR and after_cue):
+            # "extension to one free": "two" and "three" as tiny.en hears them over the phone. "free"
+            # inside a run of digits; "to" only as the first digit after a cue word, before two
+            # more ("nine to five", "the number to one of them" stay as they are).
+            groups[-1] += _HEARD_FOR[word]
+            count += 1
+            i += 1
+            continue
         if word in _UNITS and following == "hundred" and count and _joined(text, tokens, i):
             # "oh one hundred" at the end of a phone number: 0100.
             groups[-1] += _UNITS[word] + "00"

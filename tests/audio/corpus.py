@@ -580,6 +580,7 @@ def build_corpus(cache_dir: Path, names: Iterable[str] | None = None) -> list[Cl
 def build_clip(cache_dir: Path, name: str) -> Clip:
     """Return one clip by name, generating it into cache_dir if needed."""
     recipe = _RECIPES[name]
+    cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{name}-{_recipe_hash(recipe)}.wav"
     if isinstance(recipe, SpokenVoicemail):
         if not path.exists():
@@ -691,8 +692,12 @@ _SPELLING = {
 }
 
 
+# Bumped when the way clips are made changes, so that no cache keeps a clip made the old way.
+_MAKING = "sox -R"
+
+
 def _recipe_hash(recipe: object) -> str:
-    return hashlib.sha256(repr(recipe).encode()).hexdigest()[:10]
+    return hashlib.sha256(f"{_MAKING} {recipe!r}".encode()).hexdigest()[:10]
 
 
 def _atomic(path: Path, make: Callable[[Path], None]) -> None:
@@ -715,9 +720,11 @@ def _telephone(source: Path, dest: Path) -> None:
     """Resample to 8 kHz mono, band-pass 300-3400 Hz, round-trip G.711 mu-law."""
     with tempfile.TemporaryDirectory() as tmp:
         ulaw = Path(tmp) / "line.wav"
-        _run("sox", str(source), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw),
+        # -R: sox's dither is seeded the same every run, so a clip is the same wherever it is made
+        # (without it, two builds of one clip differ in their last bit and Whisper may read them differently).
+        _run("sox", "-R", str(source), "-r", "8000", "-c", "1", "-e", "u-law", str(ulaw),
              "sinc", "300-3400", "norm", "-3")  # fmt: skip
-        _run("sox", str(ulaw), "-e", "signed-integer", "-b", "16", str(dest))
+        _run("sox", "-R", str(ulaw), "-e", "signed-integer", "-b", "16", str(dest))
 
 
 def _speak(recipe: SpokenVoicemail, dest: Path) -> None:
@@ -736,7 +743,7 @@ def _speak(recipe: SpokenVoicemail, dest: Path) -> None:
                  "-w", str(raw), recipe.text)  # fmt: skip
         # Half a second of line before the caller speaks, as a real recording has.
         padded = Path(tmp) / "padded.wav"
-        _run("sox", str(raw), str(padded), "pad", "0.5", str(recipe.tail_seconds))
+        _run("sox", "-R", str(raw), str(padded), "pad", "0.5", str(recipe.tail_seconds))
         clean = Path(tmp) / "clean.wav"
         _telephone(padded, clean)
         audio = read_wav(clean) * 10 ** (recipe.gain_db / 20)

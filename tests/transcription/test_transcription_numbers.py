@@ -35,6 +35,16 @@ PHRASINGS = [
     ("my cell is eight oh five, fine, fine, fine, two seven one nine", "my cell is 805 555 2719"),
     ("Call me at eight zero five, triple time, nine three one zero.", "Call me at 805 555 9310."),
     ("eight zero five, double fine five, zero one two one", "805 555 0121"),
+    # tiny.en's "free" for a telephone "three" inside a run, "to" for "two" right after a cue word
+    ("Please ask for Ken at extension to one free, he knows.", "Please ask for Ken at extension 213, he knows."),
+    ("an extension to one-three", "an extension 213"),
+    ("my cell is eight oh five, five five five, free one two one", "my cell is 805 555 3121"),
+    # Whisper's extra copy of a repeated digit, where the run is too long for a phone number
+    ("My number is area code eight oh five five five five five oh one four two.", "My number is area code 805 555 0142."),
+    ("call me back on five five five five, oh one eight eight, please", "call me back on 555 0188, please"),
+    ("My cell is eight oh five five five five five five two seven one nine", "My cell is 805 555 2719"),
+    # pauses that fall where a 3-3-4 number's groups end
+    ("call me back at eight oh five five five five, oh one eight eight", "call me back at 805 555 0188"),
 ]  # fmt: skip
 # Words that are not numbers stay words.
 UNCHANGED = [
@@ -47,6 +57,9 @@ UNCHANGED = [
     "Fine, fine, two of them.",
     "We pay double time on weekends.",
     "It took triple time, two days.",
+    "We got one free month.",
+    "We are open nine to five.",
+    "I need the number to one of them.",
 ]
 
 
@@ -66,6 +79,35 @@ def test_a_run_without_the_callers_pauses_takes_the_north_american_shape() -> No
     assert group_digits(["5550188"]) == "555 0188"
     assert group_digits(["805", "5550", "188"]) == "805 5550 188"  # the caller's own grouping wins
     assert group_digits(["400127"]) == "400127"
+    assert group_digits(["805555", "0188"]) == "805 555 0188"  # the pauses fall inside 3-3-4
+
+
+def test_a_repeated_digit_loses_the_copies_a_phone_number_has_no_room_for() -> None:
+    assert group_digits(["80555550142"]) == "805 555 0142"  # 11 digits, five fives
+    assert group_digits(["805", "5555", "0188"]) == "805 555 0188"  # the copy goes from the caller's group
+    assert group_digits(["5555", "0188"]) == "555 0188"
+    assert group_digits(["805555552719"]) == "805 555 2719"  # two copies
+    assert group_digits(["555", "5555"]) == "555 5555"  # a phone number's length: as said
+    assert group_digits(["18005555555"]) == "1 800 555 5555"  # a country code and ten digits
+    assert group_digits(["40012755"]) == "40012755"  # no digit four times in a row: as said
+
+
+def test_currency_and_percent_signs_are_suppressed_with_the_digits(faster_engine: Engine) -> None:
+    from transcription.numbers import digit_token_ids
+
+    tokenizer = faster_engine.load().hf_tokenizer  # type: ignore[attr-defined]
+    suppressed = {tokenizer.decode([i]) for i in digit_token_ids(tokenizer)}
+    assert {" $", "$", "%", " 5", "5"} <= suppressed
+    assert not {" dollars", " five", " percent"} & suppressed
+
+
+def test_an_amount_after_a_dollar_sign_is_not_cut_off(faster_engine: Engine, audio_dir: Path) -> None:
+    # flite's "The invoice says two hundred and fifty dollars, but the quote was one hundred and
+    # eighty": with "$" allowed and the digits suppressed, tiny.en wrote "The invoice says $" and stopped.
+    clip = build_clip(audio_dir, "fnum-amount")
+    transcript = transcribe_voicemail(faster_engine, clip.path)
+    assert "250 dollars" in transcript.text
+    assert "180" in transcript.text
 
 
 @pytest.mark.parametrize(
