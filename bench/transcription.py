@@ -473,6 +473,8 @@ def compare_settings(args: argparse.Namespace) -> int:
         CLIENTS,
         GAP_SET,
         HELD_BACK,
+        NUMBER_FRESH,
+        NUMBER_HELD_BACK,
         NUMBER_SET,
         NUMBER_TUNING,
         NUMBER_UNSEEN,
@@ -486,7 +488,7 @@ def compare_settings(args: argparse.Namespace) -> int:
 
     halves = {"tuning": TUNING, "held-back": HELD_BACK}
     corpus = {name: build_clip(args.audio_dir, name) for name in (*TUNING, *HELD_BACK, *GAP_SET)}
-    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_UNSEEN)}
+    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_UNSEEN, *NUMBER_FRESH)}
     for name in numbers:
         corpus[name] = build_clip(args.audio_dir, name)
     truncation = ROOT / "tests" / "transcription" / "fixtures" / "prompt-truncation.wav"
@@ -509,8 +511,8 @@ def compare_settings(args: argparse.Namespace) -> int:
         f"writing the number reader): {', '.join(NUMBER_TUNING)}"
     )
     report(
-        f"# number set, held-back part ({sum(len(n.numbers) for n in NUMBER_UNSEEN)} numbers, never read while "
-        f"writing it): {', '.join(n.recipe.name for n in NUMBER_UNSEEN)}"
+        f"# number set, held-back part ({sum(len(numbers[n].numbers) for n in NUMBER_HELD_BACK)} numbers, never "
+        f"read while writing it): {', '.join(NUMBER_HELD_BACK)}"
     )
     report(
         "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
