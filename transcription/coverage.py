@@ -17,6 +17,7 @@ listen to 0:08-0:16").
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -48,6 +49,8 @@ class CoverageConfig:
     min_missing_s: float = 1.0
     # Slowest speech a segment's words are credited with (callers speak 2-3 words a second).
     min_words_per_second: float = 1.0
+    # How far outside the detected speech a timed word may fall and still be the caller's.
+    word_pad_s: float = 0.25
     # Rounds of decoding again what is still uncovered (each round one decode per gap).
     max_rounds: int = 4
 
@@ -80,7 +83,7 @@ def uncovered(
     speech: Sequence[Span], segments: Sequence[Segment], config: CoverageConfig = DEFAULT_COVERAGE
 ) -> list[Span]:
     """The stretches of speech no segment covers (each at least ``min_missing_s`` long)."""
-    covered = _union([_covers(s, speech, config) for s in segments])
+    covered = _union([span for s in segments for span in _covers(s, speech, config)])
     missing: list[Span] = []
     for start, end in speech:
         pieces = [(start, end)]
@@ -90,13 +93,17 @@ def uncovered(
     return _union(missing, join_gap=0.5)
 
 
-def _covers(segment: Segment, speech: Sequence[Span], config: CoverageConfig) -> Span:
-    """What a segment really covers: its timestamps, but no more speech than its words can hold.
+def _covers(segment: Segment, speech: Sequence[Span], config: CoverageConfig) -> list[Span]:
+    """What a segment really covers: its words' times where the engine timed them; else its
+    timestamps, but no more speech than its words can hold.
 
-    A decoder that stops mid-window may still stamp its one segment 0-30 s;
-    ``min_words_per_second`` (far below any caller's pace) credits the words
-    with at most that much speech time from the segment's start.
+    A decoder that stops mid-window may still stamp its one segment 0-30 s. Its
+    words' times end where it stopped; without them, ``min_words_per_second``
+    (far below any caller's pace) credits the words with at most that much
+    speech time from the segment's start.
     """
+    if segment.words:
+        return [(start - config.tolerance_s, end + config.tolerance_s) for start, end in segment.words]
     credit = max(len(segment.text.split()), 1) / config.min_words_per_second
     end = segment.end
     for start, stop in speech:
@@ -107,7 +114,7 @@ def _covers(segment: Segment, speech: Sequence[Span], config: CoverageConfig) ->
             end = first + credit
             break
         credit -= last - first
-    return (segment.start - config.tolerance_s, end + config.tolerance_s)
+    return [(segment.start - config.tolerance_s, end + config.tolerance_s)]
 
 
 def complete_transcript(
@@ -124,6 +131,7 @@ def complete_transcript(
     if samples is None:
         samples = decode(audio_path)
     speech = speech_spans(samples, config)
+    transcript = _without_segments_off_speech(transcript, speech, config)
     missing = uncovered(speech, transcript.segments, config)
     if not missing:
         return replace(transcript, speech_seconds=_total(speech), missing=(), recovered=())
@@ -142,6 +150,7 @@ def complete_transcript(
             gaps = uncovered(speech, segments, config)
             fresh = [s for s in found if any(_mostly_inside(s, gap, config.tolerance_s) for gap in gaps)]
             if fresh:
+                segments = [s for s in segments if not _heard_again(s, fresh, window)]
                 segments.extend(fresh)
                 segments.sort(key=lambda s: s.start)
                 recovered.append((fresh[0].start, fresh[-1].end))
@@ -163,6 +172,37 @@ def complete_transcript(
         speech_seconds=_total(speech),
         missing=tuple(still),
         recovered=tuple(recovered),
+    )
+
+
+def _without_segments_off_speech(transcript: Transcript, speech: Sequence[Span], config: CoverageConfig) -> Transcript:
+    """The transcript without segments whose timed words all fall where the audio has no speech.
+
+    A decoder that goes on from its last word may write words into the line's silence after the
+    caller stopped ("one eight, five, five, five, five, five" in the last half second). Only where
+    the voice detector heard speech elsewhere: on a recording with none, the guards decide.
+    """
+    from transcription.guards import confidence
+
+    if not speech:
+        return transcript
+    kept = [s for s in transcript.segments if not _off_speech(s, speech, config)]
+    if len(kept) == len(transcript.segments):
+        return transcript
+    dropped = [s.text.strip() for s in transcript.segments if s not in kept]
+    log.info("segments where no speech was heard dropped: %s", dropped)
+    return replace(
+        transcript,
+        segments=tuple(kept),
+        text=" ".join(" ".join(s.text.split()) for s in kept).strip(),
+        confidence=confidence(kept),
+    )
+
+
+def _off_speech(segment: Segment, speech: Sequence[Span], config: CoverageConfig) -> bool:
+    pad = config.word_pad_s
+    return bool(segment.words) and not any(
+        start - pad <= (w_start + w_end) / 2 <= end + pad for w_start, w_end in segment.words for start, end in speech
     )
 
 
@@ -190,7 +230,15 @@ def _decode_window(engine: Engine, samples: np.ndarray, window: Span) -> list[Se
             out.writeframes(pcm.tobytes())
         part = engine.transcribe(path, initial_prompt=None)
     offset = window[0]
-    return [replace(s, start=s.start + offset, end=s.end + offset) for s in part.segments]
+    return [
+        replace(
+            s,
+            start=s.start + offset,
+            end=s.end + offset,
+            words=tuple((start + offset, end + offset) for start, end in s.words),
+        )
+        for s in part.segments
+    ]
 
 
 def _window(span: Span, segments: Sequence[Segment], audio_seconds: float) -> Span:
@@ -201,6 +249,21 @@ def _window(span: Span, segments: Sequence[Segment], audio_seconds: float) -> Sp
     end = max(min(after, default=audio_seconds), span[1])
     # Start a little early: a word cut at the segment boundary is heard whole.
     return (max(0.0, start - 0.3), min(audio_seconds, end + 0.3))
+
+
+def _heard_again(segment: Segment, fresh: Sequence[Segment], window: Span) -> bool:
+    """True when ``fresh`` (decoded from ``window``) holds this segment's words again, the segment
+    next to the window: the first decode had mistimed them ("you can reach me at area code" stamped
+    at the end of the message, where the decode of its start hears them again)."""
+    words = _words(segment.text)
+    if len(words) < 3 or segment.start > window[1] + 1.0 or segment.end < window[0] - 1.0:
+        return False
+    again = _words(" ".join(s.text for s in fresh))
+    return any(again[i : i + len(words)] == words for i in range(len(again) - len(words) + 1))
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w\s']", " ", text.lower()).split()
 
 
 def _mostly_inside(segment: Segment, span: Span, tolerance: float) -> bool:

@@ -32,6 +32,9 @@ class Segment:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    # Each word's (start, end) in seconds, where the engine times words (faster-whisper does): what
+    # the segment really covers, when its own timestamps run past words the decoder never wrote.
+    words: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)

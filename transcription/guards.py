@@ -32,7 +32,7 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from transcription.engine import Segment
 
@@ -259,11 +259,4 @@ def _has_words(text: str) -> bool:
 def _with_text(segment: Segment, text: str) -> Segment:
     if text == segment.text:
         return segment
-    return Segment(
-        start=segment.start,
-        end=segment.end,
-        text=text,
-        avg_logprob=segment.avg_logprob,
-        no_speech_prob=segment.no_speech_prob,
-        compression_ratio=segment.compression_ratio,
-    )
+    return replace(segment, text=text)

@@ -439,7 +439,10 @@ def _transcript_of(ticket: Ticket) -> Any:
     engine, _, model = (ticket.transcript_engine or "").partition(" (")
     return Transcript(
         text=ticket.transcript or "",
-        segments=tuple(Segment(**seg) for seg in ticket.transcript_segments or ()),
+        segments=tuple(
+            Segment(**{**seg, "words": tuple(tuple(w) for w in seg.get("words", ()))})
+            for seg in ticket.transcript_segments or ()
+        ),
         language=ticket.transcript_language or "en",
         audio_seconds=ticket.audio_seconds or 0.0,
         engine=engine,

@@ -10,7 +10,7 @@ import pytest
 
 from tests.audio.corpus import MID_SILENCE, TEST_SET, Clip, build_clip
 from ticketing.transcripts import missing_note
-from transcription.coverage import CoverageConfig, decode, speech_spans, uncovered
+from transcription.coverage import CoverageConfig, complete_transcript, decode, speech_spans, uncovered
 from transcription.engine import Engine, Segment, Transcript
 from transcription.hints import initial_prompt_for
 from transcription.pipeline import transcribe_voicemail
@@ -64,6 +64,17 @@ def test_a_segment_stamped_over_the_whole_window_is_credited_only_with_the_speec
     assert uncovered([(0.5, 3.0), (20.0, 22.0)], [seg(0.0, 30.0, "one two three four five")]) == []
 
 
+def test_a_segment_with_timed_words_covers_its_words_and_not_its_stamps() -> None:
+    # "…called me on" stamped 0-11.9 s of an 8.4 s message: its words end at 4.2 s.
+    words = ((0.0, 0.4), (0.5, 1.2), (1.3, 2.0), (2.1, 3.0), (3.5, 3.84), (3.84, 4.22))
+    stopped = replace(seg(0.0, 11.88, "Hi, it's Dana from Acme Dental, called me on"), words=words)
+    assert uncovered([(0.67, 7.56)], [stopped]) == [(pytest.approx(4.82), 7.56)]
+    # A pause between timed words that holds speech is uncovered too; pauses of silence are not.
+    apart = replace(seg(0.0, 9.0, "one two"), words=((0.5, 1.0), (8.0, 8.5)))
+    assert uncovered([(0.5, 1.0), (8.0, 8.5)], [apart]) == []
+    assert uncovered([(0.5, 8.5)], [apart]) == [(pytest.approx(1.6), pytest.approx(7.4))]
+
+
 def test_the_note_names_the_spans_to_listen_to_in_minutes_and_seconds() -> None:
     assert missing_note([[8.3, 15.6]]) == "part of the message may be missing: listen to 0:08–0:16"
     assert missing_note([(61.2, 75.0), (90, 95.5)]).endswith("listen to 1:01–1:15, 1:30–1:36")
@@ -87,8 +98,13 @@ def test_the_prompt_truncation_recording_is_transcribed_completely(faster_engine
     lost = uncovered(speech, raw.segments)
     # The recording still triggers the failure it was kept for.
     assert lost and lost[0][0] < 10.0 < raw.audio_seconds - 5, raw.segments
+    # The lost half is decoded again and joins the first reading...
+    completed = complete_transcript(faster_engine, TRUNCATION, raw)
+    assert completed.missing == () and completed.recovered
+    assert "tomorrow" in completed.text.lower()
+    # ...and the voicemail's transcript, whichever reading it keeps, covers the whole message.
     whole = transcribe_voicemail(faster_engine, TRUNCATION, TRUNCATION_PROMPT)
-    assert whole.missing == () and whole.recovered
+    assert whole.missing == ()
     assert "tomorrow" in whole.text.lower() and max(s.end for s in whole.segments) > raw.audio_seconds - 2
     assert whole.text.lower().startswith(raw.text.lower()[:40])  # the prompted first part is kept
 
@@ -140,3 +156,44 @@ def test_no_clip_of_the_test_set_is_flagged_without_reason(faster_engine: Engine
 def test_tolerance_keeps_timestamp_jitter_from_counting_as_lost(tolerance: float) -> None:
     config = CoverageConfig(tolerance_s=tolerance)
     assert uncovered([(0.5, 10.0)], [seg(0.9, 4.0), seg(4.2, 9.6)], config) == []
+
+
+def test_a_decoder_that_stops_before_a_number_goes_on_from_its_last_word(
+    faster_engine: Engine, audio_dir: Path
+) -> None:
+    # flite's "…call me on three one oh, five five five, two nine four seven": timed only by its
+    # segment, tiny.en's one segment "…called me on" was stamped 0-11.9 s of an 8.4 s message and
+    # the number was lost with nothing flagged. With words timed, the decoder goes on from "on".
+    clip = build_clip(audio_dir, "new-direct-line")
+    raw = faster_engine.transcribe(clip.path)
+    assert raw.segments[0].words and raw.segments[0].words[-1][1] < 5.0
+    assert "2947" in transcribe_voicemail(faster_engine, clip.path, number_pass=False).text
+
+
+def test_words_the_first_decode_mistimed_are_not_written_twice(faster_engine: Engine, audio_dir: Path) -> None:
+    # tiny.en stamps "You can reach me at area code" at 5.2-6.6 s of a message that says it at the
+    # start; the decode of the uncovered start hears those words again, with the number after them.
+    clip = build_clip(audio_dir, "new-double-oh")
+    raw = faster_engine.transcribe(clip.path)
+    assert raw.segments[0].start > 3.0  # still the failure this test is about
+    whole = transcribe_voicemail(faster_engine, clip.path, number_pass=False)
+    assert whole.text.lower().count("reach me") == 1, whole.text
+    assert whole.missing == () and whole.recovered
+
+
+def test_words_timed_where_the_audio_has_no_speech_are_dropped(faster_engine: Engine, corpus: dict[str, Clip]) -> None:
+    # A decoder that goes on from its last word may write digits into the line's silence after the
+    # caller stopped; the voice detector heard nothing there.
+    clip = corpus["dana-server-down"]
+    read = faster_engine.transcribe(clip.path)
+    end = speech_spans(decode(clip.path))[-1][1]
+    invented = replace(seg(end + 0.4, end + 0.9, "One eight, five, five, five."), words=((end + 0.4, end + 0.9),))
+    padded = replace(read, segments=(*read.segments, invented), text=f"{read.text} {invented.text}")
+    completed = complete_transcript(faster_engine, clip.path, padded)
+    assert completed.segments == read.segments and "One eight" not in completed.text
+    # Words timed inside the speech stay, and so do untimed segments (their stamps are all there is).
+    untimed = replace(invented, words=())
+    assert (
+        untimed
+        in complete_transcript(faster_engine, clip.path, replace(read, segments=(*read.segments, untimed))).segments
+    )
