@@ -38,7 +38,7 @@ def transcribe_voicemail(
     after decoding them again on their own: the ticket must say so.  Where the
     first reading may hold a number, the recording is read again with
     ``NUMBER_PROMPT`` after the caller's prompt, and that reading is kept if it
-    writes more of the message as digit runs of three or more, covering no less.
+    writes more of the message as whole numbers (``number_score``), covering no less.
     """
     first = _read(engine, audio_path, initial_prompt, coverage)
     if not number_pass:
@@ -63,8 +63,8 @@ def refine_numbers(
 
     It is tried where the first reading may hold a number, and where it left speech untranscribed
     (the prompt changes what the decoder hears, and it may cover what the first reading could not).
-    It wins by covering more of the speech, or by writing more of the message as digit runs while
-    covering no less.
+    It wins by covering more of the speech, or by writing more of the message as whole numbers
+    (and fewer digits in runs no number has) while covering no less.
     """
     if not (may_hold_number(first) or first.missing):
         return None
@@ -74,7 +74,7 @@ def refine_numbers(
         return None
     if _missing_seconds(second) < _missing_seconds(first):
         return second
-    return second if _number_digits(second.text) > _number_digits(first.text) else None
+    return second if number_score(second.text) > number_score(first.text) else None
 
 
 def _missing_seconds(transcript: Transcript) -> float:
@@ -89,10 +89,22 @@ def _read(engine: Engine, audio_path: Path, prompt: str | None, coverage: Covera
     return replace(transcript, text=digits_as_said(transcript.text, transcript.language))
 
 
-def _number_digits(text: str) -> int:
-    """Digits the text writes in runs of three or more (a phone, ticket or extension number)."""
-    runs = (m.group(0).replace(" ", "") for m in _DIGIT_RUN.finditer(text))
-    return sum(len(r) for r in runs if len(r) >= 3)
+def number_score(text: str) -> int:
+    """Digits the text writes as whole numbers, less those in runs no number has.
+
+    A run of 3 to 7 digits (an extension, a ticket, a local number), 10, or 11 after a country
+    code 1 counts for its digits; a run of 8, 9, 11 or more counts against: a reading that
+    invents digits ("323 601 4772" read again as "32360147723234323477") loses to one that
+    does not.
+    """
+    score = 0
+    for match in _DIGIT_RUN.finditer(text):
+        run = match.group(0).replace(" ", "")
+        if len(run) < 3:
+            continue
+        whole = len(run) <= 7 or len(run) == 10 or (len(run) == 11 and run.startswith("1"))
+        score += len(run) if whole else -len(run)
+    return score
 
 
 # --- other languages ----------------------------------------------------------------------------------

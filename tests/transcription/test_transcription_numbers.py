@@ -165,3 +165,14 @@ def test_a_first_reading_that_left_the_speech_out_is_read_again(faster_engine: E
     assert first.missing or "dollars" in first.text
     assert "dollars" in both.text
     assert not both.missing
+
+
+def test_a_reading_is_scored_by_its_whole_numbers_and_against_runs_no_number_has() -> None:
+    from transcription.pipeline import number_score
+
+    assert number_score("call me on 805 555 0188, extension 213") == 13
+    assert number_score("ticket 400127, or 1 805 555 0188") == 17
+    assert number_score("it's 16 of them") == 0  # two digits: not a number worth reading again for
+    # An invented digit loses to the reading without it.
+    assert number_score("It's 32360147723234323477.") < number_score("It's 323 601 4772.")
+    assert number_score("My direct line is 61984277038.") < number_score("My direct line is 619 842 7703")
