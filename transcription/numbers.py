@@ -35,7 +35,7 @@ _TENS = {
 }  # fmt: skip
 _REPEAT = {"double": 2, "triple": 3}
 # What tiny.en writes for a digit said over the phone, where it cannot be that word.
-_HEARD_FOR = {"free": "3", "to": "2", "too": "2"}
+_HEARD_FOR = {"free": "3", "to": "2", "too": "2", "go": "0", "on": "1"}
 # Words after which even two digits read one by one are a number ("extension two one").
 _CUES = frozenset("extension ext ticket number no code room suite pin id account unit box".split())
 _WORD = re.compile(r"[A-Za-z]+|\d+")
@@ -236,10 +236,16 @@ def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, 
             and i + 2 < len(tokens)
             and all(t.group(0).lower() in (*_UNITS, "free") for t in tokens[i + 1 : i + 3])
         )  # "extension to one three": two digit words after it
-        if (word == "free" and count) or (word in _HEARD_FOR and after_cue):
-            # "extension to one free": "two" and "three" as tiny.en hears them over the phone. "free"
-            # inside a run of digits; "to" only as the first digit after a cue word, before two
-            # more ("nine to five", "the number to one of them" stay as they are).
+        next_digit = (following in _UNITS or following in ("go", "on", "free")) and (
+            i + 1 < len(tokens) and re.fullmatch(r"[\s,\-]*", text[tokens[i].end() : tokens[i + 1].start()]) is not None
+        )  # in the same sentence
+        inside = count and (word == "free" or (word in ("go", "on") and next_digit))
+        if word in _HEARD_FOR and (inside or (word in ("to", "too") and after_cue)):
+            # "two", "three", "oh" and "one" as tiny.en hears them over the phone: "free" inside a
+            # run of digits, "go" and "on" inside one with a digit next ("eight one eight, five five
+            # five, go on two three"), "to" only as the first digit after a cue word, before two
+            # more ("extension to one free"; "nine to five", "go on", "the number to one of them"
+            # stay as they are).
             groups[-1] += _HEARD_FOR[word]
             count += 1
             i += 1

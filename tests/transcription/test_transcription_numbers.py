@@ -39,6 +39,10 @@ PHRASINGS = [
     ("Please ask for Ken at extension to one free, he knows.", "Please ask for Ken at extension 213, he knows."),
     ("an extension to one-three", "an extension 213"),
     ("my cell is eight oh five, five five five, free one two one", "my cell is 805 555 3121"),
+    # "go" for "oh" and "on" for "one" inside a run, with a digit next
+    ("Call me back on eight one eight five five five go on two three. Thank you", "Call me back on 818 555 0123. Thank you"),
+    ("call me back on five five five five, go, one eighty-eight, please", "call me back on 555 0188, please"),
+    ("Call five five five, go. On the other hand, email me.", "Call 555, go. On the other hand, email me."),
     # Whisper's extra copy of a repeated digit, where the run is too long for a phone number
     ("My number is area code eight oh five five five five five oh one four two.", "My number is area code 805 555 0142."),
     ("call me back on five five five five, oh one eight eight, please", "call me back on 555 0188, please"),
@@ -58,6 +62,8 @@ UNCHANGED = [
     "We pay double time on weekends.",
     "It took triple time, two days.",
     "We got one free month.",
+    "Please go on, two of them.",
+    "press five to go on",
     "We are open nine to five.",
     "I need the number to one of them.",
 ]
