@@ -17,7 +17,6 @@ listen to 0:08-0:16").
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -255,15 +254,13 @@ def _heard_again(segment: Segment, fresh: Sequence[Segment], window: Span) -> bo
     """True when ``fresh`` (decoded from ``window``) holds this segment's words again, the segment
     next to the window: the first decode had mistimed them ("you can reach me at area code" stamped
     at the end of the message, where the decode of its start hears them again)."""
-    words = _words(segment.text)
+    from transcription.guards import normalise
+
+    words = normalise(segment.text).split()
     if len(words) < 3 or segment.start > window[1] + 1.0 or segment.end < window[0] - 1.0:
         return False
-    again = _words(" ".join(s.text for s in fresh))
+    again = normalise(" ".join(s.text for s in fresh)).split()
     return any(again[i : i + len(words)] == words for i in range(len(again) - len(words) + 1))
-
-
-def _words(text: str) -> list[str]:
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
 
 
 def _mostly_inside(segment: Segment, span: Span, tolerance: float) -> bool:

