@@ -475,9 +475,9 @@ def compare_settings(args: argparse.Namespace) -> int:
         HELD_BACK,
         NUMBER_FRESH,
         NUMBER_HELD_BACK,
+        NUMBER_SECOND,
         NUMBER_SET,
         NUMBER_TUNING,
-        NUMBER_UNSEEN,
         SIXTY_SECONDS,
         TUNING,
         build_clip,
@@ -488,7 +488,7 @@ def compare_settings(args: argparse.Namespace) -> int:
 
     halves = {"tuning": TUNING, "held-back": HELD_BACK}
     corpus = {name: build_clip(args.audio_dir, name) for name in (*TUNING, *HELD_BACK, *GAP_SET)}
-    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_UNSEEN, *NUMBER_FRESH)}
+    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH)}
     for name in numbers:
         corpus[name] = build_clip(args.audio_dir, name)
     truncation = ROOT / "tests" / "transcription" / "fixtures" / "prompt-truncation.wav"

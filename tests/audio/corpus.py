@@ -313,9 +313,9 @@ class NumberVoicemail:
 
 
 def _nv(
-    name: str, text: str, numbers: tuple[str, ...], callback: str | None = None, **voice: object
+    name: str, text: str, numbers: tuple[str, ...], callback: str | None = None, voice: str = "en-us", **more: object
 ) -> NumberVoicemail:
-    return NumberVoicemail(SpokenVoicemail(name, text, **voice), numbers, callback)  # type: ignore[arg-type]
+    return NumberVoicemail(SpokenVoicemail(name, text, voice, **more), numbers, callback)  # type: ignore[arg-type]
 
 
 # Numbers as callers say them (never scored for WER, never tuned on but for the
@@ -447,46 +447,40 @@ NUMBER_SET += tuple(
 )
 
 
-def _fv(
-    name: str, text: str, numbers: tuple[str, ...], callback: str | None, voice: str, **more: object
-) -> NumberVoicemail:
-    return _nv(name, text, numbers, callback, voice=voice, **more)
-
-
 # A second set: new numbers and phrasings, written before the number reader's last rules;
 # its first benchmark run (12 of 20) came before the rules written after reading its misses.
-NUMBER_UNSEEN: tuple[NumberVoicemail, ...] = (
-    _fv(
+NUMBER_SECOND: tuple[NumberVoicemail, ...] = (
+    _nv(
         "new-direct-line",
         "Hi, it's Dana from Acme Dental, call me on three one oh, five five five, two nine four seven.",
         ("310 555 2947",),
         "+13105552947",
         "flite:rms",
     ),
-    _fv(
+    _nv(
         "new-six-one-nine",
         "My direct line is six one nine, eight four two, seven seven zero three.",
         ("619 842 7703",),
         "+16198427703",
         "flite:slt",
     ),
-    _fv(
+    _nv(
         "new-double-oh",
         "You can reach me at area code four one five, three nine six, double oh four one.",
         ("415 396 0041",),
         "+14153960041",
         "flite:awb",
     ),
-    _fv("new-ticket-digits", "The ticket number is four zero zero three five eight.", ("400358",), None, "flite:kal16"),
-    _fv(
+    _nv("new-ticket-digits", "The ticket number is four zero zero three five eight.", ("400358",), None, "flite:kal16"),
+    _nv(
         "new-ticket-cardinal",
         "This is about ticket four hundred thousand two hundred and twelve.",
         ("400212",),
         None,
         "flite:slt",
     ),
-    _fv("new-extension", "Please transfer me to extension four four seven.", ("447",), None, "flite:rms"),
-    _fv(
+    _nv("new-extension", "Please transfer me to extension four four seven.", ("447",), None, "flite:rms"),
+    _nv(
         "new-two-lines",
         "Call me back at nine one six, seven two one, eight eight three oh, "
         "or my cell, nine one six, four four oh, one two one two.",
@@ -494,37 +488,37 @@ NUMBER_UNSEEN: tuple[NumberVoicemail, ...] = (
         "+19167218830",
         "flite:awb",
     ),
-    _fv("new-quote", "The quote was three hundred and forty dollars.", ("340",), None, "flite:kal16"),
-    _fv(
+    _nv("new-quote", "The quote was three hundred and forty dollars.", ("340",), None, "flite:kal16"),
+    _nv(
         "new-triple-three",
         "My number is two oh six, triple three, five one eight two.",
         ("206 333 5182",),
         "+12063335182",
         "en-us",
     ),
-    _fv(
+    _nv(
         "new-seven-oh-two",
         "Call seven zero two, five five five, six six one nine.",
         ("702 555 6619",),
         "+17025556619",
         "en-gb+m3",
     ),
-    _fv(
+    _nv(
         "new-luis-cell",
         "It's Luis, my cell is five one oh, nine nine two, four three seven six.",
         ("510 992 4376",),
         "+15109924376",
         "flite:slt",
     ),
-    _fv("new-front-desk", "Extension one oh four, ask for the front desk.", ("104",), None, "flite:awb"),
-    _fv(
+    _nv("new-front-desk", "Extension one oh four, ask for the front desk.", ("104",), None, "flite:awb"),
+    _nv(
         "new-eights",
         "I'm at seven one four, two three oh, nine eight eight eight, call any time.",
         ("714 230 9888",),
         "+17142309888",
         "flite:rms",
     ),
-    _fv(
+    _nv(
         "new-fast",
         "Call me back on eight one eight, five five five, oh one two three, thank you.",
         ("818 555 0123",),
@@ -532,7 +526,7 @@ NUMBER_UNSEEN: tuple[NumberVoicemail, ...] = (
         "flite:kal16",
         words_per_minute=185,
     ),
-    _fv(
+    _nv(
         "new-noisy",
         "Hello, it's Nina, my number is three two three, six oh one, four seven seven two.",
         ("323 601 4772",),
@@ -541,7 +535,7 @@ NUMBER_UNSEEN: tuple[NumberVoicemail, ...] = (
         noise_dbfs=-36.0,
     ),
 )
-NUMBER_UNSEEN += (
+NUMBER_SECOND += (
     _hv("hnew-direct-line", "to-call-this-number 3 1 0 | 5 5 5 | 2 9 4 7", ("310 555 2947",), "+13105552947"),
     _hv("hnew-extension", "to-extension 4 4 7", ("447",)),
     _hv("hnew-ticket", "number 4 0 0 3 5 8", ("400358",)),
@@ -550,59 +544,59 @@ NUMBER_UNSEEN += (
 # Held back again: written once the rules above were done (the second set's transcripts had
 # been read by then), and read only by the benchmark.
 NUMBER_FRESH: tuple[NumberVoicemail, ...] = (
-    _fv(
+    _nv(
         "fresh-text-me",
         "Hi, it's Marcus, you can text me at four two five, eight one seven, three three six nine.",
         ("425 817 3369",),
         "+14258173369",
         "flite:awb",
     ),
-    _fv(
+    _nv(
         "fresh-office",
         "The office number is five zero three, two two six, oh four eight one.",
         ("503 226 0481",),
         "+15032260481",
         "flite:slt",
     ),
-    _fv(
+    _nv(
         "fresh-reach",
         "Reach me on seven seven three, nine oh one, double two five four, after three.",
         ("773 901 2254",),
         "+17739012254",
         "flite:rms",
     ),
-    _fv("fresh-ticket", "I'm following up on ticket four zero zero two nine one.", ("400291",), None, "flite:kal16"),
-    _fv(
+    _nv("fresh-ticket", "I'm following up on ticket four zero zero two nine one.", ("400291",), None, "flite:kal16"),
+    _nv(
         "fresh-ticket-spoken",
         "It's about ticket number four hundred thousand and eighty five.",
         ("400085",),
         None,
         "flite:awb",
     ),
-    _fv("fresh-ext", "Ask for Tom on extension three oh two.", ("302",), None, "flite:slt"),
-    _fv(
+    _nv("fresh-ext", "Ask for Tom on extension three oh two.", ("302",), None, "flite:slt"),
+    _nv(
         "fresh-room",
         "The printer is in room two one five, call six oh two, seven four one, five five three oh.",
         ("215", "602 741 5530"),
         "+16027415530",
         "flite:rms",
     ),
-    _fv("fresh-amount", "They charged us twelve hundred dollars for the new laptop.", ("1200",), None, "flite:kal16"),
-    _fv(
+    _nv("fresh-amount", "They charged us twelve hundred dollars for the new laptop.", ("1200",), None, "flite:kal16"),
+    _nv(
         "fresh-espeak-us",
         "Please call Jordan on four oh four, seven one eight, two six six two.",
         ("404 718 2662",),
         "+14047182662",
         "en-us+f3",
     ),
-    _fv(
+    _nv(
         "fresh-espeak-gb",
         "My mobile is three one two, eight eight six, four zero zero nine.",
         ("312 886 4009",),
         "+13128864009",
         "en-gb",
     ),
-    _fv(
+    _nv(
         "fresh-slow",
         "Call back on nine four nine, three zero seven, one one eight two.",
         ("949 307 1182",),
@@ -610,7 +604,7 @@ NUMBER_FRESH: tuple[NumberVoicemail, ...] = (
         "flite:slt",
         words_per_minute=130,
     ),
-    _fv(
+    _nv(
         "fresh-noisy",
         "It's Sam, the number is two one four, five five five, oh nine six one.",
         ("214 555 0961",),
@@ -625,12 +619,12 @@ NUMBER_FRESH += (
     _hv("hfresh-ext", "to-extension 3 0 2", ("302",)),
     _hv("hfresh-amount", "12 hundred dollars", ("1200",)),
 )
-NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_UNSEEN, *NUMBER_FRESH))
+NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH))
 # The number set's split. Its first 20 voicemails were split into halves, but both have since
 # been read while writing the number reader's rules, as have their flite renderings and, after
-# its first benchmark run, NUMBER_UNSEEN: all of these are tuning data now. NUMBER_FRESH is the
+# its first benchmark run, NUMBER_SECOND: all of these are tuning data now. NUMBER_FRESH is the
 # held-back part that is reported.
-NUMBER_TUNING: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_UNSEEN))
+NUMBER_TUNING: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_SECOND))
 NUMBER_HELD_BACK: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_FRESH)
 
 # Speech a decoder may drop: a long silence in the middle of a message, and a
@@ -646,7 +640,7 @@ _ALL_RECIPES: tuple[Recipe, ...] = (*SPOKEN, *HUMAN, *NON_SPEECH)
 ALL_NAMES: tuple[str, ...] = tuple(recipe.name for recipe in _ALL_RECIPES)
 _RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
-    for recipe in (*_ALL_RECIPES, *(n.recipe for n in (*NUMBER_SET, *NUMBER_UNSEEN, *NUMBER_FRESH)), MID_SILENCE)
+    for recipe in (*_ALL_RECIPES, *(n.recipe for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH)), MID_SILENCE)
 }
 
 
