@@ -16,6 +16,7 @@ from languages import CallLanguage, is_available
 ROOT = Path(__file__).resolve().parent
 DEFAULT_POLICY_FILE = ROOT / "config" / "support-policy.toml"
 DEFAULT_ONCALL_FILE = ROOT / "config" / "oncall.toml"
+MAX_BEAM_SIZE = 10  # wider beams cost more than they find on a voicemail
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,13 @@ def _int(environ: Mapping[str, str], key: str, default: int, minimum: int = 0) -
     if value < minimum:
         raise ConfigError(f"{key} must be at least {minimum}, not {value}")
     return value
+
+
+def _beam(environ: Mapping[str, str], key: str, default: int) -> int:
+    beam = _int(environ, key, default, minimum=1)
+    if beam > MAX_BEAM_SIZE:
+        raise ConfigError(f"{key} must be between 1 (greedy) and {MAX_BEAM_SIZE}, not {beam}")
+    return beam
 
 
 def _intervals(environ: Mapping[str, str], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -132,6 +140,10 @@ class Settings:
     whisper_model: str = ""  # empty: the bundled tiny.en model
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
+    # The first pass reads greedily (the ticket has its transcript within seconds); the second pass
+    # (the number re-read, a job of its own) reads with a beam search.
+    whisper_beam_size: int = 1
+    whisper_refine_beam_size: int = 5
     # Voicemails of callers who chose Spanish on the call: a multilingual model (faster-whisper),
     # loaded by the worker the first time one arrives; "off": transcribe them with WHISPER_MODEL.
     whisper_multilingual_model: str = "bundled:base"
@@ -255,6 +267,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         whisper_model=env.get("WHISPER_MODEL", ""),
         whisper_device=env.get("WHISPER_DEVICE") or defaults.whisper_device,
         whisper_compute_type=env.get("WHISPER_COMPUTE_TYPE") or defaults.whisper_compute_type,
+        whisper_beam_size=_beam(env, "WHISPER_BEAM_SIZE", defaults.whisper_beam_size),
+        whisper_refine_beam_size=_beam(env, "WHISPER_REFINE_BEAM_SIZE", defaults.whisper_refine_beam_size),
         whisper_multilingual_model=env.get("WHISPER_MULTILINGUAL_MODEL") or defaults.whisper_multilingual_model,
         recheck_low_confidence_language=_bool(env, "RECHECK_LOW_CONFIDENCE_LANGUAGE", True),
         transcription_pending_minutes=_int(env, "TRANSCRIPTION_PENDING_MINUTES", 10, minimum=1),

@@ -68,9 +68,14 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
     from transcription.coverage import speech_spans, uncovered
     from transcription.pipeline import transcribe_voicemail
 
+    # The second pass (the number re-read) reads with its own beam, as the worker's refine job does.
+    refine = engine.with_beam(spec["refine_beam_size"]) if spec.get("refine_beam_size") else engine
+
     def transcribe(path: Path, prompt: str | None) -> Any:
         if pipeline:
-            return transcribe_voicemail(engine, path, prompt, number_pass=spec.get("number_pass", True))
+            return transcribe_voicemail(
+                engine, path, prompt, number_pass=spec.get("number_pass", True), refine_with=refine
+            )
         return engine.transcribe(path, prompt)
 
     for clip in spec["clips"]:
@@ -107,7 +112,7 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
 
             first = transcribe_voicemail(engine, path, None, number_pass=False)
             latency = time.perf_counter() - started
-            refine_numbers(engine, path, first)
+            refine_numbers(refine, path, first)
             latency_final = time.perf_counter() - started
         else:
             transcribe(path, None)
@@ -263,7 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--faster-model", default="", help="WHISPER_MODEL for faster-whisper")
     parser.add_argument(
-        "--only", default="", help="with --settings: only the settings whose label holds this text (own results file)"
+        "--only",
+        default="",
+        help="with --settings: only the settings whose label holds this text, or one of these texts split by | "
+        "(own results file)",
     )
     parser.add_argument("--openai-model", default=str(DEFAULT_OPENAI_MODEL))
     parser.add_argument(
@@ -426,11 +434,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 # run on the tuning half only: they are what the default is chosen from.  The
 # candidates run on both halves, and the number set.
 SETTINGS: tuple[tuple[str, str, dict[str, Any], bool, bool, str], ...] = (
-    ("fw tiny.en int8 b5 (default)", "faster-whisper", {"compute_type": "int8"}, True, True, "both"),
     (
-        "fw tiny.en int8 b5, no number re-read",
+        "default: int8, first pass b1, re-read b5",
         "faster-whisper",
-        {"compute_type": "int8", "number_pass": False},
+        {"compute_type": "int8", "beam_size": 1, "refine_beam_size": 5},
+        True,
+        True,
+        "both",
+    ),
+    (
+        "default, first pass only (b1)",
+        "faster-whisper",
+        {"compute_type": "int8", "beam_size": 1, "number_pass": False},
+        True,
+        True,
+        "both",
+    ),
+    ("fw tiny.en int8 b5, both passes", "faster-whisper", {"compute_type": "int8", "beam_size": 5}, True, True, "both"),
+    (
+        "fw tiny.en int8 b5, first pass only",
+        "faster-whisper",
+        {"compute_type": "int8", "beam_size": 5, "number_pass": False},
         True,
         True,
         "both",
@@ -525,11 +549,12 @@ def compare_settings(args: argparse.Namespace) -> int:
     report()
     header = (
         f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'names':>6} {'trunc':>7} "
-        f"{'RTF':>6} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>11}"
+        f"{'RTF held':>8} {'RTF corp':>8} {'RTF num':>7} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>11}"
     )
     report(header)
+    speeds: dict[str, dict[str, float]] = {}  # label -> wall seconds per audio second, by clip group
     for label, engine, options, prompted, pipeline, which in SETTINGS:
-        if args.only not in label:
+        if not any(wanted in label for wanted in args.only.split("|")):
             continue
         if args.numbers_only and which != "both":
             continue
@@ -544,8 +569,11 @@ def compare_settings(args: argparse.Namespace) -> int:
         spec: dict[str, Any] = {
             "engine": engine.split(":")[0],
             "model": model if engine.startswith("faster") else args.openai_model,
-            "options": {k: v for k, v in options.items() if k not in (*DECODE_SWITCHES, "number_pass")},
+            "options": {
+                k: v for k, v in options.items() if k not in (*DECODE_SWITCHES, "number_pass", "refine_beam_size")
+            },
             "number_pass": options.get("number_pass", True),
+            "refine_beam_size": options.get("refine_beam_size"),
             "decode": {k: v for k, v in options.items() if k in DECODE_SWITCHES},
             "pipeline": pipeline,
             "prompts": prompts if prompted else {},
@@ -577,10 +605,15 @@ def compare_settings(args: argparse.Namespace) -> int:
         truncated = [c for c in run.clips if c["truncated"]]
         still = [c for c in truncated if c["missing"]] if pipeline else truncated
         audio = sum(c["audio"] for c in run.clips)
+        groups = {"held-back": set(HELD_BACK), "corpus": {*TUNING, *HELD_BACK}, "numbers": set(numbers)}
+        speeds[label] = {group: _rtf(run, members) for group, members in groups.items()}
+        if run.latency:
+            speeds[label]["60 s"] = run.latency
         report(
             f"{label:40} {_pct(wers.get('tuning')):>8} {_pct(wers.get('held-back')):>8} "
             f"{_share(found, total, 'tuning'):>8} {_share(found, total, 'held-back'):>8} {_names_heard(run, corpus):>6} "
-            f"{f'{len(truncated)}/{len(still)}':>7} {sum(c['wall'] for c in run.clips) / audio:6.3f} "
+            f"{f'{len(truncated)}/{len(still)}':>7} {_num(speeds[label]['held-back']):>8} "
+            f"{_num(speeds[label]['corpus']):>8} {_num(speeds[label]['numbers']):>7} "
             f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
             f"{_latency(run):>11}"
         )
@@ -593,6 +626,19 @@ def compare_settings(args: argparse.Namespace) -> int:
             report(f"    missed: {miss}")
         for c in truncated:
             report(f"    truncated: {c['name']} uncovered {c['missing'] or 'recovered'}")
+    baseline = next((speeds[label] for label in speeds if label.startswith("plain openai-whisper")), None)
+    if baseline:
+        report()
+        report(
+            "# speed against plain openai-whisper tiny.en b5 in this run (its wall time / this setting's; first pass)"
+        )
+        for label, speed in speeds.items():
+            ratios = [
+                f"{group} {baseline[group] / speed[group]:.2f}x"
+                for group in ("held-back", "corpus", "numbers", "60 s")
+                if speed.get(group) and baseline.get(group)
+            ]
+            report(f"{label:40} {', '.join(ratios)}")
     report(f"# load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     output = args.output.with_name(
         "transcription-numbers.txt" if args.only or args.numbers_only else "transcription-settings.txt"
@@ -601,6 +647,17 @@ def compare_settings(args: argparse.Namespace) -> int:
     output.write_text("\n".join(report.lines) + "\n")
     print(f"\nwritten to {output}")
     return 0
+
+
+def _rtf(run: Run, members: set[str]) -> float | None:
+    """Wall seconds per audio second over the run's clips in ``members`` (None: none ran)."""
+    clips = [c for c in run.clips if c["name"] in members]
+    audio = sum(c["audio"] for c in clips)
+    return sum(c["wall"] for c in clips) / audio if audio else None
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _latency(run: Run) -> str:

@@ -68,6 +68,10 @@ class Engine(Protocol):
         """Transcribe one recording file."""
         ...
 
+    def with_beam(self, beam_size: int) -> Engine:
+        """The same engine and model reading with another beam width (1: greedy)."""
+        ...
+
 
 def load_engine(settings: Settings, guards: GuardConfig | None = None) -> Engine:
     """Build the engine named by settings.transcription_engine (the model loads on first use)."""
@@ -79,12 +83,18 @@ def load_engine(settings: Settings, guards: GuardConfig | None = None) -> Engine
             model=settings.whisper_model,
             device=settings.whisper_device,
             compute_type=settings.whisper_compute_type,
+            beam_size=settings.whisper_beam_size,
             guards=guards,
         )
     if name == "openai-whisper":
         from transcription.openai_engine import OpenAIWhisperEngine
 
-        return OpenAIWhisperEngine(model=settings.whisper_model, device=settings.whisper_device, guards=guards)
+        return OpenAIWhisperEngine(
+            model=settings.whisper_model,
+            device=settings.whisper_device,
+            beam_size=settings.whisper_beam_size if settings.whisper_beam_size > 1 else None,
+            guards=guards,
+        )
     raise UnknownEngineError(f"TRANSCRIPTION_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -95,6 +96,15 @@ class FasterWhisperEngine:
                         f"faster-whisper could not load model {self._model_arg!r}: {error}"
                     ) from error
             return self._whisper
+
+    def with_beam(self, beam_size: int) -> FasterWhisperEngine:
+        """This engine reading with another beam width, sharing its loaded model (loads it now)."""
+        if beam_size == self.beam_size:
+            return self
+        self.load()
+        other = copy.copy(self)
+        other.beam_size = beam_size
+        return other
 
     @property
     def multilingual(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import threading
 import warnings
@@ -50,6 +51,16 @@ class OpenAIWhisperEngine:
         self.guards = guards or DEFAULT_GUARDS
         self._whisper: Whisper | None = None
         self._lock = threading.Lock()
+
+    def with_beam(self, beam_size: int) -> OpenAIWhisperEngine:
+        """This engine reading with another beam width (1: greedy), sharing its loaded model (loads it now)."""
+        wanted = None if beam_size <= 1 else beam_size
+        if wanted == self.beam_size:
+            return self
+        self.load()
+        other = copy.copy(self)
+        other.beam_size = wanted
+        return other
 
     def load(self) -> Whisper:
         """Load the model once (thread-safe); later calls return the same object."""

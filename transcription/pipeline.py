@@ -31,6 +31,7 @@ def transcribe_voicemail(
     *,
     coverage: CoverageConfig = DEFAULT_COVERAGE,
     number_pass: bool = True,
+    refine_with: Engine | None = None,
 ) -> Transcript:
     """Transcribe one recording, check it against the speech in the audio, and tidy its numbers.
 
@@ -39,11 +40,13 @@ def transcribe_voicemail(
     first reading may hold a number, the recording is read again with
     ``NUMBER_PROMPT`` after the caller's prompt, and that reading is kept if it
     writes more of the message as whole numbers (``number_score``), covering no less.
+    ``refine_with`` reads it again (the same model with a wider beam, say); ``engine`` by default.
     """
     first = _read(engine, audio_path, initial_prompt, coverage)
     if not number_pass:
         return first
-    return refine_numbers(engine, audio_path, first, initial_prompt, coverage=coverage) or first
+    second = refine_numbers(refine_with or engine, audio_path, first, initial_prompt, coverage=coverage)
+    return second or first
 
 
 def may_hold_number(first: Transcript) -> bool:

@@ -34,6 +34,14 @@ def _engine(runtime: rt.Runtime) -> Any:
     return engine
 
 
+def _refine_engine(runtime: rt.Runtime) -> Any:
+    """The engine of the second pass: the same model, reading with WHISPER_REFINE_BEAM_SIZE."""
+    engine = runtime.cache.get("refine-engine")
+    if engine is None:
+        engine = runtime.cache["refine-engine"] = _engine(runtime).with_beam(runtime.settings.whisper_refine_beam_size)
+    return engine
+
+
 _UNAVAILABLE = "multilingual-unavailable"
 
 
@@ -57,7 +65,7 @@ def _multilingual(runtime: rt.Runtime) -> tuple[Any, str | None]:
             raise LookupError(f"no multilingual model with TRANSCRIPTION_ENGINE={settings.transcription_engine}")
         default = _engine(runtime)
         if name == settings.whisper_model and hasattr(default, "bound"):
-            engine = default
+            engine = _refine_engine(runtime)  # its own languages read with the beam of the second pass
         else:
             from transcription.faster import FasterWhisperEngine
 
@@ -376,7 +384,7 @@ def refine_transcript(recording_sid: str) -> str:
             outbox.complete(s, key, runtime.now())
         return reason
     started = runtime.now()
-    second = refine_numbers(_engine(runtime), stored, shown, initial_prompt=prompt)
+    second = refine_numbers(_refine_engine(runtime), stored, shown, initial_prompt=prompt)
     with transaction(runtime.sessions) as s:
         t = service.get_ticket(s, number)
         first = _first_pass(t)

@@ -269,6 +269,9 @@ class _FirstSegmentOnly:
         kept = full.segments[:1] if self.calls == 1 else ()
         return replace(full, segments=kept, text=" ".join(s.text.strip() for s in kept), no_speech=not kept)
 
+    def with_beam(self, beam_size: int) -> Any:
+        return self
+
 
 def test_speech_left_untranscribed_is_flagged_on_the_ticket_and_the_follow_up(
     job_runtime: Runtime, media: MediaServer

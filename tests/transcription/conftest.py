@@ -38,6 +38,12 @@ def faster_engine() -> Engine:
 
 
 @pytest.fixture(scope="session")
+def refine_engine(faster_engine: Engine) -> Engine:
+    """The default engine as the worker's second pass (the number re-read) reads: its refine beam."""
+    return faster_engine.with_beam(Settings().whisper_refine_beam_size)
+
+
+@pytest.fixture(scope="session")
 def openai_engine() -> Engine:
     """The openai-whisper engine on the shared tiny.en checkpoint."""
     if not OPENAI_MODEL.is_file():

@@ -92,7 +92,9 @@ def test_the_detector_finds_speech_on_the_audio_not_in_silence_or_noise(corpus: 
 # --- the real engine --------------------------------------------------------------------------------
 
 
-def test_the_prompt_truncation_recording_is_transcribed_completely(faster_engine: Engine) -> None:
+def test_the_prompt_truncation_recording_is_transcribed_completely(
+    faster_engine: Engine, refine_engine: Engine
+) -> None:
     raw = faster_engine.transcribe(TRUNCATION, initial_prompt=TRUNCATION_PROMPT)
     speech = speech_spans(decode(TRUNCATION))
     lost = uncovered(speech, raw.segments)
@@ -103,7 +105,7 @@ def test_the_prompt_truncation_recording_is_transcribed_completely(faster_engine
     assert completed.missing == () and completed.recovered
     assert "tomorrow" in completed.text.lower()
     # ...and the voicemail's transcript, whichever reading it keeps, covers the whole message.
-    whole = transcribe_voicemail(faster_engine, TRUNCATION, TRUNCATION_PROMPT)
+    whole = transcribe_voicemail(faster_engine, TRUNCATION, TRUNCATION_PROMPT, refine_with=refine_engine)
     assert whole.missing == ()
     assert "tomorrow" in whole.text.lower() and max(s.end for s in whole.segments) > raw.audio_seconds - 2
     assert whole.text.lower().startswith(raw.text.lower()[:40])  # the prompted first part is kept
@@ -132,19 +134,21 @@ def test_speech_still_untranscribed_is_flagged_with_its_spans(faster_engine: Eng
 
 
 def test_speech_after_a_long_silence_mid_message_is_transcribed_or_flagged(
-    faster_engine: Engine, audio_dir: Path
+    faster_engine: Engine, refine_engine: Engine, audio_dir: Path
 ) -> None:
     clip = build_clip(audio_dir, MID_SILENCE.name)  # congratulations..., 25 s of silence, "Goodbye. Thank you..."
-    whole = transcribe_voicemail(faster_engine, clip.path)
+    whole = transcribe_voicemail(faster_engine, clip.path, refine_with=refine_engine)
     speech = speech_spans(decode(clip.path))
     assert speech[-1][0] > 50, speech  # the detector hears the second part
     assert whole.missing or "thank you for trying" in whole.text.lower()
 
 
-def test_no_clip_of_the_test_set_is_flagged_without_reason(faster_engine: Engine, corpus: dict[str, Clip]) -> None:
+def test_no_clip_of_the_test_set_is_flagged_without_reason(
+    faster_engine: Engine, refine_engine: Engine, corpus: dict[str, Clip]
+) -> None:
     flagged = {}
     for name in TEST_SET:
-        result = transcribe_voicemail(faster_engine, corpus[name].path)
+        result = transcribe_voicemail(faster_engine, corpus[name].path, refine_with=refine_engine)
         if result.missing:
             flagged[name] = result.missing
         if corpus[name].kind != "speech":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import ROOT, Settings
+from settings import ROOT, ConfigError, Settings, load_settings
 from tests.audio.corpus import Clip, word_error_rate
 from transcription.engine import Engine, Transcript, load_engine
 from transcription.errors import (
@@ -126,6 +126,28 @@ def test_load_engine_picks_the_engine_named_in_settings() -> None:
     openai = load_engine(Settings(transcription_engine="openai-whisper", whisper_model="tiny.en"))
     assert openai.name == "openai-whisper"
     assert openai.model == "tiny.en"
+
+
+def test_the_first_pass_reads_greedily_and_the_second_pass_with_a_beam_on_the_same_model(
+    engine: Engine, corpus: dict[str, Clip]
+) -> None:
+    wide = engine.with_beam(5)
+    assert wide.load() is engine.load()  # type: ignore[attr-defined]
+    assert wide.beam_size == 5 and engine.beam_size in (1, None)  # type: ignore[attr-defined]
+    assert engine.with_beam(1) is engine
+    clip = corpus["human-unavailable"]
+    assert word_error_rate([clip.reference], [wide.transcribe(clip.path).text]) <= HUMAN_WER_BOUND
+
+
+def test_beam_widths_come_from_settings_and_a_bad_one_is_refused() -> None:
+    defaults = load_settings({})
+    assert (defaults.whisper_beam_size, defaults.whisper_refine_beam_size) == (1, 5)
+    assert load_engine(defaults).beam_size == 1  # type: ignore[attr-defined]
+    wide = load_settings({"WHISPER_BEAM_SIZE": "5", "WHISPER_REFINE_BEAM_SIZE": "8"})
+    assert (wide.whisper_beam_size, wide.whisper_refine_beam_size) == (5, 8)
+    for key, value in (("WHISPER_BEAM_SIZE", "0"), ("WHISPER_REFINE_BEAM_SIZE", "11"), ("WHISPER_BEAM_SIZE", "wide")):
+        with pytest.raises(ConfigError, match=key):
+            load_settings({key: value})
 
 
 def test_an_unknown_engine_name_is_refused() -> None:

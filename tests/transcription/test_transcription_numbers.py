@@ -107,11 +107,13 @@ def test_currency_and_percent_signs_are_suppressed_with_the_digits(faster_engine
     assert not {" dollars", " five", " percent"} & suppressed
 
 
-def test_an_amount_after_a_dollar_sign_is_not_cut_off(faster_engine: Engine, audio_dir: Path) -> None:
+def test_an_amount_after_a_dollar_sign_is_not_cut_off(
+    faster_engine: Engine, refine_engine: Engine, audio_dir: Path
+) -> None:
     # flite's "The invoice says two hundred and fifty dollars, but the quote was one hundred and
     # eighty": with "$" allowed and the digits suppressed, tiny.en wrote "The invoice says $" and stopped.
     clip = build_clip(audio_dir, "fnum-amount")
-    transcript = transcribe_voicemail(faster_engine, clip.path)
+    transcript = transcribe_voicemail(faster_engine, clip.path, refine_with=refine_engine)
     assert "250 dollars" in transcript.text
     assert "180" in transcript.text
 
@@ -133,13 +135,13 @@ def test_the_callback_hint_finds_the_number_in_the_written_transcript(heard: str
 
 
 def test_a_number_the_first_reading_mangles_is_read_again_in_digit_words(
-    faster_engine: Engine, audio_dir: Path
+    faster_engine: Engine, refine_engine: Engine, audio_dir: Path
 ) -> None:
     # espeak's "eight zero five" over the phone band: with the digit-word prompt
     # tiny.en reads the number; without the second reading it does not.
     clip = build_clip(audio_dir, "num-area-code")
     first = transcribe_voicemail(faster_engine, clip.path, number_pass=False)
-    both = transcribe_voicemail(faster_engine, clip.path)
+    both = transcribe_voicemail(faster_engine, clip.path, refine_with=refine_engine)
     assert "805 555 0142" not in first.text
     assert "805 555 0142" in both.text
     assert find_callback_number(both.text) == "+18055550142"
@@ -161,12 +163,14 @@ def test_no_second_reading_where_nothing_was_said(faster_engine: Engine, corpus:
     assert NUMBER_PROMPT not in calls
 
 
-def test_a_first_reading_that_left_the_speech_out_is_read_again(faster_engine: Engine, audio_dir: Path) -> None:
+def test_a_first_reading_that_left_the_speech_out_is_read_again(
+    faster_engine: Engine, refine_engine: Engine, audio_dir: Path
+) -> None:
     # Asterisk's "2 hundred 50 dollars": tiny.en's first reading returns nothing for speech the voice
     # activity detector found; the second reading (its prompt changes what the decoder hears) covers it.
     clip = build_clip(audio_dir, "hnum-amount")
     first = transcribe_voicemail(faster_engine, clip.path, number_pass=False)
-    both = transcribe_voicemail(faster_engine, clip.path)
+    both = transcribe_voicemail(faster_engine, clip.path, refine_with=refine_engine)
     # Usually an empty reading with the speech flagged missing (Whisper's temperature fallback samples).
     assert first.missing or "dollars" in first.text
     assert "dollars" in both.text
