@@ -499,9 +499,11 @@ def compare_settings(args: argparse.Namespace) -> int:
         HELD_BACK,
         NUMBER_FRESH,
         NUMBER_HELD_BACK,
+        NUMBER_NEW,
         NUMBER_SECOND,
         NUMBER_SET,
         NUMBER_TUNING,
+        NUMBER_UNSEEN,
         SIXTY_SECONDS,
         TUNING,
         build_clip,
@@ -512,7 +514,7 @@ def compare_settings(args: argparse.Namespace) -> int:
 
     halves = {"tuning": TUNING, "held-back": HELD_BACK}
     corpus = {name: build_clip(args.audio_dir, name) for name in (*TUNING, *HELD_BACK, *GAP_SET)}
-    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH)}
+    numbers = {n.recipe.name: n for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH, *NUMBER_UNSEEN)}
     for name in numbers:
         corpus[name] = build_clip(args.audio_dir, name)
     truncation = ROOT / "tests" / "transcription" / "fixtures" / "prompt-truncation.wav"
@@ -539,16 +541,22 @@ def compare_settings(args: argparse.Namespace) -> int:
         f"read while writing it): {', '.join(NUMBER_HELD_BACK)}"
     )
     report(
+        f"# number set, new part ({sum(len(numbers[n].numbers) for n in NUMBER_NEW)} numbers, written after the "
+        f"greedy first pass, never read but by this report): {', '.join(NUMBER_NEW)}"
+    )
+    report(
         "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
         "found digit-exact in the caller's grouping; names: client and caller names heard; truncations: "
         "clips whose first decode left speech uncovered (found / still missing after the pipeline); RTF: wall "
-        "s per audio s on the shared cores, CPU RTF: CPU s (all threads) per audio s, what it would be with "
-        "the cores free; 60 s: recording on disk to transcript for a 60 s voicemail, warm model, first pass / "
+        "s per audio s, every pass the setting runs, on the held-back half, the whole corpus (both halves) and "
+        "the number set; CPU RTF: CPU s (all threads) per audio s over every clip, what it would be with the "
+        "cores free; 60 s: recording on disk to transcript for a 60 s voicemail, warm model, first pass / "
         "number pass (the worker shows the first at once, the second when it has read the message again)"
     )
     report()
     header = (
-        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'names':>6} {'trunc':>7} "
+        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'num new':>7} {'names':>6} "
+        f"{'trunc':>7} "
         f"{'RTF held':>8} {'RTF corp':>8} {'RTF num':>7} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>11}"
     )
     report(header)
@@ -597,7 +605,7 @@ def compare_settings(args: argparse.Namespace) -> int:
         for name, item in numbers.items():
             if name in texts:
                 written = digits_as_said(texts[name])
-                part = "tuning" if name in NUMBER_TUNING else "held-back"
+                part = "tuning" if name in NUMBER_TUNING else "held-back" if name in NUMBER_HELD_BACK else "new"
                 for key in (part, f"{part} {corpus[name].source}"):
                     found[key] = found.get(key, 0) + sum(number in written for number in item.numbers)
                     total[key] = total.get(key, 0) + len(item.numbers)
@@ -611,7 +619,8 @@ def compare_settings(args: argparse.Namespace) -> int:
             speeds[label]["60 s"] = run.latency
         report(
             f"{label:40} {_pct(wers.get('tuning')):>8} {_pct(wers.get('held-back')):>8} "
-            f"{_share(found, total, 'tuning'):>8} {_share(found, total, 'held-back'):>8} {_names_heard(run, corpus):>6} "
+            f"{_share(found, total, 'tuning'):>8} {_share(found, total, 'held-back'):>8} "
+            f"{_share(found, total, 'new'):>7} {_names_heard(run, corpus):>6} "
             f"{f'{len(truncated)}/{len(still)}':>7} {_num(speeds[label]['held-back']):>8} "
             f"{_num(speeds[label]['corpus']):>8} {_num(speeds[label]['numbers']):>7} "
             f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
@@ -630,7 +639,8 @@ def compare_settings(args: argparse.Namespace) -> int:
     if baseline:
         report()
         report(
-            "# speed against plain openai-whisper tiny.en b5 in this run (its wall time / this setting's; first pass)"
+            "# speed against plain openai-whisper tiny.en b5 in this run: its wall time / this setting's, on the "
+            "RTF columns' clips (every pass the setting runs) and to the 60 s voicemail's first-pass transcript"
         )
         for label, speed in speeds.items():
             ratios = [

@@ -619,13 +619,114 @@ NUMBER_FRESH += (
     _hv("hfresh-ext", "to-extension 3 0 2", ("302",)),
     _hv("hfresh-amount", "12 hundred dollars", ("1200",)),
 )
-NUMBER_NAMES: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH))
+# A third held-back part, written after the first pass became greedy and before any run on it:
+# new numbers, phrasings and voices, scored only by the benchmark and reported on their own.
+NUMBER_UNSEEN: tuple[NumberVoicemail, ...] = (
+    _nv(
+        "unseen-cell",
+        "Hey, it's Rosa, my cell is six five zero, three one four, two two eight seven.",
+        ("650 314 2287",),
+        "+16503142287",
+        "flite:slt",
+    ),
+    _nv(
+        "unseen-front-office",
+        "Please call the front office at seven one three, four oh nine, five five six two.",
+        ("713 409 5562",),
+        "+17134095562",
+        "flite:awb",
+    ),
+    _nv(
+        "unseen-area-code",
+        "That's area code nine one six, then eight two five, one nine oh three.",
+        ("916 825 1903",),
+        "+19168251903",
+        "flite:rms",
+    ),
+    _nv(
+        "unseen-double",
+        "Call me on five one two, double seven four, six oh one eight.",
+        ("512 774 6018",),
+        "+15127746018",
+        "flite:kal16",
+    ),
+    _nv(
+        "unseen-ticket",
+        "I'm calling back about ticket four zero zero five six three.",
+        ("400563",),
+        None,
+        "flite:slt",
+    ),
+    _nv(
+        "unseen-ticket-cardinal",
+        "The ticket is four hundred thousand two hundred and seventeen.",
+        ("400217",),
+        None,
+        "flite:awb",
+    ),
+    _nv("unseen-extension", "You can ask for Priya at extension five two six.", ("526",), None, "flite:rms"),
+    _nv(
+        "unseen-amount",
+        "The renewal came to three hundred and forty dollars this month.",
+        ("340",),
+        None,
+        "flite:kal16",
+    ),
+    _nv(
+        "unseen-two-numbers",
+        "My desk is eight one eight, two oh four, three three one five, or try extension four one on the main line.",
+        ("818 204 3315", "41"),
+        "+18182043315",
+        "flite:slt",
+    ),
+    _nv(
+        "unseen-noisy",
+        "It's Dev, call me at four eight zero, seven seven one, nine two six four.",
+        ("480 771 9264",),
+        "+14807719264",
+        "flite:awb",
+        noise_dbfs=-36.0,
+    ),
+    _nv(
+        "unseen-espeak-cell",
+        "My cell phone is two zero six, five one eight, four four seven nine.",
+        ("206 518 4479",),
+        "+12065184479",
+        "en-us+m4",
+    ),
+    _nv(
+        "unseen-espeak-ticket",
+        "This is about ticket four zero zero three eight two.",
+        ("400382",),
+        None,
+        "en-gb+f2",
+    ),
+    _nv(
+        "unseen-espeak-office",
+        "The office line is three zero three, six oh two, one one five nine.",
+        ("303 602 1159",),
+        "+13036021159",
+        "en-us",
+        words_per_minute=150,
+    ),
+)
+NUMBER_UNSEEN += (
+    _hv("hunseen-cell", "to-call-this-number 6 5 0 | 3 1 4 | 2 2 8 7", ("650 314 2287",), "+16503142287"),
+    _hv("hunseen-ticket", "number 4 0 0 5 6 3", ("400563",)),
+    _hv("hunseen-extension", "to-extension 5 2 6", ("526",)),
+    _hv("hunseen-amount", "3 hundred 40 dollars", ("340",)),
+    _hv("hunseen-office", "to-call-this-number 3 0 3 | 6 0 2 | 1 1 5 9", ("303 602 1159",), "+13036021159"),
+)
+NUMBER_NAMES: tuple[str, ...] = tuple(
+    n.recipe.name for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH, *NUMBER_UNSEEN)
+)
 # The number set's split. Its first 20 voicemails were split into halves, but both have since
 # been read while writing the number reader's rules, as have their flite renderings and, after
 # its first benchmark run, NUMBER_SECOND: all of these are tuning data now. NUMBER_FRESH is the
 # held-back part that is reported.
 NUMBER_TUNING: tuple[str, ...] = tuple(n.recipe.name for n in (*NUMBER_SET, *NUMBER_SECOND))
 NUMBER_HELD_BACK: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_FRESH)
+NUMBER_NEW: tuple[str, ...] = tuple(n.recipe.name for n in NUMBER_UNSEEN)
 
 # Speech a decoder may drop: a long silence in the middle of a message, and a
 # message that goes on after the caller pauses to look something up.
@@ -640,7 +741,11 @@ _ALL_RECIPES: tuple[Recipe, ...] = (*SPOKEN, *HUMAN, *NON_SPEECH)
 ALL_NAMES: tuple[str, ...] = tuple(recipe.name for recipe in _ALL_RECIPES)
 _RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
-    for recipe in (*_ALL_RECIPES, *(n.recipe for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH)), MID_SILENCE)
+    for recipe in (
+        *_ALL_RECIPES,
+        *(n.recipe for n in (*NUMBER_SET, *NUMBER_SECOND, *NUMBER_FRESH, *NUMBER_UNSEEN)),
+        MID_SILENCE,
+    )
 }
 
 
