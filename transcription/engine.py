@@ -92,7 +92,7 @@ def load_engine(settings: Settings, guards: GuardConfig | None = None) -> Engine
         return OpenAIWhisperEngine(
             model=settings.whisper_model,
             device=settings.whisper_device,
-            beam_size=settings.whisper_beam_size if settings.whisper_beam_size > 1 else None,
+            beam_size=settings.whisper_beam_size,
             guards=guards,
         )
     raise UnknownEngineError(f"TRANSCRIPTION_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}")

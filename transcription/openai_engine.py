@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 SAMPLE_RATE = 16000
 
 
+def _beam_or_greedy(beam_size: int | None) -> int | None:
+    """openai-whisper's beam_size option for a beam width: None (its greedy decoder) for 1."""
+    return beam_size if beam_size and beam_size > 1 else None
+
+
 class OpenAIWhisperEngine:
     """Transcribes with openai-whisper; the model loads on the first transcribe()."""
 
@@ -46,7 +51,7 @@ class OpenAIWhisperEngine:
         self.device = device
         # torch's thread count is process-wide: only touch it when asked to.
         self.cpu_threads = cpu_threads
-        self.beam_size = beam_size  # None: greedy, openai-whisper's transcribe() default
+        self.beam_size = _beam_or_greedy(beam_size)  # None: greedy, openai-whisper's transcribe() default
         self.temperature_fallback = temperature_fallback
         self.guards = guards or DEFAULT_GUARDS
         self._whisper: Whisper | None = None
@@ -54,12 +59,11 @@ class OpenAIWhisperEngine:
 
     def with_beam(self, beam_size: int) -> OpenAIWhisperEngine:
         """This engine reading with another beam width (1: greedy), sharing its loaded model (loads it now)."""
-        wanted = None if beam_size <= 1 else beam_size
-        if wanted == self.beam_size:
+        if _beam_or_greedy(beam_size) == self.beam_size:
             return self
         self.load()
         other = copy.copy(self)
-        other.beam_size = wanted
+        other.beam_size = _beam_or_greedy(beam_size)
         return other
 
     def load(self) -> Whisper:

@@ -54,6 +54,13 @@ def may_hold_number(first: Transcript) -> bool:
     return not first.no_speech and bool(_NUMBERISH.search(first.text))
 
 
+def worth_reading_again(first: Transcript) -> bool:
+    """True where the second reading may do better than ``first``: it may hold a number, it left speech
+    untranscribed, or it is low confidence (the quick greedy first pass stumbles more often than the
+    second pass's beam search)."""
+    return may_hold_number(first) or bool(first.missing) or (first.low_confidence and not first.no_speech)
+
+
 def refine_numbers(
     engine: Engine,
     audio_path: Path,
@@ -64,20 +71,34 @@ def refine_numbers(
 ) -> Transcript | None:
     """The second reading with ``NUMBER_PROMPT`` where it beats ``first``, else None.
 
-    It is tried where the first reading may hold a number, and where it left speech untranscribed
-    (the prompt changes what the decoder hears, and it may cover what the first reading could not).
-    It wins by covering more of the speech, or by writing more of the message as whole numbers
-    (and fewer digits in runs no number has) while covering no less.
+    It is tried where ``worth_reading_again``: the first reading may hold a number, left speech
+    untranscribed (the prompt changes what the decoder hears, and it may cover what the first reading
+    could not), or is low confidence. It wins by covering more of the speech, or, covering no less, by
+    writing more of the message as whole numbers (and fewer digits in runs no number has), or, with as
+    many, by being confident where the first reading was not.
     """
-    if not (may_hold_number(first) or first.missing):
+    if not worth_reading_again(first):
         return None
     prompt = f"{initial_prompt} {NUMBER_PROMPT}" if initial_prompt else NUMBER_PROMPT
     second = _read(engine, audio_path, prompt, coverage)
+    return second if replaces(first, second) else None
+
+
+def replaces(first: Transcript, second: Transcript) -> bool:
+    """True where the second reading should be shown instead of the first.
+
+    It must hear something and leave no more speech untranscribed; it wins by leaving less, else by
+    more of the message as whole numbers (``number_score``), else, scoring the same, by being
+    confident where the first reading was not.
+    """
     if second.no_speech or _missing_seconds(second) > _missing_seconds(first):
-        return None
+        return False
     if _missing_seconds(second) < _missing_seconds(first):
-        return second
-    return second if number_score(second.text) > number_score(first.text) else None
+        return True
+    first_score, second_score = number_score(first.text), number_score(second.text)
+    if first_score != second_score:
+        return second_score > first_score
+    return first.low_confidence and not second.low_confidence
 
 
 def _missing_seconds(transcript: Transcript) -> float:

@@ -106,7 +106,7 @@ def transcribe_recording(recording_sid: str) -> str:
     from transcription import errors as terr
     from transcription.download import download_recording
     from transcription.hints import initial_prompt_for, translation_prompt_for, triage_hints
-    from transcription.pipeline import may_hold_number
+    from transcription.pipeline import worth_reading_again
 
     runtime = rt.current()
     settings = runtime.settings
@@ -262,8 +262,9 @@ def transcribe_recording(recording_sid: str) -> str:
                 detail={"note": missing_note(t.transcript_missing), "missing": t.transcript_missing},
             )
         outbox.complete(s, key, runtime.now())
-        # A number to read again, or speech left out (English readings: the number prompt is English).
-        if transcript.language == "en" and not reading.note and (may_hold_number(transcript) or transcript.missing):
+        # A number to read again, speech left out or a doubtful reading (English readings: the number
+        # prompt is English): the second pass reads it again with a beam search.
+        if transcript.language == "en" and not reading.note and worth_reading_again(transcript):
             payload = {"recording_sid": recording_sid}
             outbox.post(s, outbox.REFINE, f"refine:{recording_sid}", payload, runtime.now())
         if t.priority == Priority.P1.value:

@@ -186,3 +186,44 @@ def test_a_reading_is_scored_by_its_whole_numbers_and_against_runs_no_number_has
     # An invented digit loses to the reading without it.
     assert number_score("It's 32360147723234323477.") < number_score("It's 323 601 4772.")
     assert number_score("My direct line is 61984277038.") < number_score("My direct line is 619 842 7703")
+
+
+def _reading(text: str, *, low: bool = False, missing: tuple[tuple[float, float], ...] = ()) -> Transcript:
+    return Transcript(
+        text=text,
+        segments=(),
+        language="en",
+        audio_seconds=12.0,
+        engine="faster-whisper",
+        model="tiny.en",
+        confidence=0.4 if low else 0.8,
+        no_speech=not text,
+        low_confidence=low,
+        missing=missing,
+    )
+
+
+def test_a_quick_first_reading_is_read_again_where_it_may_hold_a_number_left_speech_out_or_is_doubtful() -> None:
+    from transcription.pipeline import worth_reading_again
+
+    assert worth_reading_again(_reading("call me on eight oh five"))
+    assert worth_reading_again(_reading("the printer is jammed again", missing=((8.0, 11.0),)))
+    assert worth_reading_again(_reading("the printer is jammed again", low=True))
+    assert not worth_reading_again(_reading("the printer is jammed again"))
+    assert not worth_reading_again(_reading("", low=True))  # nothing heard and no speech found: silence
+
+
+def test_the_second_reading_replaces_the_first_by_coverage_then_numbers_then_confidence() -> None:
+    from transcription.pipeline import replaces
+
+    doubtful = _reading("the printer in room for is jammed", low=True)
+    assert replaces(doubtful, _reading("the printer in room four is jammed"))
+    assert not replaces(doubtful, _reading("the printer in room four is jammed", low=True))
+    assert not replaces(_reading("the printer is jammed"), _reading("the printer is jammed again"))
+    # Numbers before confidence: a confident reading that lost the number does not win.
+    assert not replaces(_reading("call 805 555 0188", low=True), _reading("call eight or five"))
+    assert replaces(_reading("call eight or five"), _reading("call 805 555 0188", low=True))
+    # Coverage before everything: no reading that leaves more speech out, nor one that hears nothing.
+    assert not replaces(doubtful, _reading("the printer is jammed", missing=((3.0, 6.0),)))
+    assert not replaces(doubtful, _reading(""))
+    assert replaces(_reading("call", missing=((2.0, 9.0),)), _reading("call me back", low=True))
