@@ -96,6 +96,7 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
                 "text": transcript.text,
                 "no_speech": transcript.no_speech,
                 "confidence": transcript.confidence,
+                "low_confidence": transcript.low_confidence,
                 "segments": [dataclasses.astuple(s) for s in transcript.segments],
                 "truncated": bool(first_gaps),
                 "missing": [list(span) for span in transcript.missing] if pipeline else first_gaps,
@@ -547,7 +548,9 @@ def compare_settings(args: argparse.Namespace) -> int:
     report(
         "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
         "found digit-exact in the caller's grouping; names: client and caller names heard; truncations: "
-        "clips whose first decode left speech uncovered (found / still missing after the pipeline); RTF: wall "
+        "clips whose first decode left speech uncovered (found / still missing after the pipeline); doubtful: "
+        "clips heard as speech whose shown transcript is flagged low confidence (the console's 'listen' "
+        "warning); RTF: wall "
         "s per audio s, every pass the setting runs, on the held-back half, the whole corpus (both halves) and "
         "the number set; CPU RTF: CPU s (all threads) per audio s over every clip, what it would be with the "
         "cores free; 60 s: recording on disk to transcript for a 60 s voicemail, warm model, first pass / "
@@ -556,7 +559,7 @@ def compare_settings(args: argparse.Namespace) -> int:
     report()
     header = (
         f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'num new':>7} {'names':>6} "
-        f"{'trunc':>7} "
+        f"{'trunc':>7} {'doubtful':>8} "
         f"{'RTF held':>8} {'RTF corp':>8} {'RTF num':>7} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>11}"
     )
     report(header)
@@ -621,7 +624,7 @@ def compare_settings(args: argparse.Namespace) -> int:
             f"{label:40} {_pct(wers.get('tuning')):>8} {_pct(wers.get('held-back')):>8} "
             f"{_share(found, total, 'tuning'):>8} {_share(found, total, 'held-back'):>8} "
             f"{_share(found, total, 'new'):>7} {_names_heard(run, corpus):>6} "
-            f"{f'{len(truncated)}/{len(still)}':>7} {_num(speeds[label]['held-back']):>8} "
+            f"{f'{len(truncated)}/{len(still)}':>7} {_doubtful(run):>8} {_num(speeds[label]['held-back']):>8} "
             f"{_num(speeds[label]['corpus']):>8} {_num(speeds[label]['numbers']):>7} "
             f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
             f"{_latency(run):>11}"
@@ -664,6 +667,12 @@ def _rtf(run: Run, members: set[str]) -> float | None:
     clips = [c for c in run.clips if c["name"] in members]
     audio = sum(c["audio"] for c in clips)
     return sum(c["wall"] for c in clips) / audio if audio else None
+
+
+def _doubtful(run: Run) -> str:
+    """Clips heard as speech whose shown transcript is flagged low confidence, of all clips heard as speech."""
+    heard = [c for c in run.clips if not c["no_speech"]]
+    return f"{sum(bool(c.get('low_confidence')) for c in heard)}/{len(heard)}"
 
 
 def _num(value: float | None) -> str:
