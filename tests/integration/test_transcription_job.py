@@ -354,6 +354,42 @@ def test_the_first_pass_lands_at_once_and_the_number_pass_replaces_it_keeping_bo
     assert len(ticket(job_runtime, number).transcript_passes or ()) == 2
 
 
+class _DoubtfulFirstPass:
+    """The real engine, its first (greedy) readings flagged low confidence; the second pass reads as the worker's."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.name, self.model = engine, engine.name, engine.model
+
+    def transcribe(self, audio_path: Path, initial_prompt: str | None = None) -> Any:
+        from dataclasses import replace
+
+        return replace(self.engine.transcribe(audio_path, initial_prompt=initial_prompt), low_confidence=True)
+
+    def with_beam(self, beam_size: int) -> Any:
+        return self.engine.with_beam(beam_size)
+
+
+def test_a_doubtful_first_reading_without_numbers_is_read_again_and_the_confident_one_shown(
+    job_runtime: Runtime, media: MediaServer, tmp_path: Path
+) -> None:
+    from tests.audio.corpus import build_clip
+
+    # Asterisk's recorded demo message: clear speech, no number, nothing left out.
+    wav = build_clip(tmp_path, "human-congrats").path.read_bytes()
+    job_runtime.cache["engine"] = _DoubtfulFirstPass(job_runtime.cache["engine"])
+    number, sid = leave_voicemail(job_runtime, media, wav, client=False)
+    first_pass(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcript_low_confidence and not t.transcript_missing
+    assert job_runtime.refine_queue().count == 1  # no number, no gap: queued for the doubt alone
+
+    every_queue(job_runtime)
+    t = ticket(job_runtime, number)
+    assert t.transcript_pass == "numbers" and not t.transcript_low_confidence
+    assert [p["pass"] for p in t.transcript_passes or ()] == ["first", "numbers"]
+    assert "congratulations" in (t.transcript or "").lower()
+
+
 def test_a_transcript_corrected_by_hand_is_never_replaced_by_the_number_pass(
     job_runtime: Runtime, media: MediaServer, number_wav: bytes
 ) -> None:
