@@ -66,22 +66,23 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
     pipeline = bool(spec.get("pipeline"))
     from transcription.coverage import decode as decode_audio
     from transcription.coverage import speech_spans, uncovered
-    from transcription.pipeline import transcribe_voicemail
+    from transcription.pipeline import Readings, read_twice, transcribe_voicemail
 
     # The second pass (the number re-read) reads with its own beam, as the worker's refine job does.
     refine = engine.with_beam(spec["refine_beam_size"]) if spec.get("refine_beam_size") else engine
 
-    def transcribe(path: Path, prompt: str | None) -> Any:
+    def transcribe(path: Path, prompt: str | None) -> Readings:
+        if pipeline and spec.get("number_pass", True):
+            return read_twice(engine, path, prompt, refine_with=refine)
         if pipeline:
-            return transcribe_voicemail(
-                engine, path, prompt, number_pass=spec.get("number_pass", True), refine_with=refine
-            )
-        return engine.transcribe(path, prompt)
+            return Readings(transcribe_voicemail(engine, path, prompt, number_pass=False))
+        return Readings(engine.transcribe(path, prompt))
 
     for clip in spec["clips"]:
         started, cpu_started = time.perf_counter(), time.process_time()
-        transcript = transcribe(Path(clip["path"]), prompts.get(clip["name"]))
+        readings = transcribe(Path(clip["path"]), prompts.get(clip["name"]))
         wall = time.perf_counter() - started
+        transcript = readings.shown
         # Speech the first decode left uncovered (a truncation), measured on the audio for every engine.
         first_gaps = uncovered(speech_spans(decode_audio(Path(clip["path"]))), transcript.segments)
         if pipeline:
@@ -94,6 +95,7 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
                 "cpu": time.process_time() - cpu_started,
                 "audio": transcript.audio_seconds,
                 "text": transcript.text,
+                "other_text": readings.other.text if readings.other is not None else None,
                 "no_speech": transcript.no_speech,
                 "confidence": transcript.confidence,
                 "low_confidence": transcript.low_confidence,
@@ -109,11 +111,11 @@ def run_worker(spec_file: Path, out_file: Path) -> None:
         path = Path(spec["latency_clip"])
         started = time.perf_counter()
         if pipeline and spec.get("number_pass", True):
-            from transcription.pipeline import refine_numbers
+            from transcription.pipeline import read_again
 
             first = transcribe_voicemail(engine, path, None, number_pass=False)
             latency = time.perf_counter() - started
-            refine_numbers(refine, path, first)
+            read_again(refine, path, first)
             latency_final = time.perf_counter() - started
         else:
             transcribe(path, None)
@@ -510,6 +512,7 @@ def compare_settings(args: argparse.Namespace) -> int:
         build_clip,
         word_error_rate,
     )
+    from ticketing.transcripts import check_numbers
     from transcription.hints import initial_prompt_for
     from transcription.numbers import digits_as_said
 
@@ -547,7 +550,9 @@ def compare_settings(args: argparse.Namespace) -> int:
     )
     report(
         "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
-        "found digit-exact in the caller's grouping; names: client and caller names heard; truncations: "
+        "found digit-exact in the caller's grouping; silent: numbers shown wrong on a ticket with no 'numbers to "
+        "check' note (tuning/held-back/new part); false: numbers shown right that the note calls into doubt; "
+        "names: client and caller names heard; truncations: "
         "clips whose first decode left speech uncovered (found / still missing after the pipeline); doubtful: "
         "clips heard as speech whose shown transcript is flagged low confidence (the console's 'listen' "
         "warning); RTF: wall "
@@ -558,7 +563,8 @@ def compare_settings(args: argparse.Namespace) -> int:
     )
     report()
     header = (
-        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'num new':>7} {'names':>6} "
+        f"{'setting':40} {'WER tune':>8} {'WER held':>8} {'num tune':>8} {'num held':>8} {'num new':>7} "
+        f"{'silent':>8} {'false':>5} {'names':>6} "
         f"{'trunc':>7} {'doubtful':>8} "
         f"{'RTF held':>8} {'RTF corp':>8} {'RTF num':>7} {'CPU RTF':>7} {'peak MiB':>8} {'60 s':>11}"
     )
@@ -605,6 +611,9 @@ def compare_settings(args: argparse.Namespace) -> int:
         found: dict[str, int] = {}
         total: dict[str, int] = {}
         misses = []
+        silent: dict[str, int] = {}  # numbers shown wrong with no "numbers to check" note, by part
+        false_checks = 0  # numbers shown right that the note calls into doubt
+        checks = []
         for name, item in numbers.items():
             if name in texts:
                 written = digits_as_said(texts[name])
@@ -613,6 +622,14 @@ def compare_settings(args: argparse.Namespace) -> int:
                     found[key] = found.get(key, 0) + sum(number in written for number in item.numbers)
                     total[key] = total.get(key, 0) + len(item.numbers)
                 misses += [f"{name} ({part}): {n} not in {written!r}" for n in item.numbers if n not in written]
+                other = next(c.get("other_text") for c in run.clips if c["name"] == name)
+                check = check_numbers(written, digits_as_said(other) if other else None)
+                wrong = [n for n in item.numbers if n not in written]
+                silent[part] = silent.get(part, 0) + (len(wrong) if check is None else 0)
+                doubted = {u for u, _ in check.unsure} if check is not None else set()
+                false_checks += sum(n in written and any(n in u for u in doubted) for n in item.numbers)
+                if check is not None:
+                    checks.append(f"{name} ({part}): {'wrong' if wrong else 'right'}: {check.note}")
         truncated = [c for c in run.clips if c["truncated"]]
         still = [c for c in truncated if c["missing"]] if pipeline else truncated
         audio = sum(c["audio"] for c in run.clips)
@@ -623,7 +640,9 @@ def compare_settings(args: argparse.Namespace) -> int:
         report(
             f"{label:40} {_pct(wers.get('tuning')):>8} {_pct(wers.get('held-back')):>8} "
             f"{_share(found, total, 'tuning'):>8} {_share(found, total, 'held-back'):>8} "
-            f"{_share(found, total, 'new'):>7} {_names_heard(run, corpus):>6} "
+            f"{_share(found, total, 'new'):>7} "
+            f"{'/'.join(str(silent.get(p, 0)) for p in ('tuning', 'held-back', 'new')) if total else '-':>8} "
+            f"{false_checks if total else '-':>5} {_names_heard(run, corpus):>6} "
             f"{f'{len(truncated)}/{len(still)}':>7} {_doubtful(run):>8} {_num(speeds[label]['held-back']):>8} "
             f"{_num(speeds[label]['corpus']):>8} {_num(speeds[label]['numbers']):>7} "
             f"{sum(c['cpu'] for c in run.clips) / audio:7.3f} {run.peak_rss_mib:8.0f} "
@@ -636,6 +655,18 @@ def compare_settings(args: argparse.Namespace) -> int:
             )
         for miss in misses:
             report(f"    missed: {miss}")
+        for line in checks:
+            report(f"    numbers to check: {line}")
+        spoken = [c for c in run.clips if c["name"] in corpus and c["name"] not in numbers and not c["no_speech"]]
+        noted = [
+            (c["name"], check.note)
+            for c in spoken
+            if (check := check_numbers(digits_as_said(c["text"]), digits_as_said(c.get("other_text") or "")))
+        ]
+        if spoken:
+            report(f"    numbers to check on the other clips (corpus, gaps): {len(noted)} of {len(spoken)}")
+        for name, note in noted:
+            report(f"    numbers to check: {name}: {note}")
         for c in truncated:
             report(f"    truncated: {c['name']} uncovered {c['missing'] or 'recovered'}")
     baseline = next((speeds[label] for label in speeds if label.startswith("plain openai-whisper")), None)

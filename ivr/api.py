@@ -186,6 +186,19 @@ def _query_filters(now: datetime) -> service.QueueFilter:
 # --- representation ------------------------------------------------------------------------------------
 
 
+def _number_check(view: Any) -> dict[str, Any] | None:
+    """The transcript's numbers to check against the recording (two readings heard them differently)."""
+    check = view.number_check
+    if check is None:
+        return None
+    return {
+        "note": check.note,
+        "unsure": [{"number": number, "why": why} for number, why in check.unsure],
+        "heard_by_other_reading": list(check.heard),
+        "callback_number_unsure": view.callback_unsure,
+    }
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
@@ -220,6 +233,7 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
             "translation": t.transcript_translation,
             "missing": [{"start": s[0], "end": s[1]} for s in t.transcript_missing or ()],
             "missing_note": missing_note(t.transcript_missing) or None,
+            "numbers_to_check": _number_check(view),
             "pass": t.transcript_pass,
             "passes": [
                 {k: p.get(k) for k in ("pass", "engine", "text", "confidence", "missing", "note")}

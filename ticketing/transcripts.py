@@ -1,9 +1,13 @@
-"""How a ticket says that part of its voicemail may be missing from the transcript (pure code)."""
+"""How a ticket says that part of its voicemail may be missing from the transcript, or that a number in it
+may be misheard (pure code)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 
 def format_span(start: float, end: float) -> str:
@@ -19,3 +23,108 @@ def missing_note(spans: Iterable[Sequence[float]] | None) -> str:
 
 def _clock(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --- numbers two readings disagree on --------------------------------------------------------------
+
+# A number as the transcript writes it: digit groups one space apart ("805 555 0188", "400127"), three
+# digits or more ("2" or "10" is rarely what a caller needs to be called back on).
+_NUMBER = re.compile(r"(?<![\d.,])\d+(?: \d+)*(?![\d])")
+MIN_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class NumberCheck:
+    """Numbers in a transcript that the coordinator should check against the recording before calling.
+
+    ``unsure`` pairs each such number with why: another reading of the same recording heard a number
+    there that this one does not show, stray digits follow it (the rest of the number was misheard), or
+    it has a number of digits no phone number has. ``heard`` are the other reading's numbers that agree
+    with none of the transcript's. Two numbers agree when one's digits run inside the other's: a
+    reading that lost the area code ("555 0188" against "805 555 0188") casts no doubt on the one that
+    kept it.
+    """
+
+    unsure: tuple[tuple[str, str], ...]
+    heard: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str:
+        """'check 805 555 5018 against the recording (another reading heard 805 555 0188)'."""
+        parts = []
+        if self.unsure:
+            by_reason: dict[str, list[str]] = {}
+            for number, why in self.unsure:
+                by_reason.setdefault(why, []).append(number)
+            listed = "; ".join(f"{', '.join(numbers)} ({why})" for why, numbers in by_reason.items())
+            parts.append(f"check {listed} against the recording")
+        orphans = [n for n in self.heard if not any(n in why for _, why in self.unsure)]
+        if orphans:
+            parts.append(f"another reading heard {', '.join(orphans)}, which the transcript does not show")
+        return "; ".join(parts)
+
+
+def numbers_in(text: str | None) -> tuple[str, ...]:
+    """The numbers a transcript writes, in order ("805 555 0188", "400127"), of three digits or more."""
+    return tuple(m.group(0) for m in _numbers(text))
+
+
+def check_numbers(shown: str | None, other: str | None = None) -> NumberCheck | None:
+    """What to tell the coordinator about the numbers in ``shown`` (None: nothing to check).
+
+    ``other`` is another reading of the same recording, where there is one. Where it heard a number
+    the shown reading lacks, every shown number it does not agree with is in doubt; where it heard no
+    number (it lost one rather than heard another) it casts no doubt.
+    """
+    found = list(_numbers(shown))
+    mine = [m.group(0) for m in found]
+    theirs = numbers_in(other)
+    heard = tuple(dict.fromkeys(n for n in theirs if not any(_agree(n, m) for m in mine)))
+    unsure: dict[str, str] = {}
+    for match in found:
+        number, digits = match.group(0), match.group(0).replace(" ", "")
+        if heard and not any(_agree(number, n) for n in theirs):
+            unsure[number] = f"another reading heard {', '.join(heard)}"
+        elif len(digits) in ODD_LENGTHS or len(digits) > MAX_PHONE_DIGITS or (len(digits) == 11 and digits[0] != "1"):
+            unsure[number] = f"{len(digits)} digits: no phone number has that many"
+        elif _STRAY.match(shown or "", match.end()):
+            unsure[number] = "stray digits follow it"
+    if not unsure and not heard:
+        return None
+    return NumberCheck(tuple(unsure.items()), heard)
+
+
+# Digit counts no phone number, ticket, extension or amount a caller gives has: between a local number
+# (7) and a national one (10), or past a number with its country code (11, "1" first).
+ODD_LENGTHS = frozenset({8, 9})
+MAX_PHONE_DIGITS = 11
+# Lone digits a word or two after a number ("805 5550 well 8 8"): the decoder lost the number's end.
+_STRAY = re.compile(r"[\s,.\-]*(?:[^\W\d_]+[\s,.\-]+){0,2}\d(?:[\s,\-]+\d)+\b")
+
+
+def _numbers(text: str | None) -> Iterable[re.Match[str]]:
+    return (m for m in _NUMBER.finditer(text or "") if len(m.group(0).replace(" ", "")) >= MIN_DIGITS)
+
+
+def ticket_number_check(
+    transcript: str | None, shown_pass: str | None, passes: Iterable[Mapping[str, Any]] | None
+) -> NumberCheck | None:
+    """The number check for a ticket's transcript: its shown reading against the other English reading.
+
+    Only while the transcript is a reading's own text: once a coordinator corrects it by hand, their
+    text is what the ticket says.
+    """
+    readings = {p.get("pass"): p for p in passes or () if p.get("pass") in READINGS}
+    shown = readings.get(shown_pass)
+    if shown is None or (shown.get("text") or "").strip() != (transcript or "").strip():
+        return None
+    other = next((p for name, p in readings.items() if name != shown_pass), None)
+    return check_numbers(transcript, other.get("text")) if other is not None else None
+
+
+READINGS = ("first", "numbers")  # the two English readings of a voicemail a ticket keeps
+
+
+def _agree(a: str, b: str) -> bool:
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    return a in b or b in a

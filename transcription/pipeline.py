@@ -42,11 +42,34 @@ def transcribe_voicemail(
     writes more of the message as whole numbers (``number_score``), covering no less.
     ``refine_with`` reads it again (the same model with a wider beam, say); ``engine`` by default.
     """
-    first = _read(engine, audio_path, initial_prompt, coverage)
     if not number_pass:
-        return first
-    second = refine_numbers(refine_with or engine, audio_path, first, initial_prompt, coverage=coverage)
-    return second or first
+        return _read(engine, audio_path, initial_prompt, coverage)
+    return read_twice(engine, audio_path, initial_prompt, coverage=coverage, refine_with=refine_with).shown
+
+
+@dataclass(frozen=True)
+class Readings:
+    """A voicemail's reading to show, and the other reading where it was read twice."""
+
+    shown: Transcript
+    other: Transcript | None = None
+
+
+def read_twice(
+    engine: Engine,
+    audio_path: Path,
+    initial_prompt: str | None = None,
+    *,
+    coverage: CoverageConfig = DEFAULT_COVERAGE,
+    refine_with: Engine | None = None,
+) -> Readings:
+    """The first reading, and the second (``read_again``) where it is worth one: whichever ``replaces``
+    the other is shown, and the other is kept (the worker does the same in two jobs)."""
+    first = _read(engine, audio_path, initial_prompt, coverage)
+    second = read_again(refine_with or engine, audio_path, first, initial_prompt, coverage=coverage)
+    if second is None:
+        return Readings(first)
+    return Readings(second, first) if replaces(first, second) else Readings(first, second)
 
 
 def may_hold_number(first: Transcript) -> bool:
@@ -61,7 +84,7 @@ def worth_reading_again(first: Transcript) -> bool:
     return may_hold_number(first) or bool(first.missing) or (first.low_confidence and not first.no_speech)
 
 
-def refine_numbers(
+def read_again(
     engine: Engine,
     audio_path: Path,
     first: Transcript,
@@ -69,19 +92,17 @@ def refine_numbers(
     *,
     coverage: CoverageConfig = DEFAULT_COVERAGE,
 ) -> Transcript | None:
-    """The second reading with ``NUMBER_PROMPT`` where it beats ``first``, else None.
+    """The second reading, with ``NUMBER_PROMPT``, where ``worth_reading_again`` (else None).
 
-    It is tried where ``worth_reading_again``: the first reading may hold a number, left speech
-    untranscribed (the prompt changes what the decoder hears, and it may cover what the first reading
-    could not), or is low confidence. It wins by covering more of the speech, or, covering no less, by
-    writing more of the message as whole numbers (and fewer digits in runs no number has), or, with as
-    many, by being confident where the first reading was not.
+    It is worth it where the first reading may hold a number, left speech untranscribed (the prompt
+    changes what the decoder hears, and it may cover what the first reading could not), or is low
+    confidence. Whichever reading the ticket shows (``replaces``), both are kept: where they hear a
+    number differently, the ticket says which number to check (``ticketing.transcripts.check_numbers``).
     """
     if not worth_reading_again(first):
         return None
     prompt = f"{initial_prompt} {NUMBER_PROMPT}" if initial_prompt else NUMBER_PROMPT
-    second = _read(engine, audio_path, prompt, coverage)
-    return second if replaces(first, second) else None
+    return _read(engine, audio_path, prompt, coverage)
 
 
 def replaces(first: Transcript, second: Transcript) -> bool:

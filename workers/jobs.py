@@ -16,7 +16,7 @@ from ticketing import outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
-from ticketing.transcripts import missing_note
+from ticketing.transcripts import missing_note, ticket_number_check
 from workers import runtime as rt
 from workers.outbox import claim_written, enqueue_claimed
 
@@ -362,7 +362,7 @@ def refine_transcript(recording_sid: str) -> str:
     reading where the pipeline keeps it; both passes stay on the ticket. A transcript the
     coordinator corrected by hand is never replaced."""
     from transcription.hints import initial_prompt_for, triage_hints
-    from transcription.pipeline import refine_numbers
+    from transcription.pipeline import read_again, replaces
 
     runtime = rt.current()
     key = f"refine:{recording_sid}"
@@ -385,13 +385,32 @@ def refine_transcript(recording_sid: str) -> str:
             outbox.complete(s, key, runtime.now())
         return reason
     started = runtime.now()
-    second = refine_numbers(_refine_engine(runtime), stored, shown, initial_prompt=prompt)
+    second = read_again(_refine_engine(runtime), stored, shown, initial_prompt=prompt)
     with transaction(runtime.sessions) as s:
         t = service.get_ticket(s, number)
         first = _first_pass(t)
         if second is None or first is None or _hand_corrected(t, first):
             outbox.complete(s, key, runtime.now())
             return "kept the first pass" if second is None else "corrected by hand"
+        # Both readings stay on the ticket, shown or not: where they hear a number differently the
+        # console says which number to check against the recording.
+        t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
+        if not replaces(shown, second):
+            _audit_number_check(s, t, runtime.now())
+            service.audit(
+                s,
+                t,
+                actor=WORKER,
+                action="transcript read again (first pass kept)",
+                now=runtime.now(),
+                detail={
+                    "pass": NUMBER_PASS,
+                    "text": second.text,
+                    "seconds": round((runtime.now() - started).total_seconds(), 2),
+                },
+            )
+            outbox.complete(s, key, runtime.now())
+            return "kept the first pass"
         t.transcript = second.text
         t.transcript_segments = [asdict(seg) for seg in second.segments]
         t.transcript_confidence = round(second.confidence, 3)
@@ -399,9 +418,9 @@ def refine_transcript(recording_sid: str) -> str:
         t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in second.missing] or None
         t.transcript_pass = NUMBER_PASS
         t.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
-        t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
         before = (t.hints or {}).get("callback_number")
         _apply_hints(t, triage_hints(second.text))
+        _audit_number_check(s, t, runtime.now())
         service.audit(
             s,
             t,
@@ -420,6 +439,22 @@ def refine_transcript(recording_sid: str) -> str:
 
 
 NUMBER_PASS = "numbers"
+
+
+def _audit_number_check(s: Any, t: Ticket, now: Any) -> None:
+    """Record on the ticket's history where its two readings heard a number differently."""
+    check = ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
+    if check is None:
+        return
+    log.info("ticket %s: numbers to check against the recording: %s", t.number, check.note)
+    service.audit(
+        s,
+        t,
+        actor=WORKER,
+        action="numbers to check",
+        now=now,
+        detail={"note": check.note, "unsure": [list(u) for u in check.unsure], "heard": list(check.heard)},
+    )
 
 
 def _first_pass(ticket: Ticket | None) -> dict[str, Any] | None:

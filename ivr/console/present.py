@@ -22,7 +22,7 @@ from ticketing.paging import PAGE_CHANNELS
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import AT_RISK, BREACHED, MET_LATE
-from ticketing.transcripts import missing_note
+from ticketing.transcripts import NumberCheck, missing_note, ticket_number_check
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 MILESTONE_LABELS = {
@@ -120,6 +120,22 @@ class TicketView:
     def missing_note(self) -> str:
         """'part of the message may be missing: listen to 0:08–0:16', or ''."""
         return missing_note(self.ticket.transcript_missing)
+
+    @property
+    def number_check(self) -> NumberCheck | None:
+        """Numbers in the transcript to check against the recording (two readings heard them differently)."""
+        t = self.ticket
+        return ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
+
+    @property
+    def callback_unsure(self) -> bool:
+        """The callback number hint comes from a number the transcript may have misheard."""
+        check, number = self.number_check, (self.hints or {}).get("callback_number")
+        if check is None or not number:
+            return False
+        digits = "".join(c for c in str(number) if c.isdigit())
+        # The hint writes a 7- or 10-digit number in E.164 ("+18055555018"): the number it came from ends it.
+        return any(len(d) >= 7 and digits.endswith(d) for d in (u.replace(" ", "") for u, _ in check.unsure))
 
     @property
     def has_audio(self) -> bool:

@@ -96,6 +96,7 @@ def test_a_ticket_as_json(app: Flask, runtime: Runtime, api_token: str, open_tic
         "translation": None,
         "missing": [],
         "missing_note": None,
+        "numbers_to_check": None,
         "pass": None,
         "passes": [],
     }

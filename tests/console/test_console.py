@@ -227,6 +227,41 @@ def test_speech_missing_from_the_transcript_is_shown_with_the_span_to_listen_to(
     assert "first pass" in page
 
 
+def test_a_number_two_readings_heard_differently_is_shown_to_check_on_the_page_hint_and_api(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int], voicemail_wav: Path, api_token: str
+) -> None:
+    number = open_ticket(source="voicemail")
+    shown = "Hi, this is Priya. Please call me back at 805 555 5018, thanks."
+    attach_voicemail(
+        runtime,
+        number,
+        voicemail_wav,
+        transcript=shown,
+        transcript_pass="first",
+        transcript_passes=[
+            {"pass": "first", "text": shown},
+            {"pass": "numbers", "text": "Hi, this is Priya. Please call me back at 805 555 0188. Thanks."},
+        ],
+        hints={"callback_number": "+18055555018"},
+    )
+    page = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "Numbers to check" in page
+    assert "check 805 555 5018 (another reading heard 805 555 0188) against the recording" in page
+    assert "check against the recording</span>" in page  # beside the callback number
+    assert ">numbers to check</span>" in console.get("/queue").get_data(as_text=True)
+    body = console.client.get(f"/api/tickets/{number}", headers={"Authorization": f"Bearer {api_token}"}).get_json()
+    assert body["transcript"]["numbers_to_check"] == {
+        "note": "check 805 555 5018 (another reading heard 805 555 0188) against the recording",
+        "unsure": [{"number": "805 555 5018", "why": "another reading heard 805 555 0188"}],
+        "heard_by_other_reading": ["805 555 0188"],
+        "callback_number_unsure": True,
+    }
+    # Once the coordinator corrects the transcript, their text is what the ticket says.
+    console.post(f"/tickets/{number}/transcript", {"transcript": "Call me back at 805 555 0188.", "reason": ""})
+    page = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "Numbers to check" not in page
+
+
 def test_a_repeat_callers_ticket_is_merged_into_the_open_one(
     console: Console, runtime: Runtime, open_ticket: Callable[..., int]
 ) -> None:

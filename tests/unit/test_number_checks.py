@@ -1,0 +1,106 @@
+"""Which numbers a ticket asks the coordinator to check against the recording (pure code).
+
+The readings below are what the first pass and the second reading wrote for the number set's tuning
+part (tests.audio.corpus), in the benchmark run that chose these rules.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ticketing.transcripts import NumberCheck, check_numbers, numbers_in, ticket_number_check
+
+
+def test_numbers_are_the_digit_groups_a_transcript_writes() -> None:
+    text = "Call 805 555 0188 about ticket 400127, extension 21, it's $250.50 or 3."
+    assert numbers_in(text) == ("805 555 0188", "400127", "250")
+    assert numbers_in("") == () and numbers_in(None) == ()
+
+
+def test_two_readings_that_hear_a_number_differently_say_which_to_check() -> None:
+    check = check_numbers(
+        "Please call me back at 805 555 5018, thanks.", "Please call me back at 805 555 0188. Thanks."
+    )
+    assert check == NumberCheck((("805 555 5018", "another reading heard 805 555 0188"),), ("805 555 0188",))
+    assert check.note == "check 805 555 5018 (another reading heard 805 555 0188) against the recording"
+
+
+def test_numbers_sharing_one_doubt_are_listed_once() -> None:
+    check = check_numbers("The invoice comes to 150 dollars, a quote 1100 and 80.", "can be 15 dollars, go to 180")
+    assert check is not None
+    assert check.note == "check 150, 1100 (another reading heard 180) against the recording"
+
+
+def test_a_number_only_the_other_reading_heard_is_named() -> None:
+    check = check_numbers(
+        "Call me on a date near a time, triple time, I'm free one near a time today.",
+        "Call me eight and 055559310, any time convey.",
+    )
+    assert check is not None and check.unsure == ()
+    assert check.note == "another reading heard 055559310, which the transcript does not show"
+
+
+@pytest.mark.parametrize(
+    ("shown", "other"),
+    [
+        # The other reading lost the area code, or wrote the same digits without the caller's pauses.
+        ("My number is area code 805 555 0142.", "My number in area Koneto 555 0142."),
+        ("You can reach me on 805 555 0121.", "You can reach me on a 055550121."),
+        ("It's Luis, my cell is 510 992 4376.", "It's Luis, my cell is 510992 for 376."),
+        # The other reading heard no number at all.
+        ("It's Omar, call me back on 555 0188, please.", "It's Omar, call me, Mac, on time, time, time."),
+        # Both heard the same.
+        ("Number 400127", "Number 400127."),
+    ],
+)
+def test_a_reading_that_lost_part_of_a_number_casts_no_doubt(shown: str, other: str) -> None:
+    assert check_numbers(shown, other) is None
+
+
+@pytest.mark.parametrize(
+    ("shown", "unsure"),
+    [
+        # The decoder lost the number's end: lone digits follow it.
+        ("Please call me Mac and 805 5550 well 8 8, thank.", ("805 5550", "stray digits follow it")),
+        ("My number is 206 3335, well 8 2.", ("206 3335", "stray digits follow it")),
+        # Too many digits for a phone number, or too few for a national one and too many for a local one.
+        ("My direct line is 61984277038.", ("61984277038", "11 digits: no phone number has that many")),
+        ("I'm at 714230988 call anytime.", ("714230988", "9 digits: no phone number has that many")),
+    ],
+)
+def test_a_number_with_a_shape_no_caller_gives_is_checked_without_another_reading(
+    shown: str, unsure: tuple[str, str]
+) -> None:
+    check = check_numbers(shown)
+    assert check is not None and check.unsure == (unsure,)
+    assert check.note == f"check {unsure[0]} ({unsure[1]}) against the recording"
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "Call 1 805 555 0188 or 805 555 0100, ticket 400127, extension 213, it was 250 dollars 3 days ago.",
+        "Ticket 400127 for 2 days now.",
+        "Call me back on 18055550188.",
+    ],
+)
+def test_whole_numbers_are_not_checked(shown: str) -> None:
+    assert check_numbers(shown, shown) is None
+
+
+def test_the_ticket_check_compares_the_shown_reading_with_the_other_until_someone_corrects_it() -> None:
+    passes = [
+        {"pass": "first", "text": "Call me back at 805 555 5018."},
+        {"pass": "numbers", "text": "Call me back at 805 555 0188."},
+    ]
+    shown_first = ticket_number_check("Call me back at 805 555 5018.", "first", passes)
+    assert shown_first is not None and shown_first.heard == ("805 555 0188",)
+    shown_second = ticket_number_check("Call me back at 805 555 0188.", "numbers", passes)
+    assert shown_second is not None and shown_second.heard == ("805 555 5018",)
+    # A coordinator's correction is what the ticket says: nothing left to check.
+    assert ticket_number_check("Call me back at 805 555 0188 (checked).", "first", passes) is None
+    # Only one reading: nothing to compare with, and its numbers have a whole shape.
+    assert ticket_number_check("Call me back at 805 555 5018.", "first", passes[:1]) is None
+    # A translation is not a reading of the English words.
+    translated = [{"pass": "first", "text": "Llámeme al 805 555 5018."}, {"pass": "translation", "text": "Call 0188."}]
+    assert ticket_number_check("Llámeme al 805 555 5018.", "first", translated) is None
