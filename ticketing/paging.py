@@ -27,7 +27,7 @@ from ticketing.errors import InvalidTransition
 from ticketing.models import Escalation, EscalationJoin, OutboxMessage, Page, Status, Ticket
 from ticketing.oncall import OnCall, Person, Position, choose_policy, load_oncall
 from ticketing.priority import Priority
-from ticketing.transcripts import missing_note
+from ticketing.transcripts import missing_note, ticket_number_check
 
 ACTOR = "paging"
 
@@ -110,6 +110,7 @@ class PageContent:
     low_confidence: bool = False
     ticket_url: str | None = None  # the ticket in the console (sign-in leads there)
     missing: str = ""  # "part of the message may be missing: listen to 0:08–0:16"
+    numbers: str = ""  # "check 805 555 5018 (another reading heard 805 555 0188) against the recording"
     # A message in another language: the English translation is what the pages carry, marked as such
     # ("Translated from Spanish"), and ``transcript`` says so too (for pages that only read that).
     translated_from: str | None = None  # "Spanish"
@@ -173,6 +174,7 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         low_confidence=bool(ticket.transcript_low_confidence) or _translation_doubtful(ticket, translated_from),
         ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
         missing=missing_note(ticket.transcript_missing),
+        numbers=_numbers_note(ticket),
         translated_from=translated_from,
         translation=translation if translated_from else None,
         original=original,
@@ -180,6 +182,14 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         if getattr(ticket, "language", "en") not in (None, "", "en")
         else None,
     )
+
+
+def _numbers_note(ticket: Ticket) -> str:
+    """What the transcript's numbers to check say ('' where there are none)."""
+    check = ticket_number_check(
+        ticket.transcript, getattr(ticket, "transcript_pass", None), getattr(ticket, "transcript_passes", None)
+    )
+    return check.note if check is not None else ""
 
 
 def _translation_doubtful(ticket: Ticket, translated_from: str | None) -> bool:
@@ -216,13 +226,20 @@ def _message_label(content: PageContent, label: str) -> tuple[str, str]:
 def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
     """The transcript follow-up to people already paged, shortened to fit two SMS segments."""
     note = " (low confidence)" if content.low_confidence else ""
-    tail = (f" ({content.missing[:1].upper()}{content.missing[1:]}.)" if content.missing else "") + (
-        "" if acknowledged else " Reply 1 to acknowledge."
-    )
+    notes = " ".join(f"({n[:1].upper()}{n[1:]}.)" for n in (content.numbers, content.missing) if n)
+    tail = (f" {notes}" if notes else "") + ("" if acknowledged else " Reply 1 to acknowledge.")
     label, text = _message_label(content, "")
     head = f"Ticket #{content.ticket} transcript{note}" + (f". {label}: " if label else ": ")
     room = TRANSCRIPT_SMS_LIMIT - len(head) - len(tail) - 2
     return f'{head}"{shorten(text, room)}"{tail}'
+
+
+def numbers_sms(content: PageContent, *, acknowledged: bool) -> str:
+    """The follow-up to people already paged when a second reading puts a number of the transcript in doubt."""
+    note = content.numbers[:1].upper() + content.numbers[1:]
+    tail = "" if acknowledged else " Reply 1 to acknowledge."
+    link = f" {content.ticket_url}" if content.ticket_url else ""
+    return f"Ticket #{content.ticket}: the transcript's numbers may be misheard. {note}.{tail}{link}"
 
 
 def parse_ack(body: str | None) -> tuple[bool, int | None]:
@@ -992,10 +1009,16 @@ def follow_up_targets(session: Session, escalation: Escalation) -> list[tuple[st
 
 
 def add_follow_up(
-    session: Session, escalation: Escalation, ticket: Ticket, person: tuple[str, str, str], now: datetime
+    session: Session,
+    escalation: Escalation,
+    ticket: Ticket,
+    person: tuple[str, str, str],
+    now: datetime,
+    kind: str = "transcript",
 ) -> Page | None:
-    """Claim the transcript follow-up SMS to one person (once per ticket and person); None when already claimed."""
-    key = f"{ticket.number}:transcript:{person[0]}"
+    """Claim a follow-up SMS to one person (the transcript, or ``NUMBERS_FOLLOW_UP``), once per ticket, kind and
+    person; None when already claimed."""
+    key = f"{ticket.number}:{kind}:{person[0]}"
     if session.scalar(select(Page.id).where(Page.key == key)) is not None:
         return None
     page = _claimed_follow_up(escalation, key, person, now)
@@ -1174,6 +1197,14 @@ def joined_from(session: Session, escalation: Escalation) -> list[EscalationJoin
             select(EscalationJoin).where(EscalationJoin.escalation_id == escalation.id).order_by(EscalationJoin.id)
         ).all()
     )
+
+
+NUMBERS_FOLLOW_UP = "numbers"  # the follow-up SMS naming numbers to check against the recording
+
+
+def is_numbers_follow_up(page: Page) -> bool:
+    """True for the follow-up SMS that names the transcript's numbers to check."""
+    return page.channel == FOLLOW_UP and f":{NUMBERS_FOLLOW_UP}:" in page.key
 
 
 def is_another_call(page: Page) -> bool:

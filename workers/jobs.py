@@ -252,6 +252,7 @@ def transcribe_recording(recording_sid: str) -> str:
                 now=runtime.now(),
                 detail={"note": reading.note, "call_language": chosen},
             )
+        _audit_number_check(s, t, "", runtime.now())
         if t.transcript_missing:
             service.audit(
                 s,
@@ -394,58 +395,75 @@ def refine_transcript(recording_sid: str) -> str:
             return "kept the first pass" if second is None else "corrected by hand"
         # Both readings stay on the ticket, shown or not: where they hear a number differently the
         # console says which number to check against the recording.
+        noted = _number_note(t)
         t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
-        if not replaces(shown, second):
-            _audit_number_check(s, t, runtime.now())
+        kept = not replaces(shown, second)
+        seconds = round((runtime.now() - started).total_seconds(), 2)
+        if kept:
+            follow_ups = _number_check_changed(s, t, noted, runtime.now())
             service.audit(
                 s,
                 t,
                 actor=WORKER,
                 action="transcript read again (first pass kept)",
                 now=runtime.now(),
+                detail={"pass": NUMBER_PASS, "text": second.text, "seconds": seconds},
+            )
+        else:
+            t.transcript = second.text
+            t.transcript_segments = [asdict(seg) for seg in second.segments]
+            t.transcript_confidence = round(second.confidence, 3)
+            t.transcript_low_confidence = second.low_confidence
+            t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in second.missing] or None
+            t.transcript_pass = NUMBER_PASS
+            t.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
+            before = (t.hints or {}).get("callback_number")
+            _apply_hints(t, triage_hints(second.text))
+            follow_ups = _number_check_changed(s, t, noted, runtime.now())
+            service.audit(
+                s,
+                t,
+                actor=WORKER,
+                action="transcript refined (numbers)",
+                now=runtime.now(),
                 detail={
                     "pass": NUMBER_PASS,
-                    "text": second.text,
-                    "seconds": round((runtime.now() - started).total_seconds(), 2),
+                    "first": first.get("text"),
+                    "callback_number": {"before": before, "after": t.hints["callback_number"]},
+                    "seconds": seconds,
                 },
             )
-            outbox.complete(s, key, runtime.now())
-            return "kept the first pass"
-        t.transcript = second.text
-        t.transcript_segments = [asdict(seg) for seg in second.segments]
-        t.transcript_confidence = round(second.confidence, 3)
-        t.transcript_low_confidence = second.low_confidence
-        t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in second.missing] or None
-        t.transcript_pass = NUMBER_PASS
-        t.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
-        before = (t.hints or {}).get("callback_number")
-        _apply_hints(t, triage_hints(second.text))
-        _audit_number_check(s, t, runtime.now())
-        service.audit(
-            s,
-            t,
-            actor=WORKER,
-            action="transcript refined (numbers)",
-            now=runtime.now(),
-            detail={
-                "pass": NUMBER_PASS,
-                "first": first.get("text"),
-                "callback_number": {"before": before, "after": t.hints["callback_number"]},
-                "seconds": round((runtime.now() - started).total_seconds(), 2),
-            },
-        )
         outbox.complete(s, key, runtime.now())
-    return "refined"
+    if follow_ups:
+        enqueue_claimed(runtime, follow_ups)
+    return "kept the first pass" if kept else "refined"
 
 
 NUMBER_PASS = "numbers"
 
 
-def _audit_number_check(s: Any, t: Ticket, now: Any) -> None:
-    """Record on the ticket's history where its two readings heard a number differently."""
+def _number_note(t: Ticket) -> str:
+    """What the ticket's numbers to check say now ('' where there are none)."""
     check = ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
-    if check is None:
-        return
+    return check.note if check is not None else ""
+
+
+def _number_check_changed(s: Any, t: Ticket, before: str, now: datetime) -> list[tuple[int, str, str, dict[str, Any]]]:
+    """Where the ticket's numbers to check changed from ``before``: say so in its history and, for a P1,
+    tell the people paged (an outbox message). Returns the follow-up messages to enqueue once committed."""
+    if not _audit_number_check(s, t, before, now) or t.priority != Priority.P1.value:
+        return []
+    outbox.post(s, outbox.NUMBERS_TO_CHECK, f"{outbox.NUMBERS_TO_CHECK}:{t.number}", {"ticket": t.number}, now)
+    written = claim_written(s, now)
+    s.flush()
+    return [(m.id, m.kind, m.key, m.payload) for m in written]
+
+
+def _audit_number_check(s: Any, t: Ticket, before: str, now: datetime) -> bool:
+    """Record the ticket's numbers to check in its history where they differ from ``before``; True if so."""
+    check = ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
+    if check is None or check.note == before:
+        return False
     log.info("ticket %s: numbers to check against the recording: %s", t.number, check.note)
     service.audit(
         s,
@@ -455,6 +473,7 @@ def _audit_number_check(s: Any, t: Ticket, now: Any) -> None:
         now=now,
         detail={"note": check.note, "unsure": [list(u) for u in check.unsure], "heard": list(check.heard)},
     )
+    return True
 
 
 def _first_pass(ticket: Ticket | None) -> dict[str, Any] | None:
@@ -642,3 +661,10 @@ def transcript_ready(ticket: int) -> str:
     from workers.paging import send_transcript_follow_up
 
     return send_transcript_follow_up(rt.current(), ticket)
+
+
+def numbers_to_check(ticket: int) -> str:
+    """A P1's second reading put a number of its transcript in doubt: tell the people already paged."""
+    from workers.paging import send_numbers_follow_up
+
+    return send_numbers_follow_up(rt.current(), ticket)

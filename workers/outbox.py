@@ -26,6 +26,7 @@ JOBS: dict[str, str] = {
     outbox.CONFIRM: "workers.jobs.send_confirmation",
     outbox.PAGE: "workers.jobs.page_on_call",
     outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
+    outbox.NUMBERS_TO_CHECK: "workers.jobs.numbers_to_check",
     outbox.REFINE: "workers.jobs.refine_transcript",
     PORTAL_LINK: "workers.portal.send_sign_in_link",
     outbox.NOTIFY: "workers.mail.notify_ticket_event",

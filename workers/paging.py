@@ -264,6 +264,35 @@ def send_transcript_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
     return f"sent to {len(ids)}"
 
 
+def send_numbers_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
+    """Text the numbers to check to the people already paged (once each; only the acknowledger after an ack)."""
+    now = runtime.now()
+    with transaction(runtime.sessions) as s:
+        ticket = service.get_ticket(s, ticket_number, for_update=True)
+        outbox.complete(s, f"{outbox.NUMBERS_TO_CHECK}:{ticket_number}", now)
+        escalation = paging.escalation_of(s, ticket)
+        if escalation is None:
+            return "not paged yet"  # the first page will carry the transcript and its note
+        if not paging.content_of(ticket).numbers:
+            return "nothing to check"
+        pages = [
+            paging.add_follow_up(s, escalation, ticket, person, now, paging.NUMBERS_FOLLOW_UP)
+            for person in paging.follow_up_targets(s, escalation)
+        ]
+        ids = tuple(p.id for p in pages if p is not None)
+        if ids:
+            service.audit(
+                s,
+                ticket,
+                actor=paging.ACTOR,
+                action="numbers to check sent to on-call",
+                now=now,
+                detail={"people": [p.person_name for p in pages if p is not None]},
+            )
+    send_pages(runtime, ids)
+    return f"sent to {len(ids)}"
+
+
 def sweep_escalations(runtime: rt.Runtime) -> int:
     """Re-derive paging work from the database: lost page jobs, due steps, stale claims; returns steps and pages sent."""
     now = runtime.now()
@@ -347,6 +376,8 @@ def send_pages(runtime: rt.Runtime, page_ids: tuple[int, ...] | list[int]) -> in
                 body, email = None, page_email(runtime, page, content)
             elif page.channel == paging.FOLLOW_UP and paging.is_another_call(page):
                 body = another_call_text(runtime, s, page)
+            elif page.channel == paging.FOLLOW_UP and paging.is_numbers_follow_up(page):
+                body = paging.numbers_sms(content, acknowledged=escalation.acknowledged_at is not None)
             elif page.channel == paging.FOLLOW_UP:
                 body = paging.follow_up_sms(content, acknowledged=escalation.acknowledged_at is not None)
             else:

@@ -21,7 +21,7 @@ from ticketing.db import make_engine, make_session_factory
 from ticketing.policy import SupportPolicy, load_policy
 
 Clock = Callable[[], datetime]
-PAGING_JOBS = frozenset({"workers.jobs.page_on_call", "workers.jobs.transcript_ready"})
+PAGING_JOBS = frozenset({"workers.jobs.page_on_call", "workers.jobs.transcript_ready", "workers.jobs.numbers_to_check"})
 QUEUE_NAME = "supportline"
 # Pages, acknowledgement follow-ups and escalation steps: a queue of their own, served first by every
 # worker and only by the pager process, so a page never waits behind a transcription.

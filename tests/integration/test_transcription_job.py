@@ -417,13 +417,16 @@ def test_a_number_the_second_reading_hears_otherwise_is_kept_and_shown_to_check(
     job_runtime.cache["engine"] = _MisheardFirstPass(job_runtime.cache["engine"])
     number, sid = leave_voicemail(job_runtime, media, number_wav, client=False)
     first_pass(job_runtime)
+    assert ticket_number_check(*_shown(ticket(job_runtime, number))) is None  # one reading, a whole number
+    with transaction(job_runtime.sessions) as s:
+        service.get_ticket(s, number).priority = "P1"  # the people paged for a P1 are told too
     every_queue(job_runtime)
     t = ticket(job_runtime, number)
     # As many whole-number digits and no less confident: the first reading stays, the second is kept too.
     assert t.transcript == _MisheardFirstPass.TEXT and t.transcript_pass == "first"
     assert [p["pass"] for p in t.transcript_passes or ()] == ["first", "numbers"]
     assert "805 555 0142" in t.transcript_passes[1]["text"]
-    check = ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
+    check = ticket_number_check(*_shown(t))
     assert check is not None and check.unsure == (("805 555 0124", "another reading heard 805 555 0142"),)
     with job_runtime.sessions() as s:
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == t.id)).all()
@@ -432,6 +435,13 @@ def test_a_number_the_second_reading_hears_otherwise_is_kept_and_shown_to_check(
             select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "numbers to check")
         ).one()
         assert entry.detail["note"] == check.note and entry.detail["heard"] == ["805 555 0142"]
+        # Nobody was paged in this test: the follow-up job ran and found no one to tell.
+        key = f"numbers-to-check:{number}"
+        assert s.scalar(select(OutboxMessage.completed_at).where(OutboxMessage.key == key)) is not None
+
+
+def _shown(t: Ticket) -> tuple[Any, ...]:
+    return t.transcript, t.transcript_pass, t.transcript_passes
 
 
 def test_a_transcript_corrected_by_hand_is_never_replaced_by_the_number_pass(

@@ -325,6 +325,33 @@ def test_after_an_ack_the_transcript_goes_only_to_the_acknowledger(desk: Desk, c
     assert follow_up.param("To") == BEN and "Reply 1" not in (follow_up.param("Body") or "")
 
 
+def test_numbers_a_second_reading_puts_in_doubt_follow_up_to_everyone_paged(desk: Desk, clock: FixedClock) -> None:
+    number = paged_after_hours(desk, clock)
+    clock.advance(minutes=5)
+    desk.work()  # ben paged too
+    shown = "Server down at Acme Dental. Please call me back at 805 555 5018."
+    with transaction(desk.runtime.sessions) as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        ticket.transcript, ticket.transcription_state, ticket.transcript_pass = shown, "done", "first"
+        ticket.transcript_passes = [{"pass": "first", "text": shown}]
+    assert jobs.send_numbers_follow_up(desk.runtime, number) == "nothing to check"  # one reading, whole numbers
+
+    with transaction(desk.runtime.sessions) as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        other = {"pass": "numbers", "text": "Server down at Acme Dental. Please call me back at 805 555 0188."}
+        ticket.transcript_passes = [*ticket.transcript_passes, other]
+    assert jobs.send_numbers_follow_up(desk.runtime, number) == "sent to 2"
+    assert jobs.send_numbers_follow_up(desk.runtime, number) == "sent to 0"  # once per person
+
+    sent = [r for r in desk.twilio.messages() if "misheard" in (r.param("Body") or "")]
+    assert sorted(r.param("To") for r in sent) == [BEN, CAT]
+    body = sent[0].param("Body") or ""
+    assert body.startswith(f"Ticket #{number}: the transcript's numbers may be misheard. Check 805 555 5018 ")
+    assert "(another reading heard 805 555 0188) against the recording. Reply 1 to acknowledge." in body
+    assert len(body) <= 320
+    assert "numbers to check sent to on-call" in desk.actions(number)
+
+
 def test_resolving_the_ticket_stops_paging(desk: Desk, clock: FixedClock) -> None:
     from ticketing import service
 

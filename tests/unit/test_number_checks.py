@@ -104,3 +104,17 @@ def test_the_ticket_check_compares_the_shown_reading_with_the_other_until_someon
     # A translation is not a reading of the English words.
     translated = [{"pass": "first", "text": "Llámeme al 805 555 5018."}, {"pass": "translation", "text": "Call 0188."}]
     assert ticket_number_check("Llámeme al 805 555 5018.", "first", translated) is None
+
+
+def test_the_transcript_follow_up_sms_says_which_numbers_to_check() -> None:
+    from ticketing.paging import PageContent, follow_up_sms
+
+    shown = "Server down. Please call me Mac and 805 5550 well 8 8, thanks."
+    check = check_numbers(shown)
+    assert check is not None
+    content = PageContent(ticket=400127, client="Acme Dental", caller=None, transcript=shown, numbers=check.note)
+    body = follow_up_sms(content, acknowledged=False)
+    assert body == (
+        f'Ticket #400127 transcript: "{shown}" (Check 805 5550 (stray digits follow it) against the recording.)'
+        " Reply 1 to acknowledge."
+    )
