@@ -40,9 +40,9 @@ class NumberCheck:
     ``unsure`` pairs each such number with why: another reading of the same recording heard a number
     there that this one does not show, stray digits follow it (the rest of the number was misheard), or
     it has a number of digits no phone number has. ``heard`` are the other reading's numbers that agree
-    with none of the transcript's. Two numbers agree when one's digits run inside the other's: a
-    reading that lost the area code ("555 0188" against "805 555 0188") casts no doubt on the one that
-    kept it.
+    with none of the transcript's. Two numbers agree when one's digits run inside the other's, or one
+    is the other with a digit dropped: a reading that lost the area code ("555 0188" against "805 555
+    0188") or a digit ("805550142") casts no doubt on the one that kept it.
     """
 
     unsure: tuple[tuple[str, str], ...]
@@ -126,5 +126,9 @@ READINGS = ("first", "numbers")  # the two English readings of a voicemail a tic
 
 
 def _agree(a: str, b: str) -> bool:
-    a, b = a.replace(" ", ""), b.replace(" ", "")
-    return a in b or b in a
+    """One number's digits run inside the other's, or it is the other with one digit dropped."""
+    a, b = sorted((a.replace(" ", ""), b.replace(" ", "")), key=len)
+    if a in b:
+        return True
+    rest = iter(b)
+    return len(b) - len(a) == 1 and all(digit in rest for digit in a)

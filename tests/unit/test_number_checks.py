@@ -47,6 +47,8 @@ def test_a_number_only_the_other_reading_heard_is_named() -> None:
         ("My number is area code 805 555 0142.", "My number in area Koneto 555 0142."),
         ("You can reach me on 805 555 0121.", "You can reach me on a 055550121."),
         ("It's Luis, my cell is 510 992 4376.", "It's Luis, my cell is 510992 for 376."),
+        # ... or dropped one digit of it.
+        ("Call me back on 805 555 0142.", "Call me back on 805550142."),
         # The other reading heard no number at all.
         ("It's Omar, call me back on 555 0188, please.", "It's Omar, call me, Mac, on time, time, time."),
         # Both heard the same.
@@ -118,3 +120,10 @@ def test_the_transcript_follow_up_sms_says_which_numbers_to_check() -> None:
         f'Ticket #400127 transcript: "{shown}" (Check 805 5550 (stray digits follow it) against the recording.)'
         " Reply 1 to acknowledge."
     )
+
+
+def test_a_digit_changed_or_two_dropped_is_a_disagreement() -> None:
+    assert check_numbers("Call 805 555 0142.", "Call 805 555 0143.") is not None
+    assert check_numbers("Call 805 555 0142.", "Call 80555042.") is not None  # two dropped: 8 digits
+    check = check_numbers("Call 805 552 1019.", "Call 055 552 1019.")
+    assert check is not None and check.unsure == (("805 552 1019", "another reading heard 055 552 1019"),)
