@@ -237,46 +237,50 @@ def escalate_soon(runtime: rt.Runtime, ticket_number: int, position: int) -> Non
 
 def send_transcript_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
     """Text the transcript to the people already paged (once each; only the acknowledger after an ack)."""
-    now = runtime.now()
-    with transaction(runtime.sessions) as s:
-        ticket = service.get_ticket(s, ticket_number, for_update=True)
-        outbox.complete(s, f"{outbox.TRANSCRIPT_READY}:{ticket_number}", now)
-        escalation = paging.escalation_of(s, ticket)
-        if escalation is None:
-            return "not paged yet"  # the first page will carry the transcript
-        if not (ticket.transcript or "").strip():
-            return "no transcript"
-        pages = [
-            paging.add_follow_up(s, escalation, ticket, person, now)
-            for person in paging.follow_up_targets(s, escalation)
-        ]
-        ids = tuple(p.id for p in pages if p is not None)
-        if ids:
-            service.audit(
-                s,
-                ticket,
-                actor=paging.ACTOR,
-                action="transcript sent to on-call",
-                now=now,
-                detail={"people": [p.person_name for p in pages if p is not None]},
-            )
-    send_pages(runtime, ids)
-    return f"sent to {len(ids)}"
+    return _send_follow_up(
+        runtime,
+        ticket_number,
+        outbox_kind=outbox.TRANSCRIPT_READY,
+        kind="transcript",
+        action="transcript sent to on-call",
+        nothing=lambda ticket: "no transcript" if not (ticket.transcript or "").strip() else None,
+    )
 
 
 def send_numbers_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
     """Text the numbers to check to the people already paged (once each; only the acknowledger after an ack)."""
+    return _send_follow_up(
+        runtime,
+        ticket_number,
+        outbox_kind=outbox.NUMBERS_TO_CHECK,
+        kind=paging.NUMBERS_FOLLOW_UP,
+        action="numbers to check sent to on-call",
+        nothing=lambda ticket: "nothing to check" if not paging.content_of(ticket).numbers else None,
+    )
+
+
+def _send_follow_up(
+    runtime: rt.Runtime,
+    ticket_number: int,
+    *,
+    outbox_kind: str,
+    kind: str,
+    action: str,
+    nothing: Callable[[Ticket], str | None],
+) -> str:
+    """One follow-up SMS of ``kind`` to each person already paged, unless ``nothing`` says why not."""
     now = runtime.now()
     with transaction(runtime.sessions) as s:
         ticket = service.get_ticket(s, ticket_number, for_update=True)
-        outbox.complete(s, f"{outbox.NUMBERS_TO_CHECK}:{ticket_number}", now)
+        outbox.complete(s, f"{outbox_kind}:{ticket_number}", now)
         escalation = paging.escalation_of(s, ticket)
         if escalation is None:
-            return "not paged yet"  # the first page will carry the transcript and its note
-        if not paging.content_of(ticket).numbers:
-            return "nothing to check"
+            return "not paged yet"  # the first page will carry the transcript (and its notes)
+        why_not = nothing(ticket)
+        if why_not:
+            return why_not
         pages = [
-            paging.add_follow_up(s, escalation, ticket, person, now, paging.NUMBERS_FOLLOW_UP)
+            paging.add_follow_up(s, escalation, ticket, person, now, kind)
             for person in paging.follow_up_targets(s, escalation)
         ]
         ids = tuple(p.id for p in pages if p is not None)
@@ -285,7 +289,7 @@ def send_numbers_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
                 s,
                 ticket,
                 actor=paging.ACTOR,
-                action="numbers to check sent to on-call",
+                action=action,
                 now=now,
                 detail={"people": [p.person_name for p in pages if p is not None]},
             )
