@@ -121,11 +121,16 @@ def seed(runtime: Runtime, wav: Path, password_hash: str) -> dict[str, int]:
         runtime,
         numbers["voicemail"],
         wav,
-        transcript="Hi, this is Dana from Acme Dental. Our file server is down and nobody in the office can work. "
-        "Please call me back at 805 555 0142.",
+        transcript=_VOICEMAIL,
         transcript_confidence=0.91,
         transcript_engine="faster-whisper (tiny.en)",
         transcript_language="en",
+        transcript_pass="first",
+        # The second reading heard the callback number otherwise: the page names the number to check.
+        transcript_passes=[
+            {"pass": "first", "text": _VOICEMAIL},
+            {"pass": "numbers", "text": _VOICEMAIL.replace("805 555 0142", "805 555 0124")},
+        ],
         audio_seconds=_seconds(wav),
         hints={
             "summary": "File server down, nobody in the office can work",
@@ -137,6 +142,12 @@ def seed(runtime: Runtime, wav: Path, password_hash: str) -> dict[str, int]:
         },
     )
     return numbers
+
+
+_VOICEMAIL = (
+    "Hi, this is Dana from Acme Dental. Our file server is down and nobody in the office can work. "
+    "Please call me back at 805 555 0142."
+)
 
 
 def _seconds(wav: Path) -> float:

@@ -156,6 +156,11 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
     # The voicemail ticket: player and transcript first, then resolution plan, note, priority (reason required).
     page.goto(f"{base}/tickets/{numbers['voicemail']}")
     check(page, name, "ticket-voicemail", artifacts)
+    # The number to check is named above the transcript and beside the callback number, within the width.
+    banner = page.locator(".tx-numbers")
+    assert "check 805 555 0142 (another reading heard 805 555 0124)" in banner.inner_text()
+    chip = page.locator(".hints .chip-warn").bounding_box()
+    assert chip is not None and chip["x"] + chip["width"] <= WIDTHS[name][0]
     player = page.locator("#vm-audio").bounding_box()
     transcript = page.locator("#transcript").bounding_box()
     timeline = page.locator("#timeline").bounding_box()
