@@ -50,7 +50,7 @@ class NumberCheck:
 
     @property
     def note(self) -> str:
-        """'check 805 555 5018 against the recording (another reading heard 805 555 0188)'."""
+        """'check 805 555 5018 (another reading heard 805 555 0188) against the recording'."""
         parts = []
         if self.unsure:
             by_reason: dict[str, list[str]] = {}
@@ -109,7 +109,8 @@ def _numbers(text: str | None) -> Iterable[re.Match[str]]:
 def ticket_number_check(
     transcript: str | None, shown_pass: str | None, passes: Iterable[Mapping[str, Any]] | None
 ) -> NumberCheck | None:
-    """The number check for a ticket's transcript: its shown reading against the other English reading.
+    """The number check for a ticket's transcript: its shown reading, against the other English reading
+    where the recording has been read twice.
 
     Only while the transcript is a reading's own text: once a coordinator corrects it by hand, their
     text is what the ticket says.
@@ -119,7 +120,7 @@ def ticket_number_check(
     if shown is None or (shown.get("text") or "").strip() != (transcript or "").strip():
         return None
     other = next((p for name, p in readings.items() if name != shown_pass), None)
-    return check_numbers(transcript, other.get("text")) if other is not None else None
+    return check_numbers(transcript, other.get("text") if other is not None else None)
 
 
 READINGS = ("first", "numbers")  # the two English readings of a voicemail a ticket keeps

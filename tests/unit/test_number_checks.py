@@ -103,19 +103,34 @@ def test_the_ticket_check_compares_the_shown_reading_with_the_other_until_someon
     assert ticket_number_check("Call me back at 805 555 0188 (checked).", "first", passes) is None
     # Only one reading: nothing to compare with, and its numbers have a whole shape.
     assert ticket_number_check("Call me back at 805 555 5018.", "first", passes[:1]) is None
+    # ... where one has a shape no caller gives, the first reading alone is enough to say so.
+    stray = [{"pass": "first", "text": "Call me Mac and 805 5550 well 8 8."}]
+    alone = ticket_number_check("Call me Mac and 805 5550 well 8 8.", "first", stray)
+    assert alone is not None and alone.unsure == (("805 5550", "stray digits follow it"),)
     # A translation is not a reading of the English words.
     translated = [{"pass": "first", "text": "Llámeme al 805 555 5018."}, {"pass": "translation", "text": "Call 0188."}]
     assert ticket_number_check("Llámeme al 805 555 5018.", "first", translated) is None
 
 
 def test_the_transcript_follow_up_sms_says_which_numbers_to_check() -> None:
-    from ticketing.paging import PageContent, follow_up_sms
+    from types import SimpleNamespace
+
+    from ticketing.paging import content_of, follow_up_sms
 
     shown = "Server down. Please call me Mac and 805 5550 well 8 8, thanks."
-    check = check_numbers(shown)
-    assert check is not None
-    content = PageContent(ticket=400127, client="Acme Dental", caller=None, transcript=shown, numbers=check.note)
-    body = follow_up_sms(content, acknowledged=False)
+    ticket = SimpleNamespace(
+        number=400127,
+        client=None,
+        caller_number=None,
+        transcript=shown,
+        transcript_language="en",
+        transcript_translation=None,
+        transcript_low_confidence=False,
+        transcript_missing=None,
+        transcript_pass="first",  # the first reading alone, as when the follow-up goes out
+        transcript_passes=[{"pass": "first", "text": shown}],
+    )
+    body = follow_up_sms(content_of(ticket), acknowledged=False)  # type: ignore[arg-type]
     assert body == (
         f'Ticket #400127 transcript: "{shown}" (Check 805 5550 (stray digits follow it) against the recording.)'
         " Reply 1 to acknowledge."
