@@ -193,7 +193,9 @@ def _number_check(view: Any) -> dict[str, Any] | None:
         return None
     return {
         "note": check.note,
-        "unsure": [{"number": number, "why": why} for number, why in check.unsure],
+        "unsure": [
+            {"number": number, "why": why, "said_at": check.span(number) or None} for number, why in check.unsure
+        ],
         "heard_by_other_reading": list(check.heard),
         "callback_number_unsure": view.callback_unsure,
     }

@@ -47,6 +47,14 @@ class NumberCheck:
 
     unsure: tuple[tuple[str, str], ...]
     heard: tuple[str, ...] = ()
+    # Where each number of the transcript was said (the start and end of the stretch of the recording
+    # it was read from), where the reading recorded it: the note says where to listen.
+    said_at: tuple[tuple[str, float, float], ...] = ()
+
+    def span(self, number: str) -> str:
+        """'0:03–0:08': where ``number`` was said, or '' where that is not known."""
+        at = next(((start, end) for n, start, end in self.said_at if n == number), None)
+        return format_span(*at) if at is not None else ""
 
     @property
     def note(self) -> str:
@@ -56,12 +64,18 @@ class NumberCheck:
             by_reason: dict[str, list[str]] = {}
             for number, why in self.unsure:
                 by_reason.setdefault(why, []).append(number)
-            listed = "; ".join(f"{', '.join(numbers)} ({why})" for why, numbers in by_reason.items())
+            listed = "; ".join(
+                f"{', '.join(self._placed(n) for n in numbers)} ({why})" for why, numbers in by_reason.items()
+            )
             parts.append(f"check {listed} against the recording")
         orphans = [n for n in self.heard if not any(n in why for _, why in self.unsure)]
         if orphans:
             parts.append(f"another reading heard {', '.join(orphans)}, which the transcript does not show")
         return "; ".join(parts)
+
+    def _placed(self, number: str) -> str:
+        span = self.span(number)
+        return f"{number} at {span}" if span else number
 
 
 def numbers_in(text: str | None) -> tuple[str, ...]:
@@ -69,12 +83,15 @@ def numbers_in(text: str | None) -> tuple[str, ...]:
     return tuple(m.group(0) for m in _numbers(text))
 
 
-def check_numbers(shown: str | None, other: str | None = None) -> NumberCheck | None:
+def check_numbers(
+    shown: str | None, other: str | None = None, said_at: Mapping[str, Sequence[float]] | None = None
+) -> NumberCheck | None:
     """What to tell the coordinator about the numbers in ``shown`` (None: nothing to check).
 
     ``other`` is another reading of the same recording, where there is one. Where it heard a number
     the shown reading lacks, every shown number it does not agree with is in doubt; where it heard no
-    number (it lost one rather than heard another) it casts no doubt.
+    number (it lost one rather than heard another) it casts no doubt. ``said_at`` maps the shown
+    reading's numbers to where they were said (start, end seconds), where known.
     """
     found = list(_numbers(shown))
     mine = [m.group(0) for m in found]
@@ -91,7 +108,8 @@ def check_numbers(shown: str | None, other: str | None = None) -> NumberCheck | 
             unsure[number] = "stray digits follow it"
     if not unsure and not heard:
         return None
-    return NumberCheck(tuple(unsure.items()), heard)
+    spans = tuple((n, float(at[0]), float(at[1])) for n, at in (said_at or {}).items() if n in unsure)
+    return NumberCheck(tuple(unsure.items()), heard, spans)
 
 
 # Digit counts no phone number, ticket, extension or amount a caller gives has: between a local number
@@ -120,7 +138,7 @@ def ticket_number_check(
     if shown is None or (shown.get("text") or "").strip() != (transcript or "").strip():
         return None
     other = next((p for name, p in readings.items() if name != shown_pass), None)
-    return check_numbers(transcript, other.get("text") if other is not None else None)
+    return check_numbers(transcript, other.get("text") if other is not None else None, shown.get("numbers_at"))
 
 
 READINGS = ("first", "numbers")  # the two English readings of a voicemail a ticket keeps

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ticketing.transcripts import numbers_in
 from transcription.coverage import DEFAULT_COVERAGE, CoverageConfig, complete_transcript
 from transcription.engine import Engine, Transcript
 from transcription.numbers import digits_as_said, phone_length
@@ -132,6 +133,20 @@ def _read(engine: Engine, audio_path: Path, prompt: str | None, coverage: Covera
     if transcript.no_speech:
         return transcript
     return replace(transcript, text=digits_as_said(transcript.text, transcript.language))
+
+
+def numbers_said_at(transcript: Transcript) -> dict[str, tuple[float, float]]:
+    """Where each number the transcript writes was said: the start and end of the segment it was read
+    from (a number split across two segments is left out: its place is not one stretch)."""
+    found: dict[str, tuple[float, float]] = {}
+    if transcript.no_speech:
+        return found
+    written = set(numbers_in(transcript.text))
+    for segment in transcript.segments:
+        for number in numbers_in(digits_as_said(segment.text, transcript.language)):
+            if number in written:
+                found.setdefault(number, (segment.start, segment.end))
+    return found
 
 
 def number_score(text: str) -> int:

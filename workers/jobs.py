@@ -526,6 +526,11 @@ def _pass_record(
         extra["language"] = language
     if source is not None:
         extra["translated_from"] = source
+    from transcription.pipeline import numbers_said_at
+
+    said_at = numbers_said_at(transcript)
+    if said_at:
+        extra["numbers_at"] = {n: [round(a, 2), round(b, 2)] for n, (a, b) in said_at.items()}
     return {
         "pass": name,
         **extra,

@@ -252,7 +252,7 @@ def test_a_number_two_readings_heard_differently_is_shown_to_check_on_the_page_h
     body = console.client.get(f"/api/tickets/{number}", headers={"Authorization": f"Bearer {api_token}"}).get_json()
     assert body["transcript"]["numbers_to_check"] == {
         "note": "check 805 555 5018 (another reading heard 805 555 0188) against the recording",
-        "unsure": [{"number": "805 555 5018", "why": "another reading heard 805 555 0188"}],
+        "unsure": [{"number": "805 555 5018", "why": "another reading heard 805 555 0188", "said_at": None}],
         "heard_by_other_reading": ["805 555 0188"],
         "callback_number_unsure": True,
     }

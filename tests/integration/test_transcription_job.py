@@ -426,6 +426,9 @@ def test_a_number_the_second_reading_hears_otherwise_is_kept_and_shown_to_check(
     assert t.transcript == _MisheardFirstPass.TEXT and t.transcript_pass == "first"
     assert [p["pass"] for p in t.transcript_passes or ()] == ["first", "numbers"]
     assert "805 555 0142" in t.transcript_passes[1]["text"]
+    # Each reading keeps where its numbers were said (the segment each was read from).
+    start, end = t.transcript_passes[1]["numbers_at"]["805 555 0142"]
+    assert 0 <= start < end <= (t.audio_seconds or 0) + 1
     check = ticket_number_check(*_shown(t))
     assert check is not None and check.unsure == (("805 555 0124", "another reading heard 805 555 0142"),)
     with job_runtime.sessions() as s:

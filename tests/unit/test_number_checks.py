@@ -142,3 +142,43 @@ def test_a_digit_changed_or_two_dropped_is_a_disagreement() -> None:
     assert check_numbers("Call 805 555 0142.", "Call 80555042.") is not None  # two dropped: 8 digits
     check = check_numbers("Call 805 552 1019.", "Call 055 552 1019.")
     assert check is not None and check.unsure == (("805 552 1019", "another reading heard 055 552 1019"),)
+
+
+def test_the_note_says_where_in_the_recording_a_number_was_said() -> None:
+    check = check_numbers(
+        "Please call me back at 805 555 5018, thanks.",
+        "Please call me back at 805 555 0188. Thanks.",
+        {"805 555 5018": (3.2, 7.9), "400127": (8.0, 9.0)},
+    )
+    assert check is not None and check.span("805 555 5018") == "0:03–0:08" and check.span("400127") == ""
+    assert check.note == ("check 805 555 5018 at 0:03–0:08 (another reading heard 805 555 0188) against the recording")
+
+
+def test_each_number_is_placed_in_the_segment_it_was_read_from() -> None:
+    from transcription.engine import Segment, Transcript
+    from transcription.pipeline import numbers_said_at
+
+    def segment(start: float, end: float, text: str) -> Segment:
+        return Segment(start, end, text, -0.3, 0.01, 1.2)
+
+    transcript = Transcript(
+        text="Hi, it's Dana. Call me on 805 555 0142. It's about ticket 400127.",
+        segments=(
+            segment(0.0, 2.1, " Hi, it's Dana."),
+            segment(2.1, 6.4, " Call me on eight oh five, five five five, oh one four two."),
+            segment(6.4, 9.0, " It's about ticket four zero zero one two seven."),
+        ),
+        language="en",
+        audio_seconds=9.0,
+        engine="faster-whisper",
+        model="tiny.en",
+        confidence=0.8,
+        no_speech=False,
+        low_confidence=False,
+    )
+    assert numbers_said_at(transcript) == {"805 555 0142": (2.1, 6.4), "400127": (6.4, 9.0)}
+    passes = [{"pass": "first", "text": "Call me on 805 5550 well 8 8.", "numbers_at": {"805 5550": [2.1, 6.4]}}]
+    check = ticket_number_check("Call me on 805 5550 well 8 8.", "first", passes)
+    assert (
+        check is not None and check.note == "check 805 5550 at 0:02–0:07 (stray digits follow it) against the recording"
+    )
