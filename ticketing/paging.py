@@ -236,10 +236,12 @@ def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
 
 def numbers_sms(content: PageContent, *, acknowledged: bool) -> str:
     """The follow-up to people already paged when a second reading puts a number of the transcript in doubt."""
-    note = content.numbers[:1].upper() + content.numbers[1:]
-    tail = "" if acknowledged else " Reply 1 to acknowledge."
-    link = f" {content.ticket_url}" if content.ticket_url else ""
-    return f"Ticket #{content.ticket}: the transcript's numbers may be misheard. {note}.{tail}{link}"
+    head = f"Ticket #{content.ticket}: the transcript's numbers may be misheard. "
+    tail = ("." if acknowledged else ". Reply 1 to acknowledge.") + (
+        f" {content.ticket_url}" if content.ticket_url else ""
+    )
+    note = shorten(content.numbers[:1].upper() + content.numbers[1:], SMS_LIMIT - len(head) - len(tail))
+    return f"{head}{note}{tail}"
 
 
 def parse_ack(body: str | None) -> tuple[bool, int | None]:

@@ -182,3 +182,15 @@ def test_each_number_is_placed_in_the_segment_it_was_read_from() -> None:
     assert (
         check is not None and check.note == "check 805 5550 at 0:02–0:07 (stray digits follow it) against the recording"
     )
+
+
+def test_the_numbers_sms_fits_two_segments_however_many_numbers_are_in_doubt() -> None:
+    from ticketing.paging import SMS_LIMIT, PageContent, numbers_sms
+
+    check = check_numbers(" ".join(f"Call {n}55 5550 well 8 8." for n in range(100, 130)))
+    assert check is not None and len(check.note) > SMS_LIMIT
+    url = "https://support.example/tickets/400127"
+    content = PageContent(ticket=400127, client="Acme", caller=None, transcript="", ticket_url=url, numbers=check.note)
+    body = numbers_sms(content, acknowledged=False)
+    assert len(body) <= SMS_LIMIT and body.startswith("Ticket #400127: the transcript's numbers may be misheard. Check")
+    assert body.endswith(f". Reply 1 to acknowledge. {url}")
