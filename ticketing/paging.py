@@ -27,7 +27,7 @@ from ticketing.errors import InvalidTransition
 from ticketing.models import Escalation, EscalationJoin, OutboxMessage, Page, Status, Ticket
 from ticketing.oncall import OnCall, Person, Position, choose_policy, load_oncall
 from ticketing.priority import Priority
-from ticketing.transcripts import missing_note, ticket_number_check
+from ticketing.transcripts import missing_note, ticket_number_note
 
 ACTOR = "paging"
 
@@ -174,7 +174,9 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         low_confidence=bool(ticket.transcript_low_confidence) or _translation_doubtful(ticket, translated_from),
         ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
         missing=missing_note(ticket.transcript_missing),
-        numbers=_numbers_note(ticket),
+        numbers=ticket_number_note(
+            ticket.transcript, getattr(ticket, "transcript_pass", None), getattr(ticket, "transcript_passes", None)
+        ),
         translated_from=translated_from,
         translation=translation if translated_from else None,
         original=original,
@@ -182,14 +184,6 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         if getattr(ticket, "language", "en") not in (None, "", "en")
         else None,
     )
-
-
-def _numbers_note(ticket: Ticket) -> str:
-    """What the transcript's numbers to check say ('' where there are none)."""
-    check = ticket_number_check(
-        ticket.transcript, getattr(ticket, "transcript_pass", None), getattr(ticket, "transcript_passes", None)
-    )
-    return check.note if check is not None else ""
 
 
 def _translation_doubtful(ticket: Ticket, translated_from: str | None) -> bool:

@@ -73,6 +73,12 @@ class NumberCheck:
             parts.append(f"another reading heard {', '.join(orphans)}, which the transcript does not show")
         return "; ".join(parts)
 
+    def doubts(self, phone: str) -> bool:
+        """True where ``phone`` (a callback number, "+18055555018") is one of the numbers in doubt: the
+        hint writes a 7- or 10-digit number in E.164, so the number it came from ends it."""
+        digits = "".join(c for c in phone if c.isdigit())
+        return any(len(d) >= 7 and digits.endswith(d) for d in (u.replace(" ", "") for u, _ in self.unsure))
+
     def _placed(self, number: str) -> str:
         span = self.span(number)
         return f"{number} at {span}" if span else number
@@ -139,6 +145,14 @@ def ticket_number_check(
         return None
     other = next((p for name, p in readings.items() if name != shown_pass), None)
     return check_numbers(transcript, other.get("text") if other is not None else None, shown.get("numbers_at"))
+
+
+def ticket_number_note(
+    transcript: str | None, shown_pass: str | None, passes: Iterable[Mapping[str, Any]] | None
+) -> str:
+    """``ticket_number_check``'s note, or '' where there is nothing to check."""
+    check = ticket_number_check(transcript, shown_pass, passes)
+    return check.note if check is not None else ""
 
 
 READINGS = ("first", "numbers")  # the two English readings of a voicemail a ticket keeps

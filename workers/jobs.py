@@ -16,7 +16,7 @@ from ticketing import outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
-from ticketing.transcripts import missing_note, ticket_number_check
+from ticketing.transcripts import missing_note, ticket_number_check, ticket_number_note
 from workers import runtime as rt
 from workers.outbox import claim_written, enqueue_claimed
 
@@ -395,7 +395,7 @@ def refine_transcript(recording_sid: str) -> str:
             return "kept the first pass" if second is None else "corrected by hand"
         # Both readings stay on the ticket, shown or not: where they hear a number differently the
         # console says which number to check against the recording.
-        noted = _number_note(t)
+        noted = ticket_number_note(t.transcript, t.transcript_pass, t.transcript_passes)
         t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
         kept = not replaces(shown, second)
         seconds = round((runtime.now() - started).total_seconds(), 2)
@@ -440,12 +440,6 @@ def refine_transcript(recording_sid: str) -> str:
 
 
 NUMBER_PASS = "numbers"
-
-
-def _number_note(t: Ticket) -> str:
-    """What the ticket's numbers to check say now ('' where there are none)."""
-    check = ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
-    return check.note if check is not None else ""
 
 
 def _number_check_changed(s: Any, t: Ticket, before: str, now: datetime) -> list[tuple[int, str, str, dict[str, Any]]]:

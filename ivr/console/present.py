@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -121,7 +122,7 @@ class TicketView:
         """'part of the message may be missing: listen to 0:08–0:16', or ''."""
         return missing_note(self.ticket.transcript_missing)
 
-    @property
+    @cached_property
     def number_check(self) -> NumberCheck | None:
         """Numbers in the transcript to check against the recording (two readings heard them differently)."""
         t = self.ticket
@@ -131,11 +132,7 @@ class TicketView:
     def callback_unsure(self) -> bool:
         """The callback number hint comes from a number the transcript may have misheard."""
         check, number = self.number_check, (self.hints or {}).get("callback_number")
-        if check is None or not number:
-            return False
-        digits = "".join(c for c in str(number) if c.isdigit())
-        # The hint writes a 7- or 10-digit number in E.164 ("+18055555018"): the number it came from ends it.
-        return any(len(d) >= 7 and digits.endswith(d) for d in (u.replace(" ", "") for u, _ in check.unsure))
+        return check is not None and bool(number) and check.doubts(str(number))
 
     @property
     def has_audio(self) -> bool:
