@@ -92,11 +92,12 @@ def assert_each_page_sent_once(
     )
     pages = stack.pages(ticket)
     assert pages, f"ticket {ticket} was never paged"
-    keys = [(p.position, p.person, _kind(p)) for p in pages]
+    keys = [(_cycle(p), p.position, p.person, _kind(p)) for p in pages]
     assert len(keys) == len(set(keys)), f"a page was recorded twice: {keys}"
     requests_by_page = page_requests(twilio)
     for page in pages:
-        if later_steps_may_be_cancelled and page.position > 0 and page.state == "cancelled":
+        later = page.position > 0 or _cycle(page) > 0
+        if later_steps_may_be_cancelled and later and page.state == "cancelled":
             assert not [r for r in requests_by_page[page.id] if r.status in SENT], "a cancelled page reached Twilio"
             continue
         assert page.state == "sent" and page.twilio_sid, f"page {keys[pages.index(page)]} is {page.state}: {page.error}"
@@ -104,6 +105,16 @@ def assert_each_page_sent_once(
         assert len(clean) == 1, f"page {page.person}/{page.channel} reached Twilio {len(clean)} times"
         assert clean[0].param("To") == ONCALL_NUMBERS[page.person]
     return keys
+
+
+def _cycle(page: Page) -> int:
+    """The repeat cycle a page belongs to: its key is "<ticket>:c<cycle>:<round>:..." after the first cycle.
+
+    On a slow machine the whole policy can run out before the acknowledgement arrives, and paging starts
+    again from the first step: the same position paged in a new cycle is a new page, not a duplicate.
+    """
+    part = page.key.split(":")[1]
+    return int(part[1:]) if part.startswith("c") and part[1:].isdigit() else 0
 
 
 def _kind(page: Page) -> str:
@@ -307,7 +318,7 @@ def test_a_page_survives_twilio_500s_and_timeouts_and_is_not_sent_twice(
 
     # The first step's wait in this stack is 6 s, shorter than its SMS's 6.5 s timeout and retry.
     assert_each_page_sent_once(stack, twilio_api, ticket.number, later_steps_may_be_cancelled=True)
-    by_channel = {p.channel: p for p in stack.pages(ticket.number) if p.position == 0}
+    by_channel = {p.channel: p for p in stack.pages(ticket.number) if p.position == 0 and _cycle(p) == 0}
     assert by_channel["sms"].tries == 2 and by_channel["call"].tries == 2
     # The SMS that timed out on our side still reached "Twilio": a timeout can duplicate an
     # SMS (Twilio's API has no idempotency key); the page is never lost, and recorded once.
