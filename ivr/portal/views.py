@@ -8,6 +8,7 @@ A ticket the contact may not see answers 404, exactly like one that does not exi
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.datastructures import FileStorage
 
 from ivr.app import rt
@@ -76,6 +78,7 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+log = logging.getLogger(__name__)
 
 
 def cookie_name(runtime: Runtime) -> str:
@@ -188,6 +191,28 @@ def too_large(_error: Exception) -> tuple[str, int]:
         title="File too large",
         message=f"Attachments are at most {mb} MB each. Go back and attach a smaller file.",
     ), 413
+
+
+@blueprint.errorhandler(OperationalError)
+@blueprint.errorhandler(InternalError)
+def not_stored(error: Exception) -> tuple[str, int, dict[str, str]]:
+    """The database refused to store the request (a full disk, a read-only server): say so, and give the number."""
+    log.error("portal %s %s could not be stored: %s", request.method, request.path, error)
+    number = present.phone_text(rt().settings.support_number)
+    html = render_template(
+        "portal/message.html",
+        title="We could not save this",
+        message="Our system cannot store anything right now, so nothing you sent was saved. "
+        f"Please call us at {number}: we answer the phone as usual. If it is not urgent, try again later.",
+        kept=_typed_text(),
+    )
+    return html, 503, {"Retry-After": "120"}
+
+
+def _typed_text() -> list[tuple[str, str]]:
+    """What the person typed into the form that could not be saved, so they can copy it."""
+    labels = {"summary": "Summary", "description": "Description", "text": "Your message"}
+    return [(label, request.form[key].strip()) for key, label in labels.items() if request.form.get(key, "").strip()]
 
 
 @blueprint.app_context_processor
