@@ -418,10 +418,10 @@ def update_ticket(number: int) -> Response | tuple[Response, int]:
 @blueprint.errorhandler(OperationalError)
 @blueprint.errorhandler(InternalError)
 def not_stored(exc: Exception) -> tuple[Response, int, dict[str, str]]:
-    """The database refused the write (a full disk, a read-only server): 503, nothing changed, retry later."""
+    """The database refused the write (a full disk, a read-only server) or did not answer: 503, retry later."""
     log.error("API %s %s could not be stored: %s", request.method, request.path, exc)
     response = jsonify(
-        error="the database cannot store anything right now: nothing was changed; retry later",
+        error="the database is unavailable or refuses writes: nothing was changed; retry later",
         support_number=phone_text(rt().settings.support_number),
     )
     return response, 503, {"Retry-After": "120"}

@@ -156,20 +156,24 @@ def console_context() -> dict[str, Any]:
 @blueprint.errorhandler(OperationalError)
 @blueprint.errorhandler(InternalError)
 def not_stored(error: Exception) -> tuple[str, int, dict[str, str]]:
-    """The database refused to store the change (a full disk, a read-only server): nothing was saved; say so."""
-    log.error("console %s %s could not be stored: %s", request.method, request.path, error)
+    """The database refused to store the change (a full disk, a read-only server) or did not answer: say so."""
+    log.error("console %s %s failed on the database: %s", request.method, request.path, error)
     number = phone_text(rt().settings.support_number)
     kept = "; ".join(
         f"{key}: {request.form[key].strip()}"
         for key in ("summary", "description", "text", "note", "reason")
         if request.form.get(key, "").strip()
     )
+    if request.method == "GET":
+        title, what = "The database is not available", "The database did not answer, so this page cannot be shown."
+    else:
+        title = "Not saved: the database refuses writes"
+        what = "The database cannot store anything right now (its disk may be full), so this change was not saved."
     html = render_template(
         "console/error.html",
-        title="Not saved: the database refuses writes",
-        message="The database cannot store anything right now (its disk may be full), so this change was not "
-        f"saved. Calls to {number} are still answered and voicemails recorded; the administrator should "
-        "check the database's disk. Try again once /readyz says ready.",
+        title=title,
+        message=f"{what} Calls to {number} are still answered and voicemails recorded; the administrator should "
+        "check the database and its disk (/readyz names the failing part). Try again once it says ready.",
         detail=f"What you typed: {kept}" if kept else None,
     )
     return html, 503, {"Retry-After": "120"}

@@ -211,14 +211,21 @@ def too_large(_error: Exception) -> tuple[str, int]:
 @blueprint.errorhandler(OperationalError)
 @blueprint.errorhandler(InternalError)
 def not_stored(error: Exception) -> tuple[str, int, dict[str, str]]:
-    """The database refused to store the request (a full disk, a read-only server): say so, and give the number."""
-    log.error("portal %s %s could not be stored: %s", request.method, request.path, error)
+    """The database refused to store the request (a full disk, a read-only server) or did not answer: say so,
+    and give the support number (a P1 must not end at an error page)."""
+    log.error("portal %s %s failed on the database: %s", request.method, request.path, error)
     number = present.phone_text(rt().settings.support_number)
+    if request.method == "GET":
+        title, what = "This page is not available", "Our system is not working right now, so this page cannot be shown."
+    else:
+        title, what = (
+            "We could not save this",
+            "Our system cannot store anything right now, so nothing you sent was saved.",
+        )
     html = render_template(
         "portal/message.html",
-        title="We could not save this",
-        message="Our system cannot store anything right now, so nothing you sent was saved. "
-        f"Please call us at {number}: we answer the phone as usual. If it is not urgent, try again later.",
+        title=title,
+        message=f"{what} Please call us at {number}: we answer the phone as usual. If it is not urgent, try again later.",
         kept=_typed_text(),
     )
     return html, 503, {"Retry-After": "120"}

@@ -149,7 +149,7 @@ def test_the_api_answers_503_json_when_the_database_cannot_store_a_ticket(
     )
     assert response.status_code == 503 and response.mimetype == "application/json"
     assert response.get_json()["support_number"] == NUMBER
-    assert "nothing was changed" in response.get_json()["error"]
+    assert "refuses writes: nothing was changed" in response.get_json()["error"]
     assert tickets(portal_runtime) == []
 
 
