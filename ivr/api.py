@@ -9,6 +9,7 @@ and gets 400 with a message.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
+from sqlalchemy.exc import InternalError, OperationalError
+from werkzeug.exceptions import HTTPException
 
 import languages
 from ivr.app import rt
 from ivr.console import present
+from ivr.portal.present import phone_text
 from ticketing import accounts, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidInput, InvalidTransition, UnknownTicket
@@ -35,6 +39,7 @@ STATUSES = tuple(s.value for s in Status)
 API_SOURCES = (Source.PHONE.value, Source.EMAIL.value, Source.PORTAL.value, Source.MANUAL.value)
 MAX_ID = 2**31 - 1  # INTEGER columns: larger numbers cannot name a row
 _TEXT = re.compile(r"\S")
+log = logging.getLogger(__name__)
 
 
 class BadRequest(ValueError):
@@ -405,3 +410,33 @@ def update_ticket(number: int) -> Response | tuple[Response, int]:
     except DomainError as exc:
         return error(400, str(exc))
     return jsonify(result)
+
+
+# --- errors: JSON for every status, never an HTML page ----------------------------------------------------
+
+
+@blueprint.errorhandler(OperationalError)
+@blueprint.errorhandler(InternalError)
+def not_stored(exc: Exception) -> tuple[Response, int, dict[str, str]]:
+    """The database refused the write (a full disk, a read-only server) or did not answer: 503, retry later."""
+    log.error("API %s %s could not be stored: %s", request.method, request.path, exc)
+    response = jsonify(
+        error="the database is unavailable or refuses writes: nothing was changed; retry later",
+        support_number=phone_text(rt().settings.support_number),
+    )
+    return response, 503, {"Retry-After": "120"}
+
+
+@blueprint.app_errorhandler(HTTPException)
+def json_http_error(exc: HTTPException) -> Response | HTTPException:
+    """Under /api/ every HTTP error (an unknown URL, a wrong method, a server error) answers JSON.
+
+    On the app, not the blueprint: a URL or method that matches no route, and an unhandled exception,
+    never reach a blueprint's handlers.
+    """
+    if not request.path.startswith(blueprint.url_prefix or "/api"):
+        return exc  # the app's own pages (console, portal) answer as before
+    response = exc.get_response()
+    response.set_data(jsonify(error=(exc.description or exc.name or "error").rstrip(".")).get_data())
+    response.mimetype = "application/json"
+    return response

@@ -27,9 +27,11 @@ from ticketing.models import (
     InboundMail,
     Milestone,
     Page,
+    PortalSignInEvent,
     Ticket,
     TicketMessage,
 )
+from ticketing.portal import SEND_FAILED
 from workers.runtime import Runtime
 
 blueprint = Blueprint("metrics", __name__)
@@ -57,9 +59,10 @@ class SupportlineCollector:
         )
         try:
             yield from self._database()
-            up.add_metric(["database"], 1)
+            database_up = self._database_takes_writes()
         except SQLAlchemyError:
-            up.add_metric(["database"], 0)
+            database_up = 0
+        up.add_metric(["database"], database_up)
         try:
             yield from self._queue()
             up.add_metric(["redis"], 1)
@@ -182,6 +185,7 @@ class SupportlineCollector:
                 escalations.add_metric([state], n)
             yield escalations
             yield from self._unreached(s)
+            yield from self._sign_in_mail(s)
 
             first_pages = s.execute(
                 select(Ticket.opened_at, func.min(Page.sent_at))
@@ -233,6 +237,25 @@ class SupportlineCollector:
             ):
                 states.add_metric([state], n)
             yield states
+
+    # --- failed writes and refused sign-in mail -------------------------------------------------------------
+
+    def _database_takes_writes(self) -> int:
+        """1 when the database commits a write (the readiness check's): a full disk still answers reads."""
+        from ivr.health import database_write_failure
+
+        return 0 if database_write_failure(self.runtime) is not None else 1
+
+    def _sign_in_mail(self, s: Any) -> Iterator[Metric]:
+        """Sign-in link emails the mail server refused (or that could not be handed to it), from the audit trail."""
+        failed = CounterMetricFamily(
+            "supportline_sign_in_link_failures",
+            "Portal sign-in link emails that could not be sent (the mail server refused or was unreachable)",
+        )
+        failed.add_metric(
+            [], s.scalar(select(func.count(PortalSignInEvent.id)).where(PortalSignInEvent.event == SEND_FAILED)) or 0
+        )
+        yield failed
 
     def _unreached(self, s: Any) -> Iterator[Metric]:
         """P1 escalations whose step wait passed with no page delivered: open now, and ever."""

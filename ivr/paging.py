@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, render_template_string, request
+from flask import Blueprint, Response, make_response, render_template_string, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -309,7 +309,8 @@ _ACK_PAGE = """<!doctype html>
 {% if done %}<p class="ok">{{ done }}</p>
 {% else %}
 <p>Paged to <b>{{ person }}</b>. Acknowledging stops the escalation and assigns the ticket to you.</p>
-<form method="post"><input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
+<form method="post" action="{{ url_for('page_ack.acknowledge') }}">
+<input type="hidden" name="csrf_token" value="{{ csrf_token() }}"><input type="hidden" name="token" value="{{ token }}">
 <button>Acknowledge ticket #{{ ticket }}</button></form>
 {% endif %}
 <p><a href="{{ ticket_url }}">Open the ticket in the console</a></p>
@@ -327,18 +328,34 @@ def _page_from_token(token: str) -> int | None:
     return page if isinstance(page, int) else None
 
 
+@ack_blueprint.route("", methods=["GET", "POST"])
+def acknowledge() -> Response:
+    """The email page's link: GET shows a confirmation page (mail scanners follow links), POST acknowledges.
+
+    The token rides in the link's query string and in the button's form, never in a path, so the access log
+    (which records paths only, see the Procfile) never holds it; the page sends no Referer.
+    """
+    token = request.form.get("token", "") if request.method == "POST" else request.args.get("token", "")
+    return _acknowledge_page(token)
+
+
 @ack_blueprint.route("/<token>", methods=["GET", "POST"])
-def acknowledge_link(token: str) -> tuple[str, int]:
-    """The email page's link: GET shows a confirmation page (mail scanners follow links), POST acknowledges."""
+def acknowledge_old_link(token: str) -> Response:
+    """Links mailed before the token moved to the query string (they live 24 hours): remove in the next release."""
+    return _acknowledge_page(token)
+
+
+def _acknowledge_page(token: str) -> Response:
     runtime = rt()
     page_id = _page_from_token(token)
     if page_id is None:
-        return render_template_string(_ACK_PAGE, error="This acknowledge link is not valid or has expired."), 400
+        error = "This acknowledge link is not valid or has expired."
+        return _no_referrer(render_template_string(_ACK_PAGE, error=error), 400)
     done = None
     with transaction(runtime.sessions) as s:
         page = paging.page_by_id(s, page_id)
         if page is None:
-            return render_template_string(_ACK_PAGE, error="This page no longer exists."), 404
+            return _no_referrer(render_template_string(_ACK_PAGE, error="This page no longer exists."), 404)
         ticket = page.escalation.ticket
         if request.method == "POST":
             try:
@@ -365,10 +382,18 @@ def acknowledge_link(token: str) -> tuple[str, int]:
             _ACK_PAGE,
             error=None,
             done=done,
+            token=token,
             ticket=ticket.number,
             client=ticket.client.name if ticket.client is not None else "unknown client",
             caller=ticket.caller_number,
             person=page.person_name,
-            ticket_url=f"{runtime.settings.public_base_url}/console/tickets/{ticket.number}",
+            ticket_url=runtime.settings.public_base_url.rstrip("/") + url_for("console.ticket", number=ticket.number),
         )
-    return html, 200
+    return _no_referrer(html, 200)
+
+
+def _no_referrer(html: str, status: int) -> Response:
+    """The page was opened at an address holding the token: no link or stylesheet on it may be told that address."""
+    response = make_response(html, status)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

@@ -94,7 +94,9 @@ def send_message(
             client.login(target.username, target.password)
         refused = client.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
-        raise MailSendError(f"every recipient refused: {sorted(exc.recipients)}", retryable=False) from exc
+        # 451 to every recipient is a temporary refusal (greylisting, a full queue): worth trying again.
+        temporary = all(400 <= code < 500 for code, _text in exc.recipients.values())
+        raise MailSendError(f"recipient refused: {_answers(exc.recipients)}", retryable=temporary) from exc
     except smtplib.SMTPAuthenticationError as exc:
         raise MailSendError(f"authentication failed ({exc.smtp_code})", retryable=False) from exc
     except smtplib.SMTPResponseException as exc:
@@ -106,8 +108,16 @@ def send_message(
         if client is not None:
             _hang_up(client)
     if refused:
-        raise MailSendError(f"refused recipients: {sorted(refused)}", retryable=False)
+        raise MailSendError(f"refused recipients: {_answers(refused)}", retryable=False)
     return f"smtp:{target.host}:{target.port}"
+
+
+def _answers(refused: dict[str, tuple[int, bytes]]) -> str:
+    """Each refused address with the server's own answer: "dana@example.com: 550 5.1.1 No such user"."""
+    return "; ".join(
+        f"{address}: {code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+        for address, (code, text) in sorted(refused.items())
+    )
 
 
 def _hang_up(client: smtplib.SMTP) -> None:

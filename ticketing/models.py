@@ -589,3 +589,11 @@ class SignInFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class Heartbeat(Base):
+    """A row the readiness check and /metrics overwrite: the database proves it still commits a write."""
+
+    __tablename__ = "heartbeats"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime]

@@ -36,6 +36,7 @@ from ticketing.triage import Triage, TriageAnswers
 
 PORTAL = "client portal"
 PORTAL_LINK = "portal-link"  # outbox kind: email a sign-in link
+SEND_FAILED = "send failed"  # sign-in event: the mail server refused the link (or could not be reached)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 # Touch a session's last-seen time at most this often.
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -79,6 +80,16 @@ def log_event(
     )
     session.add(row)
     return row
+
+
+def refused_links(session: Session, *, limit: int = 50) -> Sequence[PortalSignInEvent]:
+    """The newest sign-in link emails that could not be sent, with the mail server's answer in ``detail``."""
+    return session.scalars(
+        select(PortalSignInEvent)
+        .where(PortalSignInEvent.event == SEND_FAILED)
+        .order_by(PortalSignInEvent.at.desc(), PortalSignInEvent.id.desc())
+        .limit(limit)
+    ).all()
 
 
 @dataclass(frozen=True)

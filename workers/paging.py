@@ -434,7 +434,8 @@ def page_email(runtime: rt.Runtime, page: Page, content: paging.PageContent) -> 
     message["To"] = page.to_address or ""
     message["Subject"] = f"[#{content.ticket}] {settings.company_name} P1 CRITICAL page: {content.client}"
     message["X-Priority"] = "1"
-    ack = f"{base}/ack/{ack_token(settings.secret_key, page.id)}"
+    # The token in the query string, never the path: access logs record paths (see the Procfile).
+    ack = f"{base}/ack?token={ack_token(settings.secret_key, page.id)}"
     message.set_content(
         paging.page_email_text(
             content,

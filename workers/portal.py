@@ -81,7 +81,9 @@ def send_sign_in_link(link: int | None = None, request: int | None = None) -> st
         if exc.retryable and _retries_left() > 0:
             raise
         with transaction(runtime.sessions) as s:
-            portal.log_event(s, "send failed", now=runtime.now(), email=to, contact_id=contact_id, error=str(exc)[:300])
+            portal.log_event(
+                s, portal.SEND_FAILED, now=runtime.now(), email=to, contact_id=contact_id, error=str(exc)[:300]
+            )
             outbox.complete(s, key, runtime.now())
         log.error("sign-in link %s to %s could not be sent: %s", link, to, exc)
         return "failed"

@@ -8,6 +8,7 @@ transaction rolled back so nothing is half-applied).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound
@@ -24,7 +26,8 @@ import languages
 from inbox import intake
 from ivr.console import present
 from ivr.console.auth import blueprint, role_required, rt, viewer
-from ticketing import accounts, conversation, paging, phone, service
+from ivr.portal.present import phone_text
+from ticketing import accounts, conversation, paging, phone, portal, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import (
@@ -49,6 +52,7 @@ TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
 UNASSIGNED = "(unassigned)"
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".m4a": "audio/mp4"}
 MANUAL_SOURCES = (Source.PHONE.value, Source.EMAIL.value, Source.PORTAL.value, Source.MANUAL.value)
+log = logging.getLogger(__name__)
 
 
 # --- shared context --------------------------------------------------------------------------------------
@@ -147,6 +151,32 @@ def console_context() -> dict[str, Any]:
         context["active_events"] = g.active_events
         context["quarantined_mail"] = g.get("quarantined_mail", 0)
     return context
+
+
+@blueprint.errorhandler(OperationalError)
+@blueprint.errorhandler(InternalError)
+def not_stored(error: Exception) -> tuple[str, int, dict[str, str]]:
+    """The database refused to store the change (a full disk, a read-only server) or did not answer: say so."""
+    log.error("console %s %s failed on the database: %s", request.method, request.path, error)
+    number = phone_text(rt().settings.support_number)
+    kept = "; ".join(
+        f"{key}: {request.form[key].strip()}"
+        for key in ("summary", "description", "text", "note", "reason")
+        if request.form.get(key, "").strip()
+    )
+    if request.method == "GET":
+        title, what = "The database is not available", "The database did not answer, so this page cannot be shown."
+    else:
+        title = "Not saved: the database refuses writes"
+        what = "The database cannot store anything right now (its disk may be full), so this change was not saved."
+    html = render_template(
+        "console/error.html",
+        title=title,
+        message=f"{what} Calls to {number} are still answered and voicemails recorded; the administrator should "
+        "check the database and its disk (/readyz names the failing part). Try again once it says ready.",
+        detail=f"What you typed: {kept}" if kept else None,
+    )
+    return html, 503, {"Retry-After": "120"}
 
 
 @blueprint.errorhandler(404)
@@ -1056,7 +1086,10 @@ def mail_intake() -> str:
         numbers = dict(
             s.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_([r.ticket_id for r in recent]))).all()
         )
-        return render_template("console/mail_intake.html", quarantined=quarantined, recent=recent, numbers=numbers)
+        refused = portal.refused_links(s)
+        return render_template(
+            "console/mail_intake.html", quarantined=quarantined, recent=recent, numbers=numbers, refused_links=refused
+        )
 
 
 # --- development mode ------------------------------------------------------------------------------------

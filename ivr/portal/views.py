@@ -7,10 +7,13 @@ A ticket the contact may not see answers 404, exactly like one that does not exi
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +33,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.datastructures import FileStorage
 
 from ivr.app import rt
@@ -62,9 +66,22 @@ ENDED = {
     "contact changed": "Your contact record changed. Ask for a new sign-in link below.",
     "signed out": "You are signed out.",
 }
+_NOT_STORED = {
+    "disk-full": "the files could not be stored: our disk is full",
+    "storage-error": "the files could not be stored: a storage error",
+}
 DONE = {
     "submitted": "Thank you: your ticket is submitted. Quote its number if you call us about it.",
     "reply": "Your reply was added to the ticket.",
+    **{
+        f"submitted-files-{why}": f"Your ticket is submitted, but {text}. Attach them again later with a reply, "
+        "or email them to us."
+        for why, text in _NOT_STORED.items()
+    },
+    **{
+        f"reply-files-{why}": f"Your message was sent, but {text}. Attach them again later, or email them to us."
+        for why, text in _NOT_STORED.items()
+    },
     "closed": "Thank you for confirming: the ticket is closed.",
     "reopened": "The ticket is reopened: we are on it again.",
 }
@@ -76,6 +93,7 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+log = logging.getLogger(__name__)
 
 
 def cookie_name(runtime: Runtime) -> str:
@@ -188,6 +206,35 @@ def too_large(_error: Exception) -> tuple[str, int]:
         title="File too large",
         message=f"Attachments are at most {mb} MB each. Go back and attach a smaller file.",
     ), 413
+
+
+@blueprint.errorhandler(OperationalError)
+@blueprint.errorhandler(InternalError)
+def not_stored(error: Exception) -> tuple[str, int, dict[str, str]]:
+    """The database refused to store the request (a full disk, a read-only server) or did not answer: say so,
+    and give the support number (a P1 must not end at an error page)."""
+    log.error("portal %s %s failed on the database: %s", request.method, request.path, error)
+    number = present.phone_text(rt().settings.support_number)
+    if request.method == "GET":
+        title, what = "This page is not available", "Our system is not working right now, so this page cannot be shown."
+    else:
+        title, what = (
+            "We could not save this",
+            "Our system cannot store anything right now, so nothing you sent was saved.",
+        )
+    html = render_template(
+        "portal/message.html",
+        title=title,
+        message=f"{what} Please call us at {number}: we answer the phone as usual. If it is not urgent, try again later.",
+        kept=_typed_text(),
+    )
+    return html, 503, {"Retry-After": "120"}
+
+
+def _typed_text() -> list[tuple[str, str]]:
+    """What the person typed into the form that could not be saved, so they can copy it."""
+    labels = {"summary": "Summary", "description": "Description", "text": "Your message"}
+    return [(label, request.form[key].strip()) for key, label in labels.items() if request.form.get(key, "").strip()]
 
 
 @blueprint.app_context_processor
@@ -405,9 +452,11 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
     runtime = rt()
     me = viewer()
     text = (request.form.get("text") or "").strip()
+    written: list[Path] = []
+    files_failed = None
     try:
         files = _uploads(runtime) if what == "reply" else []
-        with transaction(runtime.sessions) as s:
+        with _removing_on_failure(written), transaction(runtime.sessions) as s:
             try:
                 t = portal.ticket_for(s, me, number, for_update=True)
             except UnknownTicket:
@@ -417,7 +466,7 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
                 landed = portal.record_portal_reply(
                     s, t, me, text, policy=runtime.policy, now=now, reopen_days=runtime.settings.mail_reopen_days
                 )
-                _store_files(s, landed.ticket, files, runtime, me)
+                files_failed = _store_files(s, landed.ticket, files, runtime, me, written)
                 if portal.visible(landed.ticket, me):  # a follow-up, or the ticket a merged one went into
                     number = int(landed.ticket.number or number)
             elif what == "closed":
@@ -426,7 +475,18 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
                 portal.still_broken(s, t, me, text, policy=runtime.policy, now=now)
     except (DomainError, ValueError) as exc:
         return render_ticket(number, error=_with_files_note(str(exc)), status=400, reply=text)
-    return redirect(url_for("portal.ticket", number=number, done=what), code=303)
+    done = f"{what}-files-{files_failed.replace(' ', '-')}" if files_failed else what
+    return redirect(url_for("portal.ticket", number=number, done=done), code=303)
+
+
+@contextmanager
+def _removing_on_failure(written: list[Path]) -> Iterator[None]:
+    """Files written for a request whose transaction then failed would belong to nothing: remove them."""
+    try:
+        yield
+    except BaseException:
+        remove_files(written)
+        raise
 
 
 # --- a new ticket --------------------------------------------------------------------------------------
@@ -473,8 +533,9 @@ def new_ticket() -> Response | tuple[str, int]:
             answers = parse_answers(request.form)
             preview = preview_of(answers, runtime, now)
             if request.form.get("step") == "submit":
-                number = _submit(runtime, answers)
-                response = redirect(url_for("portal.ticket", number=number, done="submitted"), code=303)
+                number, files_failed = _submit(runtime, answers)
+                done = f"submitted-files-{files_failed.replace(' ', '-')}" if files_failed else "submitted"
+                response = redirect(url_for("portal.ticket", number=number, done=done), code=303)
                 _dispatch_after_response(response, runtime)
                 return response
         except (DomainError, ValueError) as exc:
@@ -493,10 +554,13 @@ def new_ticket() -> Response | tuple[str, int]:
     return html, 400 if error else 200
 
 
-def _submit(runtime: Runtime, answers: TriageAnswers) -> int:
+def _submit(runtime: Runtime, answers: TriageAnswers) -> tuple[int, str | None]:
+    """Open the ticket; its files are stored if they can be (the ticket opens either way): the number, and
+    why the files were not stored if they were not."""
     files = _uploads(runtime)
     me = viewer()
-    with transaction(runtime.sessions) as s:
+    written: list[Path] = []
+    with _removing_on_failure(written), transaction(runtime.sessions) as s:
         t = portal.submit_portal_ticket(
             s,
             me,
@@ -507,8 +571,8 @@ def _submit(runtime: Runtime, answers: TriageAnswers) -> int:
             answers=answers,
             result=triage(answers),
         )
-        _store_files(s, t, files, runtime, me)
-        return int(t.number or 0)
+        failed = _store_files(s, t, files, runtime, me, written)
+        return int(t.number or 0), failed
 
 
 @blueprint.get("/triage")
@@ -574,16 +638,32 @@ def clean_filename(name: str) -> str:
     return cleaned[:120]
 
 
-def _store_files(session: Any, ticket: Any, files: list[Upload], runtime: Runtime, me: PortalViewer) -> None:
-    """Write the files beside the recordings (RECORDINGS_DIR/attachments/<ticket>/) and record them on the ticket."""
+def _store_files(
+    session: Any, ticket: Any, files: list[Upload], runtime: Runtime, me: PortalViewer, written: list[Path]
+) -> str | None:
+    """Write the files beside the recordings (RECORDINGS_DIR/attachments/<ticket>/) and record them on the ticket.
+
+    All or none: when a file cannot be written (a full disk) every file of this request is removed, none is
+    recorded, and the reason is returned, so the caller keeps the text and says which part failed.
+    ``written`` collects the paths, for the caller to remove should its transaction fail after this.
+    """
     if not files:
-        return
+        return None
     root = Path(runtime.settings.recordings_dir)
     folder = root / "attachments" / str(ticket.number)
-    folder.mkdir(parents=True, exist_ok=True)
-    for upload in files:
-        stored = folder / f"{secrets.token_hex(8)}-{upload.filename}"
-        stored.write_bytes(upload.data)
+    stored: list[tuple[Upload, Path]] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for upload in files:
+            path = folder / f"{secrets.token_hex(8)}-{upload.filename}"
+            written.append(path)  # before the write: a write cut short leaves a partial file to remove
+            path.write_bytes(upload.data)
+            stored.append((upload, path))
+    except OSError as exc:
+        log.error("attachments of ticket %s could not be stored: %s", ticket.number, exc)
+        remove_files(written)
+        return "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "storage error"
+    for upload, path in stored:
         portal.add_attachment(
             session,
             ticket,
@@ -591,10 +671,21 @@ def _store_files(session: Any, ticket: Any, files: list[Upload], runtime: Runtim
             content_type=upload.content_type,
             size=len(upload.data),
             sha256=hashlib.sha256(upload.data).hexdigest(),
-            path=str(stored.relative_to(root)),
+            path=str(path.relative_to(root)),
             now=runtime.now(),
             contact_id=me.contact_id,
         )
+    return None
+
+
+def remove_files(paths: list[Path]) -> None:
+    """Remove files written for a request that did not complete (partial or orphaned), as far as possible."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("could not remove %s: %s", path, exc)
+    paths.clear()
 
 
 def attachment_response(row: TicketAttachment | conversation.ClientFile, root: Path) -> Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -204,21 +206,52 @@ def test_with_twilio_down_email_pages_go_out_and_their_link_acknowledges(
     assert f"{PUBLIC}/tickets/{number}" in body and f"ACK {number}" in body
     assert states(desk, number, "email") == [("cat", "sent")]
 
-    link = next(line for line in body.splitlines() if line.startswith(f"{PUBLIC}/ack/"))
-    path = link[len(PUBLIC) :]
+    link = next(line for line in body.splitlines() if line.startswith(f"{PUBLIC}/ack"))
+    # The token rides in the query string, never the path: the access log records paths only.
+    url = urlsplit(link)
+    assert url.path == "/ack" and list(parse_qs(url.query)) == ["token"]
+    token = parse_qs(url.query)["token"][0]
+    path = f"{url.path}?{url.query}"
     client = desk.app.test_client()
     page = client.get(path)
     assert page.status_code == 200 and b"Acknowledge ticket" in page.data
+    assert page.headers["Referrer-Policy"] == "no-referrer"
     assert desk.escalation(number).acknowledged_at is None  # opening the link is not an ack
-    import re
-
-    token = re.search(rb'name="csrf_token" value="([^"]+)"', page.data)
-    assert token is not None
-    done = client.post(path, data={"csrf_token": token.group(1).decode()})
+    # The page's console link is the console's real ticket page.
+    console_link = re.search(r'href="([^"]+)">Open the ticket in the console', page.get_data(as_text=True))
+    assert console_link is not None and console_link.group(1).startswith(PUBLIC)
+    endpoint, args = desk.app.url_map.bind("support.example.com").match(urlsplit(console_link.group(1)).path)
+    assert (endpoint, args) == ("console.ticket", {"number": number})
+    # The button posts the token in the form, to a path without it.
+    form = re.search(r'<form method="post" action="([^"]+)">', page.get_data(as_text=True))
+    assert form is not None and form.group(1) == "/ack"
+    csrf = re.search(rb'name="csrf_token" value="([^"]+)"', page.data)
+    assert csrf is not None
+    done = client.post("/ack", data={"csrf_token": csrf.group(1).decode(), "token": token})
     assert b"Acknowledged by Cat Nguyen" in done.data
     escalation = desk.escalation(number)
     assert (escalation.acknowledged_by, escalation.acknowledged_via) == ("Cat Nguyen", "email")
-    assert client.get("/ack/not-a-token").status_code == 400
+    assert client.get("/ack?token=not-a-token").status_code == 400
+    assert client.post("/ack", data={"csrf_token": csrf.group(1).decode(), "token": ""}).status_code == 400
+
+
+def test_an_acknowledge_link_mailed_before_the_token_moved_to_the_query_still_acknowledges(
+    desk: Desk, clock: FixedClock, mailbox: tuple[Controller, SmtpInbox]
+) -> None:
+    twilio_down(desk)
+    number = p1(desk, clock)
+    (page_row,) = [p for p in desk.pages(number) if p.channel == "email"]
+    old_path = f"/ack/{jobs.ack_token(desk.runtime.settings.secret_key, page_row.id)}"  # as mailed until now
+    client = desk.app.test_client()
+    page = client.get(old_path)
+    assert page.status_code == 200 and b"Acknowledge ticket" in page.data
+    csrf = re.search(rb'name="csrf_token" value="([^"]+)"', page.data)
+    hidden = re.search(rb'name="token" value="([^"]+)"', page.data)
+    assert csrf is not None and hidden is not None
+    done = client.post("/ack", data={"csrf_token": csrf.group(1).decode(), "token": hidden.group(1).decode()})
+    assert b"Acknowledged by Cat Nguyen" in done.data
+    assert desk.escalation(number).acknowledged_via == "email"
+    assert client.get("/ack/not-a-token").status_code == 400  # the old form of the link, while it is kept
 
 
 def test_an_email_page_to_each_person_paged_alongside_sms_and_call(
@@ -274,4 +307,7 @@ def test_twilio_down_for_an_hour_email_pages_go_out_and_ticket_and_metrics_say_n
         pv = paging_view(ticket, paging.escalation_of(s, ticket), True)
     assert pv.state == "unreached" and pv.emails >= 6 and pv.delivered == 0 and pv.total >= 20
     ready = client.get("/readyz")
-    assert ready.status_code == 503 and "twilio_rest" in ready.get_json()["failing"]
+    assert ready.status_code == 503 and ready.get_json()["failing"]["twilio_rest"] == "failing"
+    # Anyone who can reach the probe reads it: the provider's error (the Account SID, the API host) stays in the log.
+    assert desk.runtime.settings.twilio_account_sid not in ready.get_data(as_text=True)
+    assert "127.0.0.1" not in ready.get_data(as_text=True) and "Accounts" not in ready.get_data(as_text=True)

@@ -48,7 +48,7 @@ def test_the_email_page_gives_the_translation_then_the_original() -> None:
     text = page_email_text(
         content_of(_ticket(transcript_low_confidence=True)),  # type: ignore[arg-type]
         company="ITECH Solutions",
-        ack_url="https://support.example.com/ack/x",
+        ack_url="https://support.example.com/ack?token=x",
         ticket_url="https://support.example.com/tickets/400127",
         support_number="+18055550100",
     )
