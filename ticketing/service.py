@@ -37,6 +37,7 @@ from ticketing.models import (
 from ticketing.policy import MILESTONES, SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import Pause, calendar_for, deadlines, milestone_state
+from ticketing.text import one_line
 
 # Ticket numbers start here, so every number has six digits.
 NUMBER_BASE = 400000
@@ -121,7 +122,7 @@ def open_ticket(
         caller_number=e164 or (caller_number or None),
         client=client,
         contact=contact,
-        summary=summary[:200],
+        summary=one_line(summary)[:200],  # one line: it becomes the subject of every reply
         description=description,
         opened_at=now,
         updated_at=now,
@@ -749,3 +750,47 @@ def call_events(session: Session, call_sid: str | None) -> Sequence[CallEvent]:
     return session.scalars(
         select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.at, CallEvent.id)
     ).all()
+
+
+def outbox_failed(session: Session, message: OutboxMessage, reason: str, now: datetime) -> None:
+    """Give up an outbox message after its last attempt, and say so on its ticket.
+
+    A client message (a reply or a notice) is shown failed with the reason in the conversation; any
+    other job of a ticket (a page, a confirmation SMS) leaves an audit entry. Either way a person sees it.
+    """
+    outbox.give_up(message, reason, now)
+    payload = message.payload or {}
+    row: TicketMessage | None = None
+    if message.kind == outbox.DELIVER and payload.get("message") is not None:
+        row = session.get(TicketMessage, int(payload["message"]))
+    elif message.kind == outbox.NOTIFY:
+        row = session.scalars(select(TicketMessage).where(TicketMessage.key == message.key)).first()
+    if row is not None:
+        if row.state in ("sent", "bounced", "suppressed", "failed"):
+            return  # the job settled the message itself before it died
+        row.state = "failed"
+        row.error = f"not sent after {message.attempts} attempts: {reason}"[:1000]
+        audit(
+            session,
+            row.ticket,
+            actor="support line",
+            action="email failed" if row.channel == "email" else "sms failed",
+            now=now,
+            detail={"event": row.event, "to": row.to_address if row.channel == "email" else phone.mask(row.to_address)},
+            reason=row.error,
+        )
+        return
+    number = payload.get("ticket")
+    if number is None:
+        return
+    ticket = session.scalars(select(Ticket).where(Ticket.number == int(number))).first()
+    if ticket is not None:
+        audit(
+            session,
+            ticket,
+            actor="support line",
+            action="job failed",
+            now=now,
+            detail={"kind": message.kind, "event": payload.get("event"), "attempts": message.attempts},
+            reason=reason[:1000],
+        )
