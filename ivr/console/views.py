@@ -43,6 +43,7 @@ from ticketing.models import (
 from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from ticketing.sla import calendar_for
+from ticketing.text import one_line
 from workers.runtime import Runtime
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
@@ -1035,7 +1036,11 @@ def mail_attachment(attachment_id: int) -> Response:
     path = recording_file(stored, runtime.settings.recordings_dir)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype="application/octet-stream", as_attachment=True, download_name=name, max_age=0)
+    # A name mailed with a line break (RFC 2231 lets a sender encode one) would make the header invalid: one line,
+    # which send_file then quotes (and encodes per RFC 5987 when it is not ASCII).
+    response = send_file(
+        path, mimetype="application/octet-stream", as_attachment=True, download_name=one_line(name) or "file", max_age=0
+    )
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

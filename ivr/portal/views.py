@@ -42,6 +42,7 @@ from ticketing.models import TicketAttachment
 from ticketing.portal import PortalViewer
 from ticketing.priority import Priority
 from ticketing.sla import calendar_for
+from ticketing.text import one_line
 from ticketing.triage import QUESTIONS, Affected, TriageAnswers, parse_answers, triage
 from workers.runtime import Runtime
 
@@ -610,7 +611,7 @@ def attachment_response(row: TicketAttachment | conversation.ClientFile, root: P
         path,
         mimetype=mimetype,
         as_attachment=mimetype not in IMAGE_TYPES.values(),
-        download_name=row.filename,
+        download_name=one_line(row.filename) or "file",  # an emailed name may carry a line break
         max_age=0,
     )
     response.headers["Cache-Control"] = "private, no-store"
