@@ -152,8 +152,12 @@ def add_client_message(
     - merged: the message goes to the ticket it was merged into.
     An automatic message (``auto_reason``: out-of-office, list mail) is recorded but changes nothing.
     """
+    origin = ticket
     while ticket.merged_into_id is not None:
-        ticket = session.get(Ticket, ticket.merged_into_id)  # type: ignore[assignment]
+        into = session.get(Ticket, ticket.merged_into_id)
+        if into is None or service.merge_refusal(origin, into) is not None:
+            break  # merged across clients before such merges were refused: a follow-up of its own, below
+        ticket = into
     automatic = auto_reason is not None
     reopened = False
     follow_up_of = None

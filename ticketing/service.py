@@ -638,6 +638,32 @@ def end_exceptional_event(session: Session, event_id: int, *, actor: str, now: d
 # --- coordinator actions -------------------------------------------------------------------------------
 
 
+def merge_refusal(ticket: Ticket, into: Ticket) -> str | None:
+    """Why ``ticket`` may not go into ``into`` because of who sees what in the portal; None when it may.
+
+    A merged ticket's later messages (a portal reply and its files, an email reply) land on the ticket it
+    went into, so everyone who sees that ticket in the portal must already see this one: the same client
+    (a client's primary contacts see all its tickets), and never a colleague's own ticket.
+    """
+    if into.client_id is None:
+        return None  # no portal user sees a ticket without a client
+    if ticket.client_id != into.client_id:
+        here = ticket.client.name if ticket.client is not None else "not linked to a client"
+        there = into.client.name if into.client is not None else "another client's"
+        return (
+            f"ticket {ticket.number} ({here}) cannot be merged into ticket {into.number} ({there}): "
+            "tickets of different clients are never merged, or the client's later replies and files "
+            "would show to the other client"
+        )
+    contact = into.contact
+    if contact is not None and contact.id != ticket.contact_id and not contact.primary:
+        return (
+            f"ticket {ticket.number} cannot be merged into ticket {into.number}: that is {contact.name}'s own ticket, "
+            f"who cannot see this one in the portal; merge it the other way round or into a primary contact's ticket"
+        )
+    return None
+
+
 def merge_ticket(
     session: Session, ticket: Ticket, into: Ticket, *, actor: str, now: datetime, reason: str | None = None
 ) -> None:
@@ -651,6 +677,9 @@ def merge_ticket(
         raise InvalidTransition(f"ticket {into.number} was itself merged; merge into the ticket it went into")
     if not Status(into.status).is_open:
         raise InvalidTransition(f"ticket {into.number} is {into.status}: merge into an open ticket")
+    refusal = merge_refusal(ticket, into)
+    if refusal is not None:
+        raise InvalidTransition(refusal)
     previous = ticket.status
     ticket.merged_into_id = into.id
     ticket.status = Status.CLOSED.value

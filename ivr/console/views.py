@@ -509,16 +509,14 @@ def _merge_candidates(session: Session, ticket: Ticket) -> list[Ticket]:
         match.append(Ticket.client_id == ticket.client_id)
     if not match:
         return []
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(
-                or_(*match), Ticket.id != ticket.id, Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None)
-            )
-            .order_by(Ticket.opened_at)
-            .limit(8)
-        ).all()
-    )
+    candidates = session.scalars(
+        select(Ticket)
+        .where(or_(*match), Ticket.id != ticket.id, Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None))
+        .order_by(Ticket.opened_at)
+        .limit(8)
+    ).all()
+    # Never offer a merge the service refuses (another client's ticket with the same caller ID).
+    return [c for c in candidates if service.merge_refusal(ticket, c) is None]
 
 
 def _local_input(at: datetime, runtime: Runtime) -> str:
