@@ -643,13 +643,16 @@ def merge_refusal(ticket: Ticket, into: Ticket) -> str | None:
 
     A merged ticket's later messages (a portal reply and its files, an email reply) land on the ticket it
     went into, so everyone who sees that ticket in the portal must already see this one: the same client
-    (a client's primary contacts see all its tickets), and never a colleague's own ticket.
+    (a client's primary contacts see all its tickets), and never a colleague's own ticket. A ticket of a
+    caller the directory does not know has no portal viewer to protect and may go into any ticket.
     """
     if into.client_id is None:
         return None  # no portal user sees a ticket without a client
+    if ticket.client_id is None:
+        return None  # a caller the directory does not know: the coordinator judged it the same request
     if ticket.client_id != into.client_id:
-        here = ticket.client.name if ticket.client is not None else "not linked to a client"
-        there = into.client.name if into.client is not None else "another client's"
+        here = ticket.client.name if ticket.client is not None else "one client"
+        there = into.client.name if into.client is not None else "another client"
         return (
             f"ticket {ticket.number} ({here}) cannot be merged into ticket {into.number} ({there}): "
             "tickets of different clients are never merged, or the client's later replies and files "
