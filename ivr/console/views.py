@@ -1016,6 +1016,15 @@ def _reply(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     return f"Reply queued ({message.channel} to {message.to_address if message.channel == 'email' else 'the caller'})."
 
 
+@action("send-again")
+def _send_again(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    number = _text(form, "message")
+    if not number.isdigit():
+        raise ValueError("say which message to send again")
+    conversation.send_again(c.session, t, int(number), actor=c.actor, now=c.now)
+    return "Message queued again."
+
+
 @action("mail-deliverable", TRIAGE)
 def _mail_deliverable(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     address = conversation.clear_bouncing(c.session, t, actor=c.actor, now=c.now)

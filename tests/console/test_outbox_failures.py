@@ -124,3 +124,20 @@ def test_a_reply_that_fails_on_every_attempt_is_marked_failed_with_its_reason_an
 
     metrics = app.test_client().get("/metrics").get_data(as_text=True)
     assert 'supportline_outbox_failed{kind="deliver"} 1.0' in metrics
+
+    # The template fixed, a person sends it again: a fresh set of attempts, and it goes out.
+    assert "Send again" in talk
+    runtime.settings = runtime.settings.with_overrides(mail_templates_file=ROOT / "config" / "mail.toml")
+    runtime.cache.pop("notices", None)
+    assert console.post(f"/tickets/{ticket.number}/send-again", {"message": str(reply.id)}).status_code == 303
+    sweep_once(runtime)
+    SimpleWorker(runtime.queues(), connection=runtime.redis).work(burst=True)
+    with runtime.sessions() as s:
+        row = s.get(TicketMessage, reply.id)
+        assert row is not None and (row.state, row.error) == ("sent", None)
+        message = s.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+        assert message.failed_at is None and message.attempts == 1
+    assert "Fixed it." in desk.sent()[-1].get_body(("plain",)).get_content()
+    assert 'supportline_outbox_failed{kind="deliver"}' not in app.test_client().get("/metrics").get_data(as_text=True)
+    again = console.post(f"/tickets/{ticket.number}/send-again", {"message": str(reply.id)})
+    assert again.status_code == 400 and "Only a failed message can be sent again" in again.get_data(as_text=True)
