@@ -812,10 +812,15 @@ def outbox_failed(session: Session, message: OutboxMessage, reason: str, now: da
             reason=row.error,
         )
         return
-    number = payload.get("ticket")
-    if number is None:
-        return
-    ticket = session.scalars(select(Ticket).where(Ticket.number == int(number))).first()
+    ticket: Ticket | None = None
+    if payload.get("ticket") is not None:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == int(payload["ticket"]))).first()
+    elif message.kind == outbox.TRANSCRIBE and payload.get("recording_sid"):
+        ticket = session.scalars(select(Ticket).where(Ticket.recording_sid == payload["recording_sid"])).first()
+        if ticket is not None and ticket.transcription_state == TranscriptionState.PENDING.value:
+            # Shown as a failed transcription, which the console offers to retry, not "pending" for ever.
+            ticket.transcription_state = TranscriptionState.FAILED.value
+            ticket.transcription_error = f"not transcribed after {message.attempts} attempts: {reason}"[:1000]
     if ticket is not None:
         audit(
             session,

@@ -8,14 +8,16 @@ from flask import Flask
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from ivr.simulate import new_sid
 from settings import ROOT
 from tests.conftest import FixedClock
 from tests.console.conftest import Console
 from tests.mail import fixtures
 from tests.mail.conftest import Desk, desk  # noqa: F401 - the fixture
-from ticketing import service
+from ticketing import service, voicemail
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, OutboxMessage, Ticket, TicketMessage
+from workers.runtime import Runtime
 from workers.sweeper import sweep_once
 
 BROKEN_SUMMARY = "Printer down\r\nBcc: everyone@example.com\x00\u2028again"
@@ -141,3 +143,29 @@ def test_a_reply_that_fails_on_every_attempt_is_marked_failed_with_its_reason_an
     assert 'supportline_outbox_failed{kind="deliver"}' not in app.test_client().get("/metrics").get_data(as_text=True)
     again = console.post(f"/tickets/{ticket.number}/send-again", {"message": str(reply.id)})
     assert again.status_code == 400 and "Only a failed message can be sent again" in again.get_data(as_text=True)
+
+
+def test_a_transcription_whose_job_is_lost_on_every_attempt_ends_failed_and_retryable_not_pending_for_ever(
+    console: Console, runtime: Runtime, clock: FixedClock, redis_url: str
+) -> None:
+    runtime.settings = runtime.settings.with_overrides(outbox_max_attempts=2)
+    with transaction(runtime.sessions) as s:
+        t = voicemail.attach_recording(
+            s, policy=runtime.policy, now=runtime.now(), call_sid=new_sid("CA"), caller="+18055550142",
+            recording_sid=new_sid("RE"), recording_url="https://api.twilio.com/recording", duration=9, critical=False,
+        )  # fmt: skip
+        number, key = t.number, f"transcribe:{t.recording_sid}"
+    for _ in range(4):
+        sweep_once(runtime)
+        runtime.redis.flushdb()  # Redis restarted (it keeps nothing on disk): the job is gone
+        clock.advance(minutes=runtime.settings.transcription_pending_minutes + 1)
+    with runtime.sessions() as s:
+        message = s.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
+        assert message.failed_at is not None and message.attempts == 2 and message.last_error == "the job was lost"
+        t = service.get_ticket(s, number)
+        assert t.transcription_state == "failed"
+        assert t.transcription_error == "not transcribed after 2 attempts: the job was lost"
+        assert "job failed" in [a.action for a in t.audit]
+    console.login()  # the clock moved past the console's idle timeout
+    page = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "not transcribed after 2 attempts" in page and "Retry transcription" in page
