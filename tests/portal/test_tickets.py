@@ -526,3 +526,13 @@ def test_an_emailed_file_whose_stored_name_has_a_line_break_downloads_from_the_p
         "attachment; filename=\"printer X-Injected: 1 ete.log\"; filename*=UTF-8''printer%20X-Injected%3A%201%20%C3%A9t%C3%A9.log"
     )
     download.close()
+
+
+def test_a_summary_submitted_with_line_breaks_is_stored_as_one_line(
+    portal_client: Make, portal_runtime: Runtime
+) -> None:
+    response = portal_client("dana").post(
+        "/portal/tickets/new", {**OUTAGE, "summary": "Records down\r\nBcc: all@example.com\tnow", "step": "submit"}
+    )
+    assert response.status_code == 303
+    assert only_ticket(portal_runtime).summary == "Records down Bcc: all@example.com now"
