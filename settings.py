@@ -161,6 +161,7 @@ class Settings:
     worker_heartbeat_seconds: int = 10  # a worker silent for 3 beats is taken for dead by the sweeper
     worker_nice: int = 10  # the model-loading worker yields the cores to the web tier and the pager
     job_retry_intervals: tuple[int, ...] = (10, 30, 90)  # seconds between tries of a failed job
+    outbox_max_attempts: int = 6  # hand-overs of an outbox message to the job queue before it is marked failed
     dispatch_after_response: bool = True  # hand jobs to Redis right after a webhook answers
     allow_simulated_time: bool = False  # demos/tests only: honour the simulator's time header
     # Coordinator console and JSON API
@@ -282,6 +283,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         worker_heartbeat_seconds=_int(env, "WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
         worker_nice=min(_int(env, "WORKER_NICE", 10, minimum=0), 19),
         job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
+        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, minimum=1),
         console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
         console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),
         console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),

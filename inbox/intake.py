@@ -23,6 +23,7 @@ from ticketing import conversation, mailrules, outbox, service
 from ticketing.models import InboundMail, MailAttachment, Source, Ticket, TicketMessage
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
+from ticketing.text import one_line
 
 log = logging.getLogger(__name__)
 SYSTEM = "email intake"
@@ -276,7 +277,9 @@ def _store_attachments(message: TicketMessage, mail: ParsedMail, row: InboundMai
     for i, part in enumerate(mail.attachments):
         name = SAFE_NAME.sub("_", Path(part.filename).name).strip("._")[:120] or f"attachment-{i}"
         attachment = MailAttachment(
-            filename=part.filename[:255], content_type=part.content_type[:120], size=len(part.data)
+            filename=(one_line(part.filename) or f"attachment-{i}")[:255],
+            content_type=part.content_type[:120],
+            size=len(part.data),
         )
         if len(part.data) > settings.mail_attachment_max_bytes:
             attachment.note = (

@@ -26,6 +26,7 @@ from ticketing.models import (
     Escalation,
     InboundMail,
     Milestone,
+    OutboxMessage,
     Page,
     PortalSignInEvent,
     Ticket,
@@ -186,6 +187,7 @@ class SupportlineCollector:
             yield escalations
             yield from self._unreached(s)
             yield from self._sign_in_mail(s)
+            yield from self._outbox_failed(s)
 
             first_pages = s.execute(
                 select(Ticket.opened_at, func.min(Page.sent_at))
@@ -286,6 +288,19 @@ class SupportlineCollector:
         retrying = GaugeMetricFamily("supportline_pages_retrying", "Pages waiting for Twilio or the mail server")
         retrying.add_metric([], waiting)
         yield retrying
+
+    def _outbox_failed(self, s: Any) -> Iterator[Metric]:
+        """Outbox messages given up after OUTBOX_MAX_ATTEMPTS (until someone sends them again), by kind."""
+        failed = GaugeMetricFamily(
+            "supportline_outbox_failed", "Outbox messages marked failed after their last attempt", labels=["kind"]
+        )
+        for kind, n in s.execute(
+            select(OutboxMessage.kind, func.count())
+            .where(OutboxMessage.failed_at.is_not(None))
+            .group_by(OutboxMessage.kind)
+        ):
+            failed.add_metric([kind], n)
+        yield failed
 
     def _queue(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(

@@ -103,6 +103,34 @@ def mark_bouncing(session: Session, address: str, reason: str, now: datetime) ->
     return row
 
 
+def send_again(session: Session, ticket: Ticket, message_id: int, *, actor: str, now: datetime) -> TicketMessage:
+    """Queue a failed outgoing message of ``ticket`` again (its cause fixed), with a fresh set of attempts; audited.
+
+    Only a failed message: a suppressed one says why it is not sent (a bouncing address has its own remedy)."""
+    row = session.get(TicketMessage, message_id)
+    if row is None or row.ticket_id != ticket.id or row.direction != "out":
+        raise InvalidInput(f"ticket {ticket.number} has no such outgoing message")
+    if row.state != "failed":
+        raise InvalidTransition(f"only a failed message can be sent again; this one is {row.state}")
+    previous = row.error
+    row.state = "queued"
+    row.error = None
+    # A notice was sent by its notify job (keyed on the notice), a reply by a deliver job; either is reposted.
+    key = row.key if row.event != "reply" and row.key.startswith(f"{outbox.NOTIFY}:") else f"{outbox.DELIVER}:{row.id}"
+    if not outbox.repost(session, key):
+        outbox.post(session, outbox.DELIVER, f"{outbox.DELIVER}:{row.id}", {"message": row.id}, now)
+    service.audit(
+        session,
+        ticket,
+        actor=actor,
+        action="message sent again",
+        now=now,
+        detail={"event": row.event, "channel": row.channel},
+        reason=previous,
+    )
+    return row
+
+
 def clear_bouncing(session: Session, ticket: Ticket, *, actor: str, now: datetime) -> str:
     """The ticket's address works again (a coordinator checked it): mail goes to it again, audited on the ticket.
 
@@ -152,8 +180,12 @@ def add_client_message(
     - merged: the message goes to the ticket it was merged into.
     An automatic message (``auto_reason``: out-of-office, list mail) is recorded but changes nothing.
     """
+    origin = ticket
     while ticket.merged_into_id is not None:
-        ticket = session.get(Ticket, ticket.merged_into_id)  # type: ignore[assignment]
+        into = session.get(Ticket, ticket.merged_into_id)
+        if into is None or service.merge_refusal(origin, into) is not None:
+            break  # merged across clients before such merges were refused: a follow-up of its own, below
+        ticket = into
     automatic = auto_reason is not None
     reopened = False
     follow_up_of = None

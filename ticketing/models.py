@@ -263,8 +263,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
     completed_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # hand-overs to the job queue
     last_error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column(index=True)  # given up after OUTBOX_MAX_ATTEMPTS
 
 
 class Escalation(Base):

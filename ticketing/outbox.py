@@ -48,6 +48,8 @@ def repost(session: Session, key: str) -> bool:
         return False
     message.dispatched_at = None
     message.completed_at = None
+    message.failed_at = None
+    message.attempts = 0  # a person asked for it again: it gets a fresh set of attempts
     return True
 
 
@@ -56,3 +58,10 @@ def complete(session: Session, key: str, now: datetime) -> None:
     message = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).first()
     if message is not None and message.completed_at is None:
         message.completed_at = now
+
+
+def give_up(message: OutboxMessage, reason: str, now: datetime) -> None:
+    """Stop trying ``message``: it is finished, as failed, with ``reason`` (the sweeper never dispatches it again)."""
+    message.completed_at = now
+    message.failed_at = now
+    message.last_error = reason[:1000]

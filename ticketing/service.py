@@ -37,6 +37,7 @@ from ticketing.models import (
 from ticketing.policy import MILESTONES, SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import Pause, calendar_for, deadlines, milestone_state
+from ticketing.text import one_line
 
 # Ticket numbers start here, so every number has six digits.
 NUMBER_BASE = 400000
@@ -121,7 +122,7 @@ def open_ticket(
         caller_number=e164 or (caller_number or None),
         client=client,
         contact=contact,
-        summary=summary[:200],
+        summary=one_line(summary)[:200],  # one line: it becomes the subject of every reply
         description=description,
         opened_at=now,
         updated_at=now,
@@ -637,6 +638,35 @@ def end_exceptional_event(session: Session, event_id: int, *, actor: str, now: d
 # --- coordinator actions -------------------------------------------------------------------------------
 
 
+def merge_refusal(ticket: Ticket, into: Ticket) -> str | None:
+    """Why ``ticket`` may not go into ``into`` because of who sees what in the portal; None when it may.
+
+    A merged ticket's later messages (a portal reply and its files, an email reply) land on the ticket it
+    went into, so everyone who sees that ticket in the portal must already see this one: the same client
+    (a client's primary contacts see all its tickets), and never a colleague's own ticket. A ticket of a
+    caller the directory does not know has no portal viewer to protect and may go into any ticket.
+    """
+    if into.client_id is None:
+        return None  # no portal user sees a ticket without a client
+    if ticket.client_id is None:
+        return None  # a caller the directory does not know: the coordinator judged it the same request
+    if ticket.client_id != into.client_id:
+        here = ticket.client.name if ticket.client is not None else "one client"
+        there = into.client.name if into.client is not None else "another client"
+        return (
+            f"ticket {ticket.number} ({here}) cannot be merged into ticket {into.number} ({there}): "
+            "tickets of different clients are never merged, or the client's later replies and files "
+            "would show to the other client"
+        )
+    contact = into.contact
+    if contact is not None and contact.id != ticket.contact_id and not contact.primary:
+        return (
+            f"ticket {ticket.number} cannot be merged into ticket {into.number}: that is {contact.name}'s own ticket, "
+            f"who cannot see this one in the portal; merge it the other way round or into a primary contact's ticket"
+        )
+    return None
+
+
 def merge_ticket(
     session: Session, ticket: Ticket, into: Ticket, *, actor: str, now: datetime, reason: str | None = None
 ) -> None:
@@ -650,6 +680,9 @@ def merge_ticket(
         raise InvalidTransition(f"ticket {into.number} was itself merged; merge into the ticket it went into")
     if not Status(into.status).is_open:
         raise InvalidTransition(f"ticket {into.number} is {into.status}: merge into an open ticket")
+    refusal = merge_refusal(ticket, into)
+    if refusal is not None:
+        raise InvalidTransition(refusal)
     previous = ticket.status
     ticket.merged_into_id = into.id
     ticket.status = Status.CLOSED.value
@@ -749,3 +782,52 @@ def call_events(session: Session, call_sid: str | None) -> Sequence[CallEvent]:
     return session.scalars(
         select(CallEvent).where(CallEvent.call_sid == call_sid).order_by(CallEvent.at, CallEvent.id)
     ).all()
+
+
+def outbox_failed(session: Session, message: OutboxMessage, reason: str, now: datetime) -> None:
+    """Give up an outbox message after its last attempt, and say so on its ticket.
+
+    A client message (a reply or a notice) is shown failed with the reason in the conversation; any
+    other job of a ticket (a page, a confirmation SMS) leaves an audit entry. Either way a person sees it.
+    """
+    outbox.give_up(message, reason, now)
+    payload = message.payload or {}
+    row: TicketMessage | None = None
+    if message.kind == outbox.DELIVER and payload.get("message") is not None:
+        row = session.get(TicketMessage, int(payload["message"]))
+    elif message.kind == outbox.NOTIFY:
+        row = session.scalars(select(TicketMessage).where(TicketMessage.key == message.key)).first()
+    if row is not None:
+        if row.state in ("sent", "bounced", "suppressed", "failed"):
+            return  # the job settled the message itself before it died
+        row.state = "failed"
+        row.error = f"not sent after {message.attempts} attempts: {reason}"[:1000]
+        audit(
+            session,
+            row.ticket,
+            actor="support line",
+            action="email failed" if row.channel == "email" else "sms failed",
+            now=now,
+            detail={"event": row.event, "to": row.to_address if row.channel == "email" else phone.mask(row.to_address)},
+            reason=row.error,
+        )
+        return
+    ticket: Ticket | None = None
+    if payload.get("ticket") is not None:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == int(payload["ticket"]))).first()
+    elif message.kind == outbox.TRANSCRIBE and payload.get("recording_sid"):
+        ticket = session.scalars(select(Ticket).where(Ticket.recording_sid == payload["recording_sid"])).first()
+        if ticket is not None and ticket.transcription_state == TranscriptionState.PENDING.value:
+            # Shown as a failed transcription, which the console offers to retry, not "pending" for ever.
+            ticket.transcription_state = TranscriptionState.FAILED.value
+            ticket.transcription_error = f"not transcribed after {message.attempts} attempts: {reason}"[:1000]
+    if ticket is not None:
+        audit(
+            session,
+            ticket,
+            actor="support line",
+            action="job failed",
+            now=now,
+            detail={"kind": message.kind, "event": payload.get("event"), "attempts": message.attempts},
+            reason=reason[:1000],
+        )

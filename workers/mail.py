@@ -28,6 +28,7 @@ from ticketing import conversation, mailrules, outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import InboundMail, Ticket, TicketMessage
 from ticketing.priority import Priority
+from ticketing.text import one_line
 from workers import runtime as rt
 from workers.notices import Notices, load_notices
 
@@ -308,16 +309,18 @@ def build_email(runtime: rt.Runtime, row: TicketMessage, body: str, number: int)
     """The outgoing message: ticket tag in the subject, stored Message-ID, Auto-Submitted, plain text."""
     settings = runtime.settings
     msg = EmailMessage()
-    msg["From"] = settings.mail_from
-    msg["To"] = row.to_address or ""
+    # Every value made one line: a line break in a stored subject (a summary typed or mailed with one) would make
+    # the email package refuse the header, and the message would never go out.
+    msg["From"] = one_line(settings.mail_from)
+    msg["To"] = one_line(row.to_address)
     if settings.inbox_address and settings.inbox_address not in settings.mail_from.lower():
-        msg["Reply-To"] = settings.inbox_address
-    msg["Subject"] = row.subject
+        msg["Reply-To"] = one_line(settings.inbox_address)
+    msg["Subject"] = one_line(row.subject)
     msg["Date"] = format_datetime(runtime.now())
-    msg["Message-ID"] = row.message_id or ""
+    msg["Message-ID"] = one_line(row.message_id)
     if row.in_reply_to:
-        msg["In-Reply-To"] = row.in_reply_to
-        msg["References"] = row.in_reply_to
+        msg["In-Reply-To"] = one_line(row.in_reply_to)
+        msg["References"] = one_line(row.in_reply_to)
     # RFC 3834: a notice answering the client's mail is auto-replied, the others auto-generated.
     msg["Auto-Submitted"] = "auto-replied" if row.in_reply_to else "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no out-of-office back to us

@@ -115,7 +115,12 @@ def enqueue_claimed(runtime: Runtime, claimed: list[Claimed]) -> int:
             conn.execute(
                 update(table)
                 .where(table.c.id.in_([row[0] for row in claimed]))
-                .values(dispatched_at=None, last_error=f"{type(exc).__name__}: {exc}"[:500])
+                # A hand-over Redis refused is no attempt: an outage must not use up OUTBOX_MAX_ATTEMPTS.
+                .values(
+                    dispatched_at=None,
+                    attempts=table.c.attempts - 1,
+                    last_error=f"{type(exc).__name__}: {exc}"[:500],
+                )
             )
         log.warning("redis unavailable, %d jobs stay in the outbox: %s", len(claimed), type(exc).__name__)
         return 0

@@ -20,6 +20,7 @@ from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from sqlalchemy import select
 
+from ticketing import service
 from ticketing.models import OutboxMessage
 from workers import runtime as rt
 from workers.logs import configure
@@ -29,7 +30,6 @@ from workers.worker import is_alive
 
 log = logging.getLogger(__name__)
 DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
-MAX_ATTEMPTS = 6
 
 
 def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> int:
@@ -62,15 +62,25 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
                 status = JobStatus.FAILED  # its worker was killed outright; RQ would notice only after the timeout
             if status is not None and status not in DEAD:
                 continue
-            if message.attempts >= MAX_ATTEMPTS:
-                message.completed_at = runtime.now()
-                message.last_error = f"gave up after {message.attempts} attempts (job {status or 'lost'})"
-                log.error("outbox %s: %s", message.key, message.last_error)
+            if message.attempts >= runtime.settings.outbox_max_attempts:
+                # The last attempt failed too: mark it failed where people look (the ticket, /metrics), never
+                # a silent stop, nor another dispatch that fails the same way for ever.
+                reason = job_error(job) or f"the job was {status or 'lost'}"
+                service.outbox_failed(s, message, reason, runtime.now())
+                log.error("outbox %s: failed after %d attempts: %s", message.key, message.attempts, reason)
                 continue
             log.warning("outbox %s: job %s, dispatching again", message.key, status or "lost")
             message.dispatched_at = None
             requeued += 1
     return requeued
+
+
+def job_error(job: Job | None) -> str | None:
+    """The last line of a failed job's traceback (``NoticeConfigError: templates.reply: ...``), if RQ kept it."""
+    if job is None:
+        return None
+    lines = [line.strip() for line in (job.exc_info or "").splitlines() if line.strip()]
+    return lines[-1][:500] if lines else None
 
 
 def stand_in_scheduler(runtime: rt.Runtime) -> None:

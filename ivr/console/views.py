@@ -46,6 +46,7 @@ from ticketing.models import (
 from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from ticketing.sla import calendar_for
+from ticketing.text import one_line
 from workers.runtime import Runtime
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
@@ -538,16 +539,14 @@ def _merge_candidates(session: Session, ticket: Ticket) -> list[Ticket]:
         match.append(Ticket.client_id == ticket.client_id)
     if not match:
         return []
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(
-                or_(*match), Ticket.id != ticket.id, Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None)
-            )
-            .order_by(Ticket.opened_at)
-            .limit(8)
-        ).all()
-    )
+    candidates = session.scalars(
+        select(Ticket)
+        .where(or_(*match), Ticket.id != ticket.id, Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None))
+        .order_by(Ticket.opened_at)
+        .limit(8)
+    ).all()
+    # Never offer a merge the service refuses (another client's ticket with the same caller ID).
+    return [c for c in candidates if service.merge_refusal(ticket, c) is None]
 
 
 def _local_input(at: datetime, runtime: Runtime) -> str:
@@ -1047,6 +1046,15 @@ def _reply(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     return f"Reply queued ({message.channel} to {message.to_address if message.channel == 'email' else 'the caller'})."
 
 
+@action("send-again")
+def _send_again(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    number = _text(form, "message")
+    if not number.isdigit():
+        raise ValueError("say which message to send again")
+    conversation.send_again(c.session, t, int(number), actor=c.actor, now=c.now)
+    return "Message queued again."
+
+
 @action("mail-deliverable", TRIAGE)
 def _mail_deliverable(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     address = conversation.clear_bouncing(c.session, t, actor=c.actor, now=c.now)
@@ -1065,7 +1073,11 @@ def mail_attachment(attachment_id: int) -> Response:
     path = recording_file(stored, runtime.settings.recordings_dir)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype="application/octet-stream", as_attachment=True, download_name=name, max_age=0)
+    # A name mailed with a line break (RFC 2231 lets a sender encode one) would make the header invalid: one line,
+    # which send_file then quotes (and encodes per RFC 5987 when it is not ASCII).
+    response = send_file(
+        path, mimetype="application/octet-stream", as_attachment=True, download_name=one_line(name) or "file", max_age=0
+    )
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

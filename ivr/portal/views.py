@@ -46,6 +46,7 @@ from ticketing.models import TicketAttachment
 from ticketing.portal import PortalViewer
 from ticketing.priority import Priority
 from ticketing.sla import calendar_for
+from ticketing.text import one_line
 from ticketing.triage import QUESTIONS, Affected, TriageAnswers, parse_answers, triage
 from workers.runtime import Runtime
 
@@ -122,11 +123,23 @@ def link_limits(runtime: Runtime) -> portal.LinkLimits:
     )
 
 
+# The forms that take files. Werkzeug's multipart parser reads the body 64 KiB at a time and answers 413 when
+# one read plus the undecoded tail it keeps (up to a boundary's length) exceeds max_form_memory_size, so the
+# app's 64 KiB form limit refused most files over a few hundred KiB. These forms allow a read, a boundary and
+# their longest text field; every other form keeps the small limit.
+UPLOAD_ENDPOINTS = frozenset({"portal.new_ticket", "portal.reply"})
+UPLOAD_FORM_MEMORY_BYTES = 256 * 1024
+UPLOAD_FORM_FIELDS = 20  # the new-ticket form's fields, with room to spare (files are counted on top)
+
+
 @blueprint.url_value_preprocessor
-def cap_request_size(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+def cap_request_size(endpoint: str | None, _values: dict[str, Any] | None) -> None:
     """No portal request body larger than its files allow (checked before CSRF reads the form)."""
     s = rt().settings
     request.max_content_length = s.portal_attachment_max_files * s.portal_attachment_max_bytes + 256 * 1024
+    if endpoint in UPLOAD_ENDPOINTS:
+        request.max_form_memory_size = UPLOAD_FORM_MEMORY_BYTES
+        request.max_form_parts = UPLOAD_FORM_FIELDS + s.portal_attachment_max_files
 
 
 @blueprint.before_request
@@ -701,7 +714,7 @@ def attachment_response(row: TicketAttachment | conversation.ClientFile, root: P
         path,
         mimetype=mimetype,
         as_attachment=mimetype not in IMAGE_TYPES.values(),
-        download_name=row.filename,
+        download_name=one_line(row.filename) or "file",  # an emailed name may carry a line break
         max_age=0,
     )
     response.headers["Cache-Control"] = "private, no-store"

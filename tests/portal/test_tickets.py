@@ -496,3 +496,43 @@ def test_a_reply_on_a_merged_ticket_goes_to_the_ticket_it_went_into(
     with portal_runtime.sessions() as s:
         bodies = {n: [m.body for m in conversation.conversation(s, service.get_ticket(s, n))] for n in (kept, repeat)}
     assert bodies == {kept: ["Still down here."], repeat: []}
+
+
+def test_an_emailed_file_whose_stored_name_has_a_line_break_downloads_from_the_portal(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    number = client_ticket("dana", "Printer", priority="P3")
+    folder = Path(portal_runtime.settings.recordings_dir) / "mail" / "1"
+    folder.mkdir(parents=True)
+    (folder / "printer.log").write_bytes(b"paper jam at tray 2\n")
+    with transaction(portal_runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        landing = conversation.add_client_message(
+            s, t, body="Log attached.", author="Dana Whitfield", now=portal_runtime.now(),
+            policy=portal_runtime.policy, from_address=EMAILS["dana"],
+        )  # fmt: skip
+        # A name stored before names were cleaned at intake (RFC 2231 lets a sender encode CR and LF).
+        row = MailAttachment(
+            message=landing.message, filename="printer\r\nX-Injected: 1\r\n\u00e9t\u00e9.log", content_type="text/plain",
+            size=20, path=str(folder / "printer.log"),
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        stored_id = row.id
+    download = portal_client("dana").get(f"/portal/tickets/{number}/email-files/{stored_id}")
+    assert download.status_code == 200 and download.data == b"paper jam at tray 2\n"
+    assert "X-Injected" not in download.headers
+    assert download.headers["Content-Disposition"] == (
+        "attachment; filename=\"printer X-Injected: 1 ete.log\"; filename*=UTF-8''printer%20X-Injected%3A%201%20%C3%A9t%C3%A9.log"
+    )
+    download.close()
+
+
+def test_a_summary_submitted_with_line_breaks_is_stored_as_one_line(
+    portal_client: Make, portal_runtime: Runtime
+) -> None:
+    response = portal_client("dana").post(
+        "/portal/tickets/new", {**OUTAGE, "summary": "Records down\r\nBcc: all@example.com\tnow", "step": "submit"}
+    )
+    assert response.status_code == 303
+    assert only_ticket(portal_runtime).summary == "Records down Bcc: all@example.com now"

@@ -22,6 +22,7 @@ PURE = [
     "ticketing.triage",
     "ticketing.mailrules",
     "ticketing.transcripts",
+    "ticketing.text",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 
