@@ -8,7 +8,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 # Namespaced: the Redis database is shared with the job queues.
 REPLAY_KEY_PREFIX = "supportline:mail-webhook"
@@ -16,12 +19,6 @@ REPLAY_KEY_PREFIX = "supportline:mail-webhook"
 
 class ReplayCheckUnavailable(RuntimeError):
     """The store of used signatures (Redis) cannot be reached: the request cannot be checked, so it is refused."""
-
-
-class _Redis(Protocol):
-    def set(self, name: str, value: bytes, *, nx: bool, ex: int) -> object: ...
-
-    def delete(self, *names: str) -> object: ...
 
 
 def mailgun_valid(signing_key: str, timestamp: str, token: str, signature: str, *, now: float, max_age: int) -> bool:
@@ -76,7 +73,7 @@ def replay_key(provider: str, signed: bytes) -> str:
     return f"{REPLAY_KEY_PREFIX}:{provider}:{hashlib.sha256(signed).hexdigest()}"
 
 
-def first_use(redis: _Redis, key: str, *, timestamp: str, now: float, max_age: int) -> bool:
+def first_use(redis: Redis, key: str, *, timestamp: str, now: float, max_age: int) -> bool:
     """Remember ``key`` for as long as its timestamp is accepted (``SET NX EX``); False when already used.
 
     Raises ReplayCheckUnavailable when Redis cannot answer.
@@ -90,7 +87,7 @@ def first_use(redis: _Redis, key: str, *, timestamp: str, now: float, max_age: i
         raise ReplayCheckUnavailable(str(exc)) from exc
 
 
-def forget(redis: _Redis, key: str) -> None:
+def forget(redis: Redis, key: str) -> None:
     """Release ``key`` when the request was not stored after all, so the provider's retry is accepted."""
     from redis.exceptions import RedisError
 

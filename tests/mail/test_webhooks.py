@@ -205,3 +205,22 @@ def test_with_redis_down_a_signed_webhook_is_answered_503_and_nothing_is_stored(
     body, headers = sendgrid_request(desk, fixtures.html_only())
     assert web.post("/mail/inbound/sendgrid", data=io.BytesIO(body), headers=headers).status_code == 503
     assert stored(desk) == 0
+
+
+def test_a_message_the_database_could_not_store_is_accepted_when_the_provider_sends_it_again(
+    desk: Desk, web: FlaskClient
+) -> None:
+    from ticketing.db import make_engine, make_session_factory
+
+    working = desk.runtime.sessions
+    down = make_engine("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")  # nothing listens there
+    form = mailgun_form(desk, fixtures.multipart_alternative())
+    desk.runtime.sessions = make_session_factory(down)
+    try:
+        first = web.post("/mail/inbound/mailgun/mime", data=form)
+    finally:
+        desk.runtime.sessions = working
+        down.dispose()
+    assert first.status_code == 503 and first.json["error"] == "not stored, send again"
+    again = web.post("/mail/inbound/mailgun/mime", data=form)  # the provider's retry: the same signed request
+    assert again.status_code == 200 and stored(desk) == 1
