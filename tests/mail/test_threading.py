@@ -5,16 +5,21 @@ Every message arrives through the signed Mailgun webhook, as in production, and 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
-from tests.conftest import FixedClock
+from tests.conftest import POSTGRES_URL, FixedClock
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
 from tests.mail.test_webhooks import mailgun_form, web  # noqa: F401 - the fixture
 from ticketing import conversation, mailrules, service
-from ticketing.db import transaction
+from ticketing.db import normalize_url, transaction
 from ticketing.models import AuditEntry, InboundMail, MailAddress, Ticket, TicketMessage
 
 ATTACKER = "attacker@evil.example"
@@ -416,3 +421,78 @@ def test_a_noreply_sender_with_a_persons_reply_to_gets_no_automatic_answer_anywh
         row.outcome or ""
     )
     assert desk.sent() == []
+
+
+# --- the migration ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own with no schema yet (an SQLite file, or a PostgreSQL schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
+        return
+    schema = f"test_upgrade_{os.getpid()}"
+    base = normalize_url(POSTGRES_URL)
+    engine = create_engine(base)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError:
+        engine.dispose()
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not available")
+    yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
+def test_the_upgrade_gives_existing_email_tickets_without_a_contact_the_address_that_opened_them(
+    empty_database: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert
+
+    from settings import ROOT
+    from ticketing.db import make_engine
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", empty_database.replace("%", "%%"))
+    command.upgrade(config, "0008")
+    at = datetime(2026, 11, 18, 18, 0, tzinfo=UTC)
+    engine = make_engine(empty_database)
+    tickets, messages = Ticket.__table__, TicketMessage.__table__
+    with engine.begin() as conn:
+        for number, source in ((400001, "email"), (400002, "phone")):
+            conn.execute(
+                insert(tickets).values(
+                    id=number - 400000, number=number, priority="P3", source=source, opened_at=at, updated_at=at
+                )
+            )
+        for i, (ticket_id, sender) in enumerate(
+            [(1, "someone@unknown-company.example"), (1, "colleague@unknown-company.example"), (2, "x@y.example")]
+        ):
+            conn.execute(
+                insert(messages).values(
+                    ticket_id=ticket_id,
+                    key=f"in:{i}",
+                    direction="in",
+                    channel="email",
+                    event="client",
+                    author=sender,
+                    from_address=sender,
+                    state="received",
+                    created_at=at,
+                )
+            )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT number, requester_email FROM tickets ORDER BY number")).all()
+    assert [tuple(r) for r in rows] == [(400001, "someone@unknown-company.example"), (400002, None)]
+    command.downgrade(config, "0008")
+    engine.dispose()
