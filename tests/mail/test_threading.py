@@ -421,6 +421,37 @@ def test_a_noreply_sender_with_a_persons_reply_to_gets_no_automatic_answer_anywh
         row.outcome or ""
     )
     assert desk.sent() == []
+    (ticket,) = desk.tickets()
+    with desk.runtime.sessions() as s:
+        t = service.get_ticket(s, ticket.number)
+        assert t.contact is not None and t.contact.name == "Priya Raman"  # the person the robot wrote for
+        assert t.requester_email is None  # a machine is never written to
+    reply_from_console(desk, ticket.number, "The maintenance is booked.")  # a person's reply: to the contact
+    assert [m["To"] for m in desk.sent()] == ["priya@pismotitle.example"]
+
+
+def test_a_noreply_sender_whose_reply_to_is_no_contact_leaves_the_ticket_without_an_email_address(
+    desk: Desk,
+    web: FlaskClient,  # noqa: F811
+) -> None:
+    post(
+        desk,
+        web,
+        fixtures.plain(
+            sender="Forms <forms-noreply@google.com>",
+            subject="New response: laptop request",
+            body="A stranger filled in the form.",
+            mid="<forms-1@google.com>",
+            reply_to="someone@example.org",
+        ),
+    )
+    (ticket,) = desk.tickets()
+    assert "Reply-To someone@example.org (not written to" in ticket.description
+    from ticketing.errors import InvalidTransition
+
+    with pytest.raises(InvalidTransition, match="no email address"):
+        reply_from_console(desk, ticket.number, "Which laptop?")
+    assert desk.sent() == []
 
 
 # --- the migration ------------------------------------------------------------------------------------
