@@ -68,35 +68,26 @@ def requester_address(session: Session, ticket: Ticket) -> str | None:
     return service.mail_address(ticket)
 
 
-def client_domains(session: Session, client_id: int) -> set[str]:
-    """The mail domains the client's directory contacts use, public providers' left out."""
-    emails = session.scalars(select(Contact.email).where(Contact.client_id == client_id, Contact.email.is_not(None)))
-    domains = {e.strip().lower().rsplit("@", 1)[1] for e in emails if e and "@" in e}
-    return domains - mailrules.PUBLIC_DOMAINS
-
-
 def sender_on_ticket(session: Session, ticket: Ticket, address: str | None) -> bool:
-    """Whether mail from ``address`` may join ``ticket`` by its tag: the ticket's contact or requester, another
-    contact of its client, or an address at a domain the client's contacts use (never a public provider's).
-
-    A ticket merged into another also accepts the senders of the ticket it went into.
-    """
-    addr = (address or "").strip().lower()
-    if "@" not in addr:
+    """Whether mail from ``address`` may join ``ticket`` by its tag or a client's Message-ID
+    (``mailrules.sender_on_ticket``: the ticket's contact or requester, a contact of its client, or an address
+    at its client's domain). A ticket merged into another also accepts the senders of the one it went into."""
+    if not address:
         return False
     seen: set[int] = set()
     current: Ticket | None = ticket
     while current is not None and current.id not in seen:
         seen.add(current.id)
-        if addr in {a.strip().lower() for a in (service.mail_address(current), current.requester_email) if a}:
+        own = [a for a in (service.mail_address(current), current.requester_email) if a]
+        client = (
+            session.scalars(
+                select(Contact.email).where(Contact.client_id == current.client_id, Contact.email.is_not(None))
+            ).all()
+            if current.client_id is not None
+            else []
+        )
+        if mailrules.sender_on_ticket(address, own, [c for c in client if c]):
             return True
-        if current.client_id is not None:
-            if session.scalar(
-                select(Contact.id).where(Contact.client_id == current.client_id, func.lower(Contact.email) == addr)
-            ):
-                return True
-            if addr.rsplit("@", 1)[1] in client_domains(session, current.client_id):
-                return True
         current = session.get(Ticket, current.merged_into_id) if current.merged_into_id is not None else None
     return False
 

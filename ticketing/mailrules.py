@@ -122,6 +122,21 @@ def client_for_domain(domain: str, domains_by_client: Mapping[int, Iterable[str]
     return owners[0] if len(owners) == 1 else None
 
 
+def sender_on_ticket(address: str, ticket_addresses: Iterable[str], client_addresses: Iterable[str]) -> bool:
+    """Whether mail from ``address`` may join a ticket it names by tag: it is one of the ticket's own addresses
+    (contact, requester), one of its client's contacts' addresses, or at a domain those contacts use (never a
+    public provider's: a gmail.com contact does not let every gmail.com address in)."""
+    addr = address.strip().lower()
+    if "@" not in addr:
+        return False
+    own = {a.strip().lower() for a in ticket_addresses if a}
+    clients = {a.strip().lower() for a in client_addresses if a and "@" in a}
+    if addr in own or addr in clients:
+        return True
+    domains = {a.rsplit("@", 1)[1] for a in clients} - PUBLIC_DOMAINS
+    return addr.rsplit("@", 1)[1] in domains
+
+
 def reopens(resolved_at: datetime | None, now: datetime, reopen_days: int) -> bool:
     """A client reply to a resolved ticket reopens it within ``reopen_days``; after that it opens a new ticket."""
     if resolved_at is None:

@@ -527,3 +527,24 @@ def test_the_upgrade_gives_existing_email_tickets_without_a_contact_the_address_
     assert [tuple(r) for r in rows] == [(400001, "someone@unknown-company.example"), (400002, None)]
     command.downgrade(config, "0008")
     engine.dispose()
+
+
+# --- the rule itself, pure --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "joins"),
+    [
+        ("dana@acme-dental.example", True),  # the ticket's contact
+        ("DANA@Acme-Dental.example", True),
+        ("luis.personal@gmail.com", True),  # another contact of the client, at a public provider
+        ("jose@acme-dental.example", True),  # a colleague at the client's domain
+        ("anyone@gmail.com", False),  # a public provider's domain lets nobody else in
+        ("attacker@evil.example", False),
+        ("dana@acme-dental.example.evil.example", False),
+        ("", False),
+    ],
+)
+def test_who_may_join_a_ticket_by_its_tag(address: str, joins: bool) -> None:
+    client = ["dana@acme-dental.example", "luis.personal@gmail.com"]
+    assert mailrules.sender_on_ticket(address, ["dana@acme-dental.example"], client) is joins
