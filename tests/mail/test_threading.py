@@ -548,3 +548,16 @@ def test_the_upgrade_gives_existing_email_tickets_without_a_contact_the_address_
 def test_who_may_join_a_ticket_by_its_tag(address: str, joins: bool) -> None:
     client = ["dana@acme-dental.example", "luis.personal@gmail.com"]
     assert mailrules.sender_on_ticket(address, ["dana@acme-dental.example"], client) is joins
+
+
+def test_a_delivery_report_naming_our_message_only_in_its_dsn_fields_counts(
+    desk: Desk,
+    web: FlaskClient,  # noqa: F811
+) -> None:
+    dana_opens(desk, web)
+    confirmation_id = desk.sent()[0]["Message-ID"]
+    raw = fixtures.forged_bounce(["dana@acme-dental.example"], "<not-ours@example.org>")
+    raw = raw.replace(b"Action: failed\r\n", f"Action: failed\r\nX-Original-Message-ID: {confirmation_id}\r\n".encode())
+    raw = raw.replace(b"Message-ID: <not-ours@example.org>\r\n", b"")  # no headers of the original
+    row = post(desk, web, raw)
+    assert row.state == "bounce" and "dana@acme-dental.example marked bouncing" in (row.outcome or "")
