@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def first_use(redis: Redis, key: str, *, timestamp: str, now: float, max_age: in
     """
     from redis.exceptions import RedisError
 
-    lifetime = max(1, int(float(timestamp) + max_age - now) + 1)
+    lifetime = max(1, math.ceil(float(timestamp) + max_age - now) + 1)  # a second past its last accepted moment
     try:
         return bool(redis.set(key, b"1", nx=True, ex=lifetime))
     except (RedisError, OSError) as exc:

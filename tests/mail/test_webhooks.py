@@ -189,11 +189,8 @@ def test_the_replay_check_keys_are_namespaced_and_expire_with_the_signatures_lif
     keys = desk.runtime.redis.keys("supportline:mail-webhook:*")
     assert len(keys) == 1 and form["token"] not in keys[0].decode()  # a digest, never the token itself
     ttl = desk.runtime.redis.ttl(keys[0])
-    assert (
-        desk.runtime.settings.mail_webhook_max_age_seconds
-        < ttl
-        <= 2 * desk.runtime.settings.mail_webhook_max_age_seconds + 60
-    )
+    max_age = desk.runtime.settings.mail_webhook_max_age_seconds
+    assert max_age - 5 <= ttl <= max_age + 2  # as long as a timestamp of now is accepted (Redis rounds TTLs)
 
 
 def test_with_redis_down_a_signed_webhook_is_answered_503_and_nothing_is_stored(desk: Desk, web: FlaskClient) -> None:
