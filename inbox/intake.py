@@ -149,7 +149,7 @@ def process(session: Session, inbound_id: int, *, settings: Settings, policy: Su
         row.state = "ignored"
         row.outcome = f"Message-ID {mail.message_id} is one we sent: not ticketed"
         return "ignored"
-    ticket = _thread(session, mail, ids, settings.mail_tag_prefix)
+    ticket, mentioned = _thread(session, mail, ids, settings.mail_tag_prefix)
     auto = mail.auto_reason
     author = mail.sender or "unknown sender"
     if ticket is not None:
@@ -160,7 +160,9 @@ def process(session: Session, inbound_id: int, *, settings: Settings, policy: Su
             author=author,
             now=now,
             policy=policy,
-            from_address=mail.reply_to or mail.sender or None,
+            # The From address: who wrote it. Where the ticket's mail goes is its contact's (or requester's)
+            # address, never this one nor a Reply-To (conversation.requester_address).
+            from_address=mail.sender or None,
             subject=mail.subject,
             message_id=mail.message_id,
             key=f"in:{row.id}",
@@ -178,27 +180,67 @@ def process(session: Session, inbound_id: int, *, settings: Settings, policy: Su
             how = "reopened" if landing.reopened else "added"
             row.outcome = f"{how} on ticket #{landing.ticket.number}" + (f" (automatic: {auto})" if auto else "")
         return row.state
-    return _new_ticket(session, row, mail, settings, policy, now)
+    return _new_ticket(session, row, mail, settings, policy, now, mentioned=mentioned)
 
 
-def _thread(session: Session, mail: ParsedMail, ids: list[str], prefix: str) -> Ticket | None:
-    """The ticket a reply belongs to: by the tag in its subject, or by a Message-ID it names; never by subject text."""
+def _thread(session: Session, mail: ParsedMail, ids: list[str], prefix: str) -> tuple[Ticket | None, Ticket | None]:
+    """The ticket a reply joins, else the ticket it names but may not join (a new ticket will mention it).
+
+    A reply naming a Message-ID we sent joins that message's ticket: only the people we wrote to know it.
+    A tag in the subject (ticket numbers are sequential, anyone can write one) or a client's Message-ID
+    (known to everyone they copied) only names a ticket: the mail joins it when its sender is on the ticket
+    (``conversation.sender_on_ticket``). Never by subject text.
+    """
+    ours = conversation.ticket_for_message_ids(session, ids, sent_by_us=True)
+    if ours is not None:
+        return ours, None
+    named = None
     number = mailrules.find_tag(mail.subject, prefix)
     if number is not None:
-        ticket = session.scalars(select(Ticket).where(Ticket.number == number)).first()
-        if ticket is not None:
-            return ticket
-    return conversation.ticket_for_message_ids(session, ids)
+        named = session.scalars(select(Ticket).where(Ticket.number == number)).first()
+    if named is None:
+        named = conversation.ticket_for_message_ids(session, ids)
+    if named is None:
+        return None, None
+    if conversation.sender_on_ticket(session, named, mail.sender):
+        return named, None
+    return None, named
 
 
 def _new_ticket(
-    session: Session, row: InboundMail, mail: ParsedMail, settings: Settings, policy: SupportPolicy, now: datetime
+    session: Session,
+    row: InboundMail,
+    mail: ParsedMail,
+    settings: Settings,
+    policy: SupportPolicy,
+    now: datetime,
+    *,
+    mentioned: Ticket | None = None,
 ) -> str:
     client, contact = conversation.find_sender(session, mail.sender)
     unknown = contact is None
-    summary = mail.subject or "(no subject)"
+    machine = mailrules.is_machine_sender(mail.sender)
+    if machine and contact is None and mail.reply_to:
+        # A notification robot writing for a person (Reply-To): the ticket is that person's when the directory
+        # knows them, so a coordinator's reply reaches them; no automatic answer goes to anyone.
+        client, contact = conversation.find_sender(session, mail.reply_to)
+        unknown = contact is None
+    subject = mail.subject
+    if mentioned is not None and mentioned.number is not None:
+        # Its notices must not carry the other ticket's tag: replies to them would name that ticket again.
+        subject = mailrules.without_tag(subject, mentioned.number, settings.mail_tag_prefix)
+    summary = subject or "(no subject)"
     who = f"{mail.sender_name} <{mail.sender}>" if mail.sender_name else (mail.sender or "no sender address")
-    description = f"Email from {who}" + (" (unknown sender)" if unknown else "") + f":\n\n{mail.text}"
+    notes = [" (unknown sender)" if unknown else ""]
+    if mail.reply_to and mail.reply_to != mail.sender:
+        notes.append(f", Reply-To {mail.reply_to} (not written to unless it is the ticket's contact)")
+    why = None
+    if mentioned is not None:
+        why = f"mentions #{mentioned.number}, sender not on that ticket"
+        notes.append(f"; {why}: merge by hand if it belongs there")
+    elif unknown:
+        why = "unknown sender"
+    description = f"Email from {who}" + "".join(notes) + f":\n\n{mail.text}"
     ticket = service.open_ticket(
         session,
         policy=policy,
@@ -210,8 +252,10 @@ def _new_ticket(
         description=description[:100000],
         client_id=client.id if client is not None else None,
         contact_id=contact.id if contact is not None else None,
-        reason="unknown sender" if unknown else None,
+        reason=why,
         notify=False,
+        # A machine sender is never written to; a person with no directory contact is, at the From address.
+        requester_email=mail.sender if contact is None and not machine and "@" in mail.sender else None,
     )
     landing = conversation.add_client_message(
         session,
@@ -220,7 +264,7 @@ def _new_ticket(
         author=mail.sender or "unknown sender",
         now=now,
         policy=policy,
-        from_address=mail.reply_to or mail.sender or None,
+        from_address=mail.sender or None,
         subject=mail.subject,
         message_id=mail.message_id,
         key=f"in:{row.id}",
@@ -231,40 +275,64 @@ def _new_ticket(
     service.notify_client(session, ticket, "created", now)
     row.ticket_id = ticket.id
     row.state = "ticketed"
-    row.outcome = f"new ticket #{ticket.number}" + (" (unknown sender)" if unknown else "")
+    row.outcome = f"new ticket #{ticket.number}" + (f": {why}" if mentioned is not None else "")
+    if mentioned is not None:
+        row.outcome += f" ({mail.sender or 'no sender address'})"
+    elif unknown:
+        row.outcome += " (unknown sender)"
     if mail.auto_reason:
         row.outcome += f"; no automatic answer ({mail.auto_reason})"
     return "ticketed"
 
 
 def _bounce(session: Session, row: InboundMail, mail: ParsedMail, now: datetime) -> str:
+    """A delivery-status report counts only when it names a Message-ID we sent (random, so a forger cannot
+    guess it), and marks only the addresses that message went to: anyone can write a report."""
     assert mail.bounce is not None
-    row.state = "bounce"
     original = None
     if mail.bounce.original_message_id:
         original = session.scalars(
-            select(TicketMessage).where(TicketMessage.message_id == mail.bounce.original_message_id)
+            select(TicketMessage).where(
+                TicketMessage.message_id == mail.bounce.original_message_id,
+                TicketMessage.direction == "out",
+                TicketMessage.channel == "email",
+            )
         ).first()
-    failed = mail.bounce.failed
+    if original is None:
+        row.state = "ignored"
+        row.outcome = "delivery-status report naming no message we sent: ignored"
+        return "ignored"
+    sent_to = (original.to_address or "").strip().lower()
+    failed = [(a, w) for a, w in mail.bounce.failed if a == sent_to]
+    others = sorted({a for a, _w in mail.bounce.failed if a != sent_to})
+    row.ticket_id = original.ticket_id
+    if not failed:
+        row.state = "ignored"
+        named = ", ".join(others) or "no failed recipient"
+        row.outcome = (
+            f"delivery-status report names {named}, but message {original.message_id} went to {sent_to or 'nobody'}:"
+            " ignored"
+        )
+        return "ignored"
+    row.state = "bounce"
     for address, why in failed:
         conversation.mark_bouncing(session, address, why or "delivery failed", now)
-    if original is not None:
-        original.state = "bounced"
-        original.error = "; ".join(f"{a}: {w}" for a, w in failed)[:2000] or "delivery failed"
-        row.ticket_id = original.ticket_id
-        service.audit(
-            session,
-            original.ticket,
-            actor=SYSTEM,
-            action="email bounced",
-            now=now,
-            detail={"to": [a for a, _w in failed], "subject": original.subject},
-            reason=original.error,
-        )
-    addresses = ", ".join(a for a, _w in failed) or "no failed recipient named"
-    row.outcome = f"delivery-status report: {addresses} marked bouncing" + (
-        f"; bounced message on ticket #{original.ticket.number}" if original is not None else ""
+    original.state = "bounced"
+    original.error = "; ".join(f"{a}: {w}" for a, w in failed)[:2000] or "delivery failed"
+    service.audit(
+        session,
+        original.ticket,
+        actor=SYSTEM,
+        action="email bounced",
+        now=now,
+        detail={"to": [a for a, _w in failed], "subject": original.subject},
+        reason=original.error,
     )
+    row.outcome = (
+        f"delivery-status report: {sent_to} marked bouncing; bounced message on ticket #{original.ticket.number}"
+    )
+    if others:
+        row.outcome += f"; {', '.join(others)} not a recipient of that message: left alone"
     return "bounce"
 
 

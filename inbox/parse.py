@@ -78,8 +78,30 @@ class ParsedMail:
         return mailrules.auto_reason(self.loop_headers, self.sender)
 
 
+# Header fields each hop of a delivery adds or changes: left out of the hash, so the same message delivered
+# twice (by webhook and by IMAP, or through another relay) is still one message.
+TRACE_HEADERS = frozenset(
+    {
+        "received",
+        "x-received",
+        "return-path",
+        "delivered-to",
+        "x-original-to",
+        "envelope-to",
+        "received-spf",
+        "authentication-results",
+        "arc-seal",
+        "arc-message-signature",
+        "arc-authentication-results",
+        "x-forwarded-to",
+        "x-forwarded-for",
+    }
+)
+
+
 def dedupe_key(raw: bytes) -> str:
-    """The (mailbox, key) identity of a message: its Message-ID, else a hash of its headers."""
+    """The (mailbox, key) identity of a message: its Message-ID, else a hash of the whole message (every
+    header but the trace fields a delivery adds, and the body), so two different messages never share one."""
     try:
         headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
         mid = (headers.get("Message-ID") or "").strip()
@@ -87,15 +109,20 @@ def dedupe_key(raw: bytes) -> str:
         headers, mid = None, ""
     if mid and len(mid) <= 390 and re.fullmatch(r"<[^<>\s]+>", mid):
         return mid
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    if headers is not None:
-        # Headers a second delivery leaves alone (Received and Delivered-To vary).
-        stable = b"\n".join(
-            f"{name}: {headers.get(name, '')}".encode("utf-8", "replace")
-            for name in ("From", "To", "Cc", "Date", "Subject")
-        )
-        head = stable if any(headers.get(n) for n in ("From", "Date")) else head
-    return "sha256:" + hashlib.sha256(head).hexdigest()
+    normalized = raw.replace(b"\r\n", b"\n")
+    head, sep, body = normalized.partition(b"\n\n")
+    if headers is None or not sep:
+        return "sha256:" + hashlib.sha256(normalized).hexdigest()
+    digest = hashlib.sha256()
+    for name, value in headers.items():
+        if name.lower() in TRACE_HEADERS:
+            continue
+        # Unfolded: a relay may fold a long header differently.
+        line = f"{name.lower()}: {' '.join(str(value).split())}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))
+    digest.update(b"\n")
+    digest.update(body)
+    return "sha256:" + digest.hexdigest()
 
 
 def parse(raw: bytes, *, max_attachment_bytes: int | None = None) -> ParsedMail:
@@ -149,6 +176,11 @@ def _message_id(msg: Message) -> str | None:
     if not value:
         return None
     ids = mailrules.message_ids(value)
+    return ids[0] if ids else None
+
+
+def _first_id(value: object) -> str | None:
+    ids = mailrules.message_ids(" ".join(str(value).split()))
     return ids[0] if ids else None
 
 
@@ -210,6 +242,7 @@ def _bounce(msg: EmailMessage) -> Bounce | None:
         return None
     failed: list[tuple[str, str]] = []
     original = None
+    named = None
     for part in msg.walk():
         ctype = part.get_content_type()
         if ctype == "message/delivery-status":
@@ -221,6 +254,12 @@ def _bounce(msg: EmailMessage) -> Bounce | None:
                 address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
                 if action == "failed" and address:
                     failed.append((address, str(block.get("Diagnostic-Code", "") or block.get("Status", ""))))
+                if named is None:
+                    # Some MTAs name the bounced message in the DSN's own fields, beside or instead of its headers.
+                    for name in ("X-Original-Message-ID", "Original-Message-ID"):
+                        if block.get(name):
+                            named = _first_id(block.get(name))
+                            break
         elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers") and original is None:
             inner = part.get_payload()
             if isinstance(inner, list) and inner:
@@ -229,4 +268,4 @@ def _bounce(msg: EmailMessage) -> Bounce | None:
                 text = inner if isinstance(inner, str) else _decoded(part)
                 headers = BytesHeaderParser(policy=policy.default).parsebytes(text.encode("utf-8", "replace"))
                 original = _message_id(headers)
-    return Bounce(failed=failed, original_message_id=original)
+    return Bounce(failed=failed, original_message_id=original or named)

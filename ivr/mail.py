@@ -72,7 +72,28 @@ def _raw_field(name: str) -> bytes | None:
                 return b"".join(chunks)
 
 
-def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Response, int]:
+def _claim(key: str, timestamp: str) -> tuple[Response, int] | None:
+    """Accept a signed request once: a second use of its signature is refused (409), and when Redis cannot
+    say whether it was used the request is refused with 503 so the provider retries later."""
+    runtime = rt()
+    try:
+        fresh = signatures.first_use(
+            runtime.redis,
+            key,
+            timestamp=timestamp,
+            now=runtime.now().timestamp(),
+            max_age=runtime.settings.mail_webhook_max_age_seconds,
+        )
+    except signatures.ReplayCheckUnavailable:
+        log.exception("inbound mail refused: the replay check (Redis) is unreachable")
+        return jsonify(error="replay check unavailable, send again"), 503
+    if not fresh:
+        log.warning("refused a replayed mail webhook (%s)", key)
+        return jsonify(error="signature already used: replayed request refused"), 409
+    return None
+
+
+def _store(raw: bytes, via: str, recipient: str | None, replay_key: str) -> Response | tuple[Response, int]:
     runtime = rt()
     settings = runtime.settings
     mailbox = intake.mailbox_key(settings.inbox_address, recipient)
@@ -84,6 +105,7 @@ def _store(raw: bytes, via: str, recipient: str | None) -> Response | tuple[Resp
             claimed = claim_written(s, runtime.now()) if settings.dispatch_after_response else []
     except SQLAlchemyError:
         log.exception("inbound mail not stored")
+        signatures.forget(runtime.redis, replay_key)  # nothing stored: the provider's retry must be accepted
         return jsonify(error="not stored, send again"), 503  # the provider retries a 5xx
     if claimed:
         dispatcher = dispatcher_for(runtime)
@@ -113,7 +135,12 @@ def mailgun() -> Response | tuple[Response, int]:
     raw = _raw_field("body-mime")  # the exact bytes: an 8-bit ISO-8859-1 message stays as it was sent
     if not raw:
         return jsonify(error="no body-mime: forward to a URL ending in 'mime'"), 400
-    return _store(raw, "mailgun", form.get("recipient"))
+    # Mailgun's token is unique per request: the signed triple must not carry another body a second time.
+    key = signatures.replay_key("mailgun", form["token"].encode())
+    refused = _claim(key, form["timestamp"])
+    if refused is not None:
+        return refused
+    return _store(raw, "mailgun", form.get("recipient"), key)
 
 
 @blueprint.post("/inbound/sendgrid")
@@ -121,9 +148,10 @@ def sendgrid() -> Response | tuple[Response, int]:
     """SendGrid Inbound Parse, raw MIME, signed by its security policy (ECDSA)."""
     settings = rt().settings
     body = request.get_data(cache=True)  # the signature covers the exact bytes; the form is parsed from the cache
+    timestamp = request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")
     if not signatures.sendgrid_valid(
         settings.sendgrid_verification_key,
-        request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", ""),
+        timestamp,
         body,
         request.headers.get("X-Twilio-Email-Event-Webhook-Signature", ""),
         now=rt().now().timestamp(),
@@ -134,4 +162,8 @@ def sendgrid() -> Response | tuple[Response, int]:
     raw = _raw_field("email")
     if not raw:
         return jsonify(error="no raw message: enable 'POST the raw, full MIME message'"), 400
-    return _store(raw, "sendgrid", request.form.get("to"))
+    key = signatures.replay_key("sendgrid", timestamp.encode() + b"\n" + body)
+    refused = _claim(key, timestamp)
+    if refused is not None:
+        return refused
+    return _store(raw, "sendgrid", request.form.get("to"), key)

@@ -63,22 +63,33 @@ def find_sender(session: Session, address: str | None) -> tuple[Client | None, C
 
 
 def requester_address(session: Session, ticket: Ticket) -> str | None:
-    """Where the client's mail about this ticket goes: the contact's address, else the address they wrote from."""
-    if ticket.contact is not None and ticket.contact.email:
-        return ticket.contact.email.strip()
-    return session.scalar(
-        select(TicketMessage.from_address)
-        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
-        .where(TicketMessage.from_address.is_not(None), TicketMessage.auto_reason.is_(None))
-        .order_by(TicketMessage.id)
-        .limit(1)
-    ) or session.scalar(
-        select(TicketMessage.from_address)
-        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
-        .where(TicketMessage.from_address.is_not(None))
-        .order_by(TicketMessage.id)
-        .limit(1)
-    )
+    """Where the client's mail about this ticket goes (``service.mail_address``): its contact, else the address
+    that opened it. A later message, whoever wrote it and whatever its Reply-To, never changes it."""
+    return service.mail_address(ticket)
+
+
+def sender_on_ticket(session: Session, ticket: Ticket, address: str | None) -> bool:
+    """Whether mail from ``address`` may join ``ticket`` by its tag or a client's Message-ID
+    (``mailrules.sender_on_ticket``: the ticket's contact or requester, a contact of its client, or an address
+    at its client's domain). A ticket merged into another also accepts the senders of the one it went into."""
+    if not address:
+        return False
+    seen: set[int] = set()
+    current: Ticket | None = ticket
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        own = [a for a in (service.mail_address(current), current.requester_email) if a]
+        client = (
+            session.scalars(
+                select(Contact.email).where(Contact.client_id == current.client_id, Contact.email.is_not(None))
+            ).all()
+            if current.client_id is not None
+            else []
+        )
+        if mailrules.sender_on_ticket(address, own, [c for c in client if c]):
+            return True
+        current = session.get(Ticket, current.merged_into_id) if current.merged_into_id is not None else None
+    return False
 
 
 def bouncing(session: Session, address: str | None) -> MailAddress | None:
@@ -219,6 +230,7 @@ def add_client_message(
                 contact_id=old.contact_id,
                 reason=f"follow-up of ticket #{old.number}, {old.status} too long ago to reopen",
                 notify=False,
+                requester_email=old.requester_email,
             )
             service.audit(session, old, actor=author, action="followed up", now=now, detail={"ticket": ticket.number})
             follow_up_of = old.number
@@ -330,14 +342,18 @@ def conversation(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:
     ).all()
 
 
-def ticket_for_message_ids(session: Session, ids: Sequence[str]) -> Ticket | None:
-    """The ticket a reply belongs to by In-Reply-To/References: the newest Message-ID we know wins."""
+def ticket_for_message_ids(session: Session, ids: Sequence[str], *, sent_by_us: bool = False) -> Ticket | None:
+    """The ticket a reply belongs to by In-Reply-To/References: the newest Message-ID we know wins.
+
+    ``sent_by_us``: only Message-IDs of messages we sent (random, known only to their recipients), which
+    identify the ticket whoever replies; a client's own Message-ID is known to everyone they copied.
+    """
     if not ids:
         return None
-    rows = session.execute(
-        select(TicketMessage.message_id, TicketMessage.ticket_id).where(TicketMessage.message_id.in_(list(ids)))
-    ).all()
-    known = {mid: tid for mid, tid in rows}
+    query = select(TicketMessage.message_id, TicketMessage.ticket_id).where(TicketMessage.message_id.in_(list(ids)))
+    if sent_by_us:
+        query = query.where(TicketMessage.direction == "out")
+    known = {mid: tid for mid, tid in session.execute(query).all()}
     for mid in reversed(ids):
         if mid in known:
             return session.get(Ticket, known[mid])

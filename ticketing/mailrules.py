@@ -18,6 +18,8 @@ MACHINE_LOCALPARTS = re.compile(
     r"([+\-._].*)?$",
     re.IGNORECASE,
 )
+# "No reply" anywhere in the local part: gmail-noreply@google.com, calendar-no-reply@, alerts.donotreply@.
+NOREPLY = re.compile(r"no[-_.]?reply|do[-_.]?not[-_.]?reply", re.IGNORECASE)
 # Mail providers shared by many organisations: their domain never identifies a client.
 PUBLIC_DOMAINS = frozenset(
     {
@@ -62,6 +64,12 @@ def find_tag(subject: str | None, prefix: str = "#") -> int | None:
     return int(match.group(1)) if match else None
 
 
+def without_tag(subject: str, number: int, prefix: str = "#") -> str:
+    """``subject`` without the tag of ticket ``number`` (a new ticket must not carry another ticket's tag)."""
+    pattern = r"\s*\[" + re.escape(prefix) + r"\s?" + str(number) + r"\]"
+    return " ".join(re.sub(pattern, " ", subject, flags=re.IGNORECASE).split())
+
+
 def message_ids(*values: str | None) -> list[str]:
     """Every ``<...>`` Message-ID in In-Reply-To / References values, newest last, without duplicates."""
     seen: dict[str, None] = {}
@@ -75,7 +83,8 @@ def is_machine_sender(address: str | None) -> bool:
     """mailer-daemon, postmaster, noreply and their kin."""
     if not address or "@" not in address:
         return not address  # no sender at all is a machine's (a bounce has the null sender <>)
-    return bool(MACHINE_LOCALPARTS.match(address.rsplit("@", 1)[0]))
+    local = address.rsplit("@", 1)[0]
+    return bool(MACHINE_LOCALPARTS.match(local) or NOREPLY.search(local))
 
 
 def auto_reason(headers: Mapping[str, str], sender: str | None) -> str | None:
@@ -111,6 +120,21 @@ def client_for_domain(domain: str, domains_by_client: Mapping[int, Iterable[str]
         return None
     owners = [cid for cid, domains in domains_by_client.items() if d in {x.lower() for x in domains}]
     return owners[0] if len(owners) == 1 else None
+
+
+def sender_on_ticket(address: str, ticket_addresses: Iterable[str], client_addresses: Iterable[str]) -> bool:
+    """Whether mail from ``address`` may join a ticket it names by tag: it is one of the ticket's own addresses
+    (contact, requester), one of its client's contacts' addresses, or at a domain those contacts use (never a
+    public provider's: a gmail.com contact does not let every gmail.com address in)."""
+    addr = address.strip().lower()
+    if "@" not in addr:
+        return False
+    own = {a.strip().lower() for a in ticket_addresses if a}
+    clients = {a.strip().lower() for a in client_addresses if a and "@" in a}
+    if addr in own or addr in clients:
+        return True
+    domains = {a.rsplit("@", 1)[1] for a in clients} - PUBLIC_DOMAINS
+    return addr.rsplit("@", 1)[1] in domains
 
 
 def reopens(resolved_at: datetime | None, now: datetime, reopen_days: int) -> bool:

@@ -141,6 +141,9 @@ class Ticket(Base):
     sla_extension_seconds: Mapped[int] = mapped_column(Integer, default=0)
     paused_at: Mapped[datetime | None]
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # Email tickets from a sender with no directory contact: the From address of the message that opened the
+    # ticket, where its mail goes. Never taken from a later message (ticketing.conversation, docs/email.md).
+    requester_email: Mapped[str | None] = mapped_column(String(320))
     # The call and its recording (voicemail tickets).
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     recording_sid: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -31,7 +31,6 @@ from ticketing.models import (
     Source,
     Status,
     Ticket,
-    TicketMessage,
     TranscriptionState,
 )
 from ticketing.policy import MILESTONES, SupportPolicy
@@ -94,10 +93,12 @@ def open_ticket(
     reason: str | None = None,
     contact_id: int | None = None,
     notify: bool = True,
+    requester_email: str | None = None,
 ) -> Ticket:
     """Create a ticket with its SLA milestones and a 'created' audit entry; flushes to get its number.
 
     ``notify`` queues the client's "new ticket created" notice (sent when the contact has an email address).
+    ``requester_email``: the address that wrote in, for a sender with no directory contact (its mail goes there).
     """
     require_aware(now, "now")
     prio = Priority.parse(priority)
@@ -128,6 +129,7 @@ def open_ticket(
         updated_at=now,
         call_sid=call_sid,
         critical_requested=critical_requested,
+        requester_email=(requester_email or "").strip().lower()[:320] or None,
         after_hours=not calendar_for(policy).is_business_hours(now),
         sla_extension_seconds=0,
         transcription_attempts=0,
@@ -154,27 +156,17 @@ def open_ticket(
     return ticket
 
 
-def has_email_recipient(session: Session, ticket: Ticket) -> bool:
-    """Whether the ticket's client can be mailed: its contact has an address, or the client wrote from one."""
+def mail_address(ticket: Ticket) -> str | None:
+    """Where the client's mail about this ticket goes: its directory contact's address, else the address that
+    opened it (``requester_email``). Never an address a later message came from (docs/email.md)."""
     if ticket.contact is not None and ticket.contact.email:
-        return True
-    if ticket.id is None:
-        return False
-    with session.no_autoflush:
-        pending = any(
-            isinstance(o, TicketMessage) and o.ticket is ticket and o.direction == "in" and o.from_address
-            for o in session.new
-        )
-        return (
-            pending
-            or session.scalar(
-                select(TicketMessage.id)
-                .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
-                .where(TicketMessage.from_address.is_not(None))
-                .limit(1)
-            )
-            is not None
-        )
+        return ticket.contact.email.strip()
+    return ticket.requester_email or None
+
+
+def has_email_recipient(session: Session, ticket: Ticket) -> bool:
+    """Whether the ticket's client can be mailed (``mail_address``)."""
+    return mail_address(ticket) is not None
 
 
 def notify_client(session: Session, ticket: Ticket, event: str, now: datetime, **detail: Any) -> None:

@@ -194,3 +194,26 @@ def test_the_cli_marks_a_bouncing_address_deliverable_again(desk: Desk, app: Fla
     desk.run_jobs()
     assert desk.sent()[-1]["To"] == "gone@acme-dental.example" and len(desk.sent()) == 2
     assert app.test_cli_runner().invoke(args=["ticket", "mail-deliverable", str(number)]).exit_code != 0
+
+
+def test_a_strangers_mail_naming_a_ticket_is_shown_as_a_new_ticket_that_mentions_it(
+    desk: Desk,  # noqa: F811
+    console: Console,
+) -> None:
+    desk.receive(fixtures.multipart_alternative())
+    (ticket,) = desk.tickets()
+    desk.receive(
+        fixtures.plain(
+            sender="attacker@evil.example",
+            subject=f"Re: [#{ticket.number}] Printer in reception is offline",
+            body="Write to me from now on.",
+            mid="<mallory@evil.example>",
+        )
+    )
+    _old, new = desk.tickets()
+    mention = f"mentions #{ticket.number}, sender not on that ticket"
+    mail_page = console.get("/mail").get_data(as_text=True)
+    assert f"new ticket #{new.number}: {mention} (attacker@evil.example)" in mail_page
+    new_page = console.get(f"/tickets/{new.number}").get_data(as_text=True)
+    assert mention in new_page and "merge by hand" in new_page
+    assert "Write to me from now on." not in console.get(f"/tickets/{ticket.number}").get_data(as_text=True)

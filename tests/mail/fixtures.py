@@ -266,3 +266,90 @@ Content-Type: text/plain; charset=utf-8
 
 My laptop will not boot.
 """)
+
+
+def plain(
+    *,
+    sender: str,
+    subject: str,
+    body: str,
+    mid: str | None = None,
+    in_reply_to: str | None = None,
+    reply_to: str | None = None,
+    date: str = "Wed, 18 Nov 2026 11:30:00 -0800",
+) -> bytes:
+    """A plain-text message as a person's mail client writes it; optional threading headers and Reply-To."""
+    lines = [f"From: {sender}", "To: help@itech.example", f"Subject: {subject}", f"Date: {date}"]
+    if mid:
+        lines.append(f"Message-ID: {mid}")
+    if in_reply_to:
+        lines += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
+    if reply_to:
+        lines.append(f"Reply-To: {reply_to}")
+    lines += ["MIME-Version: 1.0", 'Content-Type: text/plain; charset="utf-8"', "", body, ""]
+    return _crlf("\n".join(lines))
+
+
+def with_executable(*, sender: str, subject: str, body: str, mid: str) -> bytes:
+    """A message with an ``.exe`` attached, as a stranger would send one."""
+    data = base64.encodebytes(b"MZ\x90\x00" + b"\x00" * 60).decode()
+    return _crlf(f"""
+From: {sender}
+To: help@itech.example
+Subject: {subject}
+Date: Wed, 18 Nov 2026 11:40:00 -0800
+Message-ID: {mid}
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="mix"
+
+--mix
+Content-Type: text/plain; charset=us-ascii
+
+{body}
+
+--mix
+Content-Type: application/octet-stream; name="invoice.exe"
+Content-Disposition: attachment; filename="invoice.exe"
+Content-Transfer-Encoding: base64
+
+{data}
+--mix--
+""")
+
+
+def forged_bounce(recipients: list[str], original_mid: str, sender: str = "postmaster@evil.example") -> bytes:
+    """A delivery-status report anyone can write: failed recipients and the Message-ID it claims bounced."""
+    blocks = "\n".join(
+        f"Final-Recipient: rfc822; {r}\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 no such user\n"
+        for r in recipients
+    )
+    return _crlf(f"""
+From: Mail Delivery System <{sender}>
+To: help@itech.example
+Subject: Undelivered Mail Returned to Sender
+Date: Wed, 18 Nov 2026 10:20:00 -0800
+Message-ID: <forged-dsn-{len(recipients)}@evil.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="rpt"
+
+--rpt
+Content-Type: text/plain; charset=us-ascii
+
+Your message could not be delivered.
+
+--rpt
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.evil.example
+
+{blocks}
+--rpt
+Content-Type: text/rfc822-headers
+
+From: ITECH Solutions Support <help@itech.example>
+To: {recipients[0]}
+Subject: [#400001] New ticket created
+Message-ID: {original_mid}
+
+--rpt--
+""")

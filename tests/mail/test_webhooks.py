@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import io
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -27,7 +28,8 @@ PUBLIC_B64 = base64.b64encode(
 
 
 @pytest.fixture
-def web(desk: Desk) -> Iterator[FlaskClient]:
+def web(desk: Desk, redis_url: str) -> Iterator[FlaskClient]:
+    """The web app with both providers' keys, on an emptied Redis (the replay check's used signatures)."""
     desk.runtime.settings = desk.runtime.settings.with_overrides(
         mailgun_signing_key=KEY, sendgrid_verification_key=PUBLIC_B64
     )
@@ -41,9 +43,10 @@ def stored(desk: Desk) -> int:
         return s.scalar(select(func.count(InboundMail.id))) or 0
 
 
-def mailgun_form(desk: Desk, raw: bytes, *, key: str = KEY, age: int = 0) -> dict[str, str]:
+def mailgun_form(desk: Desk, raw: bytes, *, key: str = KEY, age: int = 0, token: str | None = None) -> dict[str, str]:
+    """A Mailgun route's post as Mailgun signs it: a fresh random 50-character token each time."""
     ts = str(int(desk.runtime.now().timestamp()) - age)
-    token = "t" * 50
+    token = token or secrets.token_hex(25)
     sig = hmac.new(key.encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
     return {
         "timestamp": ts,
@@ -155,3 +158,66 @@ def test_an_8bit_latin1_mailgun_message_is_stored_byte_for_byte(desk: Desk, web:
     desk.run_jobs()
     (ticket,) = desk.tickets()
     assert ticket.summary == "Café" and "Café fermé à midi." in (ticket.description or "")
+
+
+def test_a_replayed_mailgun_signature_with_another_body_is_refused_and_stores_nothing(
+    desk: Desk, web: FlaskClient
+) -> None:
+    first = mailgun_form(desk, fixtures.multipart_alternative())
+    assert web.post("/mail/inbound/mailgun/mime", data=first).status_code == 200
+    replay = {**first, "body-mime": fixtures.html_only().decode()}  # same timestamp, token and signature
+    refused = web.post("/mail/inbound/mailgun/mime", data=replay)
+    assert refused.status_code == 409 and "already used" in refused.json["error"]
+    assert stored(desk) == 1
+    desk.run_jobs()
+    assert len(desk.tickets()) == 1
+
+
+def test_a_replayed_sendgrid_post_is_refused(desk: Desk, web: FlaskClient) -> None:
+    body, headers = sendgrid_request(desk, fixtures.no_message_id())
+    assert web.post("/mail/inbound/sendgrid", data=io.BytesIO(body), headers=headers).status_code == 200
+    again = web.post("/mail/inbound/sendgrid", data=io.BytesIO(body), headers=headers)
+    assert again.status_code == 409 and "already used" in again.json["error"]
+    assert stored(desk) == 1
+
+
+def test_the_replay_check_keys_are_namespaced_and_expire_with_the_signatures_lifetime(
+    desk: Desk, web: FlaskClient
+) -> None:
+    form = mailgun_form(desk, fixtures.multipart_alternative())
+    assert web.post("/mail/inbound/mailgun/mime", data=form).status_code == 200
+    keys = desk.runtime.redis.keys("supportline:mail-webhook:*")
+    assert len(keys) == 1 and form["token"] not in keys[0].decode()  # a digest, never the token itself
+    ttl = desk.runtime.redis.ttl(keys[0])
+    max_age = desk.runtime.settings.mail_webhook_max_age_seconds
+    assert max_age - 5 <= ttl <= max_age + 2  # as long as a timestamp of now is accepted (Redis rounds TTLs)
+
+
+def test_with_redis_down_a_signed_webhook_is_answered_503_and_nothing_is_stored(desk: Desk, web: FlaskClient) -> None:
+    desk.runtime.settings = desk.runtime.settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
+    desk.runtime._redis = None
+    desk.runtime.redis_timeout = 0.5
+    response = web.post("/mail/inbound/mailgun/mime", data=mailgun_form(desk, fixtures.multipart_alternative()))
+    assert response.status_code == 503 and "send again" in response.json["error"]
+    body, headers = sendgrid_request(desk, fixtures.html_only())
+    assert web.post("/mail/inbound/sendgrid", data=io.BytesIO(body), headers=headers).status_code == 503
+    assert stored(desk) == 0
+
+
+def test_a_message_the_database_could_not_store_is_accepted_when_the_provider_sends_it_again(
+    desk: Desk, web: FlaskClient
+) -> None:
+    from ticketing.db import make_engine, make_session_factory
+
+    working = desk.runtime.sessions
+    down = make_engine("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")  # nothing listens there
+    form = mailgun_form(desk, fixtures.multipart_alternative())
+    desk.runtime.sessions = make_session_factory(down)
+    try:
+        first = web.post("/mail/inbound/mailgun/mime", data=form)
+    finally:
+        desk.runtime.sessions = working
+        down.dispose()
+    assert first.status_code == 503 and first.json["error"] == "not stored, send again"
+    again = web.post("/mail/inbound/mailgun/mime", data=form)  # the provider's retry: the same signed request
+    assert again.status_code == 200 and stored(desk) == 1

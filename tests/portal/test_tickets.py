@@ -3,7 +3,10 @@ timeline, replies and "resolved" / "still broken"; and how the console shows it 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -536,3 +539,37 @@ def test_a_summary_submitted_with_line_breaks_is_stored_as_one_line(
     )
     assert response.status_code == 303
     assert only_ticket(portal_runtime).summary == "Records down Bcc: all@example.com now"
+
+
+def test_a_strangers_mail_naming_a_clients_ticket_never_shows_in_her_portal(
+    portal_client: Make, client_ticket: Callable[..., int], portal_runtime: Runtime
+) -> None:
+    from tests.mail import fixtures
+    from tests.mail.test_webhooks import KEY
+    from workers.mail import ingest_mail
+
+    number = client_ticket("dana", "Printer jammed")
+    dana = portal_client("dana")
+    portal_runtime.settings = portal_runtime.settings.with_overrides(mailgun_signing_key=KEY)
+    raw = fixtures.with_executable(
+        sender="attacker@evil.example",
+        subject=f"RE: [#{number}] Printer jammed",
+        body="Run the attached invoice to fix the printer.",
+        mid="<mallory-portal@evil.example>",
+    )
+    ts, token = str(int(portal_runtime.now().timestamp())), secrets.token_hex(25)
+    signature = hmac.new(KEY.encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
+    form = {"timestamp": ts, "token": token, "signature": signature, "body-mime": raw.decode()}
+    response = dana.client.post("/mail/inbound/mailgun/mime", data=form)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rt.install(portal_runtime)
+    try:
+        outcome = ingest_mail(response.json["stored"])
+    finally:
+        rt.install(None)
+    html = dana.get(f"/portal/tickets/{number}").get_data(as_text=True)
+    assert "Printer jammed" in html
+    assert "Run the attached invoice" not in html and "invoice.exe" not in html
+    assert outcome == "ticketed"  # a ticket of the stranger's own, which Dana's portal does not list
+    listing = dana.get("/portal/").get_data(as_text=True)
+    assert "Run the attached invoice" not in listing and "invoice" not in listing
