@@ -124,6 +124,8 @@ def parse(raw: bytes, *, max_attachment_bytes: int | None = None, limits: MailLi
         reply_to = parseaddr(str(msg.get("Reply-To", "") or ""))[1] or None
         to = [a for _n, a in getaddresses([str(v) for v in (msg.get_all("To") or []) + (msg.get_all("Cc") or [])])]
         message_id = _message_id(msg)
+    except MemoryError:
+        raise  # not the message's form but its size: the caller says so
     except Exception as exc:  # header values the policy cannot parse
         raise UnparsableMessage(f"unreadable headers: {type(exc).__name__}: {exc}") from None
     loop = {name: str(msg.get(name, "") or "") for name in LOOP_HEADERS if msg.get(name) is not None}
@@ -159,6 +161,8 @@ def parse(raw: bytes, *, max_attachment_bytes: int | None = None, limits: MailLi
 def _header(msg: Message, name: str) -> str | None:
     try:
         value = msg.get(name)
+    except MemoryError:
+        raise
     except Exception:  # noqa: BLE001 - a malformed optional header is as good as none
         return None
     return " ".join(str(value).split()) if value is not None else None
