@@ -4,7 +4,7 @@ within bounded memory and time, and the ordinary mail behind it is still tickete
 from __future__ import annotations
 
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +12,24 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from ivr.app import create_app
 from tests.mail import fixtures, hostile
 from tests.mail.conftest import Desk
-from tests.mail.test_webhooks import mailgun_form, web  # noqa: F401 - the signed webhook, as its tests use it
+from tests.mail.test_webhooks import KEY, mailgun_form
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailAttachment, Ticket
 from workers import runtime as rt
 from workers.outbox import dispatch_pending
 from workers.worker import alive_key
+
+
+@pytest.fixture
+def webhook(desk: Desk) -> Iterator[FlaskClient]:
+    """The app with the Mailgun webhook's signing key, as its own tests sign it."""
+    desk.runtime.settings = desk.runtime.settings.with_overrides(mailgun_signing_key=KEY)
+    app = create_app(runtime=desk.runtime)
+    with app.test_client() as client:
+        yield client
 
 
 def post(desk: Desk, client: FlaskClient, raw: bytes) -> int:
@@ -59,13 +69,13 @@ def peak_rss_mib() -> float:
 )
 def test_a_hostile_message_is_quarantined_naming_the_cap_and_the_mail_behind_it_is_ticketed(
     desk: Desk,
-    web: FlaskClient,
+    webhook: FlaskClient,
     redis_url: str,
     build: Callable[[], bytes],
-    cap: str,  # noqa: F811
+    cap: str,
 ) -> None:
-    bad = post(desk, web, build())
-    good = post(desk, web, fixtures.multipart_alternative())
+    bad = post(desk, webhook, build())
+    good = post(desk, webhook, fixtures.multipart_alternative())
     work(desk)
     quarantined = row(desk, bad)
     assert quarantined.state == "quarantined"
@@ -76,8 +86,8 @@ def test_a_hostile_message_is_quarantined_naming_the_cap_and_the_mail_behind_it_
 
 def test_a_parse_that_needs_more_than_its_memory_budget_is_quarantined_and_this_process_never_grows(
     desk: Desk,
-    web: FlaskClient,
-    redis_url: str,  # noqa: F811
+    webhook: FlaskClient,
+    redis_url: str,
 ) -> None:
     # Caps opened wide, so the Subject reaches the parser: 6,000 encoded words need about 250 MiB there.
     desk.runtime.settings = desk.runtime.settings.with_overrides(
@@ -88,8 +98,8 @@ def test_a_parse_that_needs_more_than_its_memory_budget_is_quarantined_and_this_
         mail_parse_max_memory_mb=64,
     )
     before = peak_rss_mib()
-    bad = post(desk, web, hostile.encoded_word_subject(6000))
-    good = post(desk, web, fixtures.multipart_alternative())
+    bad = post(desk, webhook, hostile.encoded_word_subject(6000))
+    good = post(desk, webhook, fixtures.multipart_alternative())
     work(desk)
     quarantined = row(desk, bad)
     assert quarantined.state == "quarantined"
@@ -100,15 +110,15 @@ def test_a_parse_that_needs_more_than_its_memory_budget_is_quarantined_and_this_
 
 def test_a_parse_that_takes_longer_than_its_time_limit_is_quarantined_and_the_mail_behind_it_is_ticketed(
     desk: Desk,
-    web: FlaskClient,
-    redis_url: str,  # noqa: F811
+    webhook: FlaskClient,
+    redis_url: str,
 ) -> None:
     # 4 MiB of HTML laid out by inscriptis takes about 5 s here; the HTML cap is opened to let it through.
     desk.runtime.settings = desk.runtime.settings.with_overrides(
         mail_html_max_bytes=64 * 1024 * 1024, mail_parse_timeout_seconds=1
     )
-    bad = post(desk, web, hostile.big_html(4 * 1024 * 1024))
-    good = post(desk, web, fixtures.multipart_alternative())
+    bad = post(desk, webhook, hostile.big_html(4 * 1024 * 1024))
+    good = post(desk, webhook, fixtures.multipart_alternative())
     work(desk)
     quarantined = row(desk, bad)
     assert quarantined.state == "quarantined"
@@ -126,10 +136,10 @@ def test_a_large_html_body_is_reduced_to_its_words_without_layout(desk: Desk) ->
 
 def test_a_message_of_a_thousand_attachments_stores_twenty_and_the_ticket_says_the_rest_were_not_stored(
     desk: Desk,
-    web: FlaskClient,
-    redis_url: str,  # noqa: F811
+    webhook: FlaskClient,
+    redis_url: str,
 ) -> None:
-    stored = post(desk, web, hostile.many_attachments(1000))
+    stored = post(desk, webhook, hostile.many_attachments(1000))
     work(desk)
     assert row(desk, stored).state == "ticketed"
     (ticket,) = desk.tickets()
@@ -147,11 +157,11 @@ def test_a_message_of_a_thousand_attachments_stores_twenty_and_the_ticket_says_t
 @pytest.mark.parametrize("earlier", ["a dead worker", "a live worker"])
 def test_a_message_an_earlier_attempt_never_finished_is_quarantined_only_when_that_worker_is_dead(
     desk: Desk,
-    web: FlaskClient,
+    webhook: FlaskClient,
     redis_url: str,
-    earlier: str,  # noqa: F811
+    earlier: str,
 ) -> None:
-    stored = post(desk, web, fixtures.multipart_alternative())
+    stored = post(desk, webhook, fixtures.multipart_alternative())
     # What a worker leaves behind when it is killed while parsing: the attempt recorded, never finished.
     with transaction(desk.runtime.sessions) as s:
         inbound = s.get(InboundMail, stored)
