@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import signal
 import threading
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -42,22 +43,12 @@ class Sandbox:
         with self._lock:
             conn = self._ensure()
             try:
-                conn.send_bytes(raw)
-                conn.send((limits,))
-                ready = conn.poll(self.timeout_seconds)
-            except OSError:  # the child died before it read the message
+                kind, value = self._ask(conn, raw, limits)
+            except BaseException:
+                # Whatever interrupted the wait (RQ's job timeout, a shutdown), the child may still answer
+                # this message later: it must never be read as the answer to the next one.
                 self._end()
-                raise MessageOverLimit("the parsing process died before reading the message") from None
-            if not ready:
-                self._end()
-                raise MessageOverLimit(
-                    f"parsing took longer than MAIL_PARSE_TIMEOUT_SECONDS ({self.timeout_seconds:g} s)"
-                )
-            try:
-                kind, value = conn.recv()
-            except (EOFError, OSError):
-                code = self._end()
-                raise MessageOverLimit(f"the parsing process died (exit code {code})") from None
+                raise
         if kind == "parsed":
             assert isinstance(value, ParsedMail)
             return value
@@ -67,6 +58,24 @@ class Sandbox:
         if kind == "over-limit":
             raise MessageOverLimit(str(value))
         raise UnparsableMessage(str(value))
+
+    def _ask(self, conn: Connection, raw: bytes, limits: MailLimits) -> tuple[str, Any]:
+        try:
+            conn.send_bytes(raw)
+            conn.send((limits, self.timeout_seconds))
+            ready = conn.poll(self.timeout_seconds)
+        except OSError:  # the child died before it read the message
+            self._end()
+            raise MessageOverLimit("the parsing process died before reading the message") from None
+        if not ready:
+            self._end()
+            raise MessageOverLimit(f"parsing took longer than MAIL_PARSE_TIMEOUT_SECONDS ({self.timeout_seconds:g} s)")
+        try:
+            answer: tuple[str, Any] = conn.recv()
+        except (EOFError, OSError):
+            code = self._end()
+            raise MessageOverLimit(f"the parsing process died (exit code {code})") from None
+        return answer
 
     def close(self) -> None:
         """End the child (if any)."""
@@ -109,9 +118,12 @@ def serve(conn: Connection, memory_mb: int) -> None:
     while True:
         try:
             raw = conn.recv_bytes()
-            (limits,) = conn.recv()
+            limits, timeout = conn.recv()
         except (EOFError, OSError):
             return
+        # A backstop should the worker die mid-parse and so never end this child: SIGALRM's default
+        # action ends the process a little after the worker would have.
+        signal.alarm(int(timeout) + 5)
         try:
             answer: tuple[str, Any] = ("parsed", parse(raw, limits=limits))
         except MemoryError:
@@ -124,6 +136,7 @@ def serve(conn: Connection, memory_mb: int) -> None:
             answer = ("over-limit", "parts nested too deep to read")
         except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is this message's problem only
             answer = ("unparsable", f"{type(exc).__name__}: {exc}"[:500])
+        signal.alarm(0)
         del raw
         try:
             conn.send(answer)
