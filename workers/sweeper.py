@@ -75,12 +75,14 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
 
 
 def requeue_orphaned(runtime: rt.Runtime) -> int:
-    """Dispatch again, at once, every unfinished message whose job's worker was killed outright.
+    """Dispatch again, within seconds, every unfinished message whose job's worker was killed outright.
 
     A worker's heartbeat key lapses three beats after it dies (``WORKER_HEARTBEAT_SECONDS``), so its job is
     dispatched again about half a minute later, not after RQ's job timeout or TRANSCRIPTION_PENDING_MINUTES.
     The dead execution is taken out of RQ's StartedJobRegistry first: left there, RQ's own clean-up would
-    retry the job at its timeout and it would run a second time.
+    retry the job at its timeout and it would run a second time. A worker must be found silent for one
+    and a half beats more before its job is taken: right after a Redis restart every heartbeat key is gone
+    until each live worker's next beat, and a live worker's job must not run twice.
     """
     started = [
         (registry, job_id, execution_id)
@@ -101,6 +103,9 @@ def requeue_orphaned(runtime: rt.Runtime) -> int:
             )
         }
     orphaned: list[tuple[int, int]] = []
+    silent: dict[str, float] = runtime.cache.setdefault("silent-workers", {})  # execution -> first seen silent
+    grace = 1.5 * runtime.settings.worker_heartbeat_seconds
+    seen: set[str] = set()
     for registry, job_id, execution_id in started:
         row = in_flight.get(job_id)
         if row is None or row[1] >= MAX_ATTEMPTS:
@@ -111,9 +116,15 @@ def requeue_orphaned(runtime: rt.Runtime) -> int:
             continue  # requeue_lost dispatches a vanished job again
         if job.get_status(refresh=False) != JobStatus.STARTED or is_alive(runtime.redis, job.worker_name):
             continue
+        execution = f"{job_id}:{execution_id}"
+        seen.add(execution)
+        if time.monotonic() - silent.setdefault(execution, time.monotonic()) < grace:
+            continue
         registry.remove_execution(Execution(execution_id, job_id, connection=runtime.redis))
         orphaned.append(row)
         log.warning("outbox job %s: its worker %s is dead, dispatching again", job_id, job.worker_name)
+    for execution in set(silent) - seen:
+        del silent[execution]  # its worker beats again, or the job finished or was taken
     requeued = 0
     with runtime.engine.begin() as conn:
         for row_id, attempts in orphaned:
