@@ -196,7 +196,7 @@ class Settings:
     mail_attachment_max_count: int = 20  # per message; the rest are listed as not stored
     mail_header_max_bytes: int = 128 * 1024  # the whole header block of the message
     mail_header_field_max_bytes: int = 32 * 1024  # one header field, unfolded
-    mail_header_max_encoded_words: int = 500  # RFC 2047 encoded words in one header field
+    mail_header_max_encoded_words: int = 1000  # RFC 2047 encoded words in one header field
     mail_message_max_encoded_words: int = 2000  # RFC 2047 encoded words in all the message's headers
     mail_max_nesting: int = 16  # multipart and message/rfc822 parts inside each other
     mail_html_max_bytes: int = 1024 * 1024  # bigger HTML bodies are reduced to text without layout

@@ -37,7 +37,7 @@ class MailLimits:
 
     header_max_bytes: int = 128 * 1024
     header_field_max_bytes: int = 32 * 1024
-    header_max_encoded_words: int = 500
+    header_max_encoded_words: int = 1000
     message_max_encoded_words: int = 2000
     max_nesting: int = 16
     html_max_bytes: int = 1024 * 1024

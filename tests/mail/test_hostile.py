@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from inbox.limits import MailLimits, check_headers
+from inbox.parse import parse
 from ivr.app import create_app
 from tests.mail import fixtures, hostile
 from tests.mail.conftest import Desk
@@ -179,3 +181,50 @@ def test_a_message_an_earlier_attempt_never_finished_is_quarantined_only_when_th
             assert s.scalar(select(func.count(Ticket.id))) == 0
     else:
         assert after.state == "ticketed"
+
+
+def big_but_ordinary() -> bytes:
+    """Mail near the limits that real mailers send: a Cc of 300 non-ASCII names, a long Japanese Subject, a
+    thread of 200 References, Received and DKIM headers of a Microsoft 365 path, and 19 attachments."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    for hop in range(12):
+        msg["Received"] = (
+            f"from mx{hop}.outlook.example ([10.0.0.{hop}]) by relay{hop}.example with ESMTPS id {hop:032x}"
+        )
+    msg["DKIM-Signature"] = "v=1; a=rsa-sha256; d=acme-dental.example; s=s1; h=from:to:subject; b=" + "A" * 344
+    msg["From"] = "Jürgen Müller <jm@acme-dental.example>"
+    msg["To"] = "help@itech.example"
+    msg["Cc"] = ", ".join(f"Zoë Ñúñez {i} <zn{i}@acme-dental.example>" for i in range(300))
+    msg["Subject"] = "受付のプリンターがオフラインです。至急ご確認ください。" * 6
+    msg["Message-ID"] = "<big-ordinary@acme-dental.example>"
+    msg["References"] = " ".join(f"<thread-{i}-{'x' * 30}@acme-dental.example>" for i in range(200))
+    msg.set_content("Die Druckerwarteschlange hängt.\n" * 50)
+    for i in range(19):
+        msg.add_attachment(b"%PDF" + bytes(2000), maintype="application", subtype="pdf", filename=f"scan-{i}.pdf")
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        fixtures.multipart_alternative,
+        fixtures.html_only,
+        fixtures.latin1_subject,
+        fixtures.shift_jis_subject,
+        lambda: fixtures.with_attachment(200_000),
+        lambda: fixtures.outlook_out_of_office("[#400127]", "<a@itech.example>"),
+        lambda: fixtures.mailer_daemon_bounce("<a@itech.example>"),
+        fixtures.mailing_list,
+        fixtures.no_message_id,
+        lambda: (Path(__file__).parents[2] / "samples" / "printer-offline.eml").read_bytes(),
+        big_but_ordinary,
+    ],
+)
+def test_ordinary_mail_even_near_the_limits_passes_every_cap(build: Callable[[], bytes]) -> None:
+    raw = build()
+    limits = MailLimits()
+    assert check_headers(raw, limits) is None
+    mail = parse(raw, limits=limits)
+    assert mail.attachments_not_read == 0
