@@ -193,6 +193,17 @@ class Settings:
     mail_cap_window_minutes: int = 10
     mail_max_bytes: int = 25 * 1024 * 1024  # a bigger message is quarantined (headers kept)
     mail_attachment_max_bytes: int = 10 * 1024 * 1024  # a bigger attachment is listed but not stored
+    # Hostile mail: checked on the raw bytes before any parsing; a message over a cap is quarantined
+    mail_attachment_max_count: int = 20  # per message; the rest are listed as not stored
+    mail_header_max_bytes: int = 128 * 1024  # the whole header block of the message
+    mail_header_field_max_bytes: int = 32 * 1024  # one header field, unfolded
+    mail_header_max_encoded_words: int = 1000  # RFC 2047 encoded words in one header field
+    mail_message_max_encoded_words: int = 2000  # RFC 2047 encoded words in all the message's headers
+    mail_max_nesting: int = 16  # multipart and message/rfc822 parts inside each other
+    mail_html_max_bytes: int = 1024 * 1024  # bigger HTML bodies are reduced to text without layout
+    # Parsing runs in a child process with this address-space budget and time limit
+    mail_parse_max_memory_mb: int = 512
+    mail_parse_timeout_seconds: int = 30
     mailgun_signing_key: str = ""  # empty: the Mailgun webhook refuses everything
     sendgrid_verification_key: str = ""  # base64 DER public key of the signed Inbound Parse webhook
     mail_webhook_max_age_seconds: int = 300  # a signed webhook older than this is refused (replay)
@@ -313,6 +324,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_cap_window_minutes=_int(env, "MAIL_CAP_WINDOW_MINUTES", 10, minimum=1),
         mail_max_bytes=_int(env, "MAIL_MAX_BYTES", defaults.mail_max_bytes, minimum=64 * 1024),
         mail_attachment_max_bytes=_int(env, "MAIL_ATTACHMENT_MAX_BYTES", defaults.mail_attachment_max_bytes, minimum=1),
+        mail_attachment_max_count=_int(env, "MAIL_ATTACHMENT_MAX_COUNT", defaults.mail_attachment_max_count, minimum=0),
+        mail_header_max_bytes=_int(env, "MAIL_HEADER_MAX_BYTES", defaults.mail_header_max_bytes, minimum=4096),
+        mail_header_field_max_bytes=_int(
+            env, "MAIL_HEADER_FIELD_MAX_BYTES", defaults.mail_header_field_max_bytes, minimum=1000
+        ),
+        mail_header_max_encoded_words=_int(
+            env, "MAIL_HEADER_MAX_ENCODED_WORDS", defaults.mail_header_max_encoded_words, minimum=1
+        ),
+        mail_message_max_encoded_words=_int(
+            env, "MAIL_MESSAGE_MAX_ENCODED_WORDS", defaults.mail_message_max_encoded_words, minimum=1
+        ),
+        mail_max_nesting=_int(env, "MAIL_MAX_NESTING", defaults.mail_max_nesting, minimum=1),
+        mail_html_max_bytes=_int(env, "MAIL_HTML_MAX_BYTES", defaults.mail_html_max_bytes, minimum=1024),
+        mail_parse_max_memory_mb=_int(env, "MAIL_PARSE_MAX_MEMORY_MB", defaults.mail_parse_max_memory_mb, minimum=32),
+        mail_parse_timeout_seconds=_parse_timeout(env, defaults.mail_parse_timeout_seconds),
         mailgun_signing_key=env.get("MAILGUN_SIGNING_KEY", ""),
         sendgrid_verification_key=env.get("SENDGRID_VERIFICATION_KEY", ""),
         mail_webhook_max_age_seconds=_int(env, "MAIL_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10),
@@ -368,6 +394,17 @@ def _smtp_url(environ: Mapping[str, str]) -> str:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return raw
+
+
+def _parse_timeout(environ: Mapping[str, str], default: int) -> int:
+    # The mail job itself may run 60 s (workers/outbox.py job_timeout): the parse must end well before,
+    # so a message that times out is quarantined by the job rather than killed with it by RQ.
+    value = _int(environ, "MAIL_PARSE_TIMEOUT_SECONDS", default, minimum=1)
+    if value > 45:
+        raise ConfigError(
+            f"MAIL_PARSE_TIMEOUT_SECONDS must be at most 45 (the mail job's own limit is 60), not {value}"
+        )
+    return value
 
 
 def _tag_prefix(environ: Mapping[str, str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from inbox.limits import MailLimits, MessageOverLimit, check_headers
 from inbox.parse import ParsedMail, UnparsableMessage, dedupe_key, parse
 from settings import Settings
 from ticketing import conversation, mailrules, outbox, service
@@ -114,8 +116,63 @@ def quarantine(row: InboundMail, why: str, now: datetime) -> None:
     log.warning("inbound mail %s quarantined: %s", row.id, why)
 
 
-def process(session: Session, inbound_id: int, *, settings: Settings, policy: SupportPolicy, now: datetime) -> str:
-    """Turn one stored message into a ticket, a reply on a ticket, a bounce, or nothing (with the reason)."""
+Parser = Callable[[bytes, MailLimits], ParsedMail]
+
+
+def _parse_here(raw: bytes, limits: MailLimits) -> ParsedMail:
+    return parse(raw, limits=limits)
+
+
+def begin_attempt(
+    session: Session, inbound_id: int, *, by: str, alive: Callable[[str], bool], now: datetime
+) -> str | None:
+    """Record that ``by`` starts parsing this message; the caller commits before parsing.
+
+    When an earlier attempt was started by a process that is no longer alive and never finished, the message
+    killed it (or was in hand when it was killed): it is quarantined instead of parsed again, so one mail
+    can take a worker down once, not at every restart. Returns the outcome when there is nothing to parse.
+    """
+    row = session.get(InboundMail, inbound_id, with_for_update=True)
+    if row is None:
+        return "unknown"
+    if row.state != "stored":
+        return f"already {row.state}"
+    if row.attempt_by and not alive(row.attempt_by):
+        started = f"{row.attempt_started_at:%Y-%m-%d %H:%M:%S} UTC" if row.attempt_started_at else "earlier"
+        quarantine(
+            row,
+            f"a worker died while processing this message (worker {row.attempt_by}, started {started}); "
+            "not parsed again",
+            now,
+        )
+        return "quarantined"
+    row.attempt_by = by[:200]
+    row.attempt_started_at = now
+    return None
+
+
+def end_attempt(session: Session, inbound_id: int, by: str) -> None:
+    """Forget ``by``'s attempt: it ended without the process dying (an exception, a shutdown)."""
+    row = session.get(InboundMail, inbound_id)
+    if row is not None and row.attempt_by == by[:200]:
+        row.attempt_by = None
+        row.attempt_started_at = None
+
+
+def process(
+    session: Session,
+    inbound_id: int,
+    *,
+    settings: Settings,
+    policy: SupportPolicy,
+    now: datetime,
+    parser: Parser | None = None,
+) -> str:
+    """Turn one stored message into a ticket, a reply on a ticket, a bounce, or nothing (with the reason).
+
+    ``parser`` parses the raw message within the limits (the worker's is a child process held to a memory
+    and time budget, ``inbox.sandbox``); the header caps are checked on the bytes before it is called.
+    """
     row = session.get(InboundMail, inbound_id, with_for_update=True)
     if row is None:
         return "unknown"
@@ -126,8 +183,16 @@ def process(session: Session, inbound_id: int, *, settings: Settings, policy: Su
             row, f"message of {row.size} bytes is over MAIL_MAX_BYTES ({settings.mail_max_bytes}); headers kept", now
         )
         return "quarantined"
+    limits = MailLimits.from_settings(settings)
+    over = check_headers(row.raw, limits)
+    if over is not None:
+        quarantine(row, f"over a limit on hostile mail: {over}; not parsed", now)
+        return "quarantined"
     try:
-        mail = parse(row.raw)
+        mail = (parser or _parse_here)(row.raw, limits)
+    except MessageOverLimit as exc:
+        quarantine(row, f"over a limit on hostile mail: {exc}", now)
+        return "quarantined"
     except UnparsableMessage as exc:
         quarantine(row, f"unparsable: {exc}", now)
         return "quarantined"
@@ -135,6 +200,8 @@ def process(session: Session, inbound_id: int, *, settings: Settings, policy: Su
         quarantine(row, f"unparsable: {type(exc).__name__}: {exc}", now)
         return "quarantined"
     row.processed_at = now
+    if mail.attachments_not_read:
+        mail = _with_attachment_note(mail, settings)
     own = settings.inbox_address
     if mail.own_ticket or (mail.sender and mail.sender == own):
         row.state = "ignored"
@@ -339,6 +406,21 @@ def _bounce(session: Session, row: InboundMail, mail: ParsedMail, now: datetime)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def _attachments_not_stored(mail: ParsedMail, settings: Settings) -> str:
+    return (
+        f"{mail.attachments_not_read} more attachments not stored: over MAIL_ATTACHMENT_MAX_COUNT "
+        f"({settings.mail_attachment_max_count} per message)"
+    )
+
+
+def _with_attachment_note(mail: ParsedMail, settings: Settings) -> ParsedMail:
+    """The message with a line saying how many attachments were left out, so the ticket says so."""
+    from dataclasses import replace
+
+    note = f"[{_attachments_not_stored(mail, settings)}]"
+    return replace(mail, text=f"{mail.text}\n\n{note}" if mail.text else note)
+
+
 def _store_attachments(message: TicketMessage, mail: ParsedMail, row: InboundMail, settings: Settings) -> None:
     """Attachments go beside the recordings (``RECORDINGS_DIR/mail/<inbound id>/``), up to the size cap."""
     folder = Path(settings.recordings_dir) / "mail" / str(row.id)
@@ -359,3 +441,13 @@ def _store_attachments(message: TicketMessage, mail: ParsedMail, row: InboundMai
             path.write_bytes(part.data)
             attachment.path = str(path)
         message.attachments.append(attachment)
+    if mail.attachments_not_read:
+        # One row for all the rest: a message of 10,000 tiny parts must not become 10,000 rows.
+        message.attachments.append(
+            MailAttachment(
+                filename=f"{mail.attachments_not_read} more attachments",
+                content_type="application/octet-stream",
+                size=0,
+                note=f"not stored: {_attachments_not_stored(mail, settings)}"[:300],
+            )
+        )

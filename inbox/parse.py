@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
+from functools import partial
 
+from inbox.limits import MailLimits, MessageOverLimit, check_structure
 from ticketing import mailrules
 
 # The headers the loop rules look at.
@@ -71,6 +73,7 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     bounce: Bounce | None = None
     defects: list[str] = field(default_factory=list)
+    attachments_not_read: int = 0  # attachments beyond MAIL_ATTACHMENT_MAX_COUNT: counted, never decoded
 
     @property
     def auto_reason(self) -> str | None:
@@ -125,12 +128,21 @@ def dedupe_key(raw: bytes) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def parse(raw: bytes, *, max_attachment_bytes: int | None = None) -> ParsedMail:
-    """Parse raw MIME; UnparsableMessage when it is no message at all."""
+def parse(raw: bytes, *, max_attachment_bytes: int | None = None, limits: MailLimits | None = None) -> ParsedMail:
+    """Parse raw MIME; UnparsableMessage when it is no message at all, MessageOverLimit when over a cap.
+
+    Call it with ``limits`` on mail from outside, in the parsing child (``inbox.sandbox``): the message's
+    own header block must have passed ``inbox.limits.check_headers`` first.
+    """
     if not raw or not raw.strip():
         raise UnparsableMessage("empty message")
+    limits = limits or MailLimits()
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
+    # Before any header value is parsed: the parts' nesting and their headers' sizes.
+    over = check_structure(msg, limits)
+    if over is not None:
+        raise MessageOverLimit(over)
     if not msg.keys():
         raise UnparsableMessage("no headers")
     try:
@@ -139,12 +151,21 @@ def parse(raw: bytes, *, max_attachment_bytes: int | None = None) -> ParsedMail:
         reply_to = parseaddr(str(msg.get("Reply-To", "") or ""))[1] or None
         to = [a for _n, a in getaddresses([str(v) for v in (msg.get_all("To") or []) + (msg.get_all("Cc") or [])])]
         message_id = _message_id(msg)
+    except MemoryError:
+        raise  # not the message's form but its size: the caller says so
     except Exception as exc:  # header values the policy cannot parse
         raise UnparsableMessage(f"unreadable headers: {type(exc).__name__}: {exc}") from None
     loop = {name: str(msg.get(name, "") or "") for name in LOOP_HEADERS if msg.get(name) is not None}
     bounce = _bounce(msg)
-    text = _text_of(msg) if bounce is None else ""
-    attachments = [] if bounce is not None else list(_attachments(msg))
+    text = _text_of(msg, limits.html_max_bytes) if bounce is None else ""
+    attachments: list[Attachment] = []
+    not_read = 0
+    if bounce is None:
+        for i, attachment in enumerate(_attachments(msg)):
+            if i < limits.attachment_max_count:
+                attachments.append(attachment())
+            else:
+                not_read += 1
     return ParsedMail(
         message_id=message_id,
         sender=sender.strip().lower(),
@@ -160,12 +181,15 @@ def parse(raw: bytes, *, max_attachment_bytes: int | None = None) -> ParsedMail:
         attachments=attachments,
         bounce=bounce,
         defects=[type(d).__name__ for d in msg.defects],
+        attachments_not_read=not_read,
     )
 
 
 def _header(msg: Message, name: str) -> str | None:
     try:
         value = msg.get(name)
+    except MemoryError:
+        raise
     except Exception:  # noqa: BLE001 - a malformed optional header is as good as none
         return None
     return " ".join(str(value).split()) if value is not None else None
@@ -199,17 +223,31 @@ def _decoded(part: Message) -> str:
     return str(content)
 
 
-def html_to_text(html: str) -> str:
-    """Readable text from HTML (inscriptis: tables, lists and paragraphs laid out as text)."""
+def html_to_text(html: str, max_chars: int | None = None) -> str:
+    """Readable text from HTML (inscriptis: tables, lists and paragraphs laid out as text).
+
+    HTML longer than ``max_chars`` keeps only its words: inscriptis takes about 1.3 s and 40 MiB per MiB
+    of HTML, so a 25 MiB body would hold the worker for half a minute.
+    """
+    if max_chars is not None and len(html) > max_chars:
+        return _words_of(html)
     from inscriptis import get_text
 
     try:
         return get_text(html)
     except Exception:  # noqa: BLE001 - broken HTML still yields its visible words
-        return re.sub(r"<[^>]+>", " ", html)
+        return _words_of(html)
 
 
-def _text_of(msg: EmailMessage) -> str:
+def _words_of(html: str) -> str:
+    # "[^<>]*" stops at the next "<", so an unclosed "<" costs no rescan of the rest (linear time).
+    from html import unescape
+
+    text = re.sub(r"<[^<>]*>", " ", html)
+    return unescape(re.sub(r"[ \t]*\n\s*", "\n", re.sub(r"[ \t]+", " ", text)))
+
+
+def _text_of(msg: EmailMessage, html_max_bytes: int | None = None) -> str:
     body = msg.get_body(preferencelist=("plain", "html"))
     if body is None:
         if msg.get_content_maintype() == "text":
@@ -218,23 +256,28 @@ def _text_of(msg: EmailMessage) -> str:
             return ""
     text = _decoded(body)
     if body.get_content_subtype() == "html":
-        text = html_to_text(text)
+        text = html_to_text(text, html_max_bytes)
     text = text.replace("\r\n", "\n")
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def _attachments(msg: EmailMessage) -> Iterator[Attachment]:
+def _attachments(msg: EmailMessage) -> Iterator[Callable[[], Attachment]]:
+    """Each attachment, as a function that reads it: the ones beyond the cap are counted, never decoded."""
     for part in msg.iter_attachments():
         if part.is_multipart():
             continue
-        filename = part.get_filename() or f"attachment.{part.get_content_subtype() or 'bin'}"
-        try:
-            data = part.get_payload(decode=True) or b""
-        except Exception:  # noqa: BLE001
-            data = b""
-        if isinstance(data, str):
-            data = data.encode()
-        yield Attachment(filename=str(filename), content_type=part.get_content_type(), data=data)
+        yield partial(_attachment, part)
+
+
+def _attachment(part: Message) -> Attachment:
+    filename = part.get_filename() or f"attachment.{part.get_content_subtype() or 'bin'}"
+    try:
+        data = part.get_payload(decode=True) or b""
+    except Exception:  # noqa: BLE001
+        data = b""
+    if isinstance(data, str):
+        data = data.encode()
+    return Attachment(filename=str(filename), content_type=part.get_content_type(), data=data)
 
 
 def _bounce(msg: EmailMessage) -> Bounce | None:

@@ -543,6 +543,10 @@ class InboundMail(Base):
     outcome: Mapped[str | None] = mapped_column(Text)  # what was done and why, in words
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     processed_at: Mapped[datetime | None]
+    # The worker that started parsing it and when (committed before parsing): found set by a later attempt
+    # whose worker is gone, it means the message killed its worker, and it is quarantined, not parsed again.
+    attempt_by: Mapped[str | None] = mapped_column(String(200))
+    attempt_started_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("mailbox", "dedupe_key"),)
 
 

@@ -10,18 +10,25 @@ shown on the message and in the ticket's audit log.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
 import phonenumbers
+from redis.exceptions import RedisError
+from rq import get_current_job
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from inbox import intake
 from inbox.parse import OWN_MAIL_HEADER
+from inbox.sandbox import Sandbox
 from languages import local_time, priority_label
 from providers.mail import MailSendError, new_message_id, send_message
 from ticketing import conversation, mailrules, outbox, phone, service
@@ -31,6 +38,7 @@ from ticketing.priority import Priority
 from ticketing.text import one_line
 from workers import runtime as rt
 from workers.notices import Notices, load_notices
+from workers.worker import is_alive
 
 log = logging.getLogger(__name__)
 SYSTEM = "support line"
@@ -53,33 +61,96 @@ def _retries_left() -> int:
 # --- intake -------------------------------------------------------------------------------------------
 
 
+def sandbox(runtime: rt.Runtime) -> Sandbox:
+    """This process's mail-parsing child (``inbox.sandbox``), held to the configured memory and time."""
+    settings = runtime.settings
+    wanted = (settings.mail_parse_max_memory_mb, settings.mail_parse_timeout_seconds)
+    box = runtime.cache.get("mail-sandbox")
+    if box is None or (box.memory_mb, box.timeout_seconds) != wanted:
+        if box is not None:
+            box.close()
+        box = runtime.cache["mail-sandbox"] = Sandbox(memory_mb=wanted[0], timeout_seconds=wanted[1])
+    return box  # type: ignore[no-any-return]
+
+
+def worker_identity() -> str:
+    """Who is running this job: the RQ worker's name (its heartbeat says whether it lives), else host and pid."""
+    job = get_current_job()
+    if job is not None and job.worker_name:
+        return job.worker_name
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(runtime: rt.Runtime, me: str) -> Callable[[str], bool]:
+    def alive(who: str) -> bool:
+        if who == me:
+            return True  # this process started it and is still here: no crash, e.g. a retry after an exception
+        try:
+            return is_alive(runtime.redis, who)
+        except RedisError:
+            return True  # unknown is not dead: never set a message aside on a guess
+
+    return alive
+
+
 def ingest_mail(inbound: int) -> str:
-    """Parse one stored inbound message into a ticket, a reply, a bounce or nothing; idempotent."""
+    """Parse one stored inbound message into a ticket, a reply, a bounce or nothing; idempotent.
+
+    The attempt is recorded before parsing, in a transaction of its own: a later attempt that finds it
+    unfinished and its worker dead quarantines the message instead of parsing it again (a poison message).
+    """
     runtime = rt.current()
     key = f"{outbox.MAIL_IN}:{inbound}"
+    me = worker_identity()
+    with transaction(runtime.sessions) as s:
+        done = intake.begin_attempt(s, inbound, by=me, alive=_alive(runtime, me), now=runtime.now())
+        if done is not None:
+            outbox.complete(s, key, runtime.now())
+    if done is not None:
+        return done
+    box = sandbox(runtime)
     try:
         with transaction(runtime.sessions) as s:
-            result = intake.process(s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now())
+            result = intake.process(
+                s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now(), parser=box.parse
+            )
             outbox.complete(s, key, runtime.now())
             written = bool(outbox.written(s))
     except (SQLAlchemyError, OSError):
+        _forget_attempt(runtime, inbound, me)
         raise  # the database or the disk: RQ tries again with backoff
     except Exception as exc:
+        _forget_attempt(runtime, inbound, me)
         if _retries_left() > 0:
             raise
-        # A message that breaks the intake itself: set aside, visibly, so it never holds anything up.
-        with transaction(runtime.sessions) as s:
-            row = s.get(InboundMail, inbound)
-            if row is not None and row.state == "stored":
-                intake.quarantine(row, f"processing failed: {type(exc).__name__}: {exc}", runtime.now())
-            outbox.complete(s, key, runtime.now())
-        log.exception("inbound mail %s quarantined after the intake failed", inbound)
-        return "quarantined"
+        return _quarantine_after_failure(runtime, inbound, key, exc)
+    except BaseException:  # SystemExit of a worker told to stop at once
+        _forget_attempt(runtime, inbound, me)
+        raise
     if written and runtime.settings.dispatch_after_response:
         from workers.outbox import dispatcher_for
 
         dispatcher_for(runtime).kick()  # the "new ticket created" notice goes out now, not at the next sweep
     return result
+
+
+def _forget_attempt(runtime: rt.Runtime, inbound: int, me: str) -> None:
+    # Python code still runs here: the worker did not die of this message, so the next attempt must not
+    # take it for a poison message. Best effort: with the database away the mark stays, and the next
+    # attempt still finds this worker alive by its heartbeat.
+    with contextlib.suppress(SQLAlchemyError), transaction(runtime.sessions) as s:
+        intake.end_attempt(s, inbound, me)
+
+
+def _quarantine_after_failure(runtime: rt.Runtime, inbound: int, key: str, exc: Exception) -> str:
+    # A message that breaks the intake itself: set aside, visibly, so it never holds anything up.
+    with transaction(runtime.sessions) as s:
+        row = s.get(InboundMail, inbound)
+        if row is not None and row.state == "stored":
+            intake.quarantine(row, f"processing failed: {type(exc).__name__}: {exc}", runtime.now())
+        outbox.complete(s, key, runtime.now())
+    log.exception("inbound mail %s quarantined after the intake failed", inbound, exc_info=exc)
+    return "quarantined"
 
 
 # --- outgoing -----------------------------------------------------------------------------------------

@@ -88,7 +88,10 @@ class Runtime:
         return self.clock()
 
     def close(self) -> None:
-        """Release connections (tests, shutdown)."""
+        """Release connections and the mail-parsing child (tests, shutdown)."""
+        sandbox = self.cache.pop("mail-sandbox", None)
+        if sandbox is not None:
+            sandbox.close()
         if self._redis is not None:
             self._redis.close()
             self._redis = None

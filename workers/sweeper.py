@@ -15,10 +15,11 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
 from rq.job import Job, JobStatus
-from rq.registry import clean_registries
+from rq.registry import StartedJobRegistry, clean_registries
 from rq.scheduler import RQScheduler
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ticketing import service
 from ticketing.models import OutboxMessage
@@ -83,6 +84,70 @@ def job_error(job: Job | None) -> str | None:
     return lines[-1][:500] if lines else None
 
 
+def requeue_orphaned(runtime: rt.Runtime) -> int:
+    """Dispatch again, within seconds, every unfinished message whose job's worker was killed outright.
+
+    A worker's heartbeat key lapses three beats after it dies (``WORKER_HEARTBEAT_SECONDS``), so its job is
+    dispatched again about half a minute later, not after RQ's job timeout or TRANSCRIPTION_PENDING_MINUTES.
+    The dead execution is taken out of RQ's StartedJobRegistry first: left there, RQ's own clean-up would
+    retry the job at its timeout and it would run a second time. A worker must be found silent for one
+    and a half beats more before its job is taken: right after a Redis restart every heartbeat key is gone
+    until each live worker's next beat, and a live worker's job must not run twice.
+    """
+    started = [
+        (registry, job_id, execution_id)
+        for queue in runtime.queues()
+        for registry in [StartedJobRegistry(queue=queue)]
+        for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False)
+    ]
+    if not started:
+        return 0
+    table = OutboxMessage.__table__
+    with runtime.engine.connect() as conn:
+        in_flight = {
+            job_id_for(key): (row_id, attempts)
+            for row_id, key, attempts in conn.execute(
+                select(table.c.id, table.c.key, table.c.attempts).where(
+                    table.c.dispatched_at.is_not(None), table.c.completed_at.is_(None)
+                )
+            )
+        }
+    orphaned: list[tuple[int, int]] = []
+    silent: dict[str, float] = runtime.cache.setdefault("silent-workers", {})  # execution -> first seen silent
+    grace = 1.5 * runtime.settings.worker_heartbeat_seconds
+    seen: set[str] = set()
+    for registry, job_id, execution_id in started:
+        row = in_flight.get(job_id)
+        if row is None or row[1] >= runtime.settings.outbox_max_attempts:
+            continue  # not ours, or out of attempts: requeue_lost gives it up, visibly
+        try:
+            job = Job.fetch(job_id, connection=runtime.redis)
+        except NoSuchJobError:
+            continue  # requeue_lost dispatches a vanished job again
+        if job.get_status(refresh=False) != JobStatus.STARTED or is_alive(runtime.redis, job.worker_name):
+            continue
+        execution = f"{job_id}:{execution_id}"
+        seen.add(execution)
+        if time.monotonic() - silent.setdefault(execution, time.monotonic()) < grace:
+            continue
+        registry.remove_execution(Execution(execution_id, job_id, connection=runtime.redis))
+        orphaned.append(row)
+        log.warning("outbox job %s: its worker %s is dead, dispatching again", job_id, job.worker_name)
+    for execution in set(silent) - seen:
+        del silent[execution]  # its worker beats again, or the job finished or was taken
+    requeued = 0
+    with runtime.engine.begin() as conn:
+        for row_id, attempts in orphaned:
+            # Only the dispatch seen above: a second sweeper that already dispatched it again (attempts + 1)
+            # is not undone, so the job is never in the queue twice.
+            requeued += conn.execute(
+                update(table)
+                .where(table.c.id == row_id, table.c.attempts == attempts, table.c.completed_at.is_(None))
+                .values(dispatched_at=None, last_error="its worker died while running it: dispatched again")
+            ).rowcount
+    return requeued
+
+
 def stand_in_scheduler(runtime: rt.Runtime) -> None:
     """Move due retries and timers into the queue when no worker's scheduler holds the lock.
 
@@ -102,7 +167,7 @@ def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
     """One pass of every sweep; Redis being down only delays the passes that need it."""
     done = {"dispatched": 0, "requeued": 0, "escalations": 0, "purged": 0}
     try:
-        done["requeued"] = requeue_lost(runtime)
+        done["requeued"] = requeue_lost(runtime) + requeue_orphaned(runtime)
         done["dispatched"] = dispatch_pending(runtime)
         stand_in_scheduler(runtime)
     except (RedisError, OSError) as exc:

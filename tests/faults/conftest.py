@@ -37,6 +37,7 @@ from tests.faults.stack import (
 from tests.twilio_server import TwilioTestServer, free_port
 
 CALLER_RATE_LIMIT = 4
+MAILGUN_KEY = "key-faults-" + "5" * 24  # the stack's Mailgun webhook signing key (tests/faults/test_hostile_mail.py)
 _numbers = itertools.count(random.randrange(1000, 8000))
 
 
@@ -90,7 +91,12 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory, twilio_server: TwilioT
                 "TWILIO_ACCOUNT_SID": twilio_server.account_sid,
                 "TWILIO_AUTH_TOKEN": twilio_server.auth_token,
             },
-            extra={"CALLER_RATE_LIMIT": str(CALLER_RATE_LIMIT), "CALLER_RATE_WINDOW_SECONDS": "600"},
+            extra={
+                "CALLER_RATE_LIMIT": str(CALLER_RATE_LIMIT),
+                "CALLER_RATE_WINDOW_SECONDS": "600",
+                "MAILGUN_SIGNING_KEY": MAILGUN_KEY,
+                "DEV_MAILBOX_DIR": str(tmp / "mail"),  # the notices to senders stay in the test's own Maildir
+            },
         )
         stack = Stack(tmp=tmp, db=db, redis=redis, env=env, port=free_port())
         stack.start()

@@ -15,8 +15,10 @@ import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import requests
+from rq.registry import StartedJobRegistry
 
 from ivr.simulate import CallPlan, new_sid
 from tests.faults.conftest import CALLER_RATE_LIMIT, fill_recordings_disk, new_number, unmount_recordings
@@ -583,7 +585,7 @@ def test_a_full_recording_disk_fails_the_transcription_visibly_and_a_retry_after
 # --- the worker killed ---------------------------------------------------------------------------------------
 
 
-def test_a_worker_killed_mid_transcription_is_replaced_and_the_sweeper_recovers_the_job(
+def test_a_worker_killed_mid_transcription_is_replaced_and_its_job_dispatched_again_within_seconds_once(
     stack: Stack, caller: Caller, audio: dict[str, bytes], twilio_api: TwilioTestServer
 ) -> None:
     number = new_number()
@@ -592,22 +594,31 @@ def test_a_worker_killed_mid_transcription_is_replaced_and_the_sweeper_recovers_
     assert_caller_served(exchanges)
     ticket = stack.ticket_of_call(result.call_sid)
     assert ticket is not None and spoken_ticket(exchanges) == ticket.number
+    key = f"transcribe:{result.recording_sid}"
+    job_id = key.replace(":", "-")
 
     # Mid-transcription: the audio is stored (the download is done) and no transcript yet.
     wait_until(lambda: "audio stored" in stack.audit(ticket.number), 20, "the worker to start transcribing", every=0.05)
     killed = stack.worker
     assert killed is not None
     killed.kill9()
-    time.sleep(0.5)
+    killed_at = datetime.now(UTC)
     assert stack.ticket_of_call(result.call_sid).transcription_state == "pending"  # type: ignore[union-attr]
     stack.start_worker(scheduler=False)  # the dead worker's scheduler lock outlives it by a minute
 
-    # The sweeper sees the job's worker is dead once the message is TRANSCRIPTION_PENDING_MINUTES old.
-    ticket = stack.wait_transcribed(result.call_sid, timeout=100)
+    ticket = stack.wait_transcribed(result.call_sid, timeout=120)
     assert ticket.transcription_state == "done" and ticket.transcription_attempts == 2
-    settle(stack, f"transcribe:{result.recording_sid}", f"confirm:{ticket.number}")
-    message = stack.outbox(f"transcribe:{result.recording_sid}")
-    assert message is not None and message.attempts == 2
+    settle(stack, key, f"confirm:{ticket.number}")
+    message = stack.outbox(key)
+    assert message is not None and message.attempts == 2 and message.dispatched_at is not None
+    # Dispatched again once the dead worker's heartbeat lapsed (3 beats of 1 s here) and the sweeper passed
+    # (every 5 s): seconds after the kill, not TRANSCRIPTION_PENDING_MINUTES (1 here) after the first
+    # dispatch nor RQ's job timeout (210 s). Read from the outbox row, so a slow machine cannot fake it.
+    redispatched_after = (message.dispatched_at - killed_at).total_seconds()
+    assert redispatched_after < 30, f"dispatched again {redispatched_after:.0f} s after the kill"
+    # The dead worker's execution is out of RQ's started registry: RQ's clean-up will not run the job a third time.
+    started = StartedJobRegistry("supportline", connection=stack.redis.client())
+    assert job_id not in started.get_job_ids(cleanup=False)
     audit = stack.audit(ticket.number)
     assert (audit.count("audio stored"), audit.count("transcribed")) == (1, 1)
     assert ticket_numbers(stack, number) == [ticket.number]
