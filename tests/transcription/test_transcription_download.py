@@ -300,6 +300,12 @@ def test_the_wav_header_check_reports_the_duration() -> None:
         ("http://media.example/RE1", "https://media.example", "use https"),
         ("http://api.twilio.com/RE1", "http://127.0.0.1:8011", "use https"),
         ("http://10.0.0.5/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+        # The host alone is not enough: another port or scheme of it is another server.
+        ("https://api.twilio.com:8443/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("http://127.0.0.1:8012/Recordings/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+        ("https://127.0.0.1:8011/Recordings/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+        ("https://twilio.example.net:444/RE1", "https://twilio.example.net", "not one of Twilio's media hosts"),
+        ("https://api.twilio.com:99999/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
     ],
 )
 def test_credentials_go_only_to_twilios_media_hosts(url: str, base: str, why: str, tmp_path: Path) -> None:
@@ -317,7 +323,12 @@ def test_credentials_go_only_to_twilios_media_hosts(url: str, base: str, why: st
         ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com"),
         ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://twilio.example.net"),
         ("https://twilio.example.net/Recordings/RE1", "https://twilio.example.net"),
-        ("http://127.0.0.1:8012/Recordings/RE1", "http://127.0.0.1:8011"),  # a local test server
+        ("http://127.0.0.1:8011/Recordings/RE1", "http://127.0.0.1:8011"),  # a local test server
+        # The default port said or not, and the host in any case, name the same origin.
+        ("https://api.twilio.com:443/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com"),
+        ("https://API.Twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com:443"),
+        ("https://twilio.example.net/Recordings/RE1", "https://twilio.example.net:443"),
+        ("http://media.example:80/RE1", "http://media.example"),
     ],
 )
 def test_twilios_media_hosts_are_accepted(url: str, base: str) -> None:
