@@ -203,7 +203,9 @@ class Settings:
     max_request_bytes: int = 64 * 1024  # larger bodies are answered 413 before they are read
     console_signin_attempts_per_address: int = 10  # failed sign-ins from one address per window
     console_signin_window_minutes: int = 15
-    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For gives the client's address
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For / -Proto give the client's address and scheme
+    hsts_max_age_seconds: int = 31536000  # Strict-Transport-Security on HTTPS answers; 0: not sent
+    hsts_include_subdomains: bool = False  # the header covers every subdomain too (only if all serve HTTPS)
     # Development mode (`make run` without Twilio credentials): the local Twilio stand-in, one simulated clock
     dev_mode: bool = False
     dev_state_dir: Path = ROOT / "var" / "dev"  # run.env (how to reach `make run`), console-login, the stand-in's log
@@ -323,6 +325,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
         console_signin_window_minutes=_int(env, "CONSOLE_SIGNIN_WINDOW_MINUTES", 15, minimum=1),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
+        hsts_max_age_seconds=_int(env, "HSTS_MAX_AGE_SECONDS", 31536000, minimum=0),
+        hsts_include_subdomains=_bool(env, "HSTS_INCLUDE_SUBDOMAINS", False),
         # Development mode
         dev_mode=_dev_mode(env),
         dev_state_dir=Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir),
