@@ -169,6 +169,8 @@ class Settings:
     console_session_hours: int = 12  # and no session lives longer than this
     console_lockout_failures: int = 5  # failed sign-ins in a row that lock an account
     console_lockout_minutes: int = 15  # how long it stays locked
+    api_rate_limit: str = "300/minute"  # requests per API token (moving window, counted in Redis)
+    api_auth_failure_limit: str = "20/minute"  # wrong or missing API tokens per client address
     # Mail (outgoing): empty SMTP_URL writes every message to the development Maildir instead
     smtp_url: str = ""
     mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
@@ -289,6 +291,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
         console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
         console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
+        api_rate_limit=_rate(env, "API_RATE_LIMIT", defaults.api_rate_limit),
+        api_auth_failure_limit=_rate(env, "API_AUTH_FAILURE_LIMIT", defaults.api_auth_failure_limit),
         smtp_url=_smtp_url(env),
         mail_from=env.get("MAIL_FROM") or defaults.mail_from,
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
@@ -340,6 +344,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
         paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
     )
+
+
+def _rate(environ: Mapping[str, str], key: str, default: str) -> str:
+    """A rate such as 300/minute, 20 per 10 minutes or 5/second (the ``limits`` library's notation)."""
+    from limits import parse_many
+
+    raw = (environ.get(key) or default).strip()
+    try:
+        rates = parse_many(raw)
+    except ValueError:
+        rates = []
+    if len(rates) != 1 or rates[0].amount < 1:
+        raise ConfigError(f"{key} must be a rate such as 300/minute or 20 per 10 minutes, not {raw!r}")
+    return raw
 
 
 def _portal_base_url(environ: Mapping[str, str], public: str) -> str:

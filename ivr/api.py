@@ -18,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request, url_for
 
 import languages
+from ivr import throttle
 from ivr.app import rt
 from ivr.console import present
 from ticketing import accounts, service
@@ -50,25 +51,64 @@ def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # all a read-only token may do
+
+
+def too_many_requests(verdict: throttle.Verdict, what: str) -> tuple[Response, int]:
+    """429 with Retry-After: the seconds until the window has room again."""
+    response, status = error(
+        429, f"too many requests: at most {verdict.described} {what}; retry after {verdict.reset_in} s"
+    )
+    response.headers["Retry-After"] = str(verdict.reset_in)
+    return response, status
+
+
 @blueprint.before_request
 def require_token() -> tuple[Response, int] | None:
-    """Every API call but the document itself needs ``Authorization: Bearer <token>``."""
+    """Every API call but the document itself needs ``Authorization: Bearer <token>``, within its rate limit;
+    a read-only token may only read."""
     if request.endpoint == "api.openapi":
         return None
+    runtime = rt()
+    address = request.remote_addr or "unknown"
+    refused = throttle.address_refused(runtime, address)
+    if refused is not None:
+        return too_many_requests(refused, "failed authentications per client address")
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
-    runtime = rt()
-    token = None
+    token = scope = key = None
     if scheme.lower() == "bearer" and presented.strip():
         with transaction(runtime.sessions) as s:
             row = accounts.api_token_for(s, presented.strip(), now=runtime.now())
-            token = row.name if row is not None else None
-    if token is None:
+            if row is not None:
+                token, scope, key = row.name, row.scope, row.token_hash[:32]
+    if token is None or key is None:
+        failed = throttle.authentication_failed(runtime, address)
+        if not failed.allowed:
+            return too_many_requests(failed, "failed authentications per client address")
         response, status = error(401, "a valid API token is required: Authorization: Bearer <token>")
         response.headers["WWW-Authenticate"] = 'Bearer realm="supportline"'
         return response, status
+    verdict = throttle.token_request(runtime, key)
+    g.api_rate = verdict
+    if not verdict.allowed:
+        return too_many_requests(verdict, "requests per token")
     g.api_actor = f"api:{token}"
+    # A method the route does not have stays a 405 (the routing error is raised after this hook).
+    if scope != accounts.WRITE and request.method not in SAFE_METHODS and request.routing_exception is None:
+        return error(403, f"the token {token!r} is read-only: it may not {request.method} (ask for a write token)")
     return None
+
+
+@blueprint.after_request
+def rate_limit_headers(response: Response) -> Response:
+    """The token's window on every answer, so an integration can pace itself before it meets a 429."""
+    verdict = g.get("api_rate")
+    if verdict is not None:
+        response.headers["RateLimit-Limit"] = str(verdict.limit.amount)
+        response.headers["RateLimit-Remaining"] = str(verdict.remaining)
+        response.headers["RateLimit-Reset"] = str(verdict.reset_in)
+    return response
 
 
 @blueprint.errorhandler(BadRequest)

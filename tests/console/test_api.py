@@ -297,11 +297,17 @@ def test_the_openapi_document_names_every_transcript_pass_the_worker_writes() ->
 
 
 @pytest.fixture
-def api_schema(app: Flask, api_token: str, open_ticket: Callable[..., int], transcript_states: dict[str, int]) -> Any:
+def api_schema(
+    app: Flask, runtime: Runtime, api_token: str, open_ticket: Callable[..., int], transcript_states: dict[str, int]
+) -> Any:
     """The API's own OpenAPI document, loaded in-process from the WSGI app, with tickets in every transcript
     state to find (the list's answers are validated against the document, so each state's shape is checked)."""
     for priority in ("P1", "P3"):
         open_ticket(priority=priority)
+    # The generated requests are many more than a token may make, or an address may fail, in a minute.
+    runtime.settings = runtime.settings.with_overrides(
+        api_rate_limit="100000/minute", api_auth_failure_limit="100000/minute"
+    )
     schema = schemathesis.openapi.from_wsgi("/api/openapi.yaml", app)
     return schema
 
