@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,14 +11,16 @@ import schemathesis
 import yaml
 from flask import Flask
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from sqlalchemy import select
 
-from ivr.api import OPENAPI_FILE
+from ivr.api import MAX_ID, OPENAPI_FILE, PRIORITIES, encode_cursor
 from tests.console.conftest import due_times, ticket
 from ticketing import accounts, service
 from ticketing.db import transaction
 from ticketing.models import ApiToken, Client
+from ticketing.service import QueuePosition
 from ticketing.transcripts import READINGS
 from transcription.engine import Segment, Transcript
 from workers.jobs import NUMBER_PASS, TRANSLATION_PASS, _pass_record
@@ -312,6 +315,20 @@ def api_schema(
     return schema
 
 
+# A cursor is opaque: only those the API gave are valid, so the generated ones are cursors of real places in
+# the queue's order (any priority, time and id, whether a ticket is there or not).
+schemathesis.openapi.format(
+    "cursor",
+    st.builds(
+        encode_cursor,
+        st.builds(
+            QueuePosition,
+            st.sampled_from(PRIORITIES),
+            st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
+            st.integers(1, MAX_ID),
+        ),
+    ),
+)
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
