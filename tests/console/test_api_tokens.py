@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
 from ivr.app import create_app
-from settings import ROOT
+from settings import ROOT, ConfigError, load_settings
 from tests.conftest import POSTGRES_URL, unavailable
 from tests.console.conftest import ticket
 from ticketing import accounts
@@ -230,3 +230,21 @@ def test_tokens_made_before_scopes_keep_full_access(database_at_0008: tuple[str,
         assert conn.execute(select(ApiToken.name, ApiToken.scope)).all() == [("psa", accounts.WRITE)]
     command.downgrade(config, "0008")
     engine.dispose()
+
+
+# --- settings --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["API_RATE_LIMIT", "API_AUTH_FAILURE_LIMIT"])
+@pytest.mark.parametrize("raw", ["lots", "0/minute", "5/minute;10/hour", "-3/second"])
+def test_a_malformed_rate_stops_the_service_naming_the_setting(key: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_settings({key: raw})
+
+
+def test_rates_are_read_from_the_environment() -> None:
+    s = load_settings({"API_RATE_LIMIT": "1000 per 10 minutes", "API_AUTH_FAILURE_LIMIT": "5/second"})
+    assert (s.api_rate_limit, s.api_auth_failure_limit) == ("1000 per 10 minutes", "5/second")
+    assert (load_settings({}).api_rate_limit, load_settings({}).api_auth_failure_limit) == ("300/minute", "20/minute")
+    hsts = load_settings({"HSTS_MAX_AGE_SECONDS": "600", "HSTS_INCLUDE_SUBDOMAINS": "true"})
+    assert (hsts.hsts_max_age_seconds, hsts.hsts_include_subdomains) == (600, True)
