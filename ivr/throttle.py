@@ -8,7 +8,8 @@ valid token found mid-flood is not confirmed. The address is the one the app alr
 ``request.remote_addr`` after ProxyFix (``TRUSTED_PROXY_HOPS``).
 
 When Redis cannot be reached the API still answers (logged): an integration syncing tickets matters
-more than the limit for the seconds Redis is away, and the web tier never hangs on it (0.5 s timeouts).
+more than the limit for the seconds Redis is away, and the web tier never hangs on it (0.5 s timeouts,
+met once per request: after the first failure the request's other counts are skipped).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 
+from flask import g
 from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -65,36 +67,50 @@ def _unlimited(item: RateLimitItem) -> Verdict:
     return Verdict(allowed=True, limit=item, remaining=item.amount, reset_in=0)
 
 
+def _unavailable(exc: RedisError | None = None) -> bool:
+    """True once Redis has failed during this request (recording ``exc``, the failure, when given)."""
+    if exc is not None:
+        log.warning("API rate limits not counted (Redis unavailable): %s", exc)
+        g.api_limits_unavailable = True
+    return bool(g.get("api_limits_unavailable"))
+
+
 def address_refused(runtime: Runtime, address: str) -> Verdict | None:
     """A verdict refusing ``address`` while it is over the failed-authentication limit, else None."""
     item = parse(runtime.settings.api_auth_failure_limit)
+    if _unavailable():
+        return None
     try:
         limiter = _limiter(runtime)
         if limiter.test(item, AUTH_FAILURES, address):
             return None
         return _verdict(limiter, item, False, AUTH_FAILURES, address)
     except RedisError as exc:
-        log.warning("API rate limit not checked (Redis unavailable): %s", exc)
+        _unavailable(exc)
         return None
 
 
 def authentication_failed(runtime: Runtime, address: str) -> Verdict:
     """Count a failed authentication from ``address``; refused once it goes over the limit."""
     item = parse(runtime.settings.api_auth_failure_limit)
+    if _unavailable():
+        return _unlimited(item)
     try:
         limiter = _limiter(runtime)
         return _verdict(limiter, item, limiter.hit(item, AUTH_FAILURES, address), AUTH_FAILURES, address)
     except RedisError as exc:
-        log.warning("API authentication failure not counted (Redis unavailable): %s", exc)
+        _unavailable(exc)
         return _unlimited(item)
 
 
 def token_request(runtime: Runtime, token_key: str) -> Verdict:
     """Count a request made with a token (``token_key`` names it, never the token itself)."""
     item = parse(runtime.settings.api_rate_limit)
+    if _unavailable():
+        return _unlimited(item)
     try:
         limiter = _limiter(runtime)
         return _verdict(limiter, item, limiter.hit(item, PER_TOKEN, token_key), PER_TOKEN, token_key)
     except RedisError as exc:
-        log.warning("API request not counted (Redis unavailable): %s", exc)
+        _unavailable(exc)
         return _unlimited(item)
