@@ -333,3 +333,28 @@ def test_credentials_go_only_to_twilios_media_hosts(url: str, base: str, why: st
 )
 def test_twilios_media_hosts_are_accepted(url: str, base: str) -> None:
     assert media_url_refusal(url, base) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8012/Recordings/RE1", True),  # the call simulator's own media server
+        ("http://localhost:8013/Recordings/RE1", True),
+        ("https://127.0.0.1:8012/Recordings/RE1", False),  # only plain HTTP, only this machine
+        ("http://10.0.0.5:8012/Recordings/RE1", False),
+        ("http://127.0.0.1.evil.example:8012/RE1", False),
+        ("http://127.0.0.1@evil.example:8012/RE1", False),
+    ],
+)
+def test_development_mode_alone_also_takes_a_media_server_on_another_local_port(url: str, allowed: bool) -> None:
+    base = "http://127.0.0.1:8011"  # the development Twilio stand-in
+    assert (media_url_refusal(url, base, local_media=True) is None) is allowed
+    assert media_url_refusal(url, base) is not None
+
+
+def test_development_mode_downloads_from_the_simulators_media_server(media_server: str, tmp_path: Path) -> None:
+    stand_in = "http://127.0.0.1:9"  # another port: refused outside development mode
+    with pytest.raises(RecordingRefusedError):
+        fetch(media_server, "good", "REdevmode", tmp_path, api_base_url=stand_in)
+    path = fetch(media_server, "good", "REdevmode", tmp_path, api_base_url=stand_in, local_media=True)
+    assert path.read_bytes() == GOOD_WAV
