@@ -12,3 +12,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))  # per worker, slow clients included
 timeout = 15  # a worker silent this long (a request stuck in CPU) is restarted; Twilio waits 15 s at most
 keepalive = 5
+# Which forwarded headers to believe is the app's to decide (TRUSTED_PROXY_HOPS, ProxyFix): gunicorn would
+# otherwise take X-Forwarded-Proto: https from any local client as HTTPS (and send HSTS on plain HTTP).
+secure_scheme_headers: dict[str, str] = {}

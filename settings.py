@@ -170,6 +170,8 @@ class Settings:
     console_session_hours: int = 12  # and no session lives longer than this
     console_lockout_failures: int = 5  # failed sign-ins in a row that lock an account
     console_lockout_minutes: int = 15  # how long it stays locked
+    api_rate_limit: str = "300/minute"  # requests per API token (moving window, counted in Redis)
+    api_auth_failure_limit: str = "20/minute"  # wrong or missing API tokens per client address
     # Mail (outgoing): empty SMTP_URL writes every message to the development Maildir instead
     smtp_url: str = ""
     mail_from: str = "ITECH Solutions Support <support@itech-solutions.example>"
@@ -215,7 +217,9 @@ class Settings:
     max_request_bytes: int = 64 * 1024  # larger bodies are answered 413 before they are read
     console_signin_attempts_per_address: int = 10  # failed sign-ins from one address per window
     console_signin_window_minutes: int = 15
-    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For gives the client's address
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For / -Proto give the client's address and scheme
+    hsts_max_age_seconds: int = 31536000  # Strict-Transport-Security on HTTPS answers; 0: not sent
+    hsts_include_subdomains: bool = False  # the header covers every subdomain too (only if all serve HTTPS)
     # Development mode (`make run` without Twilio credentials): the local Twilio stand-in, one simulated clock
     dev_mode: bool = False
     dev_state_dir: Path = ROOT / "var" / "dev"  # run.env (how to reach `make run`), console-login, the stand-in's log
@@ -300,6 +304,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
         console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
         console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
+        api_rate_limit=_rate(env, "API_RATE_LIMIT", defaults.api_rate_limit),
+        api_auth_failure_limit=_rate(env, "API_AUTH_FAILURE_LIMIT", defaults.api_auth_failure_limit),
         smtp_url=_smtp_url(env),
         mail_from=env.get("MAIL_FROM") or defaults.mail_from,
         dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
@@ -351,6 +357,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
         console_signin_window_minutes=_int(env, "CONSOLE_SIGNIN_WINDOW_MINUTES", 15, minimum=1),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
+        hsts_max_age_seconds=_int(env, "HSTS_MAX_AGE_SECONDS", 31536000, minimum=0),
+        hsts_include_subdomains=_bool(env, "HSTS_INCLUDE_SUBDOMAINS", False),
         # Development mode
         dev_mode=_dev_mode(env),
         dev_state_dir=Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir),
@@ -364,6 +372,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
         paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
     )
+
+
+def _rate(environ: Mapping[str, str], key: str, default: str) -> str:
+    """A rate such as 300/minute, 20 per 10 minutes or 5/second (the ``limits`` library's notation)."""
+    from limits import parse_many
+
+    raw = (environ.get(key) or default).strip()
+    try:
+        rates = parse_many(raw)
+    except ValueError:
+        rates = []
+    if len(rates) != 1 or rates[0].amount < 1:
+        raise ConfigError(f"{key} must be a rate such as 300/minute or 20 per 10 minutes, not {raw!r}")
+    return raw
 
 
 def _portal_base_url(environ: Mapping[str, str], public: str) -> str:

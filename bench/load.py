@@ -6,7 +6,7 @@
 Starts the production shape on this machine (loopback only): gunicorn (2
 workers), ``python -m workers.worker`` (one or more), ``python -m workers.sweeper``,
 a private Redis, PostgreSQL (a fresh schema of database ``test``) or SQLite, the
-Twilio REST test server (confirmation SMS) and the simulator's media server.
+Twilio REST test server (confirmation SMS and the recordings' media).
 Every call is placed at once from its own number by the call simulator (signed
 as Twilio signs), takes the voicemail route and leaves the same spoken message
 (espeak-ng + sox, 8 kHz, generated once). Reports: tickets per call (must be
@@ -38,7 +38,7 @@ import requests
 from sqlalchemy import func, select
 
 from bench.common import percentile
-from ivr.simulate import CallPlan, CallResult, MediaServer
+from ivr.simulate import CallPlan, CallResult
 from tests.faults.stack import (
     PUBLIC,
     ROOT,
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = os.getloadavg()[0]
     prism = PrismMock().start() if args.prism else None
     twilio = TwilioTestServer(prism_url=prism.url if prism else None).start()
-    media = MediaServer(twilio.account_sid, twilio.auth_token)
+    media = twilio  # it serves the recordings too: credentials go only to TWILIO_API_BASE_URL's origin
     redis = RedisServer(tmp)
     db: Database | None = None
     stack: Stack | None = None
@@ -286,7 +286,6 @@ def main(argv: list[str] | None = None) -> int:
         if stack is not None:
             stack.stop()
         redis.stop()
-        media.close()
         twilio.stop()
         if prism is not None:
             prism.stop()

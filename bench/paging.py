@@ -184,7 +184,6 @@ def main() -> int:
     p.add_argument("--busy-seconds", type=float, default=200.0, help="length of that voicemail")
     p.add_argument("--no-pager", action="store_true", help="no pager process: the worker alone serves both queues")
     args = p.parse_args()
-    from ivr.simulate import MediaServer
     from tests.faults.stack import RedisServer
 
     load = os.getloadavg()[0]
@@ -202,7 +201,7 @@ def main() -> int:
     redis_server = RedisServer(tmp)  # a private redis-server: never a shared one's database
     redis_server.start()
     redis = Redis.from_url(redis_server.url)
-    media = MediaServer(twilio.account_sid, twilio.auth_token)
+    media = twilio  # it serves the recordings too: credentials go only to TWILIO_API_BASE_URL's origin
     wav = b""
     if args.busy_runs:
         wav = long_voicemail(args.busy_seconds, tmp)
@@ -294,7 +293,6 @@ def main() -> int:
                     process.kill()
                     process.wait(10)
         twilio.stop()
-        media.close()
         if prism is not None:
             prism.stop()
         redis_server.stop()

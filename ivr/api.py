@@ -9,6 +9,8 @@ and gets 400 with a message.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import languages
+from ivr import throttle
 from ivr.app import rt
 from ivr.console import present
 from ivr.portal.present import phone_text
@@ -55,25 +58,64 @@ def error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # all a read-only token may do
+
+
+def too_many_requests(verdict: throttle.Verdict, what: str) -> tuple[Response, int]:
+    """429 with Retry-After: the seconds until the window has room again."""
+    response, status = error(
+        429, f"too many requests: at most {verdict.described} {what}; retry after {verdict.reset_in} s"
+    )
+    response.headers["Retry-After"] = str(verdict.reset_in)
+    return response, status
+
+
 @blueprint.before_request
 def require_token() -> tuple[Response, int] | None:
-    """Every API call but the document itself needs ``Authorization: Bearer <token>``."""
+    """Every API call but the document itself needs ``Authorization: Bearer <token>``, within its rate limit;
+    a read-only token may only read."""
     if request.endpoint == "api.openapi":
         return None
+    runtime = rt()
+    address = request.remote_addr or "unknown"
+    refused = throttle.address_refused(runtime, address)
+    if refused is not None:
+        return too_many_requests(refused, "failed authentications per client address")
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
-    runtime = rt()
-    token = None
+    token = scope = key = None
     if scheme.lower() == "bearer" and presented.strip():
         with transaction(runtime.sessions) as s:
             row = accounts.api_token_for(s, presented.strip(), now=runtime.now())
-            token = row.name if row is not None else None
-    if token is None:
+            if row is not None:
+                token, scope, key = row.name, row.scope, row.token_hash[:32]
+    if token is None or key is None:
+        failed = throttle.authentication_failed(runtime, address)
+        if not failed.allowed:
+            return too_many_requests(failed, "failed authentications per client address")
         response, status = error(401, "a valid API token is required: Authorization: Bearer <token>")
         response.headers["WWW-Authenticate"] = 'Bearer realm="supportline"'
         return response, status
+    verdict = throttle.token_request(runtime, key)
+    g.api_rate = verdict
+    if not verdict.allowed:
+        return too_many_requests(verdict, "requests per token")
     g.api_actor = f"api:{token}"
+    # A method the route does not have stays a 405 (the routing error is raised after this hook).
+    if scope != accounts.WRITE and request.method not in SAFE_METHODS and request.routing_exception is None:
+        return error(403, f"the token {token!r} is read-only: it may not {request.method} (ask for a write token)")
     return None
+
+
+@blueprint.after_request
+def rate_limit_headers(response: Response) -> Response:
+    """The token's window on every answer, so an integration can pace itself before it meets a 429."""
+    verdict = g.get("api_rate")
+    if verdict is not None:
+        response.headers["RateLimit-Limit"] = str(verdict.limit.amount)
+        response.headers["RateLimit-Remaining"] = str(verdict.remaining)
+        response.headers["RateLimit-Reset"] = str(verdict.reset_in)
+    return response
 
 
 @blueprint.errorhandler(BadRequest)
@@ -151,14 +193,18 @@ def _id(value: object, key: str) -> int:
 
 
 QUERY_FILTERS = {"priority", "status", "client_id", "assignee", "breached", "language"}
+PAGE_PARAMETERS = {"limit", "cursor"}
+DEFAULT_PAGE_SIZE = 50  # tickets per page unless the request asks for fewer or more
+MAX_PAGE_SIZE = 100  # a ticket is about 1.4 KiB of JSON: 100 are ~140 KiB per answer
 
 
 def _query_filters(now: datetime) -> service.QueueFilter:
     args = request.args
     # An unknown filter is refused rather than ignored, so a typo never returns the whole queue.
-    unknown = sorted(set(args) - QUERY_FILTERS)
+    unknown = sorted(set(args) - QUERY_FILTERS - PAGE_PARAMETERS)
     if unknown:
-        raise BadRequest(f"unknown filter {unknown[0]!r}: expected only {', '.join(sorted(QUERY_FILTERS))}")
+        expected = ", ".join(sorted(QUERY_FILTERS | PAGE_PARAMETERS))
+        raise BadRequest(f"unknown filter {unknown[0]!r}: expected only {expected}")
     priority = status = assignee = None
     client_id = None
     breached = False
@@ -186,6 +232,38 @@ def _query_filters(now: datetime) -> service.QueueFilter:
         breached_at=now if breached else None,
         language=language,
     )
+
+
+def _page_size() -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    return int(raw)
+
+
+def encode_cursor(position: service.QueuePosition) -> str:
+    """An opaque cursor naming a place in the queue (clients pass it back as it is)."""
+    raw = json.dumps([position.priority, position.opened_at.astimezone(UTC).isoformat(), position.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> service.QueuePosition:
+    """The place a cursor from ``encode_cursor`` names; BadRequest for anything else."""
+    invalid = BadRequest("cursor is not one this API gave: pass the next_cursor of the previous page as it is")
+    if len(cursor) > 200 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise invalid
+    try:
+        priority, opened_at, ticket_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at = datetime.fromisoformat(opened_at)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise invalid from None
+    if priority not in PRIORITIES or at.tzinfo is None or isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
+        raise invalid
+    if not 1 <= ticket_id <= MAX_ID:
+        raise invalid
+    return service.QueuePosition(priority, at, ticket_id)
 
 
 # --- representation ------------------------------------------------------------------------------------
@@ -313,15 +391,27 @@ def _render(session: Any, ticket: Ticket, runtime: Runtime) -> dict[str, Any]:
 
 @blueprint.get("/tickets")
 def list_tickets() -> Response:
-    """Open tickets, by priority then first come first served; filters as the console's queue."""
+    """Open tickets, by priority then first come first served, a page at a time; filters as the console's queue."""
     runtime = rt()
     now = runtime.now()
     filters = _query_filters(now)
+    size = _page_size()
+    after = decode_cursor(request.args["cursor"]) if "cursor" in request.args else None
     with runtime.sessions() as s:
-        tickets = service.open_queue(s, filters)
-        views = present.ticket_views(s, list(tickets), runtime.policy, now)
+        # One more than the page: whether there is a next page, without counting the queue.
+        tickets = list(service.open_queue(s, filters, after=after, limit=size + 1))
+        more, tickets = len(tickets) > size, tickets[:size]
+        views = present.ticket_views(s, tickets, runtime.policy, now)
         body = [ticket_json(v) for v in views]
-    return jsonify(tickets=body, count=len(body))
+        cursor = encode_cursor(service.QueuePosition.of(tickets[-1])) if more else None
+    following = None
+    if cursor is not None:
+        args = {k: v for k, v in request.args.items() if k != "cursor"}
+        following = url_for("api.list_tickets", **args, cursor=cursor)
+    response = jsonify(tickets=body, count=len(body), next_cursor=cursor, next=following)
+    if following is not None:
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return response
 
 
 @blueprint.get("/tickets/<int:number>")

@@ -50,9 +50,13 @@ def create_app(
 
     app.extensions["supportline"] = runtime
     if runtime.settings.trusted_proxy_hops:
-        # The client's address (sign-in throttling, session records) from X-Forwarded-For, and only that.
+        # The client's address (sign-in and API throttling, session records) from X-Forwarded-For, and
+        # whether it came over HTTPS (HSTS) from X-Forwarded-Proto; nothing else the proxy says.
         hops = runtime.settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
+    from ivr.security import strict_transport_security
+
+    app.after_request(strict_transport_security)
 
     from ivr import cli, health, mail, metrics, oncall_cli, paging, voice
 

@@ -660,7 +660,8 @@ def _status_text(t: Ticket, runtime: Runtime) -> str:
 def _check_media_host(recording_url: str) -> None:
     """Log a RecordingUrl off Twilio's media hosts; the ticket still takes the message and its transcription
     fails visibly ("not one of Twilio's media hosts"), because the worker never sends the credentials there."""
-    refusal = media_url_refusal(recording_url, rt().settings.twilio_api_base_url)
+    settings = rt().settings
+    refusal = media_url_refusal(recording_url, settings.twilio_api_base_url, local_media=settings.dev_mode)
     if refusal is not None:
         log.warning("recording callback: %s", refusal)
 

@@ -345,11 +345,20 @@ def end_user_sessions(session: Session, user: User, *, now: datetime, why: str) 
 # --- API tokens ----------------------------------------------------------------------------------------
 
 
-def create_api_token(session: Session, name: str, *, now: datetime, created_by: str) -> tuple[ApiToken, str]:
+READ = "read"  # an API token that may only read (GET)
+WRITE = "write"  # an API token that may also open and change tickets
+TOKEN_SCOPES = (READ, WRITE)
+
+
+def create_api_token(
+    session: Session, name: str, *, now: datetime, created_by: str, scope: str = WRITE
+) -> tuple[ApiToken, str]:
     """A new API token for one integration; returns the row and the token, which is shown only this once."""
     clean = (name or "").strip()
     if not _TOKEN_NAME.match(clean):
         raise InvalidInput("a token name is 1-64 letters, digits, '.', '_' or '-'")
+    if scope not in TOKEN_SCOPES:
+        raise InvalidInput(f"a token's scope is one of {', '.join(TOKEN_SCOPES)}, not {scope!r}")
     existing = session.scalars(select(ApiToken).where(ApiToken.name == clean)).first()
     if existing is not None:
         if existing.revoked_at is None:
@@ -358,7 +367,12 @@ def create_api_token(session: Session, name: str, *, now: datetime, created_by: 
         session.flush()
     token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
-        name=clean, token_hash=_digest(token), prefix=token[:10], created_at=now, created_by=created_by[:120]
+        name=clean,
+        token_hash=_digest(token),
+        prefix=token[:10],
+        scope=scope,
+        created_at=now,
+        created_by=created_by[:120],
     )
     session.add(row)
     session.flush()

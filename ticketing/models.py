@@ -392,6 +392,8 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to recognise a token in a list
+    # "read": GET only; "write": everything the API offers (tokens made before scopes existed are "write")
+    scope: Mapped[str] = mapped_column(String(16), default="write", server_default="write")
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(120))
     last_used_at: Mapped[datetime | None]

@@ -448,8 +448,34 @@ def in_language(code: str) -> Any:
     return (Ticket.language == code) | (Ticket.transcript_language == code)
 
 
-def open_queue(session: Session, filters: QueueFilter | None = None) -> Sequence[Ticket]:
-    """Open tickets, first come first served: by priority, then by time of submission."""
+@dataclass(frozen=True)
+class QueuePosition:
+    """A ticket's place in the open queue's order: priority, time of submission, then id (unique)."""
+
+    priority: str
+    opened_at: datetime
+    id: int
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> QueuePosition:
+        """Where ``ticket`` stands in the queue."""
+        return cls(ticket.priority, ticket.opened_at, ticket.id)
+
+
+def open_queue(
+    session: Session,
+    filters: QueueFilter | None = None,
+    *,
+    after: QueuePosition | None = None,
+    limit: int | None = None,
+) -> Sequence[Ticket]:
+    """Open tickets, first come first served: by priority, then by time of submission.
+
+    ``after`` and ``limit`` read the queue a page at a time (keyset pagination): the tickets that come
+    after that place in the same order. The id breaks ties, so a walk from page to page sees each
+    ticket once, however many tickets are opened meanwhile (they come after the tickets of the same
+    priority, or before the walk's place if more urgent).
+    """
     f = filters or QueueFilter()
     query = (
         select(Ticket)
@@ -457,6 +483,18 @@ def open_queue(session: Session, filters: QueueFilter | None = None) -> Sequence
         .options(selectinload(Ticket.milestones), selectinload(Ticket.client))
         .order_by(Ticket.priority, Ticket.opened_at, Ticket.id)
     )
+    if after is not None:
+        # The row-value comparison (priority, opened_at, id) > (...), spelt out for every database.
+        query = query.where(
+            (Ticket.priority > after.priority)
+            | (
+                (Ticket.priority == after.priority)
+                & (
+                    (Ticket.opened_at > after.opened_at)
+                    | ((Ticket.opened_at == after.opened_at) & (Ticket.id > after.id))
+                )
+            )
+        )
     if f.priority:
         query = query.where(Ticket.priority == Priority.parse(f.priority).value)
     if f.status:
@@ -472,6 +510,8 @@ def open_queue(session: Session, filters: QueueFilter | None = None) -> Sequence
             Milestone.met_at.is_(None), Milestone.due_at.is_not(None), Milestone.due_at < f.breached_at
         )
         query = query.where(Ticket.id.in_(overdue), Ticket.paused_at.is_(None))
+    if limit is not None:
+        query = query.limit(limit)
     return session.scalars(query).all()
 
 

@@ -38,6 +38,8 @@ MAX_BACKOFF_SECONDS = 30.0
 RETRY_STATUSES = frozenset({429})
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 TWILIO_MEDIA_HOST = "api.twilio.com"
+TWILIO_MEDIA_ORIGIN = "https://" + TWILIO_MEDIA_HOST
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def recording_media_url(recording_url: str, extension: str = ".wav") -> str:
@@ -57,7 +59,8 @@ def download_recording(
     account_sid: str,
     auth_token: str,
     max_bytes: int,
-    api_base_url: str = "https://" + TWILIO_MEDIA_HOST,
+    api_base_url: str = TWILIO_MEDIA_ORIGIN,
+    local_media: bool = False,
     timeout: float = 15.0,
     retries: int = 3,
     backoff: float = 1.0,
@@ -69,13 +72,13 @@ def download_recording(
     on 5xx, 429, timeouts and dropped connections; a 4xx fails at once.
     Refuses non-audio responses, bodies over ``max_bytes`` (without reading
     past the cap), empty bodies and audio whose header does not decode, and
-    sends the credentials only to Twilio's media hosts (``media_url_refusal``).
+    sends the credentials only to Twilio's media origins (``media_url_refusal``).
     """
     if not _SID.match(recording_sid):
         # The sid becomes a file name: nothing that could climb out of dest_dir.
         raise DownloadError(f"invalid RecordingSid {recording_sid!r}")
     media_url = recording_media_url(url)
-    refusal = media_url_refusal(media_url, api_base_url)
+    refusal = media_url_refusal(media_url, api_base_url, local_media=local_media)
     if refusal is not None:
         raise RecordingRefusedError(refusal)
     extension = Path(urlsplit(media_url).path).suffix.lower() or ".wav"
@@ -208,17 +211,43 @@ def _write_atomically(dest: Path, body: bytes) -> None:
         raise
 
 
-def media_url_refusal(url: str, api_base_url: str) -> str | None:
-    """Why the credentials must not be sent to ``url``, or None when it is one of Twilio's media hosts.
+def origin(url: str) -> str | None:
+    """``url``'s origin as ``scheme://host:port``, the default port made explicit; None unless http(s) with a host.
 
-    The hosts are api.twilio.com and the host of TWILIO_API_BASE_URL; HTTPS only, unless
-    that base URL itself is plain HTTP (a local test server), and then only to its host.
+    ``https://api.twilio.com`` and ``https://API.twilio.com:443/x`` have the same origin; ``:8443`` does not.
     """
-    parts, base = urlsplit(url), urlsplit(api_base_url)
-    host, base_host = (parts.hostname or "").lower(), (base.hostname or "").lower()
-    allowed = sorted({TWILIO_MEDIA_HOST, base_host} - {""})
-    if parts.scheme not in ("http", "https") or host not in allowed:
-        return f"RecordingUrl {parts.scheme}://{host or '?'} is not one of Twilio's media hosts ({', '.join(allowed)})"
-    if parts.scheme == "http" and not (base.scheme == "http" and host == base_host):
-        return f"refusing to send credentials to http://{host}: use https"
-    return None
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets
+    return f"{scheme}://{host}:{port if port is not None else DEFAULT_PORTS[scheme]}"
+
+
+def media_url_refusal(url: str, api_base_url: str, *, local_media: bool = False) -> str | None:
+    """Why the credentials must not be sent to ``url``, or None when it is on one of Twilio's media origins.
+
+    The origins are https://api.twilio.com and that of TWILIO_API_BASE_URL, compared whole (scheme, host
+    and port, the default port explicit or not): the Account SID and Auth Token go as Basic auth to
+    exactly those, never to another port or scheme of the same host. ``local_media`` (development mode
+    only, whose TWILIO_API_BASE_URL is the local stand-in and whose credentials are the stand-in's own)
+    also accepts plain HTTP on any port of this machine, where the call simulator serves its recordings.
+    """
+    allowed = sorted({o for o in (origin(TWILIO_MEDIA_ORIGIN), origin(api_base_url)) if o is not None})
+    parts = urlsplit(url.strip())
+    found = origin(url)
+    if found is not None and found in allowed:
+        return None
+    if local_media and found is not None and found.startswith(("http://127.0.0.1:", "http://localhost:")):
+        return None
+    if parts.scheme.lower() == "http" and found is not None and found.endswith(":80"):
+        if origin(f"https://{parts.hostname}") in allowed:
+            return f"refusing to send credentials to http://{parts.hostname}: use https"
+    shown = found or f"{parts.scheme}://{parts.hostname or '?'}"
+    return f"RecordingUrl {shown} is not one of Twilio's media hosts ({', '.join(allowed)})"

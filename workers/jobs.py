@@ -147,6 +147,7 @@ def transcribe_recording(recording_sid: str) -> str:
                 auth_token=settings.twilio_auth_token,
                 max_bytes=settings.recording_max_bytes,
                 api_base_url=settings.twilio_api_base_url,
+                local_media=settings.dev_mode,
             )
             with transaction(runtime.sessions) as s:
                 t = service.get_ticket(s, number)  # type: ignore[arg-type]

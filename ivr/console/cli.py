@@ -131,27 +131,35 @@ def unlock(username: str) -> None:
 @api_token.command("create")
 @click.argument("name")
 @click.option("--by", "created_by", default="cli", show_default=True, help="Who created it (kept with the token).")
-def create_token(name: str, created_by: str) -> None:
+@click.option(
+    "--scope",
+    type=click.Choice(accounts.TOKEN_SCOPES),
+    default=accounts.WRITE,
+    show_default=True,
+    help="read: GET only (reports, dashboards); write: also open and change tickets (PSA sync).",
+)
+def create_token(name: str, created_by: str, scope: str) -> None:
     """Create a token for one integration; it is printed once, only its hash is stored."""
     runtime = _runtime()
     try:
         with transaction(runtime.sessions) as s:
-            _row, token = accounts.create_api_token(s, name, now=runtime.now(), created_by=created_by)
+            _row, token = accounts.create_api_token(s, name, now=runtime.now(), created_by=created_by, scope=scope)
     except DomainError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"API token {name} created. Store it now, it is not shown again:")
+    access = "read-only" if scope == accounts.READ else "read and write"
+    click.echo(f"API token {name} ({access}) created. Store it now, it is not shown again:")
     click.echo(token)
 
 
 @api_token.command("list")
 def list_tokens() -> None:
-    """Every token: name, prefix, created, last used, revoked."""
+    """Every token: name, prefix, scope, created, last used, revoked."""
     runtime = _runtime()
     with runtime.sessions() as s:
         for t in accounts.api_tokens(s):
             used = t.last_used_at.isoformat(timespec="minutes") if t.last_used_at else "never"
             state = f"revoked {t.revoked_at.isoformat(timespec='minutes')}" if t.revoked_at else "live"
-            click.echo(f"{t.name:<24} {t.prefix}…  {state:<28} last used {used}")
+            click.echo(f"{t.name:<24} {t.prefix}…  {t.scope:<6} {state:<28} last used {used}")
 
 
 @api_token.command("revoke")

@@ -32,10 +32,11 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> Flask:
+def app(runtime: Runtime, redis_url: str) -> Flask:
     """The web app on the test database (SQLite and PostgreSQL) with the fixed clock.
 
-    Jobs are not handed to Redis after responses: tests look at the outbox themselves.
+    Jobs are not handed to Redis after responses: tests look at the outbox themselves. Redis starts
+    empty, so one test's API rate-limit counts never reach the next.
     """
     runtime.settings = runtime.settings.with_overrides(dispatch_after_response=False)
     return create_app(runtime=runtime)
@@ -124,7 +125,7 @@ def anonymous(app: Flask) -> Console:
 
 @pytest.fixture
 def api_token(runtime: Runtime) -> str:
-    """A live API token for the 'psa' integration."""
+    """A live API token (read and write) for the 'psa' integration."""
     with transaction(runtime.sessions) as s:
         _row, token = accounts.create_api_token(s, "psa", now=runtime.now(), created_by="tests")
     return token

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import schemathesis
+import yaml
 from flask import Flask
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from sqlalchemy import select
 
+from ivr.api import MAX_ID, OPENAPI_FILE, PRIORITIES, encode_cursor
 from tests.console.conftest import due_times, ticket
-from ticketing import accounts
+from ticketing import accounts, service
 from ticketing.db import transaction
 from ticketing.models import ApiToken, Client
+from ticketing.service import QueuePosition
+from ticketing.transcripts import READINGS
+from transcription.engine import Segment, Transcript
+from workers.jobs import NUMBER_PASS, TRANSLATION_PASS, _pass_record
 from workers.runtime import Runtime
 
 
@@ -191,15 +199,136 @@ def test_the_openapi_document_is_served(app: Flask) -> None:
     assert b"openapi: 3.0.3" in response.get_data()
 
 
+def reading(text: str, *, language: str = "en", no_speech: bool = False) -> Transcript:
+    """A transcript as an engine returns it: one segment, the number said in it."""
+    segment = Segment(0.5, 8.0, text, avg_logprob=-0.3, no_speech_prob=0.01, compression_ratio=1.2)
+    return Transcript(
+        text=text,
+        segments=() if no_speech else (segment,),
+        language=language,
+        audio_seconds=9.0,
+        engine="faster-whisper",
+        model="tiny.en",
+        confidence=0.1 if no_speech else 0.82,
+        no_speech=no_speech,
+        low_confidence=no_speech,
+        missing=((8.0, 9.0),) if no_speech else (),
+    )
+
+
+FIRST = "Hi this is Dana, the file server is down, call me back at 805 555 5018."
+SECOND = "Hi this is Dana, the file server is down, call me back at 805 555 0188."
+
+
+def transcribed(runtime: Runtime, number: int, state: str, **fields: Any) -> None:
+    """Put a ticket's transcript in ``state`` as the transcription worker leaves it."""
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        t.recording_sid = f"RE{number:032x}"
+        t.recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{t.recording_sid}"
+        t.recording_duration = 9
+        t.transcription_state = state
+        t.transcription_requested_at = runtime.now()
+        for key, value in fields.items():
+            setattr(t, key, value)
+
+
 @pytest.fixture
-def api_schema(app: Flask, api_token: str, open_ticket: Callable[..., int]) -> Any:
-    """The API's own OpenAPI document, loaded in-process from the WSGI app, with a few tickets to find."""
+def transcript_states(runtime: Runtime, open_ticket: Callable[..., int]) -> dict[str, int]:
+    """One open ticket in every transcript state the worker leaves, by name: the ticket numbers."""
+    first, second = reading(FIRST), reading(SECOND)
+    spanish = reading("Hola, el servidor no funciona, llámenme al 805 555 0142.", language="es")
+    translation = reading("Hello, the server is not working, call me at 805 555 0142.")
+    silent = reading("", no_speech=True)
+    numbers: dict[str, int] = {"none": open_ticket(priority="P2")}
+    numbers["pending"] = open_ticket(priority="P3", source="voicemail")
+    transcribed(runtime, numbers["pending"], "pending")
+    numbers["first"] = open_ticket(priority="P3", source="voicemail")
+    transcribed(
+        runtime, numbers["first"], "done", transcript=FIRST, transcript_confidence=0.82, transcript_language="en",
+        transcript_pass="first", transcript_passes=[_pass_record("first", first, language="en")],
+    )  # fmt: skip
+    numbers["numbers"] = open_ticket(priority="P1", source="voicemail")
+    transcribed(
+        runtime, numbers["numbers"], "done", transcript=SECOND, transcript_confidence=0.9, transcript_language="en",
+        transcript_pass=NUMBER_PASS, hints={"callback_number": "+18055550188"},
+        transcript_passes=[_pass_record("first", first, language="en"), _pass_record(NUMBER_PASS, second)],
+    )  # fmt: skip
+    numbers["translated"] = open_ticket(priority="P3", source="voicemail")
+    transcribed(
+        runtime, numbers["translated"], "done", language="es", transcript=spanish.text, transcript_language="es",
+        transcript_translation=translation.text, transcript_pass="first",
+        transcript_passes=[
+            _pass_record("first", spanish, language="es"),
+            _pass_record(TRANSLATION_PASS, translation, language="en", source="es"),
+        ],
+    )  # fmt: skip
+    numbers["no speech"] = open_ticket(priority="P4", source="voicemail")
+    transcribed(
+        runtime, numbers["no speech"], "no speech", transcript="", transcript_low_confidence=True,
+        transcript_missing=[[8.0, 9.0]], transcript_pass="first",
+        transcript_passes=[_pass_record("first", silent, language="en")],
+    )  # fmt: skip
+    numbers["failed"] = open_ticket(priority="P5", source="voicemail")
+    transcribed(runtime, numbers["failed"], "failed", transcription_error="DownloadError: gone")
+    return numbers
+
+
+def test_tickets_in_every_transcript_state_conform_to_the_openapi_document(
+    app: Flask, api_token: str, transcript_states: dict[str, int]
+) -> None:
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.yaml", app)
+    one = schema["/api/tickets/{number}"]["GET"]
+    for state, number in transcript_states.items():
+        case = one.Case(path_parameters={"number": number})
+        response = case.call_and_validate(headers=bearer(api_token))
+        assert response.status_code == 200, state
+    body = app.test_client().get(f"/api/tickets/{transcript_states['numbers']}", headers=bearer(api_token)).get_json()
+    assert body["transcript"]["pass"] == "numbers" and body["transcript"]["text"] == SECOND
+    assert [p["pass"] for p in body["transcript"]["passes"]] == ["first", "numbers"]
+    assert body["transcript"]["numbers_to_check"]["heard_by_other_reading"] == ["805 555 5018"]
+    every = schema["/api/tickets"]["GET"].Case()
+    listed = every.call_and_validate(headers=bearer(api_token)).json()["tickets"]
+    assert sorted(t["number"] for t in listed) == sorted(transcript_states.values())
+
+
+def test_the_openapi_document_names_every_transcript_pass_the_worker_writes() -> None:
+    document = yaml.safe_load(OPENAPI_FILE.read_text())
+    transcript = document["components"]["schemas"]["Ticket"]["properties"]["transcript"]["properties"]
+    assert set(transcript["pass"]["enum"]) == {*READINGS, None} == {"first", NUMBER_PASS, None}
+    assert set(transcript["passes"]["items"]["properties"]["pass"]["enum"]) == {*READINGS, TRANSLATION_PASS}
+
+
+@pytest.fixture
+def api_schema(
+    app: Flask, runtime: Runtime, api_token: str, open_ticket: Callable[..., int], transcript_states: dict[str, int]
+) -> Any:
+    """The API's own OpenAPI document, loaded in-process from the WSGI app, with tickets in every transcript
+    state to find (the list's answers are validated against the document, so each state's shape is checked)."""
     for priority in ("P1", "P3"):
         open_ticket(priority=priority)
+    # The generated requests are many more than a token may make, or an address may fail, in a minute.
+    runtime.settings = runtime.settings.with_overrides(
+        api_rate_limit="100000/minute", api_auth_failure_limit="100000/minute"
+    )
     schema = schemathesis.openapi.from_wsgi("/api/openapi.yaml", app)
     return schema
 
 
+# A cursor is opaque: only those the API gave are valid, so the generated ones are cursors of real places in
+# the queue's order (any priority, time and id, whether a ticket is there or not).
+schemathesis.openapi.format(
+    "cursor",
+    st.builds(
+        encode_cursor,
+        st.builds(
+            QueuePosition,
+            st.sampled_from(PRIORITIES),
+            st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
+            st.integers(1, MAX_ID),
+        ),
+    ),
+)
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 

@@ -7,12 +7,14 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import event, func, select
 
-from ivr.simulate import CallPlan, TwilioSimulator
+from ivr.simulate import CallPlan, MediaServer, TwilioSimulator
 from settings import Settings
 from tests.conftest import FixedClock
 from tests.e2e.conftest import PUBLIC, Service
@@ -302,7 +304,76 @@ def test_a_recording_url_off_twilios_media_hosts_is_never_fetched_and_the_ticket
     (ticket,) = tickets(live)
     assert ticket.transcription_state == "failed"
     assert "RecordingRefusedError" in (ticket.transcription_error or "")
-    assert "not one of Twilio's media hosts (api.twilio.com)" in (ticket.transcription_error or "")
+    assert "not one of Twilio's media hosts (https://api.twilio.com:443)" in (ticket.transcription_error or "")
+
+
+class Snoop(ThreadingHTTPServer):
+    """A real HTTP server on a free port that answers 200 and keeps every connection and Authorization header."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.authorizations: list[str] = []
+        snoop = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                snoop.authorizations.append(self.headers.get("Authorization", ""))
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/x-wav")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.connections += 1  # TLS or not: any connection at all is a try to fetch from here
+        return True
+
+
+@pytest.mark.parametrize("other", ["port", "scheme"])
+def test_a_recording_url_on_another_port_or_scheme_of_the_media_host_gets_no_credentials(
+    sim: TwilioSimulator, live: Service, media: MediaServer, voicemail_wav: bytes, other: str
+) -> None:
+    # The media server is TWILIO_API_BASE_URL here; the snoop listens on another port of the same host.
+    live.runtime.settings = live.runtime.settings.with_overrides(twilio_api_base_url=media.base_url)
+    snoop = Snoop()
+    threading.Thread(target=snoop.serve_forever, daemon=True).start()
+    scheme = "http" if other == "port" else "https"
+    try:
+        refused_sid, ordinary_sid = "RE" + "7" * 32, "RE" + "6" * 32
+        media.add_recording(ordinary_sid, voicemail_wav)
+        for call, recording_sid, recording_url in (
+            ("CA" + "7" * 32, refused_sid, f"{scheme}://127.0.0.1:{snoop.server_port}/2010-04-01/Recordings/"),
+            ("CA" + "6" * 32, ordinary_sid, media.recording_url("")),
+        ):
+            params = {
+                "CallSid": call,
+                "AccountSid": sim.account_sid,
+                "From": DANA,
+                "To": sim.to,
+                "RecordingSid": recording_sid,
+                "RecordingUrl": recording_url + recording_sid,
+                "RecordingDuration": "12",
+                "Digits": "#",
+            }
+            assert "your ticket number is" in sim.post("/twilio/voice/recorded", params)
+        live.work()
+    finally:
+        snoop.shutdown()
+        snoop.server_close()
+    assert (snoop.connections, snoop.authorizations) == (0, [])
+    refused, ordinary = tickets(live)
+    assert refused.transcription_state == "failed"
+    assert "RecordingRefusedError" in (refused.transcription_error or "")
+    assert f"{scheme}://127.0.0.1:{snoop.server_port} is not one of Twilio's media hosts" in (
+        refused.transcription_error or ""
+    )
+    assert ordinary_sid in media.fetched and ordinary.audio_path
 
 
 def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Service, acme: None) -> None:

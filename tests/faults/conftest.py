@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from ivr.simulate import MediaServer
 from tests.conftest import unavailable
 from tests.faults.stack import (
     LONG_MESSAGE,
@@ -60,11 +59,10 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def media(twilio_server: TwilioTestServer) -> Iterator[MediaServer]:
-    """Twilio's media URLs (Basic auth with the stack's account), served by the simulator's media server."""
-    server = MediaServer(twilio_server.account_sid, twilio_server.auth_token)
-    yield server
-    server.close()
+def media(twilio_server: TwilioTestServer) -> TwilioTestServer:
+    """Twilio's media URLs (Basic auth with the stack's account), served by the Twilio test server: the
+    stack sends its credentials only to TWILIO_API_BASE_URL's own origin."""
+    return twilio_server
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +129,7 @@ def stack(fault_stack: Stack, twilio_api: TwilioTestServer) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def caller(stack: Stack, media: MediaServer, twilio_api: TwilioTestServer) -> Caller:
+def caller(stack: Stack, media: TwilioTestServer, twilio_api: TwilioTestServer) -> Caller:
     """Twilio's side of calls to the stack, signing every request; keeps every exchange."""
     return Caller(
         PUBLIC,

@@ -48,8 +48,12 @@ def message_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture
-def job_runtime(settings: Settings, clock: FixedClock, redis_url: str, engine: Any) -> Iterator[Runtime]:
-    runtime = build_runtime(settings.with_overrides(redis_url=redis_url, job_retry_intervals=(1, 1, 1)), clock=clock)
+def job_runtime(
+    settings: Settings, clock: FixedClock, redis_url: str, engine: Any, media: MediaServer
+) -> Iterator[Runtime]:
+    # The media server plays Twilio's API host: credentials go only to TWILIO_API_BASE_URL's own origin.
+    overrides = {"redis_url": redis_url, "job_retry_intervals": (1, 1, 1), "twilio_api_base_url": media.base_url}
+    runtime = build_runtime(settings.with_overrides(**overrides), clock=clock)
     runtime.cache["engine"] = engine
     rt.install(runtime)
     yield runtime
@@ -215,7 +219,7 @@ def test_a_worker_killed_mid_job_loses_no_transcription(
         "WORKER_HEARTBEAT_SECONDS": "1",
         "TWILIO_ACCOUNT_SID": settings.twilio_account_sid,
         "TWILIO_AUTH_TOKEN": settings.twilio_auth_token,
-        "TWILIO_API_BASE_URL": settings.twilio_api_base_url,  # the media host the recording may come from
+        "TWILIO_API_BASE_URL": job_runtime.settings.twilio_api_base_url,  # the media host the recording may come from
         "RECORDINGS_DIR": str(settings.recordings_dir),
         "PUBLIC_BASE_URL": settings.public_base_url,
     }

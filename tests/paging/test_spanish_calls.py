@@ -151,29 +151,26 @@ def test_press_9_then_2_and_a_spanish_message_after_hours_end_to_end(
     desk: Desk, clock: FixedClock, spanish_wav: bytes
 ) -> None:
     """Spanish prompts, the number read back in Spanish, a P1 page, the Spanish text, transcript and translation."""
-    from ivr.simulate import MediaServer, TwilioSimulator
+    from ivr.simulate import TwilioSimulator
 
     clock.set(AFTER_HOURS)
     settings = desk.runtime.settings
-    media = MediaServer(settings.twilio_account_sid, settings.twilio_auth_token)
-    try:
-        sim = TwilioSimulator(
-            desk.sim.public,
-            server_base_url=desk.sim.server,
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            media=media,
-        )
-        result = sim.call(DANA, CallPlan(keys=["9", "2"], audio=spanish_wav))
-        ticket = ticket_of(desk, result.call_sid)
-        heard = " ".join(text for lang, text in result.said if lang == "es-US")
-        assert f"Su número de ticket es {' '.join(str(ticket.number))}." in heard
-        assert "Este es un ticket crítico P 1. Estamos avisando ahora a nuestro ingeniero de guardia." in heard
-        assert "También recibirá un mensaje de texto con su número de ticket." in heard
-        assert result.ticket_number == ticket.number and (ticket.priority, ticket.language) == ("P1", "es")
-        desk.work()  # the page, the transcription (multilingual model), the confirmation, the follow-up
-    finally:
-        media.close()
+    media = desk.twilio  # it serves the recordings: credentials go only to TWILIO_API_BASE_URL's origin
+    sim = TwilioSimulator(
+        desk.sim.public,
+        server_base_url=desk.sim.server,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        media=media,
+    )
+    result = sim.call(DANA, CallPlan(keys=["9", "2"], audio=spanish_wav))
+    ticket = ticket_of(desk, result.call_sid)
+    heard = " ".join(text for lang, text in result.said if lang == "es-US")
+    assert f"Su número de ticket es {' '.join(str(ticket.number))}." in heard
+    assert "Este es un ticket crítico P 1. Estamos avisando ahora a nuestro ingeniero de guardia." in heard
+    assert "También recibirá un mensaje de texto con su número de ticket." in heard
+    assert result.ticket_number == ticket.number and (ticket.priority, ticket.language) == ("P1", "es")
+    desk.work()  # the page, the transcription (multilingual model), the confirmation, the follow-up
 
     ticket = ticket_of(desk, result.call_sid)
     assert ticket.transcription_state == "done", ticket.transcription_error

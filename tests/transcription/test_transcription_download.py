@@ -300,6 +300,12 @@ def test_the_wav_header_check_reports_the_duration() -> None:
         ("http://media.example/RE1", "https://media.example", "use https"),
         ("http://api.twilio.com/RE1", "http://127.0.0.1:8011", "use https"),
         ("http://10.0.0.5/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+        # The host alone is not enough: another port or scheme of it is another server.
+        ("https://api.twilio.com:8443/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
+        ("http://127.0.0.1:8012/Recordings/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+        ("https://127.0.0.1:8011/Recordings/RE1", "http://127.0.0.1:8011", "not one of Twilio's media hosts"),
+        ("https://twilio.example.net:444/RE1", "https://twilio.example.net", "not one of Twilio's media hosts"),
+        ("https://api.twilio.com:99999/RE1", "https://api.twilio.com", "not one of Twilio's media hosts"),
     ],
 )
 def test_credentials_go_only_to_twilios_media_hosts(url: str, base: str, why: str, tmp_path: Path) -> None:
@@ -317,8 +323,38 @@ def test_credentials_go_only_to_twilios_media_hosts(url: str, base: str, why: st
         ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com"),
         ("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://twilio.example.net"),
         ("https://twilio.example.net/Recordings/RE1", "https://twilio.example.net"),
-        ("http://127.0.0.1:8012/Recordings/RE1", "http://127.0.0.1:8011"),  # a local test server
+        ("http://127.0.0.1:8011/Recordings/RE1", "http://127.0.0.1:8011"),  # a local test server
+        # The default port said or not, and the host in any case, name the same origin.
+        ("https://api.twilio.com:443/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com"),
+        ("https://API.Twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1", "https://api.twilio.com:443"),
+        ("https://twilio.example.net/Recordings/RE1", "https://twilio.example.net:443"),
+        ("http://media.example:80/RE1", "http://media.example"),
     ],
 )
 def test_twilios_media_hosts_are_accepted(url: str, base: str) -> None:
     assert media_url_refusal(url, base) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8012/Recordings/RE1", True),  # the call simulator's own media server
+        ("http://localhost:8013/Recordings/RE1", True),
+        ("https://127.0.0.1:8012/Recordings/RE1", False),  # only plain HTTP, only this machine
+        ("http://10.0.0.5:8012/Recordings/RE1", False),
+        ("http://127.0.0.1.evil.example:8012/RE1", False),
+        ("http://127.0.0.1@evil.example:8012/RE1", False),
+    ],
+)
+def test_development_mode_alone_also_takes_a_media_server_on_another_local_port(url: str, allowed: bool) -> None:
+    base = "http://127.0.0.1:8011"  # the development Twilio stand-in
+    assert (media_url_refusal(url, base, local_media=True) is None) is allowed
+    assert media_url_refusal(url, base) is not None
+
+
+def test_development_mode_downloads_from_the_simulators_media_server(media_server: str, tmp_path: Path) -> None:
+    stand_in = "http://127.0.0.1:9"  # another port: refused outside development mode
+    with pytest.raises(RecordingRefusedError):
+        fetch(media_server, "good", "REdevmode", tmp_path, api_base_url=stand_in)
+    path = fetch(media_server, "good", "REdevmode", tmp_path, api_base_url=stand_in, local_media=True)
+    assert path.read_bytes() == GOOD_WAV
