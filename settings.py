@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from languages import CallLanguage, is_available
 
@@ -407,8 +408,6 @@ def _dev_mode(environ: Mapping[str, str]) -> bool:
 
 
 def _smtp_url(environ: Mapping[str, str]) -> str:
-    from providers.mail import parse_smtp_url
-
     raw = environ.get("SMTP_URL", "")
     if raw:
         try:
@@ -419,7 +418,7 @@ def _smtp_url(environ: Mapping[str, str]) -> str:
 
 
 def _parse_timeout(environ: Mapping[str, str], default: int) -> int:
-    # The mail job itself may run 60 s (workers/outbox.py job_timeout): the parse must end well before,
+    # The mail job itself may run 60 s (runtime/dispatch.py job_timeout): the parse must end well before,
     # so a message that times out is quarantined by the job rather than killed with it by RQ.
     value = _int(environ, "MAIL_PARSE_TIMEOUT_SECONDS", default, minimum=1)
     if value > 45:
@@ -439,8 +438,6 @@ def _tag_prefix(environ: Mapping[str, str]) -> str:
 
 
 def _imap_url(environ: Mapping[str, str]) -> str:
-    from inbox.imap import parse_imap_url
-
     raw = environ.get("IMAP_URL", "")
     if raw:
         try:
@@ -448,3 +445,71 @@ def _imap_url(environ: Mapping[str, str]) -> str:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return raw
+
+
+# --- mail server URLs: parsed here, so a malformed one stops the process at start-up ---------------------
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how to hand mail over, parsed from ``SMTP_URL``."""
+
+    scheme: str  # smtps, smtp (STARTTLS) or smtp+insecure
+    host: str
+    port: int
+    username: str
+    password: str
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse ``SMTP_URL``; ValueError names what is wrong."""
+    parts = urlsplit(url)
+    defaults = {"smtps": 465, "smtp": 587, "smtp+insecure": 25}
+    if parts.scheme not in defaults:
+        raise ValueError(f"SMTP_URL must start with smtps://, smtp:// or smtp+insecure://, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("SMTP_URL has no host")
+    return SmtpTarget(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or defaults[parts.scheme],
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+    )
+
+
+@dataclass(frozen=True)
+class ImapTarget:
+    """Where and how to log in, parsed from ``IMAP_URL``."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str
+    password: str
+    folder: str
+
+    @property
+    def mailbox(self) -> str:
+        """The cursor's name: user@host/folder."""
+        return f"{self.username}@{self.host}/{self.folder}"
+
+
+def parse_imap_url(url: str) -> ImapTarget:
+    """Parse ``IMAP_URL``; ValueError names what is wrong."""
+    parts = urlsplit(url)
+    defaults = {"imaps": 993, "imap": 143, "imap+insecure": 143}
+    if parts.scheme not in defaults:
+        raise ValueError(f"IMAP_URL must start with imaps://, imap:// or imap+insecure://, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError("IMAP_URL has no host")
+    if not parts.username:
+        raise ValueError("IMAP_URL has no user name (imaps://user:password@host/INBOX)")
+    return ImapTarget(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or defaults[parts.scheme],
+        username=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+    )

@@ -1,8 +1,8 @@
 """WSGI entry point: ``gunicorn wsgi:app``."""
 
-from ivr.app import create_app
+from runtime.logs import configure
 from settings import load_settings
-from workers.logs import configure
+from web.app import create_app
 
 settings = load_settings()
 configure(settings.log_format)

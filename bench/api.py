@@ -16,14 +16,14 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from ivr.api import MAX_PAGE_SIZE
-from ivr.app import create_app
+from runtime import build_runtime
 from settings import Settings
-from tests.conftest import migrate
-from tests.faults.stack import RedisServer
+from testing.database import migrate
+from testing.stack import RedisServer
 from ticketing import accounts, service
 from ticketing.db import transaction
-from workers.runtime import build_runtime
+from web.api import MAX_PAGE_SIZE
+from web.app import create_app
 
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 

@@ -39,7 +39,7 @@ from sqlalchemy import func, select
 
 from bench.common import percentile
 from ivr.simulate import CallPlan, CallResult
-from tests.faults.stack import (
+from testing.stack import (
     PUBLIC,
     ROOT,
     Caller,
@@ -53,7 +53,7 @@ from tests.faults.stack import (
     spoken_ticket,
     wait_until,
 )
-from tests.twilio_server import PrismMock, TwilioTestServer, free_port
+from testing.twilio_server import PrismMock, TwilioTestServer, free_port
 from ticketing.models import AuditEntry
 
 SPEECH = (

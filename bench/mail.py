@@ -39,7 +39,7 @@ from aiosmtpd.controller import Controller
 from redis import Redis
 
 from bench.common import ROOT, percentile, start_web
-from tests.twilio_server import free_port
+from testing.twilio_server import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 KEY = "key-bench-" + "7" * 24
@@ -228,10 +228,10 @@ def backlog(env: dict[str, str], count: int, inbox: Inbox) -> list[str]:
     from sqlalchemy import func, select
 
     from inbox import imap
+    from runtime import build_runtime
     from settings import load_settings
-    from tests.mail.dovecot import Dovecot
+    from testing.dovecot import Dovecot
     from ticketing.models import InboundMail
-    from workers.runtime import build_runtime
 
     server = Dovecot().start()
     try:

@@ -35,7 +35,7 @@ from redis import Redis
 from twilio.request_validator import RequestValidator
 
 from bench.common import ROOT, percentile, start_web
-from tests.twilio_server import PrismMock, PrismUnavailable, RecordedRequest, TwilioTestServer, free_port
+from testing.twilio_server import PrismMock, PrismUnavailable, RecordedRequest, TwilioTestServer, free_port
 
 PUBLIC = "https://support.example.com"
 ENGINEER = "+18055550181"
@@ -113,7 +113,7 @@ def one_run(
 
 def long_voicemail(seconds: float, tmp: Path) -> bytes:
     """A spoken message of about ``seconds``: distinct sentences read by espeak-ng (cached under var/)."""
-    from tests.faults.stack import make_voicemail
+    from testing.stack import make_voicemail
 
     cache = ROOT / "var" / "bench-audio" / f"busy-{seconds:g}s.wav"
     if cache.exists():
@@ -184,7 +184,7 @@ def main() -> int:
     p.add_argument("--busy-seconds", type=float, default=200.0, help="length of that voicemail")
     p.add_argument("--no-pager", action="store_true", help="no pager process: the worker alone serves both queues")
     args = p.parse_args()
-    from tests.faults.stack import RedisServer
+    from testing.stack import RedisServer
 
     load = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-paging-"))

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from bench.common import ROOT, percentile, start_web
 from bench.webhooks import ACCOUNT, PUBLIC, TOKEN, Call, request_for
-from tests.faults.stack import RedisServer
-from tests.twilio_server import free_port
+from testing.stack import RedisServer
+from testing.twilio_server import free_port
 
 TWILIO_TIMEOUT = 15.0
 

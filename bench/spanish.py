@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.spanish
 
-The voicemails are the synthetic Spanish corpus of ``tests.audio.spanish`` (espeak-ng's es-419
+The voicemails are the synthetic Spanish corpus of ``testing.spanish`` (espeak-ng's es-419
 and es voices through the telephone channel, some over pink line noise), each half reported
 on its own: SPANISH_TUNING (what the prompts and decoding choices were looked at on) and
 SPANISH_HELD_BACK (never looked at while choosing). The path measured is the worker's for a
@@ -82,9 +82,9 @@ def main() -> int:
     import jiwer
 
     from settings import Settings
-    from tests.audio.corpus import build_clip
-    from tests.audio.spanish import BY_NAME, SIXTY_SECONDS, SPANISH_HELD_BACK, SPANISH_TUNING, build_spanish_clip
-    from transcription.engine import load_engine
+    from testing.corpus import build_clip
+    from testing.spanish import BY_NAME, SIXTY_SECONDS, SPANISH_HELD_BACK, SPANISH_TUNING, build_spanish_clip
+    from transcription.engines import load_engine
     from transcription.faster import FasterWhisperEngine
     from transcription.hints import initial_prompt_for, translation_prompt_for, triage_hints
     from transcription.pipeline import transcribe_spoken_language, transcribe_voicemail

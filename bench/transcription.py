@@ -208,7 +208,7 @@ class Score:
 
 def score(run: Run, corpus: dict[str, Any], review: Any = None) -> Score:
     """Score a run; with review, re-run the review guards offline over raw segments."""
-    from tests.audio.corpus import normalize_for_wer, word_error_rate
+    from testing.corpus import normalize_for_wer, word_error_rate
 
     texts = {clip["name"]: clip["text"] for clip in run.clips}
     no_speech = {clip["name"]: clip["no_speech"] for clip in run.clips}
@@ -234,7 +234,7 @@ _LEVELS: dict[str, Any] = {}
 
 
 def _review(clip: dict[str, Any], fixture: Any, config: Any) -> Any:
-    from tests.audio.corpus import SAMPLE_RATE, read_wav
+    from testing.corpus import SAMPLE_RATE, read_wav
     from transcription.audio import loudness_profile
     from transcription.engine import Segment
     from transcription.guards import review_segments
@@ -295,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return compare_settings(args)
 
     from settings import Settings
-    from tests.audio.corpus import CLIENTS, SIXTY_SECONDS, build_corpus, normalize_for_wer
+    from testing.corpus import CLIENTS, SIXTY_SECONDS, build_corpus, normalize_for_wer
     from transcription.guards import DEFAULT_GUARDS, NO_GUARDS
     from transcription.hints import initial_prompt_for
 
@@ -347,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for run in runs.values():
             result = next(c for c in run.clips if c["name"] == clip.name)
             if clip.kind == "speech":
-                from tests.audio.corpus import word_error_rate
+                from testing.corpus import word_error_rate
 
                 cells.append(f"{word_error_rate([clip.reference], [result['text']]):6.1%} ({result['confidence']:.2f})")
             else:
@@ -496,7 +496,7 @@ SETTINGS: tuple[tuple[str, str, dict[str, Any], bool, bool, str], ...] = (
 
 def compare_settings(args: argparse.Namespace) -> int:
     """Each engine setting: WER on the tuning and held-back halves, numbers, names, truncations, speed, memory."""
-    from tests.audio.corpus import (
+    from testing.corpus import (
         CLIENTS,
         GAP_SET,
         HELD_BACK,
@@ -549,7 +549,7 @@ def compare_settings(args: argparse.Namespace) -> int:
         f"greedy first pass, never read but by this report): {', '.join(NUMBER_NEW)}"
     )
     report(
-        "# WER: corpus WER after tests.audio.corpus.normalize_for_wer; numbers: share of the set's numbers "
+        "# WER: corpus WER after testing.corpus.normalize_for_wer; numbers: share of the set's numbers "
         "found digit-exact in the caller's grouping; silent: numbers shown wrong on a ticket with no 'numbers to "
         "check' note (tuning/held-back/new part); false: numbers shown right that the note calls into doubt; "
         "names: client and caller names heard; truncations: "
@@ -728,7 +728,7 @@ def _pct(value: float | None) -> str:
 
 def _names_heard(run: Run, corpus: dict[str, Any]) -> str:
     """How many client and caller names of the corpus appear verbatim in the transcripts."""
-    from tests.audio.corpus import CLIENTS
+    from testing.corpus import CLIENTS
 
     hits = total = 0
     for clip in run.clips:

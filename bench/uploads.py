@@ -17,8 +17,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from ivr.portal.views import UPLOAD_FORM_MEMORY_BYTES
 from settings import Settings
+from web.portal.views import UPLOAD_FORM_MEMORY_BYTES
 
 KIB = 1024
 SIZES_KIB = (64, 128, 256, 450, 512, 1024, 4096, 9216, 10240)

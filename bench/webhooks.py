@@ -42,8 +42,8 @@ from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from bench.common import ROOT, percentile, start_web
-from tests.faults.stack import RedisServer
-from tests.twilio_server import free_port
+from testing.stack import RedisServer
+from testing.twilio_server import free_port
 
 TOKEN = "b" * 32
 ACCOUNT = "AC" + "1" * 32

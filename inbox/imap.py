@@ -23,50 +23,11 @@ import signal
 import ssl
 import subprocess
 import threading
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
-from settings import Settings
+from settings import ImapTarget, Settings, parse_imap_url
 
 log = logging.getLogger(__name__)
 BATCH = 25  # messages fetched per round trip: memory stays flat however large the backlog
-
-
-@dataclass(frozen=True)
-class ImapTarget:
-    """Where and how to log in, parsed from ``IMAP_URL``."""
-
-    scheme: str
-    host: str
-    port: int
-    username: str
-    password: str
-    folder: str
-
-    @property
-    def mailbox(self) -> str:
-        """The cursor's name: user@host/folder."""
-        return f"{self.username}@{self.host}/{self.folder}"
-
-
-def parse_imap_url(url: str) -> ImapTarget:
-    """Parse ``IMAP_URL``; ValueError names what is wrong."""
-    parts = urlsplit(url)
-    defaults = {"imaps": 993, "imap": 143, "imap+insecure": 143}
-    if parts.scheme not in defaults:
-        raise ValueError(f"IMAP_URL must start with imaps://, imap:// or imap+insecure://, not {parts.scheme!r}")
-    if not parts.hostname:
-        raise ValueError("IMAP_URL has no host")
-    if not parts.username:
-        raise ValueError("IMAP_URL has no user name (imaps://user:password@host/INBOX)")
-    return ImapTarget(
-        scheme=parts.scheme,
-        host=parts.hostname,
-        port=parts.port or defaults[parts.scheme],
-        username=unquote(parts.username),
-        password=unquote(parts.password or ""),
-        folder=unquote(parts.path.lstrip("/")) or "INBOX",
-    )
 
 
 def connect(settings: Settings):  # type: ignore[no-untyped-def]
@@ -99,9 +60,9 @@ def poll_once(runtime, client, target: ImapTarget, selected: dict) -> int:  # ty
     from sqlalchemy import select
 
     from inbox.intake import store_raw
+    from runtime.dispatch import dispatch_pending
     from ticketing.db import transaction
     from ticketing.models import MailboxCursor
-    from workers.outbox import dispatch_pending
 
     settings = runtime.settings
     uidvalidity = int(selected[b"UIDVALIDITY"])
@@ -151,7 +112,7 @@ def poll_once(runtime, client, target: ImapTarget, selected: dict) -> int:  # ty
 
 def run(settings: Settings, stop: threading.Event) -> None:
     """Poll until ``stop`` is set; IDLE when offered. Connection errors back off and reconnect."""
-    from workers.runtime import build_runtime
+    from runtime import build_runtime
 
     runtime = build_runtime(settings)
     try:
@@ -194,8 +155,8 @@ def _loop(runtime, settings: Settings, stop: threading.Event) -> None:  # type: 
 
 def main() -> None:
     """Entry point: ``python -m inbox.imap`` (idles quietly when IMAP_URL is not set, so honcho keeps running)."""
+    from runtime.logs import configure
     from settings import load_settings
-    from workers.logs import configure
 
     settings = load_settings()
     configure(settings.log_format)

@@ -1,1 +1,1 @@
-"""The Flask adapter: app factory, Twilio webhooks (TwiML), console and JSON API."""
+"""The phone: Twilio voice and SMS webhooks (TwiML), page calls and acknowledgements, signature checks, the simulator."""

@@ -17,11 +17,11 @@ from flask import Blueprint, Response, make_response, render_template_string, re
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from ivr.app import rt
 from ivr.security import twilio_only
 from ivr.twiml import VOICE, goodbye
 from ivr.webhooks import answering_safely, twiml_response
 from providers.twilio_rest import page_url, person_unreachable
+from runtime.web import rt
 from settings import Settings
 from ticketing import paging, phone, service
 from ticketing.db import transaction

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, request
 from twilio.request_validator import RequestValidator
 
-from ivr.app import rt
+from runtime.web import rt
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +32,6 @@ def signature_is_valid() -> bool:
         return False
     # request.form itself, so repeated keys are signed as Twilio signed them.
     return bool(RequestValidator(settings.twilio_auth_token).validate(public_url(), request.form, signature))
-
-
-def strict_transport_security(response: Response) -> Response:
-    """Add Strict-Transport-Security to an answer to a request that came over HTTPS, never over plain HTTP.
-
-    Behind TRUSTED_PROXY_HOPS proxies, HTTPS is what the trusted proxy says in X-Forwarded-Proto
-    (ProxyFix); without one, only a TLS connection to this server itself. Browsers ignore the header
-    over HTTP (RFC 6797 section 8.1), and sending it there would claim a protection the hop lacks.
-    """
-    settings = rt().settings
-    if request.is_secure and settings.hsts_max_age_seconds > 0:
-        value = f"max-age={settings.hsts_max_age_seconds}"
-        if settings.hsts_include_subdomains:
-            value += "; includeSubDomains"
-        response.headers.setdefault("Strict-Transport-Security", value)
-    return response
 
 
 def twilio_only(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from twilio.twiml.messaging_response import MessagingResponse
 
 from languages import translator
+from runtime import Runtime
 from ticketing import paging, phone
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Ticket
-from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 # Only pages this recent can be acknowledged by a bare "1".

@@ -11,7 +11,7 @@ lists. Nothing leaves the machine: there is no phone network behind it, so it re
 second later to the message's StatusCallback, signed as Twilio signs it (a page then counts as delivered). ``GET /dev/requests.json`` returns
 what it received (the demo reads it); ``GET /dev/info`` the account it accepts.
 
-The tests use the fuller ``tests/twilio_server.py`` (Prism validation, injected faults); this one is for people.
+The tests use the fuller ``testing/twilio_server.py`` (Prism validation, injected faults); this one is for people.
 """
 
 from __future__ import annotations

@@ -23,10 +23,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import twiml
-from ivr.app import rt
 from ivr.security import twilio_only
 from ivr.webhooks import answering_safely, twiml_response
 from languages import SOURCE, CallLanguage
+from runtime import Runtime
+from runtime.dispatch import claim_written, dispatcher_for
+from runtime.web import rt
 from ticketing import phone, service, voicemail
 from ticketing.db import transaction
 from ticketing.errors import UnknownTicket
@@ -34,8 +36,6 @@ from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
 from transcription.download import media_url_refusal
-from workers.outbox import claim_written, dispatcher_for
-from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("voice", __name__, url_prefix="/twilio")

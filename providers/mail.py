@@ -15,11 +15,11 @@ from __future__ import annotations
 import mailbox
 import smtplib
 import ssl
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+
+from settings import parse_smtp_url
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 
@@ -30,34 +30,6 @@ class MailSendError(Exception):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
-
-
-@dataclass(frozen=True)
-class SmtpTarget:
-    """Where and how to hand mail over, parsed from ``SMTP_URL``."""
-
-    scheme: str  # smtps, smtp (STARTTLS) or smtp+insecure
-    host: str
-    port: int
-    username: str
-    password: str
-
-
-def parse_smtp_url(url: str) -> SmtpTarget:
-    """Parse ``SMTP_URL``; ValueError names what is wrong."""
-    parts = urlsplit(url)
-    defaults = {"smtps": 465, "smtp": 587, "smtp+insecure": 25}
-    if parts.scheme not in defaults:
-        raise ValueError(f"SMTP_URL must start with smtps://, smtp:// or smtp+insecure://, not {parts.scheme!r}")
-    if not parts.hostname:
-        raise ValueError("SMTP_URL has no host")
-    return SmtpTarget(
-        scheme=parts.scheme,
-        host=parts.hostname,
-        port=parts.port or defaults[parts.scheme],
-        username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""),
-    )
 
 
 def new_message_id(domain: str) -> str:

@@ -35,7 +35,7 @@ from ivr.simulate import CallPlan, MediaServer, TwilioSimulator, dev_environment
 from settings import ROOT, load_settings
 from ticketing.models import Client, Ticket
 from ticketing.sla import calendar_for
-from workers.runtime import build_runtime
+from runtime import build_runtime
 
 PORT = int(os.environ["PORT"])
 BASE = f"http://127.0.0.1:{PORT}"

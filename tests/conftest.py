@@ -20,15 +20,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from settings import ROOT, Settings
+from runtime import Runtime, build_runtime
+from settings import Settings
+from testing.database import migrate
 from ticketing.db import normalize_url
 from ticketing.models import Base
-from workers.runtime import Runtime, build_runtime
 
 pytest_plugins = ["tests.plugins.twilio_api"]
 
@@ -41,7 +40,7 @@ def _private_redis() -> str:
     if shutil.which("redis-server") is None:
         # Without the binary (make test installs it) fall back to the system Redis, a database by process id.
         return f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}"
-    from tests.twilio_server import free_port
+    from testing.twilio_server import free_port
 
     port = free_port()
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -99,14 +98,6 @@ class FixedClock:
 def pacific(text: str) -> datetime:
     """'YYYY-MM-DD HH:MM' Pacific time as an aware datetime."""
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=LA)
-
-
-def migrate(url: str) -> None:
-    """Bring the schema at ``url`` to the newest migration."""
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolation
-    command.upgrade(config, "head")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -222,7 +213,7 @@ class SmtpInbox(Message):
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, SmtpInbox]]:
     """A real SMTP server on a free port and what it received."""
-    from tests.twilio_server import free_port
+    from testing.twilio_server import free_port
 
     inbox = SmtpInbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())

@@ -6,7 +6,8 @@ faster-whisper or torch when ``load_engine`` builds them.
 
 from __future__ import annotations
 
-from transcription.engine import Engine, Segment, Transcript, load_engine
+from transcription.engine import Engine, Segment, Transcript
+from transcription.engines import load_engine
 from transcription.errors import CorruptAudioError, TranscriptionError
 
 __all__ = [

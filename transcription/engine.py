@@ -1,25 +1,14 @@
 """The small interface every transcription engine implements.
 
-The RQ job calls ``load_engine(settings)`` once per worker process and then
-``engine.transcribe(path, initial_prompt)`` per recording.  Engines import
-their heavy packages (ctranslate2, torch) inside their own modules, and only
-when ``load_engine`` picks them, so importing this module stays cheap.
+The RQ job calls ``load_engine(settings)`` (``transcription.engines``) once per worker process and then
+``engine.transcribe(path, initial_prompt)`` per recording. This module holds only the types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-
-from transcription.errors import UnknownEngineError
-
-if TYPE_CHECKING:
-    from settings import Settings
-    from transcription.guards import GuardConfig
-
-ENGINES = ("faster-whisper", "openai-whisper")
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -71,55 +60,3 @@ class Engine(Protocol):
     def with_beam(self, beam_size: int) -> Engine:
         """The same engine and model reading with another beam width (1: greedy)."""
         ...
-
-
-def load_engine(settings: Settings, guards: GuardConfig | None = None) -> Engine:
-    """Build the engine named by settings.transcription_engine (the model loads on first use)."""
-    name = settings.transcription_engine or "faster-whisper"
-    if name == "faster-whisper":
-        from transcription.faster import FasterWhisperEngine
-
-        return FasterWhisperEngine(
-            model=settings.whisper_model,
-            device=settings.whisper_device,
-            compute_type=settings.whisper_compute_type,
-            beam_size=settings.whisper_beam_size,
-            guards=guards,
-        )
-    if name == "openai-whisper":
-        from transcription.openai_engine import OpenAIWhisperEngine
-
-        return OpenAIWhisperEngine(
-            model=settings.whisper_model,
-            device=settings.whisper_device,
-            beam_size=settings.whisper_beam_size,
-            guards=guards,
-        )
-    raise UnknownEngineError(f"TRANSCRIPTION_ENGINE must be one of {', '.join(ENGINES)}, not {name!r}")
-
-
-def assemble_transcript(
-    raw: Sequence[Segment],
-    *,
-    audio_seconds: float,
-    level_dbfs: Callable[[float, float], float] | None,
-    language: str,
-    engine: str,
-    model: str,
-    guards: GuardConfig,
-) -> Transcript:
-    """Run the guards over an engine's raw segments and build the Transcript."""
-    from transcription.guards import review_segments
-
-    review = review_segments(raw, audio_seconds=audio_seconds, level_dbfs=level_dbfs, config=guards)
-    return Transcript(
-        text=review.text,
-        segments=review.kept,
-        language=language,
-        audio_seconds=audio_seconds,
-        engine=engine,
-        model=model,
-        confidence=review.confidence,
-        no_speech=review.no_speech,
-        low_confidence=review.low_confidence,
-    )

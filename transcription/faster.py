@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from transcription.audio import loudness_profile
-from transcription.engine import Segment, Transcript, assemble_transcript
+from transcription.engine import Segment, Transcript
 from transcription.errors import (
     CorruptAudioError,
     EngineUnavailableError,
     ModelNotFoundError,
     RecordingMissingError,
 )
-from transcription.guards import DEFAULT_GUARDS, GuardConfig
+from transcription.guards import DEFAULT_GUARDS, GuardConfig, assemble_transcript
 from transcription.models import faster_whisper_model
 
 if TYPE_CHECKING:

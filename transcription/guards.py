@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from transcription.engine import Segment
+from transcription.engine import Segment, Transcript
 
 
 @dataclass(frozen=True)
@@ -261,3 +261,28 @@ def _with_text(segment: Segment, text: str) -> Segment:
     if text == segment.text:
         return segment
     return replace(segment, text=text)
+
+
+def assemble_transcript(
+    raw: Sequence[Segment],
+    *,
+    audio_seconds: float,
+    level_dbfs: Callable[[float, float], float] | None,
+    language: str,
+    engine: str,
+    model: str,
+    guards: GuardConfig,
+) -> Transcript:
+    """Run the guards over an engine's raw segments and build the Transcript."""
+    review = review_segments(raw, audio_seconds=audio_seconds, level_dbfs=level_dbfs, config=guards)
+    return Transcript(
+        text=review.text,
+        segments=review.kept,
+        language=language,
+        audio_seconds=audio_seconds,
+        engine=engine,
+        model=model,
+        confidence=review.confidence,
+        no_speech=review.no_speech,
+        low_confidence=review.low_confidence,
+    )

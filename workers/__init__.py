@@ -1,1 +1,1 @@
-"""RQ job entry points and the per-process runtime they need."""
+"""RQ job functions and the worker, pager and sweeper processes."""

@@ -11,14 +11,14 @@ from typing import Any
 from rq import get_current_job
 from sqlalchemy import select
 
+import runtime as rt
 from languages import local_time, priority_label, translator
+from runtime.dispatch import claim_written, enqueue_claimed
 from ticketing import outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
 from ticketing.transcripts import missing_note, ticket_number_check, ticket_number_note
-from workers import runtime as rt
-from workers.outbox import claim_written, enqueue_claimed
 
 log = logging.getLogger(__name__)
 WORKER = "transcription worker"
@@ -28,7 +28,7 @@ def _engine(runtime: rt.Runtime) -> Any:
     """The transcription engine of this worker process (model loaded once, on first use)."""
     engine = runtime.cache.get("engine")
     if engine is None:
-        from transcription.engine import load_engine
+        from transcription.engines import load_engine
 
         engine = runtime.cache["engine"] = load_engine(runtime.settings)
     return engine

@@ -26,19 +26,19 @@ from rq import get_current_job
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+import runtime as rt
 from inbox import intake
 from inbox.parse import OWN_MAIL_HEADER
 from inbox.sandbox import Sandbox
 from languages import local_time, priority_label
 from providers.mail import MailSendError, new_message_id, send_message
+from runtime.heartbeat import is_alive
 from ticketing import conversation, mailrules, outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import InboundMail, Ticket, TicketMessage
 from ticketing.priority import Priority
 from ticketing.text import one_line
-from workers import runtime as rt
 from workers.notices import Notices, load_notices
-from workers.worker import is_alive
 
 log = logging.getLogger(__name__)
 SYSTEM = "support line"
@@ -128,7 +128,7 @@ def ingest_mail(inbound: int) -> str:
         _forget_attempt(runtime, inbound, me)
         raise
     if written and runtime.settings.dispatch_after_response:
-        from workers.outbox import dispatcher_for
+        from runtime.dispatch import dispatcher_for
 
         dispatcher_for(runtime).kick()  # the "new ticket created" notice goes out now, not at the next sweep
     return result

@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+import runtime as rt
 from providers.mail import MailSendError, send_message
 from providers.twilio_rest import (
     TwilioSendError,
@@ -40,7 +41,6 @@ from ticketing.models import Escalation, Page, Status, Ticket
 from ticketing.oncall import OnCall
 from ticketing.priority import Priority
 from ticketing.sla import calendar_for
-from workers import runtime as rt
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from email.utils import formataddr
 
 from rq import get_current_job
 
+import runtime as rt
 from providers.mail import MailSendError, send_message
 from ticketing import outbox, portal
 from ticketing.db import transaction
 from ticketing.models import PortalLink
-from workers import runtime as rt
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import or_, select
 
+from runtime import Runtime
 from ticketing import service
 from ticketing.models import Ticket
-from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 BATCH = 200

@@ -21,13 +21,13 @@ from rq.registry import StartedJobRegistry, clean_registries
 from rq.scheduler import RQScheduler
 from sqlalchemy import select, update
 
+import runtime as rt
+from runtime.dispatch import dispatch_pending, job_id_for
+from runtime.heartbeat import is_alive
+from runtime.logs import configure
 from ticketing import service
 from ticketing.models import OutboxMessage
-from workers import runtime as rt
-from workers.logs import configure
-from workers.outbox import dispatch_pending, job_id_for
 from workers.retention import purge_expired
-from workers.worker import is_alive
 
 log = logging.getLogger(__name__)
 DEAD = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}

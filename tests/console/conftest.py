@@ -18,13 +18,14 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from ivr.app import create_app
+from runtime import Runtime, build_runtime
 from settings import ROOT, Settings
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REDIS_URL, FixedClock, migrate, pacific, unavailable  # noqa: F401
+from testing.database import migrate  # noqa: F401
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REDIS_URL, FixedClock, pacific, unavailable  # noqa: F401
 from ticketing import accounts, service
 from ticketing.db import transaction
 from ticketing.models import Base, Ticket, TranscriptionState, User
-from workers.runtime import Runtime, build_runtime
+from web.app import create_app
 
 PASSWORD = "correct horse battery"
 ARTIFACTS = ROOT / "test-artifacts"

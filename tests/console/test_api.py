@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 from sqlalchemy import select
 
-from ivr.api import MAX_ID, OPENAPI_FILE, PRIORITIES, encode_cursor
+from runtime import Runtime
 from tests.console.conftest import due_times, ticket
 from ticketing import accounts, service
 from ticketing.db import transaction
@@ -23,8 +23,8 @@ from ticketing.models import ApiToken, Client
 from ticketing.service import QueuePosition
 from ticketing.transcripts import READINGS
 from transcription.engine import Segment, Transcript
+from web.api import MAX_ID, OPENAPI_FILE, PRIORITIES, encode_cursor
 from workers.jobs import NUMBER_PASS, TRANSLATION_PASS, _pass_record
-from workers.runtime import Runtime
 
 
 def bearer(token: str) -> dict[str, str]:

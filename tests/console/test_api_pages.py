@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ivr.api import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from runtime import Runtime
 from ticketing import service
 from ticketing.db import transaction
-from workers.runtime import Runtime
+from web.api import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 

@@ -16,14 +16,14 @@ from flask import Flask
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
-from ivr.app import create_app
+from runtime import Runtime
 from settings import ROOT, ConfigError, load_settings
 from tests.conftest import POSTGRES_URL, unavailable
 from tests.console.conftest import ticket
 from ticketing import accounts
 from ticketing.db import normalize_url, transaction
 from ticketing.models import ApiToken, Ticket
-from workers.runtime import Runtime
+from web.app import create_app
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -134,7 +134,7 @@ def test_the_api_still_answers_when_redis_is_down_trying_redis_once_per_request(
 ) -> None:
     app = limited(runtime, redis_url="redis://127.0.0.1:9/0")  # nothing listens there
     client = app.test_client()
-    with caplog.at_level(logging.WARNING, logger="ivr.throttle"):
+    with caplog.at_level(logging.WARNING, logger="web.api.throttle"):
         assert client.get("/api/tickets", headers=bearer(api_token)).status_code == 200
         assert client.get("/api/tickets", headers=bearer("sl_wrong")).status_code == 401
     # One failed try per request: a Redis that does not answer costs one timeout, not one per count.

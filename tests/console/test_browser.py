@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from runtime import Runtime
 from tests.conftest import pacific
 from tests.console.conftest import PASSWORD, attach_voicemail
 from ticketing import accounts, paging, service, voicemail
 from ticketing.db import transaction
 from ticketing.models import Client, Contact, User
 from ticketing.sla import calendar_for
-from workers.runtime import Runtime
 
 COUNTDOWN = re.compile(r"^(−)?(\d+d \d+h|\d+h \d{2}m|\d+m \d{2}s)( over)?$")
 

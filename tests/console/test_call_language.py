@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from runtime import Runtime
 from tests.console.conftest import Console
 from ticketing import service
 from ticketing.db import transaction
-from workers.runtime import Runtime
 
 SPANISH = "Hola, habla Lucía de Panadería Sol. El punto de venta no funciona y no podemos cobrar."
 ENGLISH = "Hello, this is Lucia from Sol Bakery. The point of sale is down and we cannot take payments."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from runtime import Runtime
 from tests.console.conftest import Console
 from ticketing import accounts
-from workers.runtime import Runtime
 
 
 def test_the_first_admin_is_created_once_then_users_are_added(app: Flask, runtime: Runtime) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.conftest import pacific
 from tests.console.conftest import Console, attach_voicemail, due_times, ticket
 from ticketing import paging, service
 from ticketing.db import transaction
 from ticketing.models import Client, Escalation, ExceptionalEvent, OutboxMessage, TranscriptionState
 from ticketing.sla import calendar_for
-from workers.runtime import Runtime
 
 
 def _rows(html: str) -> list[int]:

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.conftest import FixedClock
 from tests.console.conftest import Console
 from ticketing import paging
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, Escalation, Ticket
 from ticketing.sla import calendar_for
-from workers.runtime import Runtime
 
 
 def paged_nobody_reached(runtime: Runtime, clock: FixedClock, number: int) -> None:

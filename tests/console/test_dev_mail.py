@@ -7,11 +7,11 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from ivr.app import create_app
 from settings import ROOT
 from tests.console.conftest import Console
 from tests.mail.conftest import Desk, desk  # noqa: F401 - the fixture
 from ticketing.models import InboundMail
+from web.app import create_app
 
 SAMPLE = ROOT / "samples" / "printer-offline.eml"
 

@@ -11,13 +11,13 @@ import pytest
 from redis import Redis
 
 from ivr import simulate
-from ivr.app import create_app
 from ivr.twilio_standin import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, TwilioStandIn, read_log
 from providers import twilio_rest
+from runtime import Runtime
+from runtime.devclock import OFFSET_KEY, SharedOffsetClock
 from settings import ConfigError, Settings, load_settings
 from tests.console.conftest import Console
-from workers.devclock import OFFSET_KEY, SharedOffsetClock
-from workers.runtime import Runtime
+from web.app import create_app
 
 
 def test_development_mode_is_off_by_default_and_never_points_at_twilio() -> None:

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from settings import ROOT
+from testing.twilio_server import free_port
 from tests.conftest import REDIS_URL
-from tests.twilio_server import free_port
 
 pytestmark = pytest.mark.slow
 LOGIN = re.compile(

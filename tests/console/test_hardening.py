@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.console.conftest import PASSWORD, Console
 from ticketing import accounts
 from ticketing.db import transaction
 from ticketing.models import SignInFailure, User
-from workers.runtime import Runtime
 
 EIGHT_MB = b"a=" + b"x" * (8 * 1024 * 1024)
 
@@ -179,7 +179,7 @@ def test_the_lock_out_counter_holds_under_20_parallel_attempts(runtime: Runtime,
 def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(
     runtime: Runtime, users: dict[str, str]
 ) -> None:
-    from ivr.app import create_app
+    from web.app import create_app
 
     runtime.settings = runtime.settings.with_overrides(trusted_proxy_hops=1, dispatch_after_response=False)
     app = create_app(runtime=runtime)

@@ -12,12 +12,12 @@ import pytest
 import requests
 from flask import Flask
 
-from ivr.app import create_app
+from runtime import Runtime
 from settings import ROOT
-from tests.conftest import migrate
-from tests.faults.stack import wait_until
-from tests.twilio_server import free_port
-from workers.runtime import Runtime
+from testing.database import migrate
+from testing.stack import wait_until
+from testing.twilio_server import free_port
+from web.app import create_app
 
 PATHS = ("/api/openapi.yaml", "/login", "/healthz", "/api/tickets")
 HSTS = "Strict-Transport-Security"

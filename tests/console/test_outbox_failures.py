@@ -9,6 +9,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from ivr.simulate import new_sid
+from runtime import Runtime
 from settings import ROOT
 from tests.conftest import FixedClock
 from tests.console.conftest import Console
@@ -17,7 +18,6 @@ from tests.mail.conftest import Desk, desk  # noqa: F401 - the fixture
 from ticketing import service, voicemail
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, OutboxMessage, Ticket, TicketMessage
-from workers.runtime import Runtime
 from workers.sweeper import sweep_once
 
 BROKEN_SUMMARY = "Printer down\r\nBcc: everyone@example.com\x00\u2028again"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from flask import Flask
 
+from runtime import Runtime
 from tests.conftest import FixedClock
 from tests.console.conftest import PASSWORD, Console, attach_voicemail, ticket
-from workers.runtime import Runtime
 
 
 def _session_cookie(console: Console) -> str:

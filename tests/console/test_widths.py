@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.console.conftest import PASSWORD, ticket
 from tests.console.test_browser import seed
 from ticketing import conversation, paging, portal, service
 from ticketing.db import transaction
 from ticketing.models import Contact, Escalation, MailAttachment, Page
-from workers.runtime import Runtime
 
 WIDTHS = {"phone": (390, 844), "tablet": (768, 1024), "desktop": (1440, 900)}
 LONG_NAME = "Maximiliana Bartholomew-Featherstonehaugh of the Regional Emergency Response Rotation"

@@ -12,13 +12,13 @@ import pytest
 from rq import SimpleWorker
 from werkzeug.serving import make_server
 
-from ivr.app import create_app
+import runtime as rt
 from ivr.simulate import MediaServer, TwilioSimulator
+from runtime import Runtime, build_runtime
+from runtime.dispatch import dispatch_pending
 from settings import Settings
 from tests.conftest import FixedClock
-from workers import runtime as rt
-from workers.outbox import dispatch_pending
-from workers.runtime import Runtime, build_runtime
+from web.app import create_app
 
 PUBLIC = "https://support.example.com"  # what Twilio calls; the test server sits "behind a proxy"
 

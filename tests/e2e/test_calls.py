@@ -16,9 +16,9 @@ from sqlalchemy import event, func, select
 
 from ivr.simulate import CallPlan, MediaServer, TwilioSimulator
 from settings import Settings
+from testing.twilio_server import free_port
 from tests.conftest import FixedClock
 from tests.e2e.conftest import PUBLIC, Service
-from tests.twilio_server import free_port
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.models import CallEvent, Client, Contact, OutboxMessage, Ticket
@@ -450,7 +450,7 @@ def test_a_bad_signature_is_refused_with_403_and_changes_nothing(live: Service, 
         none = requests.post(live.url + path, data=params, timeout=5)
         assert (bad.status_code, none.status_code) == (403, 403)
     # Signed for the wrong URL (what a TLS-terminating proxy would make of it): refused too.
-    from tests.twilio_server import sign
+    from testing.twilio_server import sign
 
     wrong = requests.post(
         live.url + "/twilio/voice",
@@ -619,7 +619,7 @@ def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answerin
     # claimed in the webhook's own transaction: one attempt each, nothing left for a claiming pass
     assert sorted(m.key for m in messages) == sorted(k.replace("-", ":", 1) for k in expected)
     assert all(m.dispatched_at is not None and m.attempts == 1 for m in messages)
-    from workers.outbox import dispatch_pending
+    from runtime.dispatch import dispatch_pending
 
     assert dispatch_pending(live.runtime) == 0
     assert queued(live) == expected

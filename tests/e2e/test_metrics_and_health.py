@@ -9,11 +9,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from ivr.simulate import CallPlan, TwilioSimulator
+from runtime.heartbeat import start_heartbeat
 from tests.e2e.conftest import Service
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.models import Ticket
-from workers.worker import start_heartbeat
 
 
 def samples(live: Service) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

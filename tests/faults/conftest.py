@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unavailable
-from tests.faults.stack import (
+from testing.stack import (
     LONG_MESSAGE,
     PUBLIC,
     SHORT_MESSAGE,
@@ -33,7 +32,8 @@ from tests.faults.stack import (
     make_voicemail,
     postgres_available,
 )
-from tests.twilio_server import TwilioTestServer, free_port
+from testing.twilio_server import TwilioTestServer, free_port
+from tests.conftest import unavailable
 
 CALLER_RATE_LIMIT = 4
 MAILGUN_KEY = "key-faults-" + "5" * 24  # the stack's Mailgun webhook signing key (tests/faults/test_hostile_mail.py)

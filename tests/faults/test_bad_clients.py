@@ -17,8 +17,8 @@ from pathlib import Path
 from bench.common import percentile
 from bench.slow_clients import slow_client
 from ivr.simulate import new_sid
+from testing.stack import Caller, Stack, call_params
 from tests.faults.conftest import new_number
-from tests.faults.stack import Caller, Stack, call_params
 
 TWILIO_TIMEOUT = 15.0
 

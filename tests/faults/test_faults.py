@@ -21,8 +21,7 @@ import requests
 from rq.registry import StartedJobRegistry
 
 from ivr.simulate import CallPlan, new_sid
-from tests.faults.conftest import CALLER_RATE_LIMIT, fill_recordings_disk, new_number, unmount_recordings
-from tests.faults.stack import (
+from testing.stack import (
     ONCALL_NUMBERS,
     ROOT,
     VENV_BIN,
@@ -34,7 +33,8 @@ from tests.faults.stack import (
     spoken_ticket,
     wait_until,
 )
-from tests.twilio_server import RecordedRequest, TwilioTestServer
+from testing.twilio_server import RecordedRequest, TwilioTestServer
+from tests.faults.conftest import CALLER_RATE_LIMIT, fill_recordings_disk, new_number, unmount_recordings
 from ticketing.models import Page
 
 PAGE_ID = re.compile(r"[?&]page=(\d+)")

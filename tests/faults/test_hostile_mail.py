@@ -20,9 +20,10 @@ from collections.abc import Iterator
 import requests
 from sqlalchemy import select
 
+from testing import hostile_mail as hostile
+from testing.stack import Stack, wait_until
 from tests.faults.conftest import MAILGUN_KEY
-from tests.faults.stack import Stack, wait_until
-from tests.mail import fixtures, hostile
+from tests.mail import fixtures
 from ticketing.models import InboundMail
 
 CAP_MIB = 768

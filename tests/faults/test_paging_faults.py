@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from ivr.simulate import CallPlan
+from testing.stack import Caller, Stack, wait_until
+from testing.twilio_server import TwilioTestServer
 from tests.faults.conftest import new_number
-from tests.faults.stack import Caller, Stack, wait_until
 from tests.faults.test_faults import acknowledge, assert_caller_served, deliver
-from tests.twilio_server import TwilioTestServer
 
 STEP_SECONDS = 6.0  # the fault stack's on-call file: 0.1 minute per step
 WITHHELD = ["anonymous", "+266696687", "+7378742833", "Restricted", "unknown"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from providers.mail import MailSendError, parse_smtp_url, send_message
-from settings import ConfigError, load_settings
+from providers.mail import MailSendError, send_message
+from settings import ConfigError, load_settings, parse_smtp_url
+from testing.twilio_server import free_port
 from tests.conftest import SmtpInbox
-from tests.twilio_server import free_port
 
 
 def message(to: str = "ops@example.com") -> EmailMessage:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runtime import Runtime
 from tests.conftest import FixedClock
 from ticketing import service
 from ticketing.db import transaction
 from workers.retention import purge_expired
-from workers.runtime import Runtime
 
 
 def test_old_recordings_and_transcripts_are_purged_and_audited(

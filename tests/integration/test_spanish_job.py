@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from ivr.simulate import MediaServer
-from tests.audio.corpus import SPOKEN, build_clip
-from tests.audio.spanish import build_spanish_clip
+from runtime import Runtime
+from testing.corpus import SPOKEN, build_clip
+from testing.spanish import build_spanish_clip
 from tests.integration.test_transcription_job import engine, job_runtime, leave_voicemail, media, ticket, work
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, OutboxMessage, Ticket
-from workers.runtime import Runtime
 
 __all__ = ["engine", "job_runtime", "media"]  # fixtures shared with the English job tests
 

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from runtime import Runtime
 from tests.conftest import FixedClock, pacific
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import AuditEntry, Client, Contact, Ticket
-from workers.runtime import Runtime
 
 
 def open_(rt: Runtime, priority: str = "P3", **kw: object) -> int:

@@ -14,15 +14,15 @@ from rq import SimpleWorker
 from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
+import runtime as rt
 from ivr.simulate import MediaServer, new_sid
+from runtime import Runtime, build_runtime
+from runtime.dispatch import dispatch_pending
 from settings import Settings
 from tests.conftest import FixedClock
 from ticketing import service, voicemail
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, Client, Contact, OutboxMessage, Ticket
-from workers import runtime as rt
-from workers.outbox import dispatch_pending
-from workers.runtime import Runtime, build_runtime
 from workers.sweeper import requeue_lost, sweep_once
 
 TEXT = (
@@ -33,7 +33,7 @@ TEXT = (
 @pytest.fixture(scope="session")
 def engine() -> Any:
     """The bundled faster-whisper model, loaded once for the whole session."""
-    from transcription.engine import load_engine
+    from transcription.engines import load_engine
 
     return load_engine(Settings())
 
@@ -169,7 +169,7 @@ def test_a_bad_download_marks_the_ticket_failed_and_it_can_be_retried(
     assert t.transcription_state == "failed" and error.lower() in (t.transcription_error or "").lower()
     # The recording is fixed (Twilio finished processing it); a retry from the CLI transcribes it.
     media.add_recording(sid, message_wav)
-    from ivr.app import create_app
+    from web.app import create_app
 
     result = (
         create_app(runtime=job_runtime).test_cli_runner().invoke(args=["ticket", "retry-transcription", str(number)])
@@ -314,7 +314,7 @@ def test_the_prompt_truncation_recording_reaches_the_ticket_whole(job_runtime: R
 @pytest.fixture(scope="session")
 def number_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A voicemail whose number the first reading mangles ("805 555 0142" said digit by digit)."""
-    from tests.audio.corpus import build_clip
+    from testing.corpus import build_clip
 
     return build_clip(tmp_path_factory.mktemp("numbers"), "num-area-code").path.read_bytes()
 
@@ -376,7 +376,7 @@ class _DoubtfulFirstPass:
 def test_a_doubtful_first_reading_without_numbers_is_read_again_and_the_confident_one_shown(
     job_runtime: Runtime, media: MediaServer, tmp_path: Path
 ) -> None:
-    from tests.audio.corpus import build_clip
+    from testing.corpus import build_clip
 
     # Asterisk's recorded demo message: clear speech, no number, nothing left out.
     wav = build_clip(tmp_path, "human-congrats").path.read_bytes()
@@ -485,7 +485,7 @@ def test_a_first_pass_that_heard_nothing_of_found_speech_is_read_again(
 ) -> None:
     # Asterisk's recorded "2 hundred 50 dollars": tiny.en's first reading is empty although the voice
     # activity detector finds speech; the ticket says so at once, and the second reading fills it in.
-    from tests.audio.corpus import build_clip
+    from testing.corpus import build_clip
 
     wav = build_clip(tmp_path, "hnum-amount").path.read_bytes()
     number, sid = leave_voicemail(job_runtime, media, wav, client=False)

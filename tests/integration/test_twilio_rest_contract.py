@@ -21,7 +21,7 @@ from providers.twilio_rest import (
     send_sms,
 )
 from settings import ConfigError, Settings
-from tests.twilio_server import TwilioTestServer, free_port, new_sid, sign
+from testing.twilio_server import TwilioTestServer, free_port, new_sid, sign
 
 SUPPORT_NUMBER = "+18055922500"
 CALLER = "+18055550142"

@@ -11,13 +11,13 @@ from email.policy import default
 import pytest
 from sqlalchemy import select
 
+import runtime as rt
 from inbox import intake
+from runtime import Runtime
 from ticketing import outbox
 from ticketing.db import transaction
 from ticketing.models import Client, Contact, InboundMail, OutboxMessage, Ticket
 from workers import mail as mail_jobs
-from workers import runtime as rt
-from workers.runtime import Runtime
 
 INBOX = "help@itech.example"
 

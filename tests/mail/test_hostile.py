@@ -12,17 +12,18 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
+import runtime as rt
 from inbox.limits import MailLimits, check_headers
 from inbox.parse import parse
-from ivr.app import create_app
-from tests.mail import fixtures, hostile
+from runtime.dispatch import dispatch_pending
+from runtime.heartbeat import alive_key
+from testing import hostile_mail as hostile
+from tests.mail import fixtures
 from tests.mail.conftest import Desk
 from tests.mail.test_webhooks import KEY, mailgun_form
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailAttachment, Ticket
-from workers import runtime as rt
-from workers.outbox import dispatch_pending
-from workers.worker import alive_key
+from web.app import create_app
 
 
 @pytest.fixture

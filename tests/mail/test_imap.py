@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox import imap
+from settings import parse_imap_url
+from testing.dovecot import DOVECOT, Dovecot
 from tests.conftest import unavailable
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
-from tests.mail.dovecot import DOVECOT, Dovecot
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailboxCursor, Ticket
 
@@ -50,7 +51,7 @@ def mailbox(dovecot: tuple[int, Path], desk: Desk) -> Iterator[str]:
 def deliver(url: str, *raws: bytes) -> None:
     from imapclient import IMAPClient
 
-    target = imap.parse_imap_url(url)
+    target = parse_imap_url(url)
     with IMAPClient(target.host, port=target.port, ssl=False) as client:
         client.login(target.username, target.password)
         for raw in raws:
@@ -71,7 +72,7 @@ def test_the_poller_tickets_every_message_once_and_never_marks_them_read(desk: D
     assert poll(desk) == 0  # nothing above the cursor
     from imapclient import IMAPClient
 
-    target = imap.parse_imap_url(mailbox)
+    target = parse_imap_url(mailbox)
     with IMAPClient(target.host, port=target.port, ssl=False) as client:
         client.login(target.username, target.password)
         client.select_folder("INBOX", readonly=True)

@@ -190,7 +190,7 @@ def test_notices_reach_a_real_smtp_server(desk: Desk, smtp_server: tuple[Control
 
 
 def test_a_smtp_server_that_is_down_leaves_the_notice_failed_and_visible(desk: Desk) -> None:
-    from tests.twilio_server import free_port
+    from testing.twilio_server import free_port
 
     desk.runtime.settings = desk.runtime.settings.with_overrides(smtp_url=f"smtp+insecure://127.0.0.1:{free_port()}")
     desk.receive(fixtures.multipart_alternative())  # no retries left outside a worker: the final failure

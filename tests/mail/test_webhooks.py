@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from ivr.app import create_app
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
 from ticketing.models import InboundMail, OutboxMessage
+from web.app import create_app
 
 KEY = "key-" + "3" * 32
 PRIVATE = ec.generate_private_key(ec.SECP256R1())

@@ -18,16 +18,16 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from ivr.app import create_app
+import runtime as rt
 from ivr.simulate import CallPlan, CallResult, TwilioSimulator, new_sid
+from runtime import Runtime, build_runtime
+from runtime.dispatch import dispatch_pending
 from settings import Settings
+from testing.twilio_server import RecordedRequest, TwilioTestServer
 from tests.conftest import FixedClock
-from tests.twilio_server import RecordedRequest, TwilioTestServer
 from ticketing.models import AuditEntry, Base, Escalation, Page, Ticket
-from workers import runtime as rt
-from workers.outbox import dispatch_pending
+from web.app import create_app
 from workers.paging import sweep_escalations
-from workers.runtime import Runtime, build_runtime
 
 PUBLIC = "https://support.example.com"
 DANA = "+18055550142"  # the caller

@@ -124,8 +124,8 @@ def test_a_file_error_names_the_file(tmp_path: Path) -> None:
 
 
 def test_a_broken_file_stops_the_web_app_at_start_up(tmp_path: Path) -> None:
-    from ivr.app import create_app
     from settings import Settings
+    from web.app import create_app
 
     path = tmp_path / "oncall.toml"
     path.write_text("[people.alex]\nname = 'Alex'\nmobile = '+18055550160'\n")

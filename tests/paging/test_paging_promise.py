@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from providers.twilio_rest import TwilioSendError, _as_send_error, person_unreachable
 from settings import Settings
+from testing.twilio_server import TwilioTestServer, free_port
 from tests.conftest import FixedClock, SmtpInbox
 from tests.paging.conftest import BEN, CAT, ONCALL, PUBLIC, Desk
-from tests.twilio_server import TwilioTestServer, free_port
 from ticketing import paging
 from ticketing.models import Ticket
 from workers import paging as jobs
@@ -156,7 +156,7 @@ def test_a_status_callback_failure_that_is_not_about_the_number_is_resent_not_es
 def test_with_twilio_down_the_escalation_repeats_and_the_ticket_says_nobody_reached(
     desk: Desk, clock: FixedClock, mailbox: tuple[Controller, SmtpInbox]
 ) -> None:
-    from ivr.console.present import paging_view
+    from web.console.present import paging_view
 
     twilio_down(desk)
     desk.runtime.settings = desk.runtime.settings.with_overrides(paging_email=False)
@@ -282,7 +282,7 @@ def test_twilio_down_for_an_hour_email_pages_go_out_and_ticket_and_metrics_say_n
 ) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    from ivr.console.present import paging_view
+    from web.console.present import paging_view
 
     twilio_down(desk)
     number = p1(desk, clock)

@@ -35,7 +35,7 @@ def bodies_to(desk: Desk, number: str) -> list[str]:
 
 
 def test_a_second_call_from_the_same_caller_joins_the_open_escalation(desk: Desk, clock: FixedClock) -> None:
-    from ivr.console.present import ticket_views
+    from web.console.present import ticket_views
 
     clock.set(AFTER_HOURS)
     first = desk.ticket_of(desk.p1_call(DANA))

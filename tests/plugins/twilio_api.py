@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.twilio_server import PrismMock, PrismUnavailable, TwilioTestServer
+from testing.twilio_server import PrismMock, PrismUnavailable, TwilioTestServer
 
 
 @pytest.fixture(scope="session")

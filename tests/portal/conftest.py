@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from ivr.app import create_app
+import runtime as rt
+from runtime import Runtime
 from tests.console.conftest import (  # noqa: F401 - fixtures shared with the console tests
     Console,
     artifacts,
@@ -27,8 +28,7 @@ from tests.console.conftest import (  # noqa: F401 - fixtures shared with the co
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.models import Client, Contact
-from workers import runtime as rt
-from workers.runtime import Runtime
+from web.app import create_app
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK = re.compile(r"https?://\S+/portal/sign-in/link\?token=([A-Za-z0-9_-]+)")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from runtime import Runtime
 from tests.portal.conftest import PortalClient
 from ticketing import portal, service
 from ticketing.db import transaction
 from ticketing.models import Status
-from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
 

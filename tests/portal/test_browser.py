@@ -15,12 +15,12 @@ from aiosmtpd.controller import Controller
 from rq import SimpleWorker
 from sqlalchemy import select
 
+import runtime as rt
+from runtime import Runtime
+from runtime.dispatch import dispatch_pending
 from tests.conftest import SmtpInbox
 from tests.portal.conftest import LINK, seed_directory
 from ticketing.models import OutboxMessage, Ticket
-from workers import runtime as rt
-from workers.outbox import dispatch_pending
-from workers.runtime import Runtime
 
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 PNG = bytes.fromhex(
@@ -43,7 +43,7 @@ def live_portal(browser_runtime: Runtime, smtp: tuple[int, SmtpInbox], redis_url
 
     from werkzeug.serving import make_server
 
-    from ivr.app import create_app
+    from web.app import create_app
 
     app = create_app(runtime=browser_runtime)
     server = make_server("127.0.0.1", 0, app, threaded=True)

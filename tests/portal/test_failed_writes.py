@@ -21,16 +21,16 @@ from markupsafe import escape
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, select, text
 
+from runtime import Runtime
 from settings import Settings
-from tests.conftest import migrate
+from testing.database import migrate
+from testing.twilio_server import free_port
 from tests.console.conftest import Console
 from tests.disks import files_under, fill, small_disk
 from tests.portal.conftest import EMAILS, PortalClient, run_link_jobs
-from tests.twilio_server import free_port
 from ticketing import accounts
 from ticketing.db import transaction
 from ticketing.models import PortalSignInEvent, Ticket, TicketAttachment, TicketMessage
-from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
 NUMBER = "805-592-2500"  # the support number of the settings (SUPPORT_NUMBER), as the policy writes it

@@ -19,11 +19,11 @@ from gunicorn.glogging import Logger
 from sqlalchemy import select
 from werkzeug.test import EnvironBuilder
 
+from runtime import Runtime
 from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
 from ticketing import portal, service
 from ticketing.db import transaction
 from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent, Status, Ticket
-from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.console.conftest import Console
 from tests.portal.conftest import PortalClient
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, Status, Ticket, TicketAttachment
-from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
 

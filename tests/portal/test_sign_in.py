@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.conftest import FixedClock
 from tests.console.conftest import PASSWORD, Console
 from tests.portal.conftest import (
@@ -21,7 +22,6 @@ from tests.portal.conftest import (
     tokens_in,
 )
 from ticketing.models import OutboxMessage, PortalLink, PortalSession, PortalSignInEvent
-from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
 
@@ -257,7 +257,7 @@ def test_the_invite_command_queues_a_link_for_a_known_contact_only(
 def test_a_link_that_cannot_be_mailed_is_recorded_and_logged_not_lost_silently(
     portal_client: Make, portal_runtime: Runtime, caplog: object
 ) -> None:
-    from tests.twilio_server import free_port
+    from testing.twilio_server import free_port
 
     portal_runtime.settings = portal_runtime.settings.with_overrides(
         smtp_url=f"smtp+insecure://127.0.0.1:{free_port()}"

@@ -13,15 +13,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+import runtime as rt
+from runtime import Runtime
 from tests.conftest import FixedClock
 from tests.console.conftest import Console
 from tests.portal.conftest import EMAILS, PortalClient, mails
 from ticketing import conversation, outbox, paging, service, voicemail
 from ticketing.db import transaction
 from ticketing.models import MailAttachment, OutboxMessage, Status, Ticket, TicketAttachment, TranscriptionState
-from workers import runtime as rt
 from workers.mail import notify_ticket_event
-from workers.runtime import Runtime
 
 Make = Callable[[str | None], PortalClient]
 OUTAGE = {

@@ -11,11 +11,11 @@ from typing import Any
 from aiosmtpd.controller import Controller  # noqa: F401 - the smtp fixture's type
 from sqlalchemy import select
 
+from runtime import Runtime
 from tests.conftest import SmtpInbox
 from tests.portal.conftest import LINK, seed_directory
 from tests.portal.test_browser import live_portal, run_worker, smtp  # noqa: F401 - the fixtures
 from ticketing.models import Ticket, TicketAttachment
-from workers.runtime import Runtime
 
 MB = 1024 * 1024
 

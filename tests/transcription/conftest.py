@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from settings import Settings
-from tests.audio.corpus import TEST_SET, Clip, build_corpus
-from transcription.engine import Engine, Transcript, load_engine
+from testing.corpus import TEST_SET, Clip, build_corpus
+from transcription.engine import Engine, Transcript
+from transcription.engines import load_engine
 
 OPENAI_MODEL = Path("/work/shared/models/openai-whisper-tiny.en.pt")
 

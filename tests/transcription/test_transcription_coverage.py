@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio.corpus import MID_SILENCE, TEST_SET, Clip, build_clip
+from testing.corpus import MID_SILENCE, TEST_SET, Clip, build_clip
 from ticketing.transcripts import missing_note
 from transcription.coverage import CoverageConfig, complete_transcript, decode, speech_spans, uncovered
 from transcription.engine import Engine, Segment, Transcript

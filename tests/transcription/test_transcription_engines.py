@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from settings import ROOT, ConfigError, Settings, load_settings
-from tests.audio.corpus import Clip, word_error_rate
-from transcription.engine import Engine, Transcript, load_engine
+from testing.corpus import Clip, word_error_rate
+from transcription.engine import Engine, Transcript
+from transcription.engines import load_engine
 from transcription.errors import (
     CorruptAudioError,
     ModelNotFoundError,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio.corpus import Clip, build_clip
+from testing.corpus import Clip, build_clip
 from transcription.engine import Engine, Transcript
 from transcription.hints import find_callback_number
 from transcription.numbers import digits_as_said, group_digits

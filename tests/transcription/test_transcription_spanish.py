@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.audio.spanish import build_spanish_clip
+from testing.spanish import build_spanish_clip
 from transcription.hints import initial_prompt_for, translation_prompt_for, triage_hints
 from transcription.numbers import digits_as_said
 

@@ -103,6 +103,6 @@ def test_call_language_settings() -> None:
 def test_the_api_description_lists_every_language() -> None:
     import yaml
 
-    spec = yaml.safe_load((ROOT / "ivr" / "openapi.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "web" / "api" / "openapi.yaml").read_text())
     (param,) = [p for p in spec["paths"]["/api/tickets"]["get"]["parameters"] if p["name"] == "language"]
     assert param["schema"]["enum"] == list(available())

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from workers.logs import JsonFormatter, RedactingFilter, redact
+from runtime.logs import JsonFormatter, RedactingFilter, redact
 
 
 @pytest.mark.parametrize(

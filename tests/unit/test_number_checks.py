@@ -1,7 +1,7 @@
 """Which numbers a ticket asks the coordinator to check against the recording (pure code).
 
 The readings below are what the first pass and the second reading wrote for the number set's tuning
-part (tests.audio.corpus), in the benchmark run that chose these rules.
+part (testing.corpus), in the benchmark run that chose these rules.
 """
 
 from __future__ import annotations

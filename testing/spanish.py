@@ -1,6 +1,6 @@
 """Spanish telephone voicemails (espeak-ng's Spanish voices), generated on demand and cached.
 
-Built exactly like the English corpus in ``tests.audio.corpus``: espeak-ng reads the
+Built exactly like the English corpus in ``testing.corpus``: espeak-ng reads the
 script, sox puts it through the telephone channel (8 kHz, 300-3400 Hz, G.711 mu-law),
 seeded pink noise goes under some of them. Each voicemail carries the facts its English
 translation must keep: the callback number's digits, the caller's name, the problem.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.audio.corpus import SpokenVoicemail, _atomic, _recipe_hash, _speak
+from testing.corpus import SpokenVoicemail, _atomic, _recipe_hash, _speak
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,16 @@ from pathlib import Path
 from flask import Flask, Response, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from workers.runtime import Runtime
+from runtime import Runtime
+from web.security import CONTENT_SECURITY_POLICY
 
 csrf = CSRFProtect()
-
-# Pages and fragments: nothing outside this origin, no inline script, no framing.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
 
 
 def init_app(app: Flask, runtime: Runtime) -> None:
     """Configure cookies and CSRF, and register the console, the JSON API and their commands."""
-    from ivr import api
-    from ivr.console import cli, portal_invite, views  # noqa: F401 - portal_invite adds its routes to the console
+    from web import api
+    from web.console import portal_invite, views  # noqa: F401 - portal_invite adds its routes to the console
 
     settings = runtime.settings
     secure = settings.console_secure_cookies
@@ -49,7 +44,6 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         # Twilio cannot send a CSRF token: its webhooks are checked by X-Twilio-Signature instead.
         if (blueprint.url_prefix or "").startswith("/twilio") or blueprint is api.blueprint:
             csrf.exempt(blueprint)
-    cli.register(app)
 
     @app.get("/favicon.ico")
     def favicon() -> Response:

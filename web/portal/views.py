@@ -36,9 +36,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.datastructures import FileStorage
 
-from ivr.app import rt
-from ivr.console import CONTENT_SECURITY_POLICY
-from ivr.portal import present
+from runtime import Runtime
+from runtime.web import rt
 from ticketing import conversation, portal, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidTransition, UnknownTicket
@@ -48,7 +47,8 @@ from ticketing.priority import Priority
 from ticketing.sla import calendar_for
 from ticketing.text import one_line
 from ticketing.triage import QUESTIONS, Affected, TriageAnswers, parse_answers, triage
-from workers.runtime import Runtime
+from web.portal import present
+from web.security import CONTENT_SECURITY_POLICY
 
 blueprint = Blueprint(
     "portal",
@@ -703,7 +703,7 @@ def remove_files(paths: list[Path]) -> None:
 
 def attachment_response(row: TicketAttachment | conversation.ClientFile, root: Path) -> Response:
     """Send a stored attachment: images inline, anything else as a download; never sniffed, never cached."""
-    from ivr.console.views import recording_file
+    from web.console.views import recording_file
 
     path = recording_file(row.path, root)
     if path is None:
@@ -754,7 +754,7 @@ def email_attachment(number: int, attachment_id: int) -> Response:
 
 
 def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from workers.outbox import dispatcher_for
+    from runtime.dispatch import dispatcher_for
 
     if runtime.settings.dispatch_after_response:
         response.call_on_close(dispatcher_for(runtime).kick)

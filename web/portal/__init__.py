@@ -13,7 +13,6 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the portal blueprint (after the console, whose CSRF protection covers it)."""
-    from ivr.portal import cli, views
+    from web.portal import views
 
     app.register_blueprint(views.blueprint)
-    cli.register(app)

@@ -12,11 +12,11 @@ from rq import Queue, Retry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from runtime import Runtime
 from settings import Settings
 from ticketing import outbox
 from ticketing.models import OutboxMessage
 from ticketing.portal import PORTAL_LINK
-from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from ivr.app import rt as _runtime
+from runtime import Runtime
+from runtime.web import rt as _runtime
 from ticketing import paging, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.oncall import OnCall
 from ticketing.sla import calendar_for
-from workers.runtime import Runtime
 
 oncall = AppGroup("oncall", help="Who is on call now and next; acknowledge a P1 page.")
 AT_HELP = "A local time 'YYYY-MM-DD HH:MM' (on-call time zone) instead of now."

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, session, url_for
 
-from ivr.app import rt
+from runtime import Runtime
+from runtime.web import rt
 from ticketing import accounts
 from ticketing.db import transaction
-from workers.runtime import Runtime
 
 blueprint = Blueprint(
     "console",

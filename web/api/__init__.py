@@ -2,7 +2,7 @@
 
 Authorised by per-integration bearer tokens (``flask --app wsgi api-token create NAME``),
 never by the console's cookie, so it needs no CSRF token. Documented in
-``ivr/openapi.yaml``, served at ``/api/openapi.yaml``. Requests are validated
+``web/api/openapi.yaml``, served at ``/api/openapi.yaml``. Requests are validated
 as strictly as that document describes them; an invalid request changes nothing
 and gets 400 with a message.
 """
@@ -23,17 +23,17 @@ from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import languages
-from ivr import throttle
-from ivr.app import rt
-from ivr.console import present
-from ivr.portal.present import phone_text
+from runtime import Runtime
+from runtime.web import rt
 from ticketing import accounts, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Client, Source, Status, Ticket
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from ticketing.transcripts import missing_note
-from workers.runtime import Runtime
+from web.api import throttle
+from web.console import present
+from web.portal.present import phone_text
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.yaml"

@@ -6,12 +6,12 @@ import json
 import logging
 from datetime import datetime
 
-from flask import Flask, Response, abort, current_app, jsonify, request
+from flask import Flask, Response, abort, jsonify, request
 from sqlalchemy.exc import DataError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from runtime import Clock, Runtime, build_runtime
 from settings import Settings, load_settings
-from workers.runtime import Clock, Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
@@ -54,29 +54,23 @@ def create_app(
         # whether it came over HTTPS (HSTS) from X-Forwarded-Proto; nothing else the proxy says.
         hops = runtime.settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
-    from ivr.security import strict_transport_security
+    from web.security import strict_transport_security
 
     app.after_request(strict_transport_security)
 
-    from ivr import cli, health, mail, metrics, oncall_cli, paging, voice
+    from ivr import paging, voice
+    from web import commands, console, health, inbound_mail, metrics, portal
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(voice.blueprint)
     app.register_blueprint(paging.blueprint)
-    app.register_blueprint(mail.blueprint)
+    app.register_blueprint(inbound_mail.blueprint)
     app.register_blueprint(paging.ack_blueprint)  # the acknowledge link of email pages
-    cli.register(app)
-    oncall_cli.register(app)
-
-    from ivr import console
-
-    console.init_app(app, runtime)  # coordinator console, JSON API, users/api-token commands, CSRF
-    console.csrf.exempt(mail.blueprint)  # provider webhooks: signature-checked, never cookies
-
-    from ivr import portal
-
+    console.init_app(app, runtime)  # coordinator console, JSON API, CSRF
+    console.csrf.exempt(inbound_mail.blueprint)  # provider webhooks: signature-checked, never cookies
     portal.init_app(app)  # client portal (its own cookie and sessions; CSRF as above)
+    commands.register(app)  # the ``flask --app wsgi ...`` command groups
 
     @app.errorhandler(OverflowError)
     @app.errorhandler(DataError)
@@ -95,17 +89,12 @@ def create_app(
     return app
 
 
-def rt() -> Runtime:
-    """The runtime of the app serving the current request."""
-    return current_app.extensions["supportline"]  # type: ignore[no-any-return]
-
-
 def simulated_clock(real: Clock) -> Clock:
     """A clock that takes the call simulator's time header when a request carries one (demos only)."""
     from flask import has_request_context, request
 
     from ivr.simulate import SIMULATED_TIME_HEADER
-    from workers.devclock import SharedOffsetClock
+    from runtime.devclock import SharedOffsetClock
 
     def now() -> datetime:
         if has_request_context():

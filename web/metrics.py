@@ -18,7 +18,8 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.app import rt
+from runtime import Runtime
+from runtime.web import rt
 from ticketing.models import (
     OPEN_STATUSES,
     AuditEntry,
@@ -33,7 +34,6 @@ from ticketing.models import (
     TicketMessage,
 )
 from ticketing.portal import SEND_FAILED
-from workers.runtime import Runtime
 
 blueprint = Blueprint("metrics", __name__)
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
@@ -244,7 +244,7 @@ class SupportlineCollector:
 
     def _database_takes_writes(self) -> int:
         """1 when the database commits a write (the readiness check's): a full disk still answers reads."""
-        from ivr.health import database_write_failure
+        from web.health import database_write_failure
 
         return 0 if database_write_failure(self.runtime) is not None else 1
 

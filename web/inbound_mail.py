@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from inbox import intake, signatures
-from ivr.app import rt
+from runtime.dispatch import claim_written, dispatcher_for
+from runtime.web import rt
 from ticketing.db import transaction
-from workers.outbox import claim_written, dispatcher_for
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("mail", __name__, url_prefix="/mail")

@@ -6,11 +6,11 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ivr.console.auth import blueprint, role_required, rt, safe_next, viewer
 from ticketing import accounts, conversation, portal
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, PortalSignInEvent, Ticket, TicketAttachment
+from web.console.auth import blueprint, role_required, rt, safe_next, viewer
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
 
@@ -35,8 +35,8 @@ def contacts() -> str:
 @role_required(*TRIAGE)
 def portal_invite(contact_id: int) -> Response:
     """Email the contact a single-use sign-in link to the client portal (the same link as asking for one)."""
-    from ivr.portal.views import link_limits
-    from workers.outbox import dispatcher_for
+    from runtime.dispatch import dispatcher_for
+    from web.portal.views import link_limits
 
     runtime = rt()
     back = safe_next(request.form.get("next") or url_for("console.contacts"))
@@ -64,7 +64,7 @@ def portal_invite(contact_id: int) -> Response:
 @blueprint.get("/tickets/<int:number>/attachments/<int:attachment_id>")
 def ticket_attachment(number: int, attachment_id: int) -> Response:
     """A file a client attached, for any signed-in console user."""
-    from ivr.portal.views import attachment_response
+    from web.portal.views import attachment_response
 
     runtime = rt()
     with runtime.sessions() as s:

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.twilio_server import free_port
+from testing.twilio_server import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
 USER, PASSWORD = "help", "secret"

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from ivr.app import rt as _runtime
+from runtime.web import rt as _runtime
 from ticketing import accounts
 from ticketing.db import transaction
 from ticketing.errors import DomainError

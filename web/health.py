@@ -12,9 +12,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.app import rt
+from runtime import Runtime
+from runtime.web import rt
 from ticketing.models import Heartbeat
-from workers.runtime import Runtime
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def readyz() -> tuple[object, int]:
             log.warning("readiness: the database refuses writes: %s", refused)
     try:
         runtime.redis.ping()
-        from workers.worker import live_models
+        from runtime.heartbeat import live_models
 
         if not live_models(runtime.redis):
             failing["model"] = "no live worker has a transcription model loaded"

@@ -34,11 +34,11 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.simulate import TwilioSimulator
-from tests.twilio_server import free_port
+from testing.twilio_server import free_port
 from ticketing.db import normalize_url
 from ticketing.models import AuditEntry, Escalation, OutboxMessage, Page, Ticket
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
 PUBLIC = "https://support.example.com"  # what Twilio calls; gunicorn sits "behind the TLS proxy"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -1,6 +1,6 @@
 """A Twilio REST test server: records requests, validates them with Prism, injects faults, serves media.
 
-Run it standalone (for the call simulator) with ``python -m tests.twilio_server --port N``:
+Run it standalone (for the call simulator) with ``python -m testing.twilio_server --port N``:
 it starts Prism, prints its base URL on stdout and the matching TWILIO_* settings on stderr.
 """
 
@@ -599,7 +599,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the test server (and Prism) until interrupted; print the base URL."""
-    parser = argparse.ArgumentParser(prog="python -m tests.twilio_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m testing.twilio_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--account-sid", help="default: a fresh AC… SID")

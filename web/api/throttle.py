@@ -25,7 +25,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis.exceptions import RedisError
 
-from workers.runtime import Runtime
+from runtime import Runtime
 
 log = logging.getLogger(__name__)
 PER_TOKEN = "api-token"

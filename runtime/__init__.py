@@ -106,7 +106,7 @@ def build_runtime(
     policy = load_policy(s.policy_file)
     engine = make_engine(s.database_url)
     if s.dev_mode and s.allow_simulated_time:
-        from workers.devclock import SharedOffsetClock
+        from runtime.devclock import SharedOffsetClock
 
         clock = SharedOffsetClock(clock or system_clock, s.redis_url)
     return Runtime(

@@ -24,9 +24,7 @@ from werkzeug.exceptions import NotFound
 
 import languages
 from inbox import intake
-from ivr.console import present
-from ivr.console.auth import blueprint, role_required, rt, viewer
-from ivr.portal.present import phone_text
+from runtime import Runtime
 from ticketing import accounts, conversation, paging, phone, portal, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
@@ -47,7 +45,9 @@ from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from ticketing.sla import calendar_for
 from ticketing.text import one_line
-from workers.runtime import Runtime
+from web.console import present
+from web.console.auth import blueprint, role_required, rt, viewer
+from web.portal.present import phone_text
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
 UNASSIGNED = "(unassigned)"
@@ -837,7 +837,7 @@ def _sentence(exc: Exception) -> str:
 
 
 def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from workers.outbox import dispatcher_for
+    from runtime.dispatch import dispatcher_for
 
     if runtime.settings.dispatch_after_response:
         response.call_on_close(dispatcher_for(runtime).kick)

@@ -1,1 +1,0 @@
-"""Generated telephone-audio fixtures for the transcription tests and benchmark."""
