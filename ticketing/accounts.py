@@ -276,14 +276,7 @@ def start_session(
     """A new console session for ``user``; returns the token for the cookie (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     session.add(
-        ConsoleSession(
-            token_hash=_digest(token),
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            remote_addr=(remote_addr or "")[:64] or None,
-            user_agent=(user_agent or "")[:200] or None,
-        )
+        ConsoleSession.opened(_digest(token), now=now, remote_addr=remote_addr, user_agent=user_agent, user_id=user.id)
     )
     return token
 
