@@ -299,20 +299,15 @@ def check_session(
     row = session.scalars(select(ConsoleSession).where(ConsoleSession.token_hash == _digest(token))).first()
     if row is None or row.ended_at is not None:
         return SessionCheck(None, row.ended_why if row is not None else None)
-    why = None
-    if now - row.last_seen_at > idle:
-        why = "idle"
-    elif now - row.created_at > lifetime:
-        why = "expired"
-    elif not row.user.active:
-        why = "disabled"
-    if why is not None:
-        row.ended_at = now
-        row.ended_why = why
-        return SessionCheck(None, why)
-    if touch and now - row.last_seen_at >= _TOUCH_EVERY:
-        row.last_seen_at = now
-    return SessionCheck(row.user)
+    why = row.end_if_lapsed(
+        lambda: None if row.user.active else "disabled",
+        now=now,
+        idle=idle,
+        lifetime=lifetime,
+        touch_every=_TOUCH_EVERY,
+        touch=touch,
+    )
+    return SessionCheck(None, why) if why is not None else SessionCheck(row.user)
 
 
 def end_session(session: Session, token: str | None, *, now: datetime, why: str = "signed out") -> None:

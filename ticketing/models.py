@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 from sqlalchemy import (
@@ -391,6 +392,33 @@ class _SignedInBrowser:
             user_agent=(user_agent or "")[:200] or None,
             **owner,
         )
+
+    def end_if_lapsed(
+        self,
+        owner_gone: Callable[[], str | None],
+        *,
+        now: datetime,
+        idle: timedelta,
+        lifetime: timedelta,
+        touch_every: timedelta,
+        touch: bool = True,
+    ) -> str | None:
+        """End the session when idle too long, too old or its owner gone (``owner_gone`` says why) and return why.
+
+        While it still counts, the visit is counted (``touch``), at most once per ``touch_every``, and None returned.
+        """
+        if now - self.last_seen_at > idle:
+            why: str | None = "idle"
+        elif now - self.created_at > lifetime:
+            why = "expired"
+        else:
+            why = owner_gone()
+        if why is not None:
+            self.ended_at = now
+            self.ended_why = why
+        elif touch and now - self.last_seen_at >= touch_every:
+            self.last_seen_at = now
+        return why
 
 
 class ConsoleSession(_SignedInBrowser, Base):

@@ -333,21 +333,18 @@ def check_session(
     row = session.scalars(select(PortalSession).where(PortalSession.token_hash == _digest(token))).first()
     if row is None or row.ended_at is not None:
         return SessionCheck(None, row.ended_why if row is not None else None)
-    why = None
-    if now - row.last_seen_at > idle:
-        why = "idle"
-    elif now - row.created_at > lifetime:
-        why = "expired"
-    elif normalize_email(row.contact.email) is None:
-        why = "contact removed"
-    elif row.email is not None and normalize_email(row.contact.email) != row.email:
-        why = "contact changed"  # the address that proved who this is no longer theirs
+
+    def contact_gone() -> str | None:
+        address = normalize_email(row.contact.email)
+        if address is None:
+            return "contact removed"
+        if row.email is not None and address != row.email:
+            return "contact changed"  # the address that proved who this is no longer theirs
+        return None
+
+    why = row.end_if_lapsed(contact_gone, now=now, idle=idle, lifetime=lifetime, touch_every=_TOUCH_EVERY)
     if why is not None:
-        row.ended_at = now
-        row.ended_why = why
         return SessionCheck(None, why)
-    if now - row.last_seen_at >= _TOUCH_EVERY:
-        row.last_seen_at = now
     c = row.contact
     return SessionCheck(PortalViewer(c.id, c.client_id, c.name, c.email or "", c.client.name, bool(c.primary)))
 
