@@ -82,12 +82,9 @@ def check_headers(raw: bytes, limits: MailLimits) -> str | None:
         if reason is not None:
             return reason
         total += block.count(ENCODED_WORD, begin, end)
-    if total > limits.message_max_encoded_words:
-        return (
-            f"headers hold {total} encoded words (=?...?=), over MAIL_MESSAGE_MAX_ENCODED_WORDS "
-            f"({limits.message_max_encoded_words})"
-        )
-    return None
+    return _encoded_words_over(
+        "headers hold", total, limits.message_max_encoded_words, "MAIL_MESSAGE_MAX_ENCODED_WORDS"
+    )
 
 
 def _field_over(field: bytes, limits: MailLimits) -> str | None:
@@ -97,12 +94,16 @@ def _field_over(field: bytes, limits: MailLimits) -> str | None:
             f"{name} header is {len(field)} bytes, over MAIL_HEADER_FIELD_MAX_BYTES ({limits.header_field_max_bytes})"
         )
     words = field.count(ENCODED_WORD)
-    if words > limits.header_max_encoded_words:
-        return (
-            f"{name} header holds {words} encoded words (=?...?=), over MAIL_HEADER_MAX_ENCODED_WORDS "
-            f"({limits.header_max_encoded_words})"
-        )
-    return None
+    return _encoded_words_over(
+        f"{name} header holds", words, limits.header_max_encoded_words, "MAIL_HEADER_MAX_ENCODED_WORDS"
+    )
+
+
+def _encoded_words_over(where: str, count: int, cap: int, setting: str) -> str | None:
+    """The reason when ``count`` encoded words are over ``cap`` (``where``: the place, with its verb), else None."""
+    if count <= cap:
+        return None
+    return f"{where} {count} encoded words (=?...?=), over {setting} ({cap})"
 
 
 def check_structure(msg: Message, limits: MailLimits) -> str | None:

@@ -276,14 +276,7 @@ def start_session(
     """A new console session for ``user``; returns the token for the cookie (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     session.add(
-        ConsoleSession(
-            token_hash=_digest(token),
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            remote_addr=(remote_addr or "")[:64] or None,
-            user_agent=(user_agent or "")[:200] or None,
-        )
+        ConsoleSession.opened(_digest(token), now=now, remote_addr=remote_addr, user_agent=user_agent, user_id=user.id)
     )
     return token
 
@@ -306,20 +299,15 @@ def check_session(
     row = session.scalars(select(ConsoleSession).where(ConsoleSession.token_hash == _digest(token))).first()
     if row is None or row.ended_at is not None:
         return SessionCheck(None, row.ended_why if row is not None else None)
-    why = None
-    if now - row.last_seen_at > idle:
-        why = "idle"
-    elif now - row.created_at > lifetime:
-        why = "expired"
-    elif not row.user.active:
-        why = "disabled"
-    if why is not None:
-        row.ended_at = now
-        row.ended_why = why
-        return SessionCheck(None, why)
-    if touch and now - row.last_seen_at >= _TOUCH_EVERY:
-        row.last_seen_at = now
-    return SessionCheck(row.user)
+    why = row.end_if_lapsed(
+        lambda: None if row.user.active else "disabled",
+        now=now,
+        idle=idle,
+        lifetime=lifetime,
+        touch_every=_TOUCH_EVERY,
+        touch=touch,
+    )
+    return SessionCheck(None, why) if why is not None else SessionCheck(row.user)
 
 
 def end_session(session: Session, token: str | None, *, now: datetime, why: str = "signed out") -> None:

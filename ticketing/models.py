@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
 
 from sqlalchemy import (
     JSON,
@@ -365,22 +366,70 @@ class User(Base):
     locked_until: Mapped[datetime | None]
 
 
-class ConsoleSession(Base):
-    """A signed-in browser: the cookie carries a random token, the row (by its hash) says whether it still counts.
+class _SignedInBrowser:
+    """The columns of a signed-in browser's row, console or portal: the cookie's token (by its hash) and its life."""
 
-    Server-side, so signing out ends the session for every copy of the cookie.
-    """
-
-    __tablename__ = "console_sessions"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # sort_order: id and token_hash before the owner's column, as the migrations made the tables.
+    id: Mapped[int] = mapped_column(primary_key=True, sort_order=-2)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, sort_order=-1)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
-    ended_why: Mapped[str | None] = mapped_column(String(32))  # signed out, idle, expired, disabled
+    ended_why: Mapped[str | None] = mapped_column(String(32))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+
+    @classmethod
+    def opened(
+        cls, token_hash: str, *, now: datetime, remote_addr: str | None, user_agent: str | None, **owner: Any
+    ) -> Self:
+        """A new session row for ``owner`` (the user or contact), seen now; the request's address and agent cut to fit."""
+        return cls(
+            token_hash=token_hash,
+            created_at=now,
+            last_seen_at=now,
+            remote_addr=(remote_addr or "")[:64] or None,
+            user_agent=(user_agent or "")[:200] or None,
+            **owner,
+        )
+
+    def end_if_lapsed(
+        self,
+        owner_gone: Callable[[], str | None],
+        *,
+        now: datetime,
+        idle: timedelta,
+        lifetime: timedelta,
+        touch_every: timedelta,
+        touch: bool = True,
+    ) -> str | None:
+        """End the session when idle too long, too old or its owner gone (``owner_gone`` says why) and return why.
+
+        While it still counts, the visit is counted (``touch``), at most once per ``touch_every``, and None returned.
+        """
+        if now - self.last_seen_at > idle:
+            why: str | None = "idle"
+        elif now - self.created_at > lifetime:
+            why = "expired"
+        else:
+            why = owner_gone()
+        if why is not None:
+            self.ended_at = now
+            self.ended_why = why
+        elif touch and now - self.last_seen_at >= touch_every:
+            self.last_seen_at = now
+        return why
+
+
+class ConsoleSession(_SignedInBrowser, Base):
+    """A signed-in browser: the cookie carries a random token, the row (by its hash) says whether it still counts.
+
+    Server-side, so signing out ends the session for every copy of the cookie. ``ended_why``: signed out,
+    idle, expired, disabled.
+    """
+
+    __tablename__ = "console_sessions"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     user: Mapped[User] = relationship()
 
 
@@ -437,22 +486,17 @@ class PortalLink(Base):
     contact: Mapped[Contact] = relationship()
 
 
-class PortalSession(Base):
-    """A contact signed in to the portal: the ``__Host-portal`` cookie carries a token, the row its SHA-256."""
+class PortalSession(_SignedInBrowser, Base):
+    """A contact signed in to the portal: the ``__Host-portal`` cookie carries a token, the row its SHA-256.
+
+    ``ended_why``: signed out, idle, expired, contact removed/changed.
+    """
 
     __tablename__ = "portal_sessions"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]
-    ended_at: Mapped[datetime | None]
-    ended_why: Mapped[str | None] = mapped_column(String(32))  # signed out, idle, expired, contact removed/changed
-    remote_addr: Mapped[str | None] = mapped_column(String(64))
-    user_agent: Mapped[str | None] = mapped_column(String(200))
     contact: Mapped[Contact] = relationship()
     # The address the link went to: the session ends when the directory gives the contact another one.
-    email: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200), sort_order=1)  # after the shared columns
 
 
 class PortalSignInEvent(Base):

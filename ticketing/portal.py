@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from ticketing import conversation, outbox, service, voicemail
@@ -145,29 +145,7 @@ def request_link(
     )
     session.flush()
     if requested_by == "self":
-        since = now - limits.window
-        by_address = session.scalar(
-            select(func.count(PortalSignInEvent.id)).where(
-                PortalSignInEvent.event == "requested",
-                PortalSignInEvent.email == email,
-                PortalSignInEvent.at >= since,
-            )
-        )
-        by_source = 0
-        if remote_addr:
-            by_source = session.scalar(
-                select(func.count(PortalSignInEvent.id)).where(
-                    PortalSignInEvent.event == "requested",
-                    PortalSignInEvent.remote_addr == remote_addr[:64],
-                    PortalSignInEvent.at >= since,
-                )
-            )
-        if (by_address or 0) > limits.per_address or (by_source or 0) > limits.per_source:
-            minutes = int(limits.window.total_seconds() // 60)
-            raise RateLimited(
-                f"Too many sign-in links were asked for. Please wait {minutes} minutes and try again, "
-                "or call us if you need help now."
-            )
+        _check_link_limits(session, email, remote_addr, now=now, limits=limits)
         # The same work for every address, known or not (one event, one queued job), so the answer's timing
         # tells nothing either: the mail job makes the link when the address is a contact's.
         outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:request:{requested.id}", {"request": requested.id}, now)
@@ -186,6 +164,32 @@ def request_link(
     session.flush()
     outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:{link.id}", {"link": link.id}, now)
     return link
+
+
+def _check_link_limits(
+    session: Session, email: str, remote_addr: str | None, *, now: datetime, limits: LinkLimits
+) -> None:
+    """Raise RateLimited when this address, or this source, has asked for more links in the window than allowed."""
+    since = now - limits.window
+
+    def requests(where: ColumnElement[bool]) -> int:
+        return (
+            session.scalar(
+                select(func.count(PortalSignInEvent.id)).where(
+                    PortalSignInEvent.event == "requested", where, PortalSignInEvent.at >= since
+                )
+            )
+            or 0
+        )
+
+    by_address = requests(PortalSignInEvent.email == email)
+    by_source = requests(PortalSignInEvent.remote_addr == remote_addr[:64]) if remote_addr else 0
+    if by_address > limits.per_address or by_source > limits.per_source:
+        minutes = int(limits.window.total_seconds() // 60)
+        raise RateLimited(
+            f"Too many sign-in links were asked for. Please wait {minutes} minutes and try again, "
+            "or call us if you need help now."
+        )
 
 
 def link_for_request(session: Session, request_id: int, *, lifetime: timedelta) -> int | None:
@@ -287,13 +291,12 @@ def sign_in(
     contact = check.contact
     session_token = secrets.token_urlsafe(32)
     session.add(
-        PortalSession(
-            token_hash=_digest(session_token),
+        PortalSession.opened(
+            _digest(session_token),
+            now=now,
+            remote_addr=remote_addr,
+            user_agent=user_agent,
             contact_id=contact.id,
-            created_at=now,
-            last_seen_at=now,
-            remote_addr=(remote_addr or "")[:64] or None,
-            user_agent=(user_agent or "")[:200] or None,
             email=normalize_email(contact.email),
         )
     )
@@ -330,21 +333,18 @@ def check_session(
     row = session.scalars(select(PortalSession).where(PortalSession.token_hash == _digest(token))).first()
     if row is None or row.ended_at is not None:
         return SessionCheck(None, row.ended_why if row is not None else None)
-    why = None
-    if now - row.last_seen_at > idle:
-        why = "idle"
-    elif now - row.created_at > lifetime:
-        why = "expired"
-    elif normalize_email(row.contact.email) is None:
-        why = "contact removed"
-    elif row.email is not None and normalize_email(row.contact.email) != row.email:
-        why = "contact changed"  # the address that proved who this is no longer theirs
+
+    def contact_gone() -> str | None:
+        address = normalize_email(row.contact.email)
+        if address is None:
+            return "contact removed"
+        if row.email is not None and address != row.email:
+            return "contact changed"  # the address that proved who this is no longer theirs
+        return None
+
+    why = row.end_if_lapsed(contact_gone, now=now, idle=idle, lifetime=lifetime, touch_every=_TOUCH_EVERY)
     if why is not None:
-        row.ended_at = now
-        row.ended_why = why
         return SessionCheck(None, why)
-    if now - row.last_seen_at >= _TOUCH_EVERY:
-        row.last_seen_at = now
     c = row.contact
     return SessionCheck(PortalViewer(c.id, c.client_id, c.name, c.email or "", c.client.name, bool(c.primary)))
 
@@ -467,13 +467,33 @@ def record_portal_reply(
     A waiting clock resumes; a resolved ticket reopens (or, resolved too long ago, a follow-up opens); a
     merged ticket's reply goes to the ticket it went into. Returns where the reply landed.
     """
-    body = (text or "").strip()
+    body = _reply_body(text)
     if not body:
         raise InvalidInput("Please write your reply first.")
-    if len(body) > MAX_REPLY:
-        raise InvalidInput(f"A reply is at most {MAX_REPLY} characters.")
     if ticket.status == Status.CLOSED.value and ticket.merged_into_id is None:
         raise InvalidTransition("This ticket is closed: please submit a new one.")
+    return _add_portal_message(session, ticket, viewer, body, policy=policy, now=now, reopen_days=reopen_days)
+
+
+def _reply_body(text: str | None) -> str:
+    """The client's words, trimmed; refused when longer than a reply may be."""
+    body = (text or "").strip()
+    if len(body) > MAX_REPLY:
+        raise InvalidInput(f"A reply is at most {MAX_REPLY} characters.")
+    return body
+
+
+def _add_portal_message(
+    session: Session,
+    ticket: Ticket,
+    viewer: PortalViewer,
+    body: str,
+    *,
+    policy: SupportPolicy,
+    now: datetime,
+    reopen_days: int = 7,
+) -> conversation.Landing:
+    """The client's words on the ticket, from the portal, under the conversation's rules (as for an email)."""
     return conversation.add_client_message(
         session,
         ticket,
@@ -510,9 +530,7 @@ def still_broken(
     """ "Still broken": the client reopens a resolved ticket (its resolved clock runs again), saying why."""
     if ticket.status != Status.RESOLVED.value:
         raise InvalidTransition("Only a resolved ticket can be reopened.")
-    body = (text or "").strip()
-    if len(body) > MAX_REPLY:
-        raise InvalidInput(f"A reply is at most {MAX_REPLY} characters.")
+    body = _reply_body(text)
     service.set_status(
         session,
         ticket,
@@ -523,16 +541,7 @@ def still_broken(
         reason="client says it is still broken",
     )
     if body:
-        conversation.add_client_message(
-            session,
-            ticket,
-            body=body,
-            author=f"{viewer.name} (portal)",
-            now=now,
-            policy=policy,
-            channel="portal",
-            from_address=viewer.email or None,
-        )
+        _add_portal_message(session, ticket, viewer, body, policy=policy, now=now)
 
 
 def add_attachment(

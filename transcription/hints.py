@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from transcription.numbers import TEENS, TENS, UNITS, digits_as_said
+
 SUMMARY_LIMIT = 80
 DEFAULT_PRIORITY = "P3"  # the policy's default for tickets that arrive without triage
 
@@ -150,18 +152,6 @@ def suggest_priority(
 
 # --- callback number ------------------------------------------------------
 
-_UNITS = {
-    "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-}  # fmt: skip
-_TEENS = {
-    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
-    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
-}  # fmt: skip
-_TENS = {
-    "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5",
-    "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
-}  # fmt: skip
 _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]", re.IGNORECASE)
 # Punctuation Whisper scatters through spoken digits: "8-0-5", "805.", "(805)", "8'0'5".
 _NUMBER_PUNCTUATION = set(",.-()'’/+:;")
@@ -214,15 +204,15 @@ def _digit_runs(text: str) -> list[tuple[int, str]]:
             repeat = 2 if word == "double" else 3
             index += 1
             continue
-        elif word in _UNITS and (word not in ("oh", "o") or digits or _next_is_digit(tokens, index)):
-            value = _UNITS[word]
-        elif word in _TEENS:
-            value = _TEENS[word]
-        elif word in _TENS:
-            value = _TENS[word] + "0"
+        elif word in UNITS and (word not in ("oh", "o") or digits or _next_is_digit(tokens, index)):
+            value = UNITS[word]
+        elif word in TEENS:
+            value = TEENS[word]
+        elif word in TENS:
+            value = TENS[word] + "0"
             following = tokens[index + 1].group(0).lower() if index + 1 < len(tokens) else ""
-            if following in _UNITS and following not in ("oh", "o", "zero"):
-                value = _TENS[word] + _UNITS[following]
+            if following in UNITS and following not in ("oh", "o", "zero"):
+                value = TENS[word] + UNITS[following]
                 index += 1
         elif word == "hundred" and digits:
             value = "00"
@@ -244,7 +234,7 @@ def _digit_runs(text: str) -> list[tuple[int, str]]:
 
 def _next_is_digit(tokens: list[re.Match[str]], index: int) -> bool:
     following = tokens[index + 1].group(0).lower() if index + 1 < len(tokens) else ""
-    return following.isdigit() or (following in _UNITS and following not in ("oh", "o"))
+    return following.isdigit() or (following in UNITS and following not in ("oh", "o"))
 
 
 # --- caller ---------------------------------------------------------------
@@ -455,8 +445,6 @@ def _plain(text: str) -> str:
 
 
 def _spanish_hints(text: str) -> TriageHints:
-    from transcription.numbers import digits_as_said
-
     caller = find_caller_es(text)
     priority, cues = suggest_priority(_plain(text), compiled=_ES_COMPILED, not_urgent=_ES_NOT_URGENT)
     return TriageHints(

@@ -135,16 +135,19 @@ def _as_local_path(value: str) -> Path | None:
     return None
 
 
-def _check_installed_file(dist: metadata.Distribution, entry: metadata.PackagePath) -> None:
-    """One installed file against the size and SHA-256 recorded in RECORD."""
+def _check_installed_file(
+    dist: metadata.Distribution, entry: metadata.PackagePath, *, verify_hash: bool = True
+) -> None:
+    """One installed file against the size (and SHA-256) recorded in RECORD."""
     on_disk = Path(str(dist.locate_file(entry)))
     if not on_disk.is_file():
         raise ModelNotFoundError(f"bundled model file missing: {on_disk}")
+    # A truncated model.bin makes CTranslate2 fail with an opaque error.
     if entry.size is not None and on_disk.stat().st_size != entry.size:
         raise ModelNotFoundError(
             f"bundled model file {on_disk} has {on_disk.stat().st_size} bytes, RECORD says {entry.size}"
         )
-    if entry.hash is not None:
+    if verify_hash and entry.hash is not None:
         digest = hashlib.new(entry.hash.mode)
         with on_disk.open("rb") as stream:
             for block in iter(lambda: stream.read(1 << 20), b""):
@@ -166,19 +169,4 @@ def _check_installed(
         entry = files.get(directory / name)
         if entry is None:
             continue
-        on_disk = Path(str(dist.locate_file(entry)))
-        if not on_disk.is_file():
-            raise ModelNotFoundError(f"bundled model file missing: {on_disk}")
-        # A truncated model.bin makes CTranslate2 fail with an opaque error.
-        if entry.size is not None and on_disk.stat().st_size != entry.size:
-            raise ModelNotFoundError(
-                f"bundled model file {on_disk} has {on_disk.stat().st_size} bytes, RECORD says {entry.size}"
-            )
-        if verify_hash and entry.hash is not None:
-            digest = hashlib.new(entry.hash.mode)
-            with on_disk.open("rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
-            recorded = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4))
-            if digest.digest() != recorded:
-                raise ModelNotFoundError(f"bundled model file {on_disk} does not match its RECORD hash")
+        _check_installed_file(dist, entry, verify_hash=verify_hash)

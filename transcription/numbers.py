@@ -21,15 +21,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable
 
-_UNITS = {
+# Digit words, teens and tens, also read by the callback-number finder in transcription.hints.
+UNITS = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
-_TEENS = {
+TEENS = {
     "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
     "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
 }  # fmt: skip
-_TENS = {
+TENS = {
     "twenty": "2", "thirty": "3", "forty": "4", "fifty": "5",
     "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
 }  # fmt: skip
@@ -212,8 +213,26 @@ def _runs_to_digits(
     return "".join(out)
 
 
-def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, list[str], int] | None:
-    """Read digits spoken one by one from tokens[index]: (index after the run, groups, digit count)."""
+# One word's reading inside a run: (the digits it adds, how many digits that counts, how many
+# tokens it takes), or None where the run ends. Each language has its own.
+_Reading = tuple[str, int, int]
+_ReadWord = Callable[[str, list[re.Match[str]], int, int], _Reading | None]
+
+
+def _read_digit_run(
+    text: str,
+    tokens: list[re.Match[str]],
+    index: int,
+    *,
+    units: dict[str, str],
+    repeat: dict[str, int],
+    read_word: _ReadWord,
+) -> tuple[int, list[str], int] | None:
+    """Read digits spoken one by one from tokens[index]: (index after the run, groups, digit count).
+
+    The pauses between groups and "double" / "triple" are read alike in every
+    language; ``read_word`` reads the rest.
+    """
     groups: list[str] = [""]
     count = 0
     i = index
@@ -226,60 +245,64 @@ def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, 
                 groups.append("")
         word = tokens[i].group(0).lower()
         following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
-        if word in _REPEAT and following in _UNITS and _joined(text, tokens, i):
-            groups[-1] += _UNITS[following] * _REPEAT[word]
-            count += _REPEAT[word]
-            i += 2
-            continue
-        if word in ("oh", "o") and not count and not (following in _UNITS or following in _REPEAT):
-            break  # "oh" is a digit only inside a run, or before one
-        after_cue = (
-            not count
-            and i > 0
-            and tokens[i - 1].group(0).lower() in _CUES
-            and i + 2 < len(tokens)
-            and all(t.group(0).lower() in (*_UNITS, "free") for t in tokens[i + 1 : i + 3])
-        )  # "extension to one three": two digit words after it
-        next_digit = (following in _UNITS or following in ("go", "on", "free")) and (
-            i + 1 < len(tokens) and re.fullmatch(r"[\s,\-]*", text[tokens[i].end() : tokens[i + 1].start()]) is not None
-        )  # in the same sentence
-        inside = count and (word == "free" or (word in ("go", "on") and next_digit))
-        if word in _HEARD_FOR and (inside or (word in ("to", "too") and after_cue)):
-            # "two", "three", "oh" and "one" as tiny.en hears them over the phone: "free" inside a
-            # run of digits, "go" and "on" inside one with a digit next ("eight one eight, five five
-            # five, go on two three"), "to" only as the first digit after a cue word, before two
-            # more ("extension to one free"; "nine to five", "go on", "the number to one of them"
-            # stay as they are).
-            groups[-1] += _HEARD_FOR[word]
-            count += 1
-            i += 1
-            continue
-        if word in _UNITS and following == "hundred" and count and _joined(text, tokens, i):
-            # "oh one hundred" at the end of a phone number: 0100.
-            groups[-1] += _UNITS[word] + "00"
-            count += 3
-            i += 2
-            continue
-        if word in _UNITS:
-            groups[-1] += _UNITS[word]
-            count += 1
-        elif word in _TEENS and count:
-            groups[-1] += _TEENS[word]
-            count += 2
-        elif word in _TENS and count:
-            # "oh one eighty-eight": a pair read as a number inside a run of digits.
-            if following in _UNITS and following not in ("oh", "o", "zero") and _joined(text, tokens, i, commas=True):
-                groups[-1] += _TENS[word] + _UNITS[following]
-                i += 1
-            else:
-                groups[-1] += _TENS[word] + "0"
-            count += 2
+        reading: _Reading | None
+        if word in repeat and following in units and _joined(text, tokens, i):
+            reading = (units[following] * repeat[word], repeat[word], 2)
         else:
+            reading = read_word(text, tokens, i, count)
+        if reading is None:
             break
-        i += 1
+        digits, digit_count, taken = reading
+        groups[-1] += digits
+        count += digit_count
+        i += taken
     if count == 0:
         return None
     return i, [g for g in groups if g], count
+
+
+def _read_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, list[str], int] | None:
+    """Read English digits spoken one by one from tokens[index]."""
+    return _read_digit_run(text, tokens, index, units=UNITS, repeat=_REPEAT, read_word=_read_english_word)
+
+
+def _read_english_word(text: str, tokens: list[re.Match[str]], i: int, count: int) -> _Reading | None:
+    """One English word inside a run of digits (``count`` read so far)."""
+    word = tokens[i].group(0).lower()
+    following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+    if word in ("oh", "o") and not count and not (following in UNITS or following in _REPEAT):
+        return None  # "oh" is a digit only inside a run, or before one
+    after_cue = (
+        not count
+        and i > 0
+        and tokens[i - 1].group(0).lower() in _CUES
+        and i + 2 < len(tokens)
+        and all(t.group(0).lower() in (*UNITS, "free") for t in tokens[i + 1 : i + 3])
+    )  # "extension to one three": two digit words after it
+    next_digit = (following in UNITS or following in ("go", "on", "free")) and (
+        i + 1 < len(tokens) and re.fullmatch(r"[\s,\-]*", text[tokens[i].end() : tokens[i + 1].start()]) is not None
+    )  # in the same sentence
+    inside = count and (word == "free" or (word in ("go", "on") and next_digit))
+    if word in _HEARD_FOR and (inside or (word in ("to", "too") and after_cue)):
+        # "two", "three", "oh" and "one" as tiny.en hears them over the phone: "free" inside a
+        # run of digits, "go" and "on" inside one with a digit next ("eight one eight, five five
+        # five, go on two three"), "to" only as the first digit after a cue word, before two
+        # more ("extension to one free"; "nine to five", "go on", "the number to one of them"
+        # stay as they are).
+        return _HEARD_FOR[word], 1, 1
+    if word in UNITS and following == "hundred" and count and _joined(text, tokens, i):
+        # "oh one hundred" at the end of a phone number: 0100.
+        return UNITS[word] + "00", 3, 2
+    if word in UNITS:
+        return UNITS[word], 1, 1
+    if word in TEENS and count:
+        return TEENS[word], 2, 1
+    if word in TENS and count:
+        # "oh one eighty-eight": a pair read as a number inside a run of digits.
+        if following in UNITS and following not in ("oh", "o", "zero") and _joined(text, tokens, i, commas=True):
+            return TENS[word] + UNITS[following], 2, 2
+        return TENS[word] + "0", 2, 1
+    return None
 
 
 def _joined(text: str, tokens: list[re.Match[str]], i: int, *, commas: bool = False) -> bool:
@@ -337,41 +360,22 @@ def _spanish_runs_to_digits(text: str) -> str:
 
 
 def _read_spanish_run(text: str, tokens: list[re.Match[str]], index: int) -> tuple[int, list[str], int] | None:
-    groups: list[str] = [""]
-    count = 0
-    i = index
-    while i < len(tokens):
-        if i > index:
-            between = text[tokens[i - 1].end() : tokens[i].start()]
-            if not _JOINER.match(between):
-                break
-            if _PAUSE.search(between) and groups[-1]:
-                groups.append("")
-        word = tokens[i].group(0).lower()
-        following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
-        if word in _ES_REPEAT and following in _ES_UNITS and _joined(text, tokens, i):
-            groups[-1] += _ES_UNITS[following] * _ES_REPEAT[word]
-            count += _ES_REPEAT[word]
-            i += 2
-            continue
-        if word in _ES_UNITS and not (word in ("un", "una") and not count):
-            groups[-1] += _ES_UNITS[word]
-            count += 1
-        elif word in _ES_PAIRS and count:
-            groups[-1] += _ES_PAIRS[word]
-            count += 2
-        elif word in _ES_TENS and count:
-            # "ochenta y ocho" inside a run of digits: 88.
-            after = tokens[i + 2].group(0).lower() if i + 2 < len(tokens) else ""
-            if following == "y" and after in _ES_UNITS and after != "cero" and _joined(text, tokens, i, commas=True):
-                groups[-1] += _ES_TENS[word] + _ES_UNITS[after]
-                i += 2
-            else:
-                groups[-1] += _ES_TENS[word] + "0"
-            count += 2
-        else:
-            break
-        i += 1
-    if count == 0:
-        return None
-    return i, [g for g in groups if g], count
+    """Read Spanish digits spoken one by one from tokens[index]."""
+    return _read_digit_run(text, tokens, index, units=_ES_UNITS, repeat=_ES_REPEAT, read_word=_read_spanish_word)
+
+
+def _read_spanish_word(text: str, tokens: list[re.Match[str]], i: int, count: int) -> _Reading | None:
+    """One Spanish word inside a run of digits (``count`` read so far)."""
+    word = tokens[i].group(0).lower()
+    following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+    if word in _ES_UNITS and not (word in ("un", "una") and not count):
+        return _ES_UNITS[word], 1, 1
+    if word in _ES_PAIRS and count:
+        return _ES_PAIRS[word], 2, 1
+    if word in _ES_TENS and count:
+        # "ochenta y ocho" inside a run of digits: 88.
+        after = tokens[i + 2].group(0).lower() if i + 2 < len(tokens) else ""
+        if following == "y" and after in _ES_UNITS and after != "cero" and _joined(text, tokens, i, commas=True):
+            return _ES_TENS[word] + _ES_UNITS[after], 2, 3
+        return _ES_TENS[word] + "0", 2, 1
+    return None

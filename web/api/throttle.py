@@ -92,25 +92,21 @@ def address_refused(runtime: Runtime, address: str) -> Verdict | None:
 
 def authentication_failed(runtime: Runtime, address: str) -> Verdict:
     """Count a failed authentication from ``address``; refused once it goes over the limit."""
-    item = parse(runtime.settings.api_auth_failure_limit)
-    if _unavailable():
-        return _unlimited(item)
-    try:
-        limiter = _limiter(runtime)
-        return _verdict(limiter, item, limiter.hit(item, AUTH_FAILURES, address), AUTH_FAILURES, address)
-    except RedisError as exc:
-        _unavailable(exc)
-        return _unlimited(item)
+    return _hit(runtime, parse(runtime.settings.api_auth_failure_limit), AUTH_FAILURES, address)
 
 
 def token_request(runtime: Runtime, token_key: str) -> Verdict:
     """Count a request made with a token (``token_key`` names it, never the token itself)."""
-    item = parse(runtime.settings.api_rate_limit)
+    return _hit(runtime, parse(runtime.settings.api_rate_limit), PER_TOKEN, token_key)
+
+
+def _hit(runtime: Runtime, item: RateLimitItem, *key: str) -> Verdict:
+    """Count one more against ``item`` for ``key``; while Redis is unavailable nothing is counted or refused."""
     if _unavailable():
         return _unlimited(item)
     try:
         limiter = _limiter(runtime)
-        return _verdict(limiter, item, limiter.hit(item, PER_TOKEN, token_key), PER_TOKEN, token_key)
+        return _verdict(limiter, item, limiter.hit(item, *key), *key)
     except RedisError as exc:
         _unavailable(exc)
         return _unlimited(item)

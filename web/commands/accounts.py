@@ -8,8 +8,7 @@ from flask.cli import AppGroup
 
 from runtime.web import rt as _runtime
 from ticketing import accounts
-from ticketing.db import transaction
-from ticketing.errors import DomainError
+from web.commands.transactions import changing
 
 users = AppGroup("users", help="Console users: coordinators, engineers, admins.")
 api_token = AppGroup("api-token", help="Tokens of the JSON API, one per integration.")
@@ -30,14 +29,11 @@ def add_user(username: str, role: str, display_name: str | None, password: str |
     """Add a console user."""
     runtime = _runtime()
     secret = _password(password)
-    try:
-        with transaction(runtime.sessions) as s:
-            user = accounts.create_user(
-                s, username=username, password=secret, role=role, now=runtime.now(), display_name=display_name
-            )
-            click.echo(f"user {user.username} ({user.role}) added")
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        user = accounts.create_user(
+            s, username=username, password=secret, role=role, now=runtime.now(), display_name=display_name
+        )
+        click.echo(f"user {user.username} ({user.role}) added")
 
 
 @users.command("create-admin")
@@ -51,13 +47,10 @@ def create_admin(username: str, display_name: str | None, password: str | None) 
         if accounts.has_admin(s):
             raise click.ClickException("an admin already exists: use `users add NAME --role admin`")
     secret = _password(password)
-    try:
-        with transaction(runtime.sessions) as s:
-            accounts.create_user(
-                s, username=username, password=secret, role=accounts.ADMIN, now=runtime.now(), display_name=display_name
-            )
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        accounts.create_user(
+            s, username=username, password=secret, role=accounts.ADMIN, now=runtime.now(), display_name=display_name
+        )
     click.echo(f"admin {username} created: sign in at {runtime.settings.public_base_url}/login")
 
 
@@ -83,11 +76,8 @@ def set_password(username: str, password: str | None) -> None:
     """Change a password (ends the user's sessions, lifts a lock-out)."""
     runtime = _runtime()
     secret = _password(password)
-    try:
-        with transaction(runtime.sessions) as s:
-            accounts.set_password(s, accounts.get_user(s, username), secret, now=runtime.now())
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        accounts.set_password(s, accounts.get_user(s, username), secret, now=runtime.now())
     click.echo(f"password of {username} changed")
 
 
@@ -107,11 +97,8 @@ def enable(username: str) -> None:
 
 def _set_active(username: str, active: bool) -> None:
     runtime = _runtime()
-    try:
-        with transaction(runtime.sessions) as s:
-            accounts.set_active(s, accounts.get_user(s, username), active, now=runtime.now())
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        accounts.set_active(s, accounts.get_user(s, username), active, now=runtime.now())
     click.echo(f"{username} {'enabled' if active else 'disabled'}")
 
 
@@ -120,11 +107,8 @@ def _set_active(username: str, active: bool) -> None:
 def unlock(username: str) -> None:
     """Lift a lock-out after repeated failed sign-ins."""
     runtime = _runtime()
-    try:
-        with transaction(runtime.sessions) as s:
-            accounts.unlock(s, accounts.get_user(s, username))
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        accounts.unlock(s, accounts.get_user(s, username))
     click.echo(f"{username} unlocked")
 
 
@@ -141,11 +125,8 @@ def unlock(username: str) -> None:
 def create_token(name: str, created_by: str, scope: str) -> None:
     """Create a token for one integration; it is printed once, only its hash is stored."""
     runtime = _runtime()
-    try:
-        with transaction(runtime.sessions) as s:
-            _row, token = accounts.create_api_token(s, name, now=runtime.now(), created_by=created_by, scope=scope)
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        _row, token = accounts.create_api_token(s, name, now=runtime.now(), created_by=created_by, scope=scope)
     access = "read-only" if scope == accounts.READ else "read and write"
     click.echo(f"API token {name} ({access}) created. Store it now, it is not shown again:")
     click.echo(token)
@@ -167,11 +148,8 @@ def list_tokens() -> None:
 def revoke_token(name: str) -> None:
     """Revoke a token; requests with it are refused at once."""
     runtime = _runtime()
-    try:
-        with transaction(runtime.sessions) as s:
-            accounts.revoke_api_token(s, name, now=runtime.now())
-    except DomainError as exc:
-        raise click.ClickException(str(exc)) from None
+    with changing(runtime.sessions) as s:
+        accounts.revoke_api_token(s, name, now=runtime.now())
     click.echo(f"API token {name} revoked")
 
 

@@ -17,6 +17,7 @@ from ticketing import conversation, phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
+from web.commands.transactions import changing
 
 
 def _fail(exc: Exception) -> None:
@@ -116,21 +117,18 @@ def list_tickets() -> None:
 def open_ticket(priority: str, summary: str, caller: str | None, source: str, actor: str) -> None:
     """Open a ticket by hand (e.g. for a call the coordinator answered)."""
     rt = _runtime()
-    try:
-        with transaction(rt.sessions) as session:
-            t = service.open_ticket(
-                session,
-                policy=rt.policy,
-                now=rt.now(),
-                priority=priority,
-                source=source,
-                actor=actor,
-                caller_number=caller,
-                summary=summary,
-            )
-            number = t.number
-    except (DomainError, ValueError) as exc:
-        _fail(exc)
+    with changing(rt.sessions, also=(ValueError,)) as session:
+        t = service.open_ticket(
+            session,
+            policy=rt.policy,
+            now=rt.now(),
+            priority=priority,
+            source=source,
+            actor=actor,
+            caller_number=caller,
+            summary=summary,
+        )
+        number = t.number
     click.echo(f"ticket {number} opened")
 
 
@@ -142,12 +140,9 @@ def open_ticket(priority: str, summary: str, caller: str | None, source: str, ac
 def change_priority(number: str, priority: str, reason: str, actor: str) -> None:
     """Change a ticket's priority; the SLA due times are recomputed."""
     rt = _runtime()
-    try:
-        with transaction(rt.sessions) as session:
-            t = service.get_ticket(session, number)
-            service.change_priority(session, t, priority, reason=reason, actor=actor, now=rt.now(), policy=rt.policy)
-    except (DomainError, ValueError) as exc:
-        _fail(exc)
+    with changing(rt.sessions, also=(ValueError,)) as session:
+        t = service.get_ticket(session, number)
+        service.change_priority(session, t, priority, reason=reason, actor=actor, now=rt.now(), policy=rt.policy)
     click.echo(f"ticket {number} is now {priority.upper()}")
 
 
@@ -157,12 +152,9 @@ def change_priority(number: str, priority: str, reason: str, actor: str) -> None
 def mail_deliverable(number: str, actor: str) -> None:
     """Clear the bouncing mark of the ticket's email address: mail to it resumes (audited on the ticket)."""
     rt = _runtime()
-    try:
-        with transaction(rt.sessions) as session:
-            t = service.get_ticket(session, number)
-            address = conversation.clear_bouncing(session, t, actor=actor, now=rt.now())
-    except (DomainError, ValueError) as exc:
-        _fail(exc)
+    with changing(rt.sessions, also=(ValueError,)) as session:
+        t = service.get_ticket(session, number)
+        address = conversation.clear_bouncing(session, t, actor=actor, now=rt.now())
     click.echo(f"{address} marked deliverable again: mail to it resumes")
 
 
