@@ -1,0 +1,3 @@
+"""P1 paging, persisted: escalations, pages and acknowledgements (being cut into one module per concern)."""
+
+from ticketing.paging.escalation import *  # noqa: F403
