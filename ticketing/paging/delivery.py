@@ -13,12 +13,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ticketing import service
 from ticketing.models import Escalation, Page
-from ticketing.paging.escalation import hurry, lock_ticket, step_unreachable
+from ticketing.paging.escalation import audit, hurry, lock_ticket, step_unreachable
 from ticketing.paging.states import (
     ACKNOWLEDGEABLE,
-    ACTOR,
     BY_MACHINE,
     CANCELLED,
     CLAIMED,
@@ -41,10 +39,9 @@ def mark_reached(session: Session, page: Page, now: datetime) -> None:
     if escalation.unreached_since is None:
         return
     escalation.unreached_since = None
-    service.audit(
+    audit(
         session,
         escalation.ticket,
-        actor=ACTOR,
         action="page delivered",
         now=now,
         detail={"person": page.person_name, "channel": page.channel},
@@ -132,10 +129,9 @@ def record_sent(
         page.state = RETRYING
         page.next_try_at = retry_at
         if first:
-            service.audit(
+            audit(
                 session,
                 page.escalation.ticket,
-                actor=ACTOR,
                 action="page retrying",
                 now=now,
                 detail=detail,
@@ -144,7 +140,7 @@ def record_sent(
         return
     page.state = FAILED
     page.next_try_at = None
-    service.audit(session, page.escalation.ticket, actor=ACTOR, action="page failed", now=now, detail=detail)
+    audit(session, page.escalation.ticket, action="page failed", now=now, detail=detail)
 
 
 def retry_due(session: Session, now: datetime, limit: int = 100) -> list[int]:
@@ -242,10 +238,9 @@ def record_delivery(
         page.state = RETRYING
         page.next_try_at = retry_at
         page.error = note[:1000] or None
-        service.audit(
+        audit(
             session,
             escalation.ticket,
-            actor=ACTOR,
             action="page retrying",
             now=now,
             detail=detail,
@@ -253,7 +248,7 @@ def record_delivery(
         )
         return False
     page.state = FAILED
-    service.audit(session, escalation.ticket, actor=ACTOR, action="page not delivered", now=now, detail=detail)
+    audit(session, escalation.ticket, action="page not delivered", now=now, detail=detail)
     session.flush()
     if escalation.state == PAGING and page.position == escalation.next_position - 1:
         if step_unreachable(session, escalation.id, page.position):
@@ -269,10 +264,9 @@ def record_answer(session: Session, page: Page, *, answer: str | None, now: date
     page.updated_at = now
     machine = answer == BY_MACHINE
     if machine:
-        service.audit(
+        audit(
             session,
             page.escalation.ticket,
-            actor=ACTOR,
             action="page call reached voicemail",
             now=now,
             detail={"person": page.person_name, "answered_by": answer},

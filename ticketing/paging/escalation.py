@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
@@ -75,6 +76,13 @@ def oncall_from(path: Path) -> OnCall:
     return config
 
 
+def audit(
+    session: Session, ticket: Ticket, *, action: str, now: datetime, detail: dict[str, Any], reason: str | None = None
+) -> None:
+    """An entry in the ticket's audit log by paging itself (not by a person)."""
+    service.audit(session, ticket, actor=ACTOR, action=action, now=now, detail=detail, reason=reason)
+
+
 def lock_ticket(session: Session, ticket_id: int) -> None:
     """Lock the ticket's row first in every paging write, so concurrent acks, sends and callbacks never deadlock."""
     session.execute(select(Ticket.id).where(Ticket.id == ticket_id).with_for_update())
@@ -120,10 +128,9 @@ def start_escalation(
         withheld_caller=withheld,
     )
     session.add(escalation)
-    service.audit(
+    audit(
         session,
         ticket,
-        actor=ACTOR,
         action="paging started",
         now=now,
         detail={
@@ -154,10 +161,9 @@ def stop_if_not_pageable(session: Session, ticket: Ticket, escalation: Escalatio
     ).rowcount
     if stopped:
         cancel_claims(session, escalation.id, now)
-        service.audit(
+        audit(
             session,
             ticket,
-            actor=ACTOR,
             action="paging stopped",
             now=now,
             detail={"status": ticket.status, "priority": ticket.priority},
@@ -209,10 +215,9 @@ def claim_step(
     _supersede(session, escalation, [(p.key, c) for p, c in channels], now)
     pages = [_add_page(session, escalation, ticket, position, person, channel, now) for person, channel in channels]
     session.flush()
-    service.audit(
+    audit(
         session,
         ticket,
-        actor=ACTOR,
         action="paged",
         now=now,
         detail={
@@ -266,10 +271,9 @@ def finish_cycle(
     session.refresh(escalation)
     if repeat:
         _mark_unreached(session, ticket, escalation, now)
-        service.audit(
+        audit(
             session,
             ticket,
-            actor=ACTOR,
             action="paging repeated",
             now=now,
             detail={"cycle": escalation.cycle + 1, "until": horizon.isoformat() if horizon else None, "alert": True},
@@ -277,10 +281,9 @@ def finish_cycle(
         )
         return "repeat"
     fallback = [p.person_name for p in escalation.pages if p.position == position_index - 1 and page_delivered(p)]
-    service.audit(
+    audit(
         session,
         ticket,
-        actor=ACTOR,
         action="escalation exhausted",
         now=now,
         detail={"fallback": sorted(set(fallback)), "nobody_reached": not reached, "alert": True},
@@ -298,10 +301,9 @@ def _mark_unreached(session: Session, ticket: Ticket, escalation: Escalation, no
     if counts.delivered:
         return
     escalation.unreached_since = now
-    service.audit(
+    audit(
         session,
         ticket,
-        actor=ACTOR,
         action="nobody reached",
         now=now,
         detail={"pages_delivered": 0, "pages": counts.total, "alert": True},

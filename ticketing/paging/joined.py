@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ticketing import service
 from ticketing.models import Escalation, EscalationJoin, Page, Status, Ticket
+from ticketing.paging.escalation import audit
 from ticketing.paging.follow_ups import claimed_follow_up, follow_up_targets
-from ticketing.paging.states import ACKNOWLEDGEABLE, ACTOR
+from ticketing.paging.states import ACKNOWLEDGEABLE
 
 ANOTHER_CALL_QUIET = timedelta(minutes=2)  # at most one "another call" text per escalation in this time
 
@@ -66,18 +66,15 @@ def join_escalation(
     """Link ``ticket`` to ``escalation`` (audited on both tickets) and claim one follow-up SMS per person paged."""
     session.add(EscalationJoin(ticket_id=ticket.id, escalation_id=escalation.id, joined_at=now, why=why))
     main = escalation.ticket
-    service.audit(
+    audit(
         session,
         ticket,
-        actor=ACTOR,
         action="joined escalation",
         now=now,
         detail={"into": main.number, "why": why},
         reason=f"paging for this call joined the open escalation of ticket #{main.number} instead of paging again",
     )
-    service.audit(
-        session, main, actor=ACTOR, action="another call", now=now, detail={"ticket": ticket.number, "why": why}
-    )
+    audit(session, main, action="another call", now=now, detail={"ticket": ticket.number, "why": why})
     pages: list[Page] = []
     recent = session.scalar(
         select(func.count(Page.id)).where(
