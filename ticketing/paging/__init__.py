@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         open_escalation_to_join,
     )
     from ticketing.paging.states import (
+        ACCEPTED,
         ACKNOWLEDGEABLE,
         ACKNOWLEDGED,
         ACTOR,
@@ -109,6 +110,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ACCEPTED",
     "ACKNOWLEDGEABLE",
     "ACKNOWLEDGED",
     "ACTOR",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ticketing.models import Escalation, Page
 from ticketing.paging.escalation import audit, hurry, lock_ticket, step_unreachable
 from ticketing.paging.states import (
+    ACCEPTED,
     ACKNOWLEDGEABLE,
     BY_MACHINE,
     CANCELLED,
@@ -115,7 +116,7 @@ def record_sent(
     if sid is not None:
         page.state = SENT
         if page.channel == EMAIL:
-            page.delivery_status = "accepted"  # by the mail server
+            page.delivery_status = ACCEPTED
         else:
             page.twilio_sid = sid
         page.sent_at = now

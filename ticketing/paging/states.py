@@ -38,6 +38,7 @@ NOT_ANSWERED = "not answered"  # the call rang out, was busy or was cancelled: n
 UNREACHABLE = "unreachable"  # not delivered, and the provider says the person's number is why
 PROVIDER_FAILED = "provider failed"  # not delivered because the carrier or the provider failed: send again
 NOT_DELIVERED = (UNREACHABLE, PROVIDER_FAILED)
+ACCEPTED = "accepted"  # an email page the mail server took (not proof that anyone read it)
 # How a page call was answered (answering-machine detection); a machine is never an acknowledgement.
 BY_PERSON = "answered by a person"
 BY_MACHINE = "answered by a machine"
