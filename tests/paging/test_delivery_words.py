@@ -61,15 +61,11 @@ def test_only_a_picked_up_call_to_the_caller_counts_as_connected() -> None:
 
 def test_the_upgrade_translates_the_pages_twilio_words(empty_database: str) -> None:  # noqa: F811
     from alembic import command
-    from alembic.config import Config
 
-    from settings import ROOT
+    from testing.database import alembic_config, migrate
     from ticketing.db import make_engine
 
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.set_main_option("sqlalchemy.url", empty_database.replace("%", "%%"))
-    command.upgrade(config, "0013")
+    migrate(empty_database, "0013")
     at = datetime(2026, 11, 18, 18, 0, tzinfo=UTC)
     engine = make_engine(empty_database)
     before = [  # channel, state, delivery status, AnsweredBy
@@ -98,7 +94,7 @@ def test_the_upgrade_translates_the_pages_twilio_words(empty_database: str) -> N
                     delivery_status=status, answered_by=answered_by,
                 )
             )  # fmt: skip
-    command.upgrade(config, "head")
+    migrate(empty_database)
     with engine.connect() as conn:
         after = [tuple(r) for r in conn.execute(text("SELECT delivery_status, answered_by FROM pages ORDER BY id"))]
     assert after == [
@@ -112,5 +108,5 @@ def test_the_upgrade_translates_the_pages_twilio_words(empty_database: str) -> N
         (paging.DELIVERED, paging.UNDECIDED),
         ("accepted", None),
     ]
-    command.downgrade(config, "0013")
+    command.downgrade(alembic_config(empty_database), "0013")
     engine.dispose()
