@@ -15,18 +15,21 @@ from typing import Any
 
 from flask import Blueprint, Response, make_response, render_template_string, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ivr.security import twilio_only
 from ivr.twiml import VOICE, goodbye
 from ivr.webhooks import answering_safely, twiml_response
-from providers.twilio_rest import page_url, person_unreachable
+from providers.twilio_rest import page_url
+from providers.twilio_status import Callback, answer, delivery_report, dial_answered
 from runtime.web import rt
 from settings import Settings
 from ticketing import paging, phone, service
 from ticketing.db import transaction
 from ticketing.errors import InvalidTransition
-from ticketing.paging import PageContent
+from ticketing.models import Page
+from ticketing.paging import Acknowledgement, PageContent
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("paging", __name__, url_prefix="/twilio/page")
@@ -118,7 +121,7 @@ def connect_caller(caller: str | None, *, caller_id: str, action: str) -> VoiceR
 def connect_outcome(status: str, caller: str | None) -> VoiceResponse:
     """What the engineer hears when the call to the caller ends."""
     r = VoiceResponse()
-    if status not in ("completed", "answered"):
+    if not dial_answered(status):
         number = phone.spoken_number(caller) if caller else "their number"
         _say(r, f"The caller did not answer. Please call them back at {number}. Goodbye.")
     r.hangup()
@@ -152,7 +155,7 @@ def call() -> Response:
             return twiml_response(goodbye("This page is no longer available. Goodbye."))
         escalation = page.escalation
         content = paging.content_of(escalation.ticket)
-        human = paging.record_answer(s, page, answered_by=answered_by, now=runtime.now()) if repeat == 1 else True
+        human = paging.record_answer(s, page, answer=answer(answered_by), now=runtime.now()) if repeat == 1 else True
         acked_by = escalation.acknowledged_by if escalation.acknowledged_at is not None else None
         page_id = page.id
     company = runtime.settings.company_name
@@ -182,15 +185,7 @@ def key() -> Response:
         ack = None
         if digits in ("1", "2"):
             try:
-                ack = paging.acknowledge(
-                    s,
-                    ticket,
-                    page.person_name,
-                    runtime.now(),
-                    "call",
-                    person=page.person,
-                    counts_as_first_response=runtime.settings.ack_counts_as_first_response,
-                )
+                ack = _acknowledge(s, page, "call")
             except InvalidTransition as exc:
                 return twiml_response(goodbye(f"No acknowledgement is needed: {exc}. Goodbye."))
         page.digits = digits[:8] or None
@@ -207,6 +202,20 @@ def key() -> Response:
         someone_else = ack.by if ack.already and ack.by != name else None
         return twiml_response(acknowledged_prompt(number, key_action=key_action, by=someone_else))
     return twiml_response(page_prompt_again(page_id, runtime.settings))
+
+
+def _acknowledge(session: Session, page: Page, via: str) -> Acknowledgement:
+    """The paged person acknowledges their page's ticket (on the call, or by the email page's link)."""
+    runtime = rt()
+    return paging.acknowledge(
+        session,
+        page.escalation.ticket,
+        page.person_name,
+        runtime.now(),
+        via,
+        person=page.person,
+        counts_as_first_response=runtime.settings.ack_counts_as_first_response,
+    )
 
 
 def page_prompt_again(page_id: int, settings: Settings) -> VoiceResponse:
@@ -231,7 +240,7 @@ def connected() -> Response:
         ticket = page.escalation.ticket
         paging.lock_ticket(s, ticket.id)
         caller = ticket.caller_number
-        reached = status in ("completed", "answered")
+        reached = dial_answered(status)
         service.audit(
             s,
             ticket,
@@ -243,27 +252,27 @@ def connected() -> Response:
     return twiml_response(connect_outcome(status, caller))
 
 
-def _delivery(status_field: str) -> Response:
+def _delivery(callback: Callback, status_field: str) -> Response:
+    """Record a status callback of a page call or SMS, in paging's words; a step nobody can be reached in moves on."""
     from workers.paging import retry_delay
 
     runtime = rt()
-    status = (request.form.get(status_field) or "").strip().lower()
-    if not status:
+    form = request.form
+    if not (form.get(status_field) or "").strip():
         return Response(status=204)
-    code = (request.form.get("ErrorCode") or "").strip() or None
+    report = delivery_report(callback, form[status_field], form.get("ErrorCode"), form.get("AnsweredBy"))
     with transaction(runtime.sessions) as s:
         page = paging.page_by_id(s, _page_id())
         if page is None:
             return Response(status=204)
-        # No error code, or one about the number: the person's; any other code: the carrier's or Twilio's.
         hurried = paging.record_delivery(
             s,
             page,
-            status=status,
+            outcome=report.outcome,
             now=runtime.now(),
-            answered_by=request.form.get("AnsweredBy"),
-            error_code=code,
-            about_number=code is None or person_unreachable(code),
+            answer=report.answer,
+            report=report.record,
+            note=report.note,
             retry_at=runtime.now() + retry_delay(page.tries or 1, runtime.settings.paging_retry_max_seconds),
         )
         number = int(page.escalation.ticket.number or 0)
@@ -281,7 +290,7 @@ def _delivery(status_field: str) -> Response:
 @safe
 def call_status() -> Response:
     """Status callback of a page call (completed, busy, no-answer, failed); only a key press acknowledges."""
-    return _delivery("CallStatus")
+    return _delivery("call", "CallStatus")
 
 
 @blueprint.post("/sms-status")
@@ -289,7 +298,7 @@ def call_status() -> Response:
 @safe
 def sms_status() -> Response:
     """Status callback of a page SMS (sent, delivered, undelivered, failed)."""
-    return _delivery("MessageStatus")
+    return _delivery("sms", "MessageStatus")
 
 
 # --- the acknowledge link of an email page -----------------------------------------------------------------
@@ -359,15 +368,7 @@ def _acknowledge_page(token: str) -> Response:
         ticket = page.escalation.ticket
         if request.method == "POST":
             try:
-                ack = paging.acknowledge(
-                    s,
-                    ticket,
-                    page.person_name,
-                    runtime.now(),
-                    "email",
-                    person=page.person,
-                    counts_as_first_response=runtime.settings.ack_counts_as_first_response,
-                )
+                ack = _acknowledge(s, page, "email")
             except InvalidTransition as exc:
                 done = f"No acknowledgement is needed: {exc}."
             else:

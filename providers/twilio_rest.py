@@ -13,6 +13,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from providers.twilio_status import person_unreachable
+
 if TYPE_CHECKING:
     from settings import Settings
 
@@ -28,40 +30,6 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # ANONYMOUS, RESTRICTED, UNAVAILABLE, BLOCKED and UNKNOWN on a phone keypad and
 # look like valid E.164 numbers, so they need naming.
 _WITHHELD_CALLER_IDS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"})
-
-
-# Twilio error codes that say the *number* cannot be reached (invalid, unroutable, not a mobile,
-# opted out, carrier reports the handset unreachable or a landline): another try of the same
-# request cannot succeed, so paging moves on to the next person. Every other failure (5xx, 429,
-# a timeout, a refused connection, a DNS failure, a code not listed) says nothing about the
-# number: it is a provider failure, retried, and never hurries an escalation.
-# https://www.twilio.com/docs/api/errors/<code>
-PERSON_UNREACHABLE_CODES = frozenset(
-    {
-        13223,  # Dial: invalid phone number format
-        13224,  # Dial: Twilio does not support calling this number or the number is invalid
-        21211,  # invalid 'To' phone number
-        21214,  # 'To' phone number cannot be reached
-        21217,  # phone number does not appear to be valid
-        21401,  # invalid phone number
-        21407,  # this phone number type does not support SMS
-        21610,  # the recipient replied STOP (unsubscribed)
-        21612,  # the 'To' number is not currently reachable via SMS
-        21614,  # 'To' number is not a valid mobile number
-        30003,  # unreachable destination handset
-        30004,  # message blocked (by the recipient or their carrier)
-        30005,  # unknown destination handset
-        30006,  # landline or unreachable carrier
-    }
-)
-
-
-def person_unreachable(code: int | str | None) -> bool:
-    """True when a Twilio error code (from a REST error or a status callback's ErrorCode) is about the number."""
-    try:
-        return int(str(code)) in PERSON_UNREACHABLE_CODES
-    except (TypeError, ValueError):
-        return False
 
 
 # The paging webhooks Twilio is told to request (served by ivr.paging).
@@ -115,7 +83,7 @@ class TwilioSendError(Exception):
 
     @property
     def person_unreachable(self) -> bool:
-        """True when Twilio said the number itself cannot be reached (see PERSON_UNREACHABLE_CODES)."""
+        """True when Twilio said the number itself cannot be reached (see providers.twilio_status)."""
         return self.kind == "unreachable"
 
 

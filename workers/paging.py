@@ -178,10 +178,9 @@ def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
                 assert escalation is not None
                 hurried = paging.hurry(s, escalation, claim.next_position, runtime.now())
                 if hurried:
-                    service.audit(
+                    paging.audit(
                         s,
                         escalation.ticket,
-                        actor=paging.ACTOR,
                         action="escalated early",
                         now=runtime.now(),
                         detail={"position": claim.position.label},
@@ -285,10 +284,9 @@ def _send_follow_up(
         ]
         ids = tuple(p.id for p in pages if p is not None)
         if ids:
-            service.audit(
+            paging.audit(
                 s,
                 ticket,
-                actor=paging.ACTOR,
                 action=action,
                 now=now,
                 detail={"people": [p.person_name for p in pages if p is not None]},

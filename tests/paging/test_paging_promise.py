@@ -10,7 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from providers.twilio_rest import TwilioSendError, _as_send_error, person_unreachable
+from providers.twilio_rest import TwilioSendError, _as_send_error
+from providers.twilio_status import person_unreachable
 from settings import Settings
 from testing.twilio_server import TwilioTestServer, free_port
 from tests.conftest import FixedClock, SmtpInbox

@@ -23,6 +23,8 @@ PURE = [
     "ticketing.mailrules",
     "ticketing.transcripts",
     "ticketing.text",
+    "ticketing.paging.states",
+    "ticketing.paging.texts",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 
