@@ -703,7 +703,7 @@ def remove_files(paths: list[Path]) -> None:
 
 def attachment_response(row: TicketAttachment | conversation.ClientFile, root: Path) -> Response:
     """Send a stored attachment: images inline, anything else as a download; never sniffed, never cached."""
-    from web.console.views import recording_file
+    from web.console.shared import recording_file
 
     path = recording_file(row.path, root)
     if path is None:
