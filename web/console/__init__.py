@@ -15,7 +15,7 @@ from flask import Flask, Response, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from runtime import Runtime
-from web.security import CONTENT_SECURITY_POLICY
+from web.security import page_headers
 
 csrf = CSRFProtect()
 
@@ -82,11 +82,5 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         if request.blueprint in (auth.blueprint.name, api.blueprint.name) or response.mimetype == "text/html":
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            if response.mimetype == "text/html":
-                response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            if request.endpoint != "console.static":
-                response.headers.setdefault("Cache-Control", "no-store")
+            return page_headers(response, "console.static")
         return response

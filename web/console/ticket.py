@@ -177,6 +177,10 @@ def _assign(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     return f"Assigned to {who}." if who else "Unassigned."
 
 
+def _set_status(t: Ticket, c: ActionContext, status: Status, reason: str | None) -> None:
+    service.set_status(c.session, t, status, actor=c.actor, now=c.now, policy=c.runtime.policy, reason=reason)
+
+
 def _start_work(t: Ticket, c: ActionContext) -> None:
     if t.status == Status.NEW.value:
         service.set_status(c.session, t, Status.IN_PROGRESS, actor=c.actor, now=c.now, policy=c.runtime.policy)
@@ -208,15 +212,7 @@ def _resolution_plan(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> 
 
 @action("resolve")
 def _resolve(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
-    service.set_status(
-        c.session,
-        t,
-        Status.RESOLVED,
-        actor=c.actor,
-        now=c.now,
-        policy=c.runtime.policy,
-        reason=_text(form, "note") or None,
-    )
+    _set_status(t, c, Status.RESOLVED, _text(form, "note") or None)
     return "Ticket resolved."
 
 
@@ -224,15 +220,7 @@ def _resolve(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
 def _reopen(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     if t.status != Status.RESOLVED.value:
         raise ValueError(f"only a resolved ticket can be reopened (this one is {t.status})")
-    service.set_status(
-        c.session,
-        t,
-        Status.IN_PROGRESS,
-        actor=c.actor,
-        now=c.now,
-        policy=c.runtime.policy,
-        reason=_text(form, "reason") or None,
-    )
+    _set_status(t, c, Status.IN_PROGRESS, _text(form, "reason") or None)
     return "Ticket reopened."
 
 
