@@ -21,9 +21,7 @@ from ticketing.routing import coordinator_took_call
 @safe
 def screen() -> Response:
     """The coordinator answered: who is calling, press 1 to accept."""
-    parent = request.args.get("call", "")
-    if not _SID.match(parent):
-        raise BadRequest("screen without the caller's CallSid")
+    parent = _caller_leg("screen")
     spoken = request.args.get("caller", "an unknown number")
     language = call_language()
     return twiml_response(
@@ -40,9 +38,7 @@ def screen() -> Response:
 @safe
 def accept() -> Response:
     """The coordinator pressed a key on the screen: 1 takes the call."""
-    parent = request.args.get("call", "")
-    if not _SID.match(parent):
-        raise BadRequest("accept without the caller's CallSid")
+    parent = _caller_leg("accept")
     if request.form.get("Digits") == "1":
         _log(parent, "coordinator accepted", leg=request.form.get("CallSid"), by=phone.mask(request.form.get("To")))
         return twiml_response(twiml.accepted())
@@ -70,3 +66,11 @@ def dial_status() -> Response:
     if took:
         return twiml_response(twiml.call_handled())
     return _voicemail(sid, critical=False, offer_key=True)
+
+
+def _caller_leg(step: str) -> str:
+    """The caller's CallSid that the coordinator's leg carries in our query string; BadRequest without it."""
+    parent = request.args.get("call", "")
+    if not _SID.match(parent):
+        raise BadRequest(f"{step} without the caller's CallSid")
+    return parent

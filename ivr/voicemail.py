@@ -32,6 +32,7 @@ from ivr.webhooks import twiml_response
 from languages import SOURCE
 from runtime.web import rt
 from ticketing import phone, voicemail
+from ticketing.models import Ticket
 from transcription.download import media_url_refusal
 
 log = logging.getLogger(__name__)
@@ -100,18 +101,7 @@ def recorded() -> Response:
     number = caller()
 
     def work(s: Any) -> tuple[int, bool, bool]:
-        t = voicemail.attach_recording(
-            s,
-            policy=runtime.policy,
-            now=runtime.now(),
-            call_sid=sid,
-            caller=number,
-            recording_sid=recording_sid,
-            recording_url=recording_url,
-            duration=duration,
-            critical=critical,
-            language=call_language_code() or SOURCE,
-        )
+        t = _attach(s, sid, number, recording_sid, recording_url, duration, critical)
         return (
             t.number,
             t.priority == "P1",
@@ -119,14 +109,7 @@ def recorded() -> Response:
         )
 
     number_, is_p1, sms = _with_retry(work)
-    r = twiml.ticket_created(
-        ticket_spoken=phone.spoken_digits(number_),
-        critical=is_p1,
-        business_hours=_business_hours(),
-        sms=sms,
-        voice=voice(),
-    )
-    return twiml_response(r)
+    return _ticket_created(number_, is_p1, sms)
 
 
 @blueprint.post("/voice/recording-status")
@@ -144,44 +127,17 @@ def recording_status() -> Response:
 
 def _recording_status() -> Response:
     sid = call_sid()
-    runtime = rt()
     status = request.form.get("RecordingStatus", "")
     recording_sid = request.form.get("RecordingSid", "")
     critical = request.args.get("critical") == "1"
     number = caller()
     if status == "completed" and _SID.match(recording_sid):
         _check_media_host(request.form.get("RecordingUrl", ""))
-        _with_retry(
-            lambda s: voicemail.attach_recording(
-                s,
-                policy=runtime.policy,
-                now=runtime.now(),
-                call_sid=sid,
-                caller=number,
-                recording_sid=recording_sid,
-                recording_url=request.form.get("RecordingUrl", ""),
-                duration=_int(request.form.get("RecordingDuration")),
-                critical=critical,
-                language=call_language_code() or SOURCE,
-            )
-        )
+        recording_url = request.form.get("RecordingUrl", "")
+        duration = _int(request.form.get("RecordingDuration"))
+        _with_retry(lambda s: _attach(s, sid, number, recording_sid, recording_url, duration, critical))
     else:
-
-        def no_message(s: Any) -> None:
-            t = voicemail.reach_voicemail(
-                s,
-                policy=runtime.policy,
-                now=runtime.now(),
-                call_sid=sid,
-                caller=number,
-                critical=critical,
-                language=call_language_code() or SOURCE,
-            )
-            voicemail.call_ended_without_message(
-                s, ticket=t, now=runtime.now(), reason=f"recording {status or 'missing'}"
-            )
-
-        _with_retry(no_message)
+        _with_retry(lambda s: _without_message(s, sid, number, critical, f"recording {status or 'missing'}"))
     _log(sid, "recording status", status=status, recording_sid=recording_sid or None)
     return Response(status=204)
 
@@ -196,29 +152,12 @@ def no_message() -> Response:
     number = caller()
 
     def work(s: Any) -> tuple[int, bool]:
-        t = voicemail.reach_voicemail(
-            s,
-            policy=runtime.policy,
-            now=runtime.now(),
-            call_sid=sid,
-            caller=number,
-            critical=False,
-            language=call_language_code() or SOURCE,
-        )
-        voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason="silent recording")
+        t = _without_message(s, sid, number, False, "silent recording")
         return t.number, t.priority == "P1"
 
     number_, is_p1 = _with_retry(work)
     sms = runtime.settings.confirmation_sms and number is not None
-    r = twiml.ticket_created(
-        ticket_spoken=phone.spoken_digits(number_),
-        critical=is_p1,
-        business_hours=_business_hours(),
-        sms=sms,
-        no_message=True,
-        voice=voice(),
-    )
-    return twiml_response(r)
+    return _ticket_created(number_, is_p1, sms, no_message=True)
 
 
 @blueprint.post("/voice/status")
@@ -239,6 +178,60 @@ def call_status() -> Response:
         _with_retry(work)
         _log(sid, "call ended", status=status, duration=request.form.get("CallDuration"))
     return Response(status=204)
+
+
+def _attach(
+    s: Any,
+    sid: str,
+    number: str | None,
+    recording_sid: str,
+    recording_url: str,
+    duration: int | None,
+    critical: bool,
+) -> Ticket:
+    """The recording onto the call's ticket (opened now if the prompt's step did not open it)."""
+    runtime = rt()
+    return voicemail.attach_recording(
+        s,
+        policy=runtime.policy,
+        now=runtime.now(),
+        call_sid=sid,
+        caller=number,
+        recording_sid=recording_sid,
+        recording_url=recording_url,
+        duration=duration,
+        critical=critical,
+        language=call_language_code() or SOURCE,
+    )
+
+
+def _without_message(s: Any, sid: str, number: str | None, critical: bool, reason: str) -> Ticket:
+    """The call's ticket, kept for a call back although no message came, and why."""
+    runtime = rt()
+    t = voicemail.reach_voicemail(
+        s,
+        policy=runtime.policy,
+        now=runtime.now(),
+        call_sid=sid,
+        caller=number,
+        critical=critical,
+        language=call_language_code() or SOURCE,
+    )
+    voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason=reason)
+    return t
+
+
+def _ticket_created(number: int, is_p1: bool, sms: bool, *, no_message: bool = False) -> Response:
+    """The caller hears the ticket number, digit by digit, and what happens next."""
+    r = twiml.ticket_created(
+        ticket_spoken=phone.spoken_digits(number),
+        critical=is_p1,
+        business_hours=_business_hours(),
+        sms=sms,
+        no_message=no_message,
+        voice=voice(),
+    )
+    return twiml_response(r)
 
 
 def _check_media_host(recording_url: str) -> None:
