@@ -9,10 +9,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from ticketing import conversation, phone
-from ticketing.models import (
-    MailAttachment,
-    Ticket,
-)
+from ticketing.models import MailAttachment, Ticket
 from ticketing.text import one_line
 from web.console.auth import blueprint, rt
 from web.console.layout import phone_display

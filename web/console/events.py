@@ -12,9 +12,7 @@ from sqlalchemy import select
 from ticketing import service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
-from ticketing.models import (
-    ExceptionalEvent,
-)
+from ticketing.models import ExceptionalEvent
 from web.console.auth import blueprint, role_required, rt, viewer
 from web.console.layout import hours_text
 from web.console.shared import TRIAGE, _sentence, _text

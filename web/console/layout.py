@@ -13,9 +13,7 @@ from werkzeug.exceptions import NotFound
 
 import languages
 from ticketing import service
-from ticketing.models import (
-    InboundMail,
-)
+from ticketing.models import InboundMail
 from web.console.auth import blueprint, rt
 from web.portal.present import phone_text
 

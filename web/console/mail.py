@@ -6,10 +6,7 @@ from flask import render_template
 from sqlalchemy import select
 
 from ticketing import portal
-from ticketing.models import (
-    InboundMail,
-    Ticket,
-)
+from ticketing.models import InboundMail, Ticket
 from web.console.auth import blueprint, rt
 
 

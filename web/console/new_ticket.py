@@ -12,10 +12,7 @@ from runtime import Runtime
 from ticketing import phone, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
-from ticketing.models import (
-    Client,
-    Source,
-)
+from ticketing.models import Client, Source
 from ticketing.priority import DEFAULT_PRIORITY, Priority
 from web.console.auth import blueprint, rt, viewer
 from web.console.shared import _sentence, _text

@@ -14,14 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 import languages
 from runtime import Runtime
 from ticketing import service
-from ticketing.models import (
-    OPEN_STATUSES,
-    AuditEntry,
-    Client,
-    Milestone,
-    Status,
-    Ticket,
-)
+from ticketing.models import OPEN_STATUSES, AuditEntry, Client, Milestone, Status, Ticket
 from ticketing.priority import Priority
 from web.console import present
 from web.console.auth import blueprint, rt

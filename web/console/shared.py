@@ -15,10 +15,7 @@ from werkzeug.datastructures import MultiDict
 from runtime import Runtime
 from ticketing import accounts, paging, service
 from ticketing.errors import DomainError, UnknownTicket
-from ticketing.models import (
-    Ticket,
-    User,
-)
+from ticketing.models import Ticket, User
 from ticketing.oncall import OnCall
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)

@@ -19,11 +19,7 @@ from runtime import Runtime
 from ticketing import paging, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
-from ticketing.models import (
-    OPEN_STATUSES,
-    Status,
-    Ticket,
-)
+from ticketing.models import OPEN_STATUSES, Status, Ticket
 from ticketing.priority import Priority
 from web.console import present
 from web.console.auth import blueprint, rt, viewer

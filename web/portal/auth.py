@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import (
-    Blueprint,
-    Response,
-    g,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from runtime import Runtime
 from runtime.web import rt

@@ -13,12 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import (
-    Response,
-    abort,
-    request,
-    send_file,
-)
+from flask import Response, abort, request, send_file
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 

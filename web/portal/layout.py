@@ -5,12 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import (
-    Response,
-    g,
-    render_template,
-    request,
-)
+from flask import Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InternalError, OperationalError
 

@@ -7,14 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flask import (
-    Response,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Response, jsonify, redirect, render_template, request, url_for
 
 from runtime import Runtime
 from runtime.web import rt

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    Response,
-    g,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Response, g, make_response, redirect, render_template, request, url_for
 
 from runtime.web import rt
 from ticketing import portal

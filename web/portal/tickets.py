@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import (
-    Response,
-    abort,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Response, abort, redirect, render_template, request, url_for
 
 from runtime import Runtime
 from runtime.web import rt
