@@ -150,6 +150,3 @@ def console_not_found(error: Exception) -> tuple[str, int]:
             "console/error.html", title="Not found", message="There is nothing at this address."
         ), 404
     return render_template("console/error.html", title=description.rstrip("."), message=description), 404
-
-
-# --- the queue -------------------------------------------------------------------------------------------

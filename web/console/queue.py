@@ -271,6 +271,3 @@ def queue_rows() -> str:
     runtime = rt()
     with runtime.sessions() as s:
         return render_template("console/_queue_table.html", **_queue_context(s, runtime))
-
-
-# --- a ticket --------------------------------------------------------------------------------------------
