@@ -18,7 +18,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from settings import Settings
-from web.portal.views import UPLOAD_FORM_MEMORY_BYTES
+from web.portal.files import UPLOAD_FORM_MEMORY_BYTES
 
 KIB = 1024
 SIZES_KIB = (64, 128, 256, 450, 512, 1024, 4096, 9216, 10240)

@@ -354,8 +354,8 @@ def read_wav(path: Path) -> bytes:
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: place one simulated call and print what happened."""
+def _environment() -> tuple[dict[str, str], bool]:
+    """The environment to load settings from, and whether it took `make run`'s development values."""
     import os
 
     from settings import load_settings
@@ -368,11 +368,12 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "SUPPORT_NUMBER"):
             if key in dev and not environ.get(key):
                 environ[key] = dev[key]
-    settings = load_settings(environ)
+    return environ, from_dev
+
+
+def _parser(public_base_url: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ivr.simulate", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--url", default=settings.public_base_url, help="where the service listens (default PUBLIC_BASE_URL)"
-    )
+    p.add_argument("--url", default=public_base_url, help="where the service listens (default PUBLIC_BASE_URL)")
     p.add_argument("--from", dest="caller", default="+18055550142", help="the caller's number")
     p.add_argument("--press", default="", help="keys for each menu, comma separated, e.g. '2' or '3,400001#'")
     p.add_argument("--coordinator", choices=COORDINATOR_CHOICES, default="busy")
@@ -380,7 +381,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--end-with", default="#", choices=["#", "2", "hangup"], help="how the message ends")
     p.add_argument("--at", help="simulated time, ISO 8601 with offset (server needs ALLOW_SIMULATED_TIME=true)")
     p.add_argument("--wait", type=float, default=120, help="seconds to wait for the worker to fetch the recording")
-    args = p.parse_args(argv)
+    return p
+
+
+def _simulated_time(text: str | None) -> datetime | None:
+    """The --at time; ValueError with the message to print when it is not one."""
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--at {text!r} is not an ISO 8601 time (e.g. 2026-11-18T19:00:00-08:00)") from None
+    if at.tzinfo is None:
+        raise ValueError("--at needs a UTC offset, e.g. 2026-11-18T19:00:00-08:00")
+    return at
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: place one simulated call and print what happened."""
+    from settings import load_settings
+
+    environ, from_dev = _environment()
+    settings = load_settings(environ)
+    args = _parser(settings.public_base_url).parse_args(argv)
     if not settings.twilio_auth_token:
         print(
             "simulate: no TWILIO_AUTH_TOKEN, and no `make run` in development mode (DEV_STATE_DIR/run.env) to take it "
@@ -390,18 +413,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     audio = read_wav(args.audio) if args.audio else None
-    at = None
-    if args.at:
-        try:
-            at = datetime.fromisoformat(args.at)
-        except ValueError:
-            print(
-                f"simulate: --at {args.at!r} is not an ISO 8601 time (e.g. 2026-11-18T19:00:00-08:00)", file=sys.stderr
-            )
-            return 2
-        if at.tzinfo is None:
-            print("simulate: --at needs a UTC offset, e.g. 2026-11-18T19:00:00-08:00", file=sys.stderr)
-            return 2
+    try:
+        at = _simulated_time(args.at)
+    except ValueError as error:
+        print(f"simulate: {error}", file=sys.stderr)
+        return 2
     if from_dev:
         print(f"(development mode of `make run`: signing as {settings.twilio_account_sid}, calling {args.url})")
     media = MediaServer(settings.twilio_account_sid or "AC" + "0" * 32, settings.twilio_auth_token)
@@ -421,43 +437,46 @@ def main(argv: list[str] | None = None) -> int:
         at=at,
     )
     try:
-        try:
-            result = sim.call(args.caller, plan)
-        except requests.ConnectionError:
-            print(f"simulate: nothing answers at {args.url}: is the service running (`make run`)?", file=sys.stderr)
-            return 1
-        except RuntimeError as error:
-            if " 403" in str(error):
-                print(
-                    "simulate: the service refused the signature: its TWILIO_AUTH_TOKEN differs from the one used here.",
-                    file=sys.stderr,
-                )
-                return 1
-            raise
-        for line in result.lines:
-            print(line)
-        if result.ticket_number:
-            print(f"ticket: {result.ticket_number}")
-        if result.recording_sid:
-            # The worker downloads the recording before transcribing it: serve it until then, no longer.
-            print("waiting for the worker to fetch the recording (Ctrl-C to stop) ...", flush=True)
-            try:
-                stop = threading.Event()
-                waited = 0.0
-                while result.recording_sid not in media.fetched and waited < args.wait:
-                    stop.wait(0.2)
-                    waited += 0.2
-            except KeyboardInterrupt:
-                return 130
-            if result.recording_sid in media.fetched:
-                print("the worker has the recording; the transcript follows on the ticket in the console.")
-            else:
-                print(
-                    f"the worker did not fetch the recording within {args.wait:.0f} s: is it running?", file=sys.stderr
-                )
-                return 1
+        return _call(sim, args.caller, plan, media, args)
     finally:
         media.close()
+
+
+def _call(sim: TwilioSimulator, caller: str, plan: CallPlan, media: MediaServer, args: argparse.Namespace) -> int:
+    """Place the call, print what happened, and serve the recording until the worker has it."""
+    try:
+        result = sim.call(caller, plan)
+    except requests.ConnectionError:
+        print(f"simulate: nothing answers at {args.url}: is the service running (`make run`)?", file=sys.stderr)
+        return 1
+    except RuntimeError as error:
+        if " 403" in str(error):
+            print(
+                "simulate: the service refused the signature: its TWILIO_AUTH_TOKEN differs from the one used here.",
+                file=sys.stderr,
+            )
+            return 1
+        raise
+    for line in result.lines:
+        print(line)
+    if result.ticket_number:
+        print(f"ticket: {result.ticket_number}")
+    if result.recording_sid:
+        # The worker downloads the recording before transcribing it: serve it until then, no longer.
+        print("waiting for the worker to fetch the recording (Ctrl-C to stop) ...", flush=True)
+        try:
+            stop = threading.Event()
+            waited = 0.0
+            while result.recording_sid not in media.fetched and waited < args.wait:
+                stop.wait(0.2)
+                waited += 0.2
+        except KeyboardInterrupt:
+            return 130
+        if result.recording_sid in media.fetched:
+            print("the worker has the recording; the transcript follows on the ticket in the console.")
+        else:
+            print(f"the worker did not fetch the recording within {args.wait:.0f} s: is it running?", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -13,6 +13,21 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def page_headers(response: Response, static_endpoint: str) -> Response:
+    """The console's and the portal's headers: no sniffing or framing, same-origin referrers, the CSP on pages.
+
+    Nothing but the blueprint's static files is cached: pages and files carry one signed-in person's data.
+    """
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if request.endpoint != static_endpoint:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def strict_transport_security(response: Response) -> Response:
     """Add Strict-Transport-Security to an answer to a request that came over HTTPS, never over plain HTTP.
 

@@ -628,13 +628,13 @@ def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answerin
 def test_a_webhook_that_fails_after_committing_still_hands_its_claimed_jobs_to_redis(
     sim: TwilioSimulator, live: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ivr import voice
+    from ivr import voicemail
 
     def broken_log(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("logging the call step failed")
 
     live.runtime.settings = live.runtime.settings.with_overrides(dispatch_after_response=True)
-    monkeypatch.setattr(voice, "_log", broken_log)  # runs after the recording's transaction committed
+    monkeypatch.setattr(voicemail, "_log", broken_log)  # runs after the recording's transaction committed
     recording = "RE" + "c" * 32
     params = {
         "CallSid": "CA" + "c" * 32,

@@ -19,7 +19,7 @@ group = AppGroup("portal", help="The client portal.")
 @click.option("--by", "actor", default="coordinator", show_default=True, help="Who sends the invitation (audited).")
 def invite(email: str, actor: str) -> None:
     """Email the contact with this address a single-use sign-in link (sent by the worker)."""
-    from web.portal.views import link_limits
+    from web.portal.auth import link_limits
 
     runtime = rt()
     address = portal.normalize_email(email)

@@ -15,7 +15,7 @@ from flask import Flask, Response, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from runtime import Runtime
-from web.security import CONTENT_SECURITY_POLICY
+from web.security import page_headers
 
 csrf = CSRFProtect()
 
@@ -23,7 +23,21 @@ csrf = CSRFProtect()
 def init_app(app: Flask, runtime: Runtime) -> None:
     """Configure cookies and CSRF, and register the console, the JSON API and their commands."""
     from web import api
-    from web.console import portal_invite, views  # noqa: F401 - portal_invite adds its routes to the console
+
+    # Each page module adds its routes to the one console blueprint when imported.
+    from web.console import (  # noqa: F401
+        auth,
+        conversation,
+        dev,
+        events,
+        layout,
+        mail,
+        new_ticket,
+        oncall,
+        portal_invite,
+        queue,
+        ticket,
+    )
 
     settings = runtime.settings
     secure = settings.console_secure_cookies
@@ -37,7 +51,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         # The token lives as long as the server-side session (idle timeout, sign-out), not a fixed hour.
         WTF_CSRF_TIME_LIMIT=None,
     )
-    app.register_blueprint(views.blueprint)
+    app.register_blueprint(auth.blueprint)
     app.register_blueprint(api.blueprint)
     csrf.init_app(app)
     for blueprint in app.blueprints.values():
@@ -49,7 +63,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     def favicon() -> Response:
         # Browsers ask for /favicon.ico before reading the page's <link rel="icon">.
         return send_from_directory(
-            Path(views.__file__).parent / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400
+            Path(__file__).parent / "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400
         )
 
     @app.errorhandler(CSRFError)
@@ -67,12 +81,6 @@ def init_app(app: Flask, runtime: Runtime) -> None:
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        if request.blueprint in (views.blueprint.name, api.blueprint.name) or response.mimetype == "text/html":
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            if response.mimetype == "text/html":
-                response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            if request.endpoint != "console.static":
-                response.headers.setdefault("Cache-Control", "no-store")
+        if request.blueprint in (auth.blueprint.name, api.blueprint.name) or response.mimetype == "text/html":
+            return page_headers(response, "console.static")
         return response

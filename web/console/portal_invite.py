@@ -36,7 +36,7 @@ def contacts() -> str:
 def portal_invite(contact_id: int) -> Response:
     """Email the contact a single-use sign-in link to the client portal (the same link as asking for one)."""
     from runtime.dispatch import dispatcher_for
-    from web.portal.views import link_limits
+    from web.portal.auth import link_limits
 
     runtime = rt()
     back = safe_next(request.form.get("next") or url_for("console.contacts"))
@@ -64,7 +64,7 @@ def portal_invite(contact_id: int) -> Response:
 @blueprint.get("/tickets/<int:number>/attachments/<int:attachment_id>")
 def ticket_attachment(number: int, attachment_id: int) -> Response:
     """A file a client attached, for any signed-in console user."""
-    from web.portal.views import attachment_response
+    from web.portal.files import attachment_response
 
     runtime = rt()
     with runtime.sessions() as s:

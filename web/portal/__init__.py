@@ -13,6 +13,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the portal blueprint (after the console, whose CSRF protection covers it)."""
-    from web.portal import views
+    # Each page module adds its routes to the one portal blueprint when imported.
+    from web.portal import auth, files, layout, new_ticket, sign_in, tickets  # noqa: F401
 
-    app.register_blueprint(views.blueprint)
+    app.register_blueprint(auth.blueprint)

@@ -1,0 +1,76 @@
+"""Ringing the service coordinator: the call screen (press 1 to accept) and how the ring ended."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from sqlalchemy import func, select
+
+from ivr import twiml
+from ivr.call import _SID, BadRequest, _log, blueprint, call_language, call_sid, safe, url
+from ivr.security import twilio_only
+from ivr.voicemail import _voicemail
+from ivr.webhooks import twiml_response
+from runtime.web import rt
+from ticketing import phone
+from ticketing.models import CallEvent
+from ticketing.routing import coordinator_took_call
+
+
+@blueprint.post("/voice/screen")
+@twilio_only
+@safe
+def screen() -> Response:
+    """The coordinator answered: who is calling, press 1 to accept."""
+    parent = _caller_leg("screen")
+    spoken = request.args.get("caller", "an unknown number")
+    language = call_language()
+    return twiml_response(
+        twiml.screen(
+            caller_spoken=spoken,
+            accept_url=url("accept", call=parent),
+            language_name=language.name if language is not None else None,
+        )
+    )
+
+
+@blueprint.post("/voice/screen/accept")
+@twilio_only
+@safe
+def accept() -> Response:
+    """The coordinator pressed a key on the screen: 1 takes the call."""
+    parent = _caller_leg("accept")
+    if request.form.get("Digits") == "1":
+        _log(parent, "coordinator accepted", leg=request.form.get("CallSid"), by=phone.mask(request.form.get("To")))
+        return twiml_response(twiml.accepted())
+    return twiml_response(twiml.goodbye("Call not accepted."))
+
+
+@blueprint.post("/voice/dial-status")
+@twilio_only
+@safe
+def dial_status() -> Response:
+    """The coordinator ring ended: handled, or on to voicemail."""
+    sid = call_sid()
+    status = request.form.get("DialCallStatus")
+    with rt().sessions() as s:
+        accepted = (
+            s.scalar(
+                select(func.count(CallEvent.id)).where(
+                    CallEvent.call_sid == sid, CallEvent.event == "coordinator accepted"
+                )
+            )
+            or 0
+        ) > 0
+    took = coordinator_took_call(status, accepted)
+    _log(sid, "coordinator ring", status=status, accepted=accepted, duration=request.form.get("DialCallDuration"))
+    if took:
+        return twiml_response(twiml.call_handled())
+    return _voicemail(sid, critical=False, offer_key=True)
+
+
+def _caller_leg(step: str) -> str:
+    """The caller's CallSid that the coordinator's leg carries in our query string; BadRequest without it."""
+    parent = request.args.get("call", "")
+    if not _SID.match(parent):
+        raise BadRequest(f"{step} without the caller's CallSid")
+    return parent
