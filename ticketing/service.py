@@ -31,6 +31,7 @@ from ticketing.models import (
     Source,
     Status,
     Ticket,
+    TicketMessage,
     TranscriptionState,
 )
 from ticketing.policy import MILESTONES, SupportPolicy
