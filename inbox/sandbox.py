@@ -26,6 +26,18 @@ from inbox.limits import MailLimits, MessageOverLimit
 from inbox.parse import ParsedMail, UnparsableMessage, parse
 
 log = logging.getLogger(__name__)
+# How long a fresh child may take to start (a new interpreter importing the parser) before the parse's own
+# clock starts: on a loaded machine that is seconds, and it must never count against a message.
+STARTUP_SECONDS = 60.0
+READY = "ready"
+
+
+class ParserUnavailable(OSError):
+    """The parsing child could not be started: a fault of this machine, never of the message.
+
+    An OSError, so the mail job retries it with backoff as it does a full disk, and never quarantines
+    the message for it.
+    """
 
 
 class Sandbox:
@@ -92,6 +104,14 @@ class Sandbox:
         process.start()
         theirs.close()
         self._process, self._conn = process, mine
+        # The parse's time limit starts once the child has started and set its budget, not before.
+        try:
+            ready = mine.poll(STARTUP_SECONDS) and mine.recv() == READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = self._end()
+            raise ParserUnavailable(f"the mail parsing process did not start (exit code {code})")
         return mine
 
     def _end(self) -> int | None:
@@ -115,6 +135,7 @@ def serve(conn: Connection, memory_mb: int) -> None:
     import inscriptis  # noqa: F401 - loaded before the budget is set, so its size is not counted against it
 
     _limit_address_space(memory_mb)
+    conn.send(READY)
     while True:
         try:
             raw = conn.recv_bytes()
