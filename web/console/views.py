@@ -16,26 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, send_file, url_for
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import InternalError, OperationalError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound
 
 import languages
 from inbox import intake
 from runtime import Runtime
-from ticketing import accounts, conversation, paging, phone, portal, service
+from ticketing import accounts, conversation, paging, phone, portal, service, voicemail
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import (
     OPEN_STATUSES,
-    AuditEntry,
     Client,
     ExceptionalEvent,
     InboundMail,
     MailAttachment,
-    Milestone,
     Source,
     Status,
     Ticket,
@@ -43,6 +41,7 @@ from ticketing.models import (
 )
 from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
+from ticketing.queue import ENDED_LIMIT, QueueFilter, find_tickets
 from ticketing.sla import calendar_for
 from ticketing.text import one_line
 from web.console import present
@@ -202,14 +201,13 @@ SORTS = {
 ENDED = "ended"  # resolved or closed
 ENDED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 STATUS_CHOICES = OPEN_STATUSES + ENDED_STATUSES + (ENDED, "all")
-ENDED_LIMIT = 200  # resolved and closed tickets shown at once (newest first), narrowed by the search box
 
 
 @dataclass(frozen=True)
 class QueueQuery:
     """The queue's filters, sort and search as chosen in the URL, and what was wrong with them."""
 
-    filters: service.QueueFilter
+    filters: QueueFilter
     chosen: Mapping[str, str]
     unassigned: bool
     errors: tuple[str, ...]
@@ -271,7 +269,7 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
         errors.append("a search is at most 200 characters")
         chosen["q"] = chosen["q"][:200]
     unassigned = chosen["assignee"] == UNASSIGNED
-    filters = service.QueueFilter(
+    filters = QueueFilter(
         priority=priority,
         status=status,
         client_id=client_id,
@@ -280,76 +278,6 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
         language=language,
     )
     return QueueQuery(filters, chosen, unassigned, tuple(errors), sort, statuses, chosen["q"])
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def find_tickets(session: Session, query: QueueQuery) -> list[Ticket]:
-    """Tickets matching the query: the open queue (any order), or resolved/closed ones newest first, searched."""
-    if query.open_only and not query.text:
-        tickets = list(service.open_queue(session, query.filters))
-    else:
-        f = query.filters
-        stmt = (
-            select(Ticket)
-            .where(Ticket.status.in_(query.statuses))
-            .options(selectinload(Ticket.milestones), selectinload(Ticket.client), selectinload(Ticket.contact))
-        )
-        if query.open_only:
-            stmt = stmt.where(Ticket.merged_into_id.is_(None))
-        if f.priority:
-            stmt = stmt.where(Ticket.priority == f.priority)
-        if f.client_id:
-            stmt = stmt.where(Ticket.client_id == f.client_id)
-        if f.assignee:
-            stmt = stmt.where(Ticket.assignee == f.assignee)
-        if f.language:
-            stmt = stmt.where(service.in_language(f.language))
-        if f.breached_at is not None:
-            overdue = select(Milestone.ticket_id).where(
-                Milestone.due_at.is_not(None),
-                or_(
-                    Milestone.met_in_time.is_(False),
-                    Milestone.met_at.is_(None) & (Milestone.due_at < f.breached_at),
-                ),
-            )
-            stmt = stmt.where(Ticket.id.in_(overdue))
-        if query.text:
-            stmt = stmt.where(_search(query.text))
-        stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(ENDED_LIMIT)
-        tickets = list(session.scalars(stmt).all())
-    if query.unassigned:
-        tickets = [t for t in tickets if t.assignee is None]
-    return tickets
-
-
-def _search(text: str) -> Any:
-    """Number, caller, client, summary, transcript, description or a note containing ``text``."""
-    like = _like(text)
-    notes = select(AuditEntry.ticket_id).where(
-        AuditEntry.action == "note", cast(AuditEntry.detail, String).ilike(like, escape="\\")
-    )
-    clients = select(Client.id).where(Client.name.ilike(like, escape="\\"))
-    conditions = [
-        Ticket.summary.ilike(like, escape="\\"),
-        Ticket.description.ilike(like, escape="\\"),
-        Ticket.transcript.ilike(like, escape="\\"),
-        Ticket.caller_number.ilike(like, escape="\\"),
-        Ticket.assignee.ilike(like, escape="\\"),
-        Ticket.client_id.in_(clients),
-        Ticket.id.in_(notes),
-    ]
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if digits and all(ch.isdigit() or ch in " -().+#" for ch in text):
-        # A ticket number (#400127) or a phone number as people type it: (805) 555-0142, 805.555.0142.
-        if 6 <= len(digits) <= 9:
-            conditions.append(Ticket.number == int(digits))
-        if len(digits) >= 4:
-            conditions.append(Ticket.caller_number.like(f"%{digits}%"))
-    return or_(*conditions)
 
 
 def sort_views(rows: list[present.TicketView], sort: str) -> list[present.TicketView]:
@@ -375,7 +303,9 @@ def sort_views(rows: list[present.TicketView], sort: str) -> list[present.Ticket
 def _queue_context(session: Session, runtime: Runtime) -> dict[str, Any]:
     now = runtime.now()
     query = parse_queue_filters(request.args, now)
-    tickets = find_tickets(session, query)
+    tickets = find_tickets(
+        session, query.filters, statuses=query.statuses, text=query.text, unassigned=query.unassigned
+    )
     rows = present.ticket_views(session, tickets, runtime.policy, now)
     if query.open_only:
         rows = sort_views(rows, query.sort)
@@ -487,14 +417,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
         related = _merge_candidates(s, t)
         extension_reasons = [a.reason for a in t.audit if a.action == "exceptional event" and a.reason]
         stale = timedelta(minutes=runtime.settings.transcription_pending_minutes)
-        retryable = bool(t.recording_sid) and (
-            t.transcription_state == "failed"
-            or (
-                t.transcription_state == "pending"
-                and t.transcription_requested_at is not None
-                and now - t.transcription_requested_at >= stale
-            )
-        )
+        retryable = voicemail.transcription_retry_refusal(s, t, now=now, stale_after=stale) is None
         everything = present.timeline(service.call_events(s, t.call_sid), t.audit, runtime.policy.timezone)
         counts = {c: sum(1 for e in everything if e.category == c) for c in present.TIMELINE_CATEGORIES}
         shown = request.args.get("show", "")
@@ -741,7 +664,7 @@ def _transcript(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
 @action("retry-transcription")
 def _retry(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     stale = timedelta(minutes=c.runtime.settings.transcription_pending_minutes)
-    service.retry_transcription(c.session, t, actor=c.actor, now=c.now, stale_after=stale)
+    voicemail.retry_transcription(c.session, t, actor=c.actor, now=c.now, stale_after=stale)
     return "Transcription queued again."
 
 
