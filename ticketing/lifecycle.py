@@ -39,6 +39,7 @@ from ticketing.priority import Priority
 from ticketing.sla import calendar_for
 from ticketing.text import one_line
 
+# Ticket numbers start here, so every number has six digits.
 NUMBER_BASE = 400000
 
 

@@ -47,6 +47,14 @@ def breached_tickets(now: datetime) -> Select[tuple[int]]:
     return select(Milestone.ticket_id).join(Ticket, Ticket.id == Milestone.ticket_id).where(breached(now))
 
 
+def breached_among(session: Session, tickets: Sequence[Ticket], now: datetime) -> set[int]:
+    """The ids of those of ``tickets`` that have a breached milestone at ``now``."""
+    ids = [t.id for t in tickets]
+    if not ids:
+        return set()
+    return set(session.scalars(breached_tickets(now).where(Milestone.ticket_id.in_(ids))))
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """Filters of the open queue; None means any."""

@@ -53,6 +53,8 @@ def test_the_console_the_api_metrics_and_the_cli_name_the_same_breached_tickets(
 
     html = console.get("/queue?breached=1").get_data(as_text=True)
     in_console = {int(n) for n in re.findall(r'data-number="(\d+)"', html)}
+    whole_queue = console.get("/queue").get_data(as_text=True)
+    banner = re.search(r"<b>(\d+)</b> breached", whole_queue)
     api = (
         app.test_client().get("/api/tickets?breached=true", headers={"Authorization": f"Bearer {api_token}"}).get_json()
     )
@@ -64,6 +66,7 @@ def test_the_console_the_api_metrics_and_the_cli_name_the_same_breached_tickets(
     in_cli = {int(line.split()[0]) for line in cli.output.splitlines() if line.strip()}
 
     assert in_console == expected
+    assert banner is not None and int(banner.group(1)) == len(expected)
     assert in_api == expected
     assert in_cli == expected
     assert counted is not None and float(counted.group(1)) == len(expected)

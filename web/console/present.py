@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ticketing import outbox
 from ticketing import paging as paging_core
-from ticketing.milestones import milestone_states
+from ticketing.milestones import milestone_states, next_milestone
 from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
 from ticketing.paging import PAGE_CHANNELS
 from ticketing.policy import SupportPolicy
@@ -275,7 +275,7 @@ def ticket_views(session: Session, tickets: Sequence[Ticket], policy: SupportPol
 def _next(ticket: Ticket, milestones: Iterable[MilestoneView]) -> MilestoneView | None:
     if not _is_open(ticket):
         return None
-    nxt = milestones.next_milestone(ticket)
+    nxt = next_milestone(ticket)
     if nxt is None:
         return None
     return next(m for m in milestones if m.name == nxt.name)

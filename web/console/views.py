@@ -41,7 +41,7 @@ from ticketing.models import (
 )
 from ticketing.oncall import OnCall
 from ticketing.priority import DEFAULT_PRIORITY, Priority
-from ticketing.queue import ENDED_LIMIT, QueueFilter, find_tickets
+from ticketing.queue import ENDED_LIMIT, QueueFilter, breached_among, find_tickets
 from ticketing.sla import calendar_for
 from ticketing.text import one_line
 from web.console import present
@@ -311,7 +311,7 @@ def _queue_context(session: Session, runtime: Runtime) -> dict[str, Any]:
         rows = sort_views(rows, query.sort)
     counts = {
         "shown": len(rows),
-        "breached": sum(1 for r in rows if r.worst == "breached"),
+        "breached": len(breached_among(session, tickets, now)),
         "at_risk": sum(1 for r in rows if r.worst == "at risk"),
         "p1": sum(1 for r in rows if r.ticket.priority == "P1"),
         "unassigned": sum(1 for r in rows if r.ticket.assignee is None),
