@@ -75,12 +75,15 @@ def test_the_console_the_api_metrics_and_the_cli_name_the_same_breached_tickets(
 # --- retrying a transcription -------------------------------------------------------------------------------
 
 
-def _voicemail(runtime: Runtime, open_ticket: Callable[..., int], state: str, requested_ago: timedelta) -> int:
+def _voicemail(
+    runtime: Runtime, open_ticket: Callable[..., int], state: str, requested_ago: timedelta, *, job_gone: bool = False
+) -> int:
     """A voicemail ticket whose transcription is in ``state``, requested ``requested_ago``, with its outbox job."""
     number = open_ticket(source="voicemail")
     sid = f"RE{number:032x}"
     now = runtime.now()
     failed = state == TranscriptionState.FAILED.value
+    ended = failed or job_gone
     with transaction(runtime.sessions) as s:
         t = lifecycle.get_ticket(s, number)
         t.recording_sid = sid
@@ -95,8 +98,8 @@ def _voicemail(runtime: Runtime, open_ticket: Callable[..., int], state: str, re
                 payload={"recording_sid": sid},
                 created_at=now - requested_ago,
                 dispatched_at=now - requested_ago,
-                completed_at=now if failed else None,  # a pending transcription's job is still in the queue
-                failed_at=now if failed else None,
+                completed_at=now if ended else None,  # a pending transcription's job is still in the queue
+                failed_at=now if ended else None,
                 attempts=1,
             )
         )
@@ -109,6 +112,9 @@ def _retry_cases(runtime: Runtime, open_ticket: Callable[..., int]) -> dict[str,
         "pending and fresh": _voicemail(runtime, open_ticket, TranscriptionState.PENDING.value, timedelta(seconds=30)),
         "pending and stale": _voicemail(runtime, open_ticket, TranscriptionState.PENDING.value, stale),
         "failed": _voicemail(runtime, open_ticket, TranscriptionState.FAILED.value, stale),
+        "pending and its job gone": _voicemail(
+            runtime, open_ticket, TranscriptionState.PENDING.value, timedelta(seconds=30), job_gone=True
+        ),
     }
 
 
@@ -116,7 +122,7 @@ def test_the_console_and_the_cli_retry_the_same_transcriptions(
     app: Flask, runtime: Runtime, console: Console, open_ticket: Callable[..., int]
 ) -> None:
     # No pending transcription is queued twice while it may still be running; a stuck or failed one is.
-    expected = {"pending and fresh": False, "pending and stale": True, "failed": True}
+    expected = {"pending and fresh": False, "pending and stale": True, "failed": True, "pending and its job gone": True}
 
     offered: dict[str, bool] = {}
     by_console: dict[str, bool] = {}
