@@ -125,8 +125,10 @@ def test_waiting_on_client_pauses_clocks_and_resuming_pushes_them_out(runtime: R
         t = lifecycle.get_ticket(s, number)
         assert t.paused_at is not None and t.status == "waiting on client"
         clock.set("2026-11-30 09:00")
-        # Paused tickets are not reported as breaching.
-        assert queue.breaching(s, runtime.now(), timedelta(days=30)) == []
+        # Waiting on the client, its clocks are not reported as breaching; only the first response, met an
+        # hour late, stays breached.
+        listed = queue.breaching(s, runtime.now(), timedelta(days=30))
+        assert [(t.number, m.name) for t, m in listed] == [(number, "first_response")]
     with transaction(runtime.sessions) as s:
         t = lifecycle.get_ticket(s, number)
         lifecycle.set_status(s, t, "in progress", actor="eng", now=runtime.now(), policy=runtime.policy)

@@ -170,7 +170,7 @@ def mail_deliverable(number: str, actor: str) -> None:
 @click.argument("number")
 @click.option("--by", "actor", default="coordinator", show_default=True)
 def retry_transcription(number: str, actor: str) -> None:
-    """Transcribe a ticket's recording again (after a failure)."""
+    """Transcribe a ticket's recording again: a failed one, or one pending without progress (ticketing.voicemail)."""
     from runtime.dispatch import dispatch_pending
     from ticketing import voicemail
 
