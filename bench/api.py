@@ -20,7 +20,7 @@ from runtime import build_runtime
 from settings import Settings
 from testing.database import migrate
 from testing.stack import RedisServer
-from ticketing import accounts, service
+from ticketing import accounts, lifecycle
 from ticketing.db import transaction
 from web.api import MAX_PAGE_SIZE
 from web.app import create_app
@@ -46,7 +46,7 @@ def main() -> None:
         start = runtime.now() - timedelta(hours=2)
         with transaction(runtime.sessions) as s:
             for i in range(args.tickets):
-                service.open_ticket(
+                lifecycle.open_ticket(
                     s, policy=runtime.policy, now=start + timedelta(seconds=i), priority=PRIORITIES[i % 5],
                     source="phone", actor="bench", summary=f"request {i}", notify=False,
                 )  # fmt: skip

@@ -1,7 +1,7 @@
 """A ticket's conversation with the client: client messages onto tickets, public replies, who to write to.
 
 Shared by the email intake, the console's "reply to client" box and the client portal. Like
-``ticketing.service``, each function changes rows and their audit entries together and leaves the commit
+``ticketing.lifecycle``, each function changes rows and their audit entries together and leaves the commit
 to the caller.
 """
 
@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ticketing import mailrules, outbox, phone, service
+from ticketing import lifecycle, mailrules, outbox, phone
+from ticketing.audit import audit
 from ticketing.errors import InvalidInput, InvalidTransition
 from ticketing.models import (
     Client,
@@ -63,9 +64,9 @@ def find_sender(session: Session, address: str | None) -> tuple[Client | None, C
 
 
 def requester_address(session: Session, ticket: Ticket) -> str | None:
-    """Where the client's mail about this ticket goes (``service.mail_address``): its contact, else the address
+    """Where the client's mail about this ticket goes (``lifecycle.mail_address``): its contact, else the address
     that opened it. A later message, whoever wrote it and whatever its Reply-To, never changes it."""
-    return service.mail_address(ticket)
+    return lifecycle.mail_address(ticket)
 
 
 def sender_on_ticket(session: Session, ticket: Ticket, address: str | None) -> bool:
@@ -78,7 +79,7 @@ def sender_on_ticket(session: Session, ticket: Ticket, address: str | None) -> b
     current: Ticket | None = ticket
     while current is not None and current.id not in seen:
         seen.add(current.id)
-        own = [a for a in (service.mail_address(current), current.requester_email) if a]
+        own = [a for a in (lifecycle.mail_address(current), current.requester_email) if a]
         client = (
             session.scalars(
                 select(Contact.email).where(Contact.client_id == current.client_id, Contact.email.is_not(None))
@@ -130,7 +131,7 @@ def send_again(session: Session, ticket: Ticket, message_id: int, *, actor: str,
     key = row.key if row.event != "reply" and row.key.startswith(f"{outbox.NOTIFY}:") else f"{outbox.DELIVER}:{row.id}"
     if not outbox.repost(session, key):
         outbox.post(session, outbox.DELIVER, f"{outbox.DELIVER}:{row.id}", {"message": row.id}, now)
-    service.audit(
+    audit(
         session,
         ticket,
         actor=actor,
@@ -155,7 +156,7 @@ def clear_bouncing(session: Session, ticket: Ticket, *, actor: str, now: datetim
     row.bouncing_since = None
     row.bounce_reason = None
     row.updated_at = now
-    service.audit(
+    audit(
         session,
         ticket,
         actor=actor,
@@ -191,12 +192,7 @@ def add_client_message(
     - merged: the message goes to the ticket it was merged into.
     An automatic message (``auto_reason``: out-of-office, list mail) is recorded but changes nothing.
     """
-    origin = ticket
-    while ticket.merged_into_id is not None:
-        into = session.get(Ticket, ticket.merged_into_id)
-        if into is None or service.merge_refusal(origin, into) is not None:
-            break  # merged across clients before such merges were refused: a follow-up of its own, below
-        ticket = into
+    ticket = _merged_destination(session, ticket)
     automatic = auto_reason is not None
     reopened = False
     follow_up_of = None
@@ -204,38 +200,16 @@ def add_client_message(
     if not status.is_open and not automatic:
         resolved_at = ticket.milestone("resolved").met_at
         if status == Status.RESOLVED and mailrules.reopens(resolved_at, now, reopen_days):
-            service.set_status(
-                session,
-                ticket,
-                Status.IN_PROGRESS,
-                actor=author,
-                now=now,
-                policy=policy,
-                reason=f"the client wrote again ({channel})",
+            reason = f"the client wrote again ({channel})"
+            lifecycle.set_status(
+                session, ticket, Status.IN_PROGRESS, actor=author, now=now, policy=policy, reason=reason
             )
             reopened = True
         else:
-            old = ticket
-            ticket = service.open_ticket(
-                session,
-                policy=policy,
-                now=now,
-                priority=old.priority if old.priority != "P1" else "P3",
-                source=Source.EMAIL if channel == "email" else Source.PORTAL,
-                actor=author,
-                caller_number=old.caller_number,
-                summary=old.summary,
-                description=f"Follow-up of ticket #{old.number}.\n\n{body}".strip(),
-                client_id=old.client_id,
-                contact_id=old.contact_id,
-                reason=f"follow-up of ticket #{old.number}, {old.status} too long ago to reopen",
-                notify=False,
-                requester_email=old.requester_email,
-            )
-            service.audit(session, old, actor=author, action="followed up", now=now, detail={"ticket": ticket.number})
-            follow_up_of = old.number
+            follow_up_of = ticket.number
+            ticket = _follow_up(session, ticket, body=body, author=author, now=now, policy=policy, channel=channel)
     elif ticket.paused_at is not None and not automatic:
-        service.resume_sla(
+        lifecycle.resume_sla(
             session, ticket, actor=author, now=now, policy=policy, reason=f"the client answered ({channel})"
         )
     message = TicketMessage(
@@ -257,7 +231,7 @@ def add_client_message(
         tries=0,
     )
     session.add(message)
-    service.audit(
+    audit(
         session,
         ticket,
         actor=author,
@@ -267,8 +241,43 @@ def add_client_message(
         reason=auto_reason,
     )
     if follow_up_of is not None:
-        service.notify_client(session, ticket, "created", now)
+        lifecycle.notify_client(session, ticket, "created", now)
     return Landing(ticket=ticket, message=message, reopened=reopened, follow_up_of=follow_up_of)
+
+
+def _merged_destination(session: Session, ticket: Ticket) -> Ticket:
+    """The ticket a client's message about ``ticket`` lands on: the one it was merged into, if any."""
+    origin = ticket
+    while ticket.merged_into_id is not None:
+        into = session.get(Ticket, ticket.merged_into_id)
+        if into is None or lifecycle.merge_refusal(origin, into) is not None:
+            break  # merged across clients before such merges were refused: a follow-up of its own
+        ticket = into
+    return ticket
+
+
+def _follow_up(
+    session: Session, old: Ticket, *, body: str, author: str, now: datetime, policy: SupportPolicy, channel: str
+) -> Ticket:
+    """A new ticket for a client who wrote about ``old`` too long after it ended to reopen it; both audited."""
+    ticket = lifecycle.open_ticket(
+        session,
+        policy=policy,
+        now=now,
+        priority=old.priority if old.priority != "P1" else "P3",
+        source=Source.EMAIL if channel == "email" else Source.PORTAL,
+        actor=author,
+        caller_number=old.caller_number,
+        summary=old.summary,
+        description=f"Follow-up of ticket #{old.number}.\n\n{body}".strip(),
+        client_id=old.client_id,
+        contact_id=old.contact_id,
+        reason=f"follow-up of ticket #{old.number}, {old.status} too long ago to reopen",
+        notify=False,
+        requester_email=old.requester_email,
+    )
+    audit(session, old, actor=author, action="followed up", now=now, detail={"ticket": ticket.number})
+    return ticket
 
 
 def reply_to_client(
@@ -321,7 +330,7 @@ def reply_to_client(
     session.add(message)
     session.flush()
     outbox.post(session, outbox.DELIVER, f"{outbox.DELIVER}:{message.id}", {"message": message.id}, now)
-    service.audit(
+    audit(
         session,
         ticket,
         actor=actor,

@@ -18,7 +18,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ticketing import outbox, phone, service
 from ticketing.db import serialize_on
-from ticketing.models import CallEvent, Source, Ticket, TranscriptionState
+from ticketing.errors import InvalidTransition
+from ticketing.models import CallEvent, OutboxMessage, Source, Ticket, TranscriptionState
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.routing import voicemail_priority
@@ -213,18 +214,58 @@ def call_ended_without_message(session: Session, *, ticket: Ticket, now: datetim
         request_confirmation(session, ticket, now)
 
 
-def retry_transcription(session: Session, ticket: Ticket, *, actor: str, now: datetime) -> None:
-    """Queue a failed (or stuck) transcription again; the audio already stored is reused."""
-    from ticketing.errors import InvalidTransition
+def transcription_retry_refusal(
+    session: Session, ticket: Ticket, *, now: datetime, stale_after: timedelta
+) -> str | None:
+    """Why the ticket's transcription may not be queued again now; None when it may.
 
+    A failed transcription may be retried, and so may a recording never transcribed. A pending one only
+    when it is stuck: requested ``stale_after`` (TRANSCRIPTION_PENDING_MINUTES) ago or more, or its job
+    is gone (finished or given up while the ticket still waits); a fresh pending one never, or the same
+    recording would be transcribed twice. A transcript already made (or "no speech") is corrected by
+    hand rather than transcribed again.
+    """
     if ticket.recording_sid is None:
-        raise InvalidTransition(f"ticket {ticket.number} has no recording to transcribe")
-    if ticket.transcription_state in (TranscriptionState.DONE.value, TranscriptionState.NO_SPEECH.value):
-        raise InvalidTransition(f"ticket {ticket.number} is already transcribed")
-    key = f"transcribe:{ticket.recording_sid}"
+        return f"ticket {ticket.number} has no recording to transcribe"
+    state = ticket.transcription_state
+    if state in (TranscriptionState.FAILED.value, TranscriptionState.NONE.value):
+        return None
+    if state != TranscriptionState.PENDING.value:
+        return f"the transcription of ticket {ticket.number} is {state}, not failed: correct the transcript instead"
+    requested = ticket.transcription_requested_at
+    if requested is None or now - requested >= stale_after or _transcription_job_gone(session, ticket):
+        return None
+    return (
+        f"the transcription of ticket {ticket.number} is pending, not failed: it may be retried when it has "
+        f"made no progress for {int(stale_after.total_seconds() // 60)} minutes"
+    )
+
+
+def _transcription_job_gone(session: Session, ticket: Ticket) -> bool:
+    """The ticket waits for a transcription whose outbox job is missing or already finished."""
+    message = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.key == f"{outbox.TRANSCRIBE}:{ticket.recording_sid}")
+    ).first()
+    return message is None or message.completed_at is not None
+
+
+def retry_transcription(session: Session, ticket: Ticket, *, actor: str, now: datetime, stale_after: timedelta) -> None:
+    """Queue the transcription again when ``transcription_retry_refusal`` allows it; the stored audio is reused."""
+    refusal = transcription_retry_refusal(session, ticket, now=now, stale_after=stale_after)
+    if refusal is not None:
+        raise InvalidTransition(refusal)
+    state = ticket.transcription_state
+    key = f"{outbox.TRANSCRIBE}:{ticket.recording_sid}"
     if not outbox.repost(session, key):
         outbox.post(session, outbox.TRANSCRIBE, key, {"recording_sid": ticket.recording_sid}, now)
     ticket.transcription_state = TranscriptionState.PENDING.value
     ticket.transcription_requested_at = now
+    service.audit(
+        session,
+        ticket,
+        actor=actor,
+        action="transcription retried",
+        now=now,
+        detail={"previous_state": state, "error": ticket.transcription_error},
+    )
     ticket.transcription_error = None
-    service.audit(session, ticket, actor=actor, action="transcription retried", now=now)

@@ -7,7 +7,7 @@ number of machines report the same figures, and a restart loses nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response
@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from runtime import Runtime
 from runtime.web import rt
@@ -34,6 +35,7 @@ from ticketing.models import (
     TicketMessage,
 )
 from ticketing.portal import SEND_FAILED
+from ticketing.queue import QueueFilter, count_open, overdue
 
 blueprint = Blueprint("metrics", __name__)
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
@@ -72,173 +74,185 @@ class SupportlineCollector:
         yield up
 
     def _database(self) -> Iterator[Metric]:
-        rt = self.runtime
-        now = rt.now()
+        now = self.runtime.now()
         since = now - WINDOW
-        with rt.sessions() as s:
-            # Counted at creation, by the priority the ticket was opened with: a re-triage never moves a ticket
-            # from one count to another (supportline_open_tickets shows the current priorities).
-            tickets = CounterMetricFamily(
-                "supportline_tickets",
-                "Tickets opened, by priority at creation and source",
-                labels=["priority", "source"],
-            )
-            created = (
-                select(AuditEntry.ticket_id, AuditEntry.detail["priority"].as_string().label("priority"))
-                .where(AuditEntry.action == "created")
-                .subquery()
-            )
-            opened_as = func.coalesce(created.c.priority, Ticket.priority)
-            for prio, source, n in s.execute(
-                select(opened_as, Ticket.source, func.count())
-                .select_from(Ticket)
-                .outerjoin(created, created.c.ticket_id == Ticket.id)
-                .group_by(opened_as, Ticket.source)
-            ):
-                tickets.add_metric([prio, source], n)
-            yield tickets
-
-            inbound = CounterMetricFamily(
-                "supportline_inbound_mail", "Inbound email by what became of it", labels=["via", "state"]
-            )
-            for via, state, n in s.execute(
-                select(InboundMail.via, InboundMail.state, func.count()).group_by(InboundMail.via, InboundMail.state)
-            ):
-                inbound.add_metric([via, state], n)
-            yield inbound
-
-            outgoing = CounterMetricFamily(
-                "supportline_client_messages", "Messages to clients by channel and state", labels=["channel", "state"]
-            )
-            for channel, state, n in s.execute(
-                select(TicketMessage.channel, TicketMessage.state, func.count())
-                .where(TicketMessage.direction == "out")
-                .group_by(TicketMessage.channel, TicketMessage.state)
-            ):
-                outgoing.add_metric([channel, state], n)
-            yield outgoing
-
-            open_ = GaugeMetricFamily(
-                "supportline_open_tickets", "Open tickets by current priority", labels=["priority"]
-            )
-            for prio, n in s.execute(
-                select(Ticket.priority, func.count()).where(Ticket.status.in_(OPEN_STATUSES)).group_by(Ticket.priority)
-            ):
-                open_.add_metric([prio], n)
-            yield open_
-
-            calls = CounterMetricFamily("supportline_calls", "Calls by outcome", labels=["outcome"])
-            incoming = s.scalar(select(func.count()).where(CallEvent.event == "incoming")) or 0
-            answered = (
-                s.scalar(
-                    select(func.count(func.distinct(CallEvent.call_sid))).where(
-                        CallEvent.event == "coordinator accepted"
-                    )
-                )
-                or 0
-            )
-            limited = s.scalar(select(func.count()).where(CallEvent.event == "rate limited")) or 0
-            with_message = (
-                s.scalar(select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_not(None)))
-                or 0
-            )
-            no_message = (
-                s.scalar(select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_(None))) or 0
-            )
-            calls.add_metric(["received"], incoming)
-            calls.add_metric(["coordinator answered"], answered)
-            calls.add_metric(["voicemail"], with_message)
-            calls.add_metric(["no message"], no_message)
-            calls.add_metric(["rate limited"], limited)
-            yield calls
-
-            sla = CounterMetricFamily(
-                "supportline_sla_milestones", "SLA milestones by outcome", labels=["milestone", "outcome"]
-            )
-            for name, in_time, n in s.execute(
-                select(Milestone.name, Milestone.met_in_time, func.count())
-                .where(Milestone.met_at.is_not(None))
-                .group_by(Milestone.name, Milestone.met_in_time)
-            ):
-                sla.add_metric([name, "met" if in_time else "met late"], n)
-            for name, n in s.execute(
-                select(Milestone.name, func.count())
-                .join(Ticket, Ticket.id == Milestone.ticket_id)
-                .where(
-                    Milestone.met_at.is_(None),
-                    Milestone.due_at < now,
-                    Ticket.status.in_(OPEN_STATUSES),
-                    Ticket.paused_at.is_(None),
-                )
-                .group_by(Milestone.name)
-            ):
-                sla.add_metric([name, "breached"], n)
-            yield sla
-
-            pages = CounterMetricFamily("supportline_pages", "Pages by channel and state", labels=["channel", "state"])
-            for channel, state, n in s.execute(
-                select(Page.channel, Page.state, func.count()).group_by(Page.channel, Page.state)
-            ):
-                pages.add_metric([channel, state], n)
-            yield pages
-            escalations = CounterMetricFamily("supportline_escalations", "P1 escalations by state", labels=["state"])
-            for state, n in s.execute(select(Escalation.state, func.count()).group_by(Escalation.state)):
-                escalations.add_metric([state], n)
-            yield escalations
+        with self.runtime.sessions() as s:
+            yield from self._tickets(s)
+            yield from self._mail_and_messages(s)
+            yield from self._calls(s)
+            yield from self._sla(s, now)
+            yield from self._paging(s)
             yield from self._unreached(s)
             yield from self._sign_in_mail(s)
             yield from self._outbox_failed(s)
+            yield from self._paging_latency(s, since)
+            yield from self._transcriptions(s, since)
 
-            first_pages = s.execute(
-                select(Ticket.opened_at, func.min(Page.sent_at))
-                .join(Escalation, Escalation.ticket_id == Ticket.id)
-                .join(Page, Page.escalation_id == Escalation.id)
-                .where(Page.sent_at.is_not(None), Ticket.opened_at >= since)
-                .group_by(Ticket.id, Ticket.opened_at)
-            ).all()
-            yield _histogram(
-                "supportline_page_latency_seconds",
-                "P1 ticket opened to first page sent",
-                [_seconds(b - a) for a, b in first_pages],
-            )
-            acks = s.execute(
-                select(Escalation.started_at, Escalation.acknowledged_at).where(
-                    Escalation.acknowledged_at.is_not(None), Escalation.started_at >= since
-                )
-            ).all()
-            yield _histogram(
-                "supportline_ack_latency_seconds",
-                "Paging started to acknowledgement",
-                [_seconds(b - a) for a, b in acks],
-            )
+    # --- tickets, mail and calls ----------------------------------------------------------------------------
 
-            done = s.execute(
-                select(Ticket.transcription_requested_at, AuditEntry.at, AuditEntry.detail)
-                .join(AuditEntry, AuditEntry.ticket_id == Ticket.id)
-                .where(AuditEntry.action == "transcribed", AuditEntry.at >= since)
-            ).all()
-            yield _histogram(
-                "supportline_transcription_latency_seconds",
-                "Recording complete to transcript on the ticket",
-                [_seconds(at - requested) for requested, at, _d in done if requested is not None],
+    def _tickets(self, s: Session) -> Iterator[Metric]:
+        """Tickets opened (by priority at creation and source), and open now (by current priority)."""
+        # Counted at creation, by the priority the ticket was opened with: a re-triage never moves a ticket
+        # from one count to another (supportline_open_tickets shows the current priorities).
+        tickets = CounterMetricFamily(
+            "supportline_tickets",
+            "Tickets opened, by priority at creation and source",
+            labels=["priority", "source"],
+        )
+        created = (
+            select(AuditEntry.ticket_id, AuditEntry.detail["priority"].as_string().label("priority"))
+            .where(AuditEntry.action == "created")
+            .subquery()
+        )
+        opened_as = func.coalesce(created.c.priority, Ticket.priority)
+        for prio, source, n in s.execute(
+            select(opened_as, Ticket.source, func.count())
+            .select_from(Ticket)
+            .outerjoin(created, created.c.ticket_id == Ticket.id)
+            .group_by(opened_as, Ticket.source)
+        ):
+            tickets.add_metric([prio, source], n)
+        yield tickets
+        open_ = GaugeMetricFamily("supportline_open_tickets", "Open tickets by current priority", labels=["priority"])
+        for prio, n in s.execute(
+            select(Ticket.priority, func.count()).where(Ticket.status.in_(OPEN_STATUSES)).group_by(Ticket.priority)
+        ):
+            open_.add_metric([prio], n)
+        yield open_
+
+    def _mail_and_messages(self, s: Session) -> Iterator[Metric]:
+        """Inbound email by what became of it, and messages to clients by channel and state."""
+        inbound = CounterMetricFamily(
+            "supportline_inbound_mail", "Inbound email by what became of it", labels=["via", "state"]
+        )
+        for via, state, n in s.execute(
+            select(InboundMail.via, InboundMail.state, func.count()).group_by(InboundMail.via, InboundMail.state)
+        ):
+            inbound.add_metric([via, state], n)
+        yield inbound
+        outgoing = CounterMetricFamily(
+            "supportline_client_messages", "Messages to clients by channel and state", labels=["channel", "state"]
+        )
+        for channel, state, n in s.execute(
+            select(TicketMessage.channel, TicketMessage.state, func.count())
+            .where(TicketMessage.direction == "out")
+            .group_by(TicketMessage.channel, TicketMessage.state)
+        ):
+            outgoing.add_metric([channel, state], n)
+        yield outgoing
+
+    def _calls(self, s: Session) -> Iterator[Metric]:
+        """Calls by outcome: received, answered by the coordinator, voicemail, no message, rate limited."""
+        calls = CounterMetricFamily("supportline_calls", "Calls by outcome", labels=["outcome"])
+        answered = select(func.count(func.distinct(CallEvent.call_sid))).where(
+            CallEvent.event == "coordinator accepted"
+        )
+        outcomes = {
+            "received": select(func.count()).where(CallEvent.event == "incoming"),
+            "coordinator answered": answered,
+            "voicemail": select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_not(None)),
+            "no message": select(func.count()).where(Ticket.call_sid.is_not(None), Ticket.recording_sid.is_(None)),
+            "rate limited": select(func.count()).where(CallEvent.event == "rate limited"),
+        }
+        for outcome, query in outcomes.items():
+            calls.add_metric([outcome], s.scalar(query) or 0)
+        yield calls
+
+    # --- SLA and paging -------------------------------------------------------------------------------------
+
+    def _sla(self, s: Session, now: datetime) -> Iterator[Metric]:
+        """Milestones met, met late and breached (``ticketing.queue.breached``), and the breached open tickets."""
+        sla = CounterMetricFamily(
+            "supportline_sla_milestones", "SLA milestones by outcome", labels=["milestone", "outcome"]
+        )
+        for name, in_time, n in s.execute(
+            select(Milestone.name, Milestone.met_in_time, func.count())
+            .where(Milestone.met_at.is_not(None))
+            .group_by(Milestone.name, Milestone.met_in_time)
+        ):
+            sla.add_metric([name, "met" if in_time else "met late"], n)
+        for name, n in s.execute(
+            select(Milestone.name, func.count())
+            .join(Ticket, Ticket.id == Milestone.ticket_id)
+            .where(overdue(now), Ticket.status.in_(OPEN_STATUSES))
+            .group_by(Milestone.name)
+        ):
+            sla.add_metric([name, "breached"], n)
+        yield sla
+        tickets = GaugeMetricFamily(
+            "supportline_breached_tickets",
+            "Open tickets with a breached milestone (met late, or overdue while its clock ran): the queue's filter",
+        )
+        tickets.add_metric([], count_open(s, QueueFilter(breached_at=now)))
+        yield tickets
+
+    def _paging(self, s: Session) -> Iterator[Metric]:
+        """Pages by channel and state, and P1 escalations by state."""
+        pages = CounterMetricFamily("supportline_pages", "Pages by channel and state", labels=["channel", "state"])
+        for channel, state, n in s.execute(
+            select(Page.channel, Page.state, func.count()).group_by(Page.channel, Page.state)
+        ):
+            pages.add_metric([channel, state], n)
+        yield pages
+        escalations = CounterMetricFamily("supportline_escalations", "P1 escalations by state", labels=["state"])
+        for state, n in s.execute(select(Escalation.state, func.count()).group_by(Escalation.state)):
+            escalations.add_metric([state], n)
+        yield escalations
+
+    def _paging_latency(self, s: Session, since: datetime) -> Iterator[Metric]:
+        """How long a P1 waited for its first page, and paging for its acknowledgement, over the window."""
+        first_pages = s.execute(
+            select(Ticket.opened_at, func.min(Page.sent_at))
+            .join(Escalation, Escalation.ticket_id == Ticket.id)
+            .join(Page, Page.escalation_id == Escalation.id)
+            .where(Page.sent_at.is_not(None), Ticket.opened_at >= since)
+            .group_by(Ticket.id, Ticket.opened_at)
+        ).all()
+        yield _histogram(
+            "supportline_page_latency_seconds",
+            "P1 ticket opened to first page sent",
+            [_seconds(b - a) for a, b in first_pages],
+        )
+        acks = s.execute(
+            select(Escalation.started_at, Escalation.acknowledged_at).where(
+                Escalation.acknowledged_at.is_not(None), Escalation.started_at >= since
             )
-            rtf = [
-                float(d["seconds"]) / float(d["audio_seconds"])
-                for _r, _a, d in done
-                if _positive(d, "seconds") and _positive(d, "audio_seconds")
-            ]
-            yield _histogram(
-                "supportline_transcription_rtf",
-                "Transcription real-time factor (wall / audio seconds)",
-                rtf,
-                (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
-            )
-            states = GaugeMetricFamily("supportline_transcriptions", "Tickets by transcription state", labels=["state"])
-            for state, n in s.execute(
-                select(Ticket.transcription_state, func.count()).group_by(Ticket.transcription_state)
-            ):
-                states.add_metric([state], n)
-            yield states
+        ).all()
+        yield _histogram(
+            "supportline_ack_latency_seconds",
+            "Paging started to acknowledgement",
+            [_seconds(b - a) for a, b in acks],
+        )
+
+    def _transcriptions(self, s: Session, since: datetime) -> Iterator[Metric]:
+        """Transcription latency and real-time factor over the window, and tickets by transcription state."""
+        done = s.execute(
+            select(Ticket.transcription_requested_at, AuditEntry.at, AuditEntry.detail)
+            .join(AuditEntry, AuditEntry.ticket_id == Ticket.id)
+            .where(AuditEntry.action == "transcribed", AuditEntry.at >= since)
+        ).all()
+        yield _histogram(
+            "supportline_transcription_latency_seconds",
+            "Recording complete to transcript on the ticket",
+            [_seconds(at - requested) for requested, at, _d in done if requested is not None],
+        )
+        rtf = [
+            float(d["seconds"]) / float(d["audio_seconds"])
+            for _r, _a, d in done
+            if _positive(d, "seconds") and _positive(d, "audio_seconds")
+        ]
+        yield _histogram(
+            "supportline_transcription_rtf",
+            "Transcription real-time factor (wall / audio seconds)",
+            rtf,
+            (0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+        )
+        states = GaugeMetricFamily("supportline_transcriptions", "Tickets by transcription state", labels=["state"])
+        for state, n in s.execute(
+            select(Ticket.transcription_state, func.count()).group_by(Ticket.transcription_state)
+        ):
+            states.add_metric([state], n)
+        yield states
 
     # --- failed writes and refused sign-in mail -------------------------------------------------------------
 

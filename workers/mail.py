@@ -33,7 +33,8 @@ from inbox.sandbox import Sandbox
 from languages import local_time, priority_label
 from providers.mail import MailSendError, new_message_id, send_message
 from runtime.heartbeat import is_alive
-from ticketing import conversation, mailrules, outbox, phone, service
+from ticketing import audit as audit_log
+from ticketing import conversation, lifecycle, mailrules, outbox, phone
 from ticketing.db import transaction
 from ticketing.models import InboundMail, Ticket, TicketMessage
 from ticketing.priority import Priority
@@ -211,7 +212,7 @@ def notify_ticket_event(ticket: int, event: str, key: str, detail: dict[str, Any
         if existing is not None:
             row_id = existing.id
         else:
-            t = service.get_ticket(s, ticket)
+            t = lifecycle.get_ticket(s, ticket)
             address = conversation.requester_address(s, t)
             if not config.enabled.get(event, False) or address is None:
                 outbox.complete(s, key, runtime.now())
@@ -319,7 +320,7 @@ def deliver(runtime: rt.Runtime, row_id: int, outbox_key: str) -> str:
         row.state = "sent"
         row.sent_at = runtime.now()
         row.error = None
-        service.audit(
+        audit_log.audit(
             s,
             row.ticket,
             actor=SYSTEM,
@@ -364,7 +365,7 @@ def _why_not(s: Any, runtime: rt.Runtime, row: TicketMessage, now: datetime) -> 
 
 def _finish(s: Any, row: TicketMessage, outbox_key: str, now: datetime, *, audit: bool) -> None:
     if audit:
-        service.audit(
+        audit_log.audit(
             s,
             row.ticket,
             actor=SYSTEM,

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import or_, select
 
 from runtime import Runtime
-from ticketing import service
+from ticketing.audit import audit
 from ticketing.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def purge_expired(runtime: Runtime) -> int:
             t.transcript = None
             t.transcript_segments = None
             t.hints = None
-            service.audit(
+            audit(
                 s,
                 t,
                 actor="retention",

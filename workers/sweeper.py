@@ -25,7 +25,7 @@ import runtime as rt
 from runtime.dispatch import dispatch_pending, job_id_for
 from runtime.heartbeat import is_alive
 from runtime.logs import configure
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.models import OutboxMessage
 from workers.retention import purge_expired
 
@@ -67,7 +67,7 @@ def requeue_lost(runtime: rt.Runtime, stale_after: timedelta | None = None) -> i
                 # The last attempt failed too: mark it failed where people look (the ticket, /metrics), never
                 # a silent stop, nor another dispatch that fails the same way for ever.
                 reason = job_error(job) or f"the job was {status or 'lost'}"
-                service.outbox_failed(s, message, reason, runtime.now())
+                lifecycle.outbox_failed(s, message, reason, runtime.now())
                 log.error("outbox %s: failed after %d attempts: %s", message.key, message.attempts, reason)
                 continue
             log.warning("outbox %s: job %s, dispatching again", message.key, status or "lost")

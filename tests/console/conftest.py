@@ -22,7 +22,7 @@ from runtime import Runtime, build_runtime
 from settings import ROOT, Settings
 from testing.database import migrate  # noqa: F401
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REDIS_URL, FixedClock, pacific, unavailable  # noqa: F401
-from ticketing import accounts, service
+from ticketing import accounts, lifecycle
 from ticketing.db import transaction
 from ticketing.models import Base, Ticket, TranscriptionState, User
 from web.app import create_app
@@ -140,7 +140,7 @@ def open_ticket(runtime: Runtime) -> Callable[..., int]:
         when = pacific(at) if at else runtime.now()
         kwargs.setdefault("summary", f"{priority} {source} request")
         with transaction(runtime.sessions) as s:
-            t = service.open_ticket(
+            t = lifecycle.open_ticket(
                 s, policy=runtime.policy, now=when, priority=priority, source=source, actor="tests", **kwargs
             )
             return int(t.number or 0)
@@ -151,7 +151,7 @@ def open_ticket(runtime: Runtime) -> Callable[..., int]:
 def ticket(runtime: Runtime, number: int) -> Ticket:
     """A fresh copy of a ticket with its milestones and audit log loaded."""
     with runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         _ = list(t.milestones), list(t.audit), list(t.pauses)
         return t
 
@@ -186,7 +186,7 @@ def attach_voicemail(runtime: Runtime, number: int, wav: Path, *, transcript: st
     stored = recordings / f"{sid}.wav"
     shutil.copyfile(wav, stored)
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.recording_sid = sid
         t.recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{sid}"
         t.recording_duration = 9

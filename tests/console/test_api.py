@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from runtime import Runtime
 from tests.console.conftest import due_times, ticket
-from ticketing import accounts, service
+from ticketing import accounts, lifecycle
 from ticketing.db import transaction
 from ticketing.models import ApiToken, Client
-from ticketing.service import QueuePosition
+from ticketing.queue import QueuePosition
 from ticketing.transcripts import READINGS
 from transcription.engine import Segment, Transcript
 from web.api import MAX_ID, OPENAPI_FILE, PRIORITIES, encode_cursor
@@ -224,7 +224,7 @@ SECOND = "Hi this is Dana, the file server is down, call me back at 805 555 0188
 def transcribed(runtime: Runtime, number: int, state: str, **fields: Any) -> None:
     """Put a ticket's transcript in ``state`` as the transcription worker leaves it."""
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.recording_sid = f"RE{number:032x}"
         t.recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{t.recording_sid}"
         t.recording_duration = 9

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from runtime import Runtime
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from web.api import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -29,7 +29,7 @@ def open_many(runtime: Runtime, count: int, *, first: int = 0) -> list[int]:
     start = runtime.now() - timedelta(hours=2)
     with transaction(runtime.sessions) as s:
         tickets = [
-            service.open_ticket(
+            lifecycle.open_ticket(
                 s,
                 policy=runtime.policy,
                 now=start + timedelta(minutes=(i % 10) * 7),

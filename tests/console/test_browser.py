@@ -13,7 +13,7 @@ import pytest
 from runtime import Runtime
 from tests.conftest import pacific
 from tests.console.conftest import PASSWORD, attach_voicemail
-from ticketing import accounts, paging, service, voicemail
+from ticketing import accounts, lifecycle, paging, voicemail
 from ticketing.db import transaction
 from ticketing.models import Client, Contact, User
 from ticketing.sla import calendar_for
@@ -44,7 +44,7 @@ def seed(runtime: Runtime, wav: Path, password_hash: str) -> dict[str, int]:
         s.add(Contact(client=harbor, name="Luis Ortega", phone="+18055550211"))
 
         def make(key: str, at: str, priority: str, source: str, caller: str, summary: str, **extra: Any) -> None:
-            t = service.open_ticket(
+            t = lifecycle.open_ticket(
                 s,
                 policy=runtime.policy,
                 now=pacific(at),
@@ -100,7 +100,7 @@ def seed(runtime: Runtime, wav: Path, password_hash: str) -> dict[str, int]:
         oncall = paging.oncall_from(runtime.settings.oncall_file)
         cal = calendar_for(runtime.policy)
         for key in ("p1_paging", "p1_acked"):
-            t = service.get_ticket(s, numbers[key])
+            t = lifecycle.get_ticket(s, numbers[key])
             opened = t.opened_at
             esc = paging.start_escalation(s, t, oncall=oncall, calendar=cal, now=opened)
             paging.claim_step(s, t, esc, 0, oncall=oncall, now=opened)
@@ -114,8 +114,8 @@ def seed(runtime: Runtime, wav: Path, password_hash: str) -> dict[str, int]:
         ):
             voicemail.log_call_event(s, call, event, pacific(f"2026-11-18 {minute}"), **detail)
         paging.acknowledge(s, numbers["p1_acked"], "Alex Rivera", pacific("2026-11-18 09:24"), "sms", person="alex")
-        service.pause_sla(
-            s, service.get_ticket(s, numbers["waiting"]), actor="Dana Reyes", now=pacific("2026-11-18 08:15")
+        lifecycle.pause_sla(
+            s, lifecycle.get_ticket(s, numbers["waiting"]), actor="Dana Reyes", now=pacific("2026-11-18 08:15")
         )
     attach_voicemail(
         runtime,
@@ -266,7 +266,7 @@ def test_without_a_session_the_browser_gets_only_the_sign_in_page(
     assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     # The page refreshes itself: a new ticket appears without a reload.
     with transaction(browser_runtime.sessions) as s:
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=browser_runtime.policy,
             now=browser_runtime.now() - timedelta(minutes=1),

@@ -9,7 +9,7 @@ from flask import Flask
 
 from runtime import Runtime
 from tests.console.conftest import Console
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 
 SPANISH = "Hola, habla Lucía de Panadería Sol. El punto de venta no funciona y no podemos cobrar."
@@ -23,7 +23,7 @@ def _rows(html: str) -> list[int]:
 def spanish_voicemail(runtime: Runtime, open_ticket: Callable[..., int], *, spoke: str = "es") -> int:
     number = open_ticket("2026-11-18 09:30", priority="P3", source="voicemail", caller_number="+18055550142")
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.language = "es"
         t.transcription_state = "done"
         t.transcript_language = spoke
@@ -102,7 +102,7 @@ def test_an_unreliable_translation_says_so_on_the_ticket_page(
 ) -> None:
     number = spanish_voicemail(runtime, open_ticket)
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.transcript_passes = [
             {"pass": "first", "text": SPANISH, "low_confidence": False},
             {"pass": "translation", "text": "We cannot charge. I love you …", "low_confidence": True},
@@ -118,6 +118,6 @@ def test_a_caller_language_that_could_not_be_honoured_is_shown(
     number = spanish_voicemail(runtime, open_ticket, spoke="en")
     note = "The caller chose Spanish on the call, but no multilingual model is available (off): transcribed with the English model"
     with transaction(runtime.sessions) as s:
-        service.get_ticket(s, number).transcript_passes = [{"pass": "first", "text": ENGLISH, "note": note}]
+        lifecycle.get_ticket(s, number).transcript_passes = [{"pass": "first", "text": ENGLISH, "note": note}]
     html = console.get(f"/tickets/{number}").get_data(as_text=True)
     assert "<b>Not in the caller's language</b>" in html and note in html

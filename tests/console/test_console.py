@@ -12,7 +12,7 @@ from sqlalchemy import select
 from runtime import Runtime
 from tests.conftest import pacific
 from tests.console.conftest import Console, attach_voicemail, due_times, ticket
-from ticketing import paging, service
+from ticketing import lifecycle, paging
 from ticketing.db import transaction
 from ticketing.models import Client, Escalation, ExceptionalEvent, OutboxMessage, TranscriptionState
 from ticketing.sla import calendar_for
@@ -58,7 +58,7 @@ def test_the_queue_filters_by_priority_status_client_assignee_and_breach(
     breached = open_ticket("2026-11-18 09:00", priority="P3")
     assigned = open_ticket("2026-11-18 09:59", priority="P3")
     with transaction(runtime.sessions) as s:
-        service.assign(s, service.get_ticket(s, assigned), "Blake Chen", actor="tests", now=runtime.now())
+        lifecycle.assign(s, lifecycle.get_ticket(s, assigned), "Blake Chen", actor="tests", now=runtime.now())
         client_id = s.scalars(select(Client.id)).one()
     assert _rows(console.get("/queue?priority=P2").get_data(as_text=True)) == [acme]
     assert _rows(console.get(f"/queue?client={client_id}").get_data(as_text=True)) == [acme]
@@ -163,7 +163,7 @@ def test_a_failed_transcription_is_queued_again(
     attach_voicemail(runtime, number, voicemail_wav)
     sid = ticket(runtime, number).recording_sid
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.transcription_state = TranscriptionState.FAILED.value
         t.transcription_error = "ModelError: out of memory"
         s.add(
@@ -285,7 +285,7 @@ def test_a_page_is_acknowledged_from_the_console(
 ) -> None:
     number = open_ticket("2026-11-18 09:58", priority="P1", source="voicemail")
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         oncall = paging.oncall_from(runtime.settings.oncall_file)
         esc = paging.start_escalation(s, t, oncall=oncall, calendar=calendar_for(runtime.policy), now=runtime.now())
         paging.claim_step(s, t, esc, 0, oncall=oncall, now=runtime.now())
@@ -369,11 +369,11 @@ def test_resolved_and_closed_tickets_are_listed_and_searched(
     other = open_ticket("2026-11-18 08:40", priority="P2", caller_number="+18055550377", summary="VPN drops")
     still_open = open_ticket("2026-11-18 09:00", priority="P3", summary="Outlook asks for the password")
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, done)
-        service.add_note(s, t, "Replaced the fuser unit", actor="tests", now=runtime.now())
+        t = lifecycle.get_ticket(s, done)
+        lifecycle.add_note(s, t, "Replaced the fuser unit", actor="tests", now=runtime.now())
         for number in (done, other):
-            service.set_status(
-                s, service.get_ticket(s, number), "resolved", actor="tests", now=runtime.now(), policy=runtime.policy
+            lifecycle.set_status(
+                s, lifecycle.get_ticket(s, number), "resolved", actor="tests", now=runtime.now(), policy=runtime.policy
             )
     assert _rows(console.get("/queue").get_data(as_text=True)) == [still_open]
     assert sorted(_rows(console.get("/queue?status=resolved").get_data(as_text=True))) == [done, other]
@@ -393,8 +393,8 @@ def test_a_resolved_ticket_shows_final_milestone_states_and_no_countdown(
 ) -> None:
     number = open_ticket("2026-11-18 08:00", priority="P3")  # first response due 08:12: long past at 10:00
     with transaction(runtime.sessions) as s:
-        service.set_status(
-            s, service.get_ticket(s, number), "resolved", actor="tests", now=runtime.now(), policy=runtime.policy
+        lifecycle.set_status(
+            s, lifecycle.get_ticket(s, number), "resolved", actor="tests", now=runtime.now(), policy=runtime.policy
         )
     html = console.get(f"/tickets/{number}").get_data(as_text=True)
     assert "data-due=" not in html

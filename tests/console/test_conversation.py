@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.console.conftest import Console
 from tests.mail import fixtures
 from tests.mail.conftest import Desk, desk  # noqa: F401 - the fixture
-from ticketing import portal, service
+from ticketing import lifecycle, portal
 from ticketing.db import transaction
 from ticketing.models import MailAttachment, OutboxMessage, TicketMessage
 
@@ -84,7 +84,7 @@ def test_client_files_list_email_and_portal_files_once_and_the_conversation_poin
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
     with transaction(desk.runtime.sessions) as s:
-        t = service.get_ticket(s, ticket.number)
+        t = lifecycle.get_ticket(s, ticket.number)
         portal.add_attachment(
             s, t, filename="photo.png", content_type="image/png", size=6, sha256="0" * 64,
             path=str(folder / "photo.png"), now=desk.runtime.now(), contact_id=None,
@@ -105,7 +105,7 @@ def _bouncing_ticket(desk: Desk) -> int:  # noqa: F811
 
     with transaction(desk.runtime.sessions) as s:
         gone = s.scalars(select(Contact).where(Contact.email == "gone@acme-dental.example")).one()
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=desk.runtime.policy,
             now=desk.runtime.now(),
@@ -126,9 +126,9 @@ def _bouncing_ticket(desk: Desk) -> int:  # noqa: F811
 
 def _resolve(desk: Desk, number: int) -> None:  # noqa: F811
     with transaction(desk.runtime.sessions) as s:
-        service.set_status(
+        lifecycle.set_status(
             s,
-            service.get_ticket(s, number),
+            lifecycle.get_ticket(s, number),
             "resolved",
             actor="eng",
             now=desk.runtime.now(),
@@ -189,7 +189,7 @@ def test_the_cli_marks_a_bouncing_address_deliverable_again(desk: Desk, app: Fla
 
     with transaction(desk.runtime.sessions) as s:
         conversation.reply_to_client(
-            s, service.get_ticket(s, number), "Your laptop is ready.", actor="Ada Brooks", now=desk.runtime.now()
+            s, lifecycle.get_ticket(s, number), "Your laptop is ready.", actor="Ada Brooks", now=desk.runtime.now()
         )
     desk.run_jobs()
     assert desk.sent()[-1]["To"] == "gone@acme-dental.example" and len(desk.sent()) == 2

@@ -15,7 +15,7 @@ from tests.conftest import FixedClock
 from tests.console.conftest import Console
 from tests.mail import fixtures
 from tests.mail.conftest import Desk, desk  # noqa: F401 - the fixture
-from ticketing import service, voicemail
+from ticketing import lifecycle, voicemail
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, OutboxMessage, Ticket, TicketMessage
 from workers.sweeper import sweep_once
@@ -34,7 +34,7 @@ def test_a_summary_typed_with_line_breaks_is_stored_as_one_line_and_replies_on_i
     assert made.status_code == 303, made.get_data(as_text=True)
     number = int(made.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
     with desk.runtime.sessions() as s:
-        assert service.get_ticket(s, number).summary == "Printer down Bcc: everyone@example.com again"
+        assert lifecycle.get_ticket(s, number).summary == "Printer down Bcc: everyone@example.com again"
     assert console.post(f"/tickets/{number}/reply", {"text": "On our way."}).status_code == 303
     desk.run_jobs()
     (sent,) = [m for m in desk.sent() if "On our way." in m.get_body(("plain",)).get_content()]
@@ -162,7 +162,7 @@ def test_a_transcription_whose_job_is_lost_on_every_attempt_ends_failed_and_retr
     with runtime.sessions() as s:
         message = s.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one()
         assert message.failed_at is not None and message.attempts == 2 and message.last_error == "the job was lost"
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         assert t.transcription_state == "failed"
         assert t.transcription_error == "not transcribed after 2 attempts: the job was lost"
         assert "job failed" in [a.action for a in t.audit]

@@ -172,7 +172,7 @@ def test_the_audio_route_refuses_paths_outside_the_recordings_folder(
     recordings = Path(runtime.settings.recordings_dir)
     link = recordings / "link.wav"
     os.symlink(secret, link)
-    from ticketing import service
+    from ticketing import lifecycle
     from ticketing.db import transaction
 
     for stored in (
@@ -184,7 +184,7 @@ def test_the_audio_route_refuses_paths_outside_the_recordings_folder(
         str(recordings),
     ):
         with transaction(runtime.sessions) as s:
-            service.get_ticket(s, number).audio_path = stored
+            lifecycle.get_ticket(s, number).audio_path = stored
         response = console.get(f"/tickets/{number}/audio")
         assert response.status_code == 404, stored
         assert b"secret" not in response.get_data() and b"root:" not in response.get_data()

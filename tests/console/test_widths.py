@@ -14,7 +14,8 @@ from sqlalchemy import select
 from runtime import Runtime
 from tests.console.conftest import PASSWORD, ticket
 from tests.console.test_browser import seed
-from ticketing import conversation, paging, portal, service
+from ticketing import conversation, lifecycle, paging, portal
+from ticketing.audit import audit
 from ticketing.db import transaction
 from ticketing.models import Contact, Escalation, MailAttachment, Page
 
@@ -79,7 +80,7 @@ def add_client_files(runtime: Runtime, number: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         now = runtime.now()
         landing = conversation.add_client_message(
             s, t, body="The log from the file server.", author="Dana Whitfield", now=now, policy=runtime.policy,
@@ -259,7 +260,7 @@ def test_a_long_paging_history_is_folded_and_the_queue_stays_within_1440_px(
     numbers = seed(browser_runtime, voicemail_wav, password_hash)
     config = paging.oncall_from(browser_runtime.settings.oncall_file)
     with transaction(browser_runtime.sessions) as s:
-        t = service.get_ticket(s, numbers["p1_paging"])
+        t = lifecycle.get_ticket(s, numbers["p1_paging"])
         esc = s.scalars(select(Escalation).where(Escalation.ticket_id == t.id)).one()
         for position in range(1, 20):
             s.refresh(esc)
@@ -267,7 +268,7 @@ def test_a_long_paging_history_is_folded_and_the_queue_stays_within_1440_px(
                 break
             paging.claim_step(s, t, esc, position, oncall=config, now=esc.next_due_at)
         for p in s.scalars(select(Page).where(Page.escalation_id == esc.id)).all():
-            service.audit(
+            audit(
                 s,
                 t,
                 actor="paging",

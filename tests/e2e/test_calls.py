@@ -19,7 +19,7 @@ from settings import Settings
 from testing.twilio_server import free_port
 from tests.conftest import FixedClock
 from tests.e2e.conftest import PUBLIC, Service
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from ticketing.models import CallEvent, Client, Contact, OutboxMessage, Ticket
 
@@ -116,7 +116,7 @@ def test_after_hours_a_message_is_a_p3_for_the_next_business_day(
     (ticket,) = tickets(live)
     assert (ticket.priority, ticket.after_hours) == ("P3", True)
     with live.runtime.sessions() as s:
-        t = service.get_ticket(s, ticket.number)  # type: ignore[arg-type]
+        t = lifecycle.get_ticket(s, ticket.number)  # type: ignore[arg-type]
         assert (
             t.milestone("first_response").due_at.astimezone(live.runtime.policy.timezone).strftime("%m-%d %H:%M")
             == "11-19 08:12"
@@ -379,7 +379,7 @@ def test_a_recording_url_on_another_port_or_scheme_of_the_media_host_gets_no_cre
 def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Service, acme: None) -> None:
     runtime = live.runtime
     with transaction(runtime.sessions) as s:
-        own = service.open_ticket(
+        own = lifecycle.open_ticket(
             s,
             policy=runtime.policy,
             now=runtime.now(),
@@ -388,7 +388,7 @@ def test_status_line_reads_out_own_tickets_only(sim: TwilioSimulator, live: Serv
             actor="c",
             caller_number="+18055550143",
         )
-        other = service.open_ticket(
+        other = lifecycle.open_ticket(
             s,
             policy=runtime.policy,
             now=runtime.now(),
@@ -412,7 +412,7 @@ def test_three_status_line_misses_end_the_call_even_when_a_found_ticket_comes_be
 ) -> None:
     runtime = live.runtime
     with transaction(runtime.sessions) as s:
-        own = service.open_ticket(
+        own = lifecycle.open_ticket(
             s, policy=runtime.policy, now=runtime.now(), priority="P2", source="phone", actor="c", caller_number=DANA
         ).number
     # A miss, the caller's own ticket, a wrong key at the menu, the status line again: two more misses end it.
@@ -711,4 +711,4 @@ def queued(live: Service) -> list[str]:
 
 def _audit(live: Service, ticket: Ticket) -> list:  # type: ignore[type-arg]
     with live.runtime.sessions() as s:
-        return list(service.get_ticket(s, ticket.number).audit)  # type: ignore[arg-type]
+        return list(lifecycle.get_ticket(s, ticket.number).audit)  # type: ignore[arg-type]

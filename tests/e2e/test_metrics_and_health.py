@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ivr.simulate import CallPlan, TwilioSimulator
 from runtime.heartbeat import start_heartbeat
 from tests.e2e.conftest import Service
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from ticketing.models import Ticket
 
@@ -42,7 +42,7 @@ def test_metrics_count_calls_tickets_and_the_queue(sim: TwilioSimulator, live: S
     # A re-triage moves the ticket between the open gauges, never between the counts of tickets opened.
     with transaction(live.runtime.sessions) as s:
         t = s.scalars(select(Ticket).where(Ticket.priority == "P3")).one()
-        service.change_priority(
+        lifecycle.change_priority(
             s, t, "P2", reason="whole office down", actor="tests", now=live.runtime.now(), policy=live.runtime.policy
         )
     m = samples(live)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from runtime import Runtime
 from tests.conftest import FixedClock
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from workers.retention import purge_expired
 
@@ -20,18 +20,18 @@ def test_old_recordings_and_transcripts_are_purged_and_audited(
     outside = tmp_path.parent / "keep.wav"
     outside.write_bytes(b"RIFF")
     with transaction(runtime.sessions) as s:
-        old = service.open_ticket(
+        old = lifecycle.open_ticket(
             s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
         )
         old.audio_path, old.transcript = str(audio), "our server is down"
-        odd = service.open_ticket(
+        odd = lifecycle.open_ticket(
             s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
         )
         odd.audio_path = str(outside)  # never delete outside the recordings directory
         numbers = (old.number, odd.number)
     clock.advance(days=29)
     with transaction(runtime.sessions) as s:
-        recent = service.open_ticket(
+        recent = lifecycle.open_ticket(
             s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
         )
         recent.transcript = "printer jam"
@@ -41,16 +41,16 @@ def test_old_recordings_and_transcripts_are_purged_and_audited(
     assert purge_expired(runtime) == 2
     assert not audio.exists() and outside.exists()
     with runtime.sessions() as s:
-        t = service.get_ticket(s, numbers[0])
+        t = lifecycle.get_ticket(s, numbers[0])
         assert (t.audio_path, t.transcript) == (None, None)
         assert t.audit[-1].action == "recording and transcript purged" and t.audit[-1].actor == "retention"
-        assert service.get_ticket(s, recent_number).transcript == "printer jam"
+        assert lifecycle.get_ticket(s, recent_number).transcript == "printer jam"
     assert purge_expired(runtime) == 0
 
 
 def test_retention_is_off_by_default(runtime: Runtime, clock: FixedClock) -> None:
     with transaction(runtime.sessions) as s:
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s, policy=runtime.policy, now=runtime.now(), priority="P3", source="voicemail", actor="t"
         )
         t.transcript = "x"

@@ -20,7 +20,7 @@ from runtime import Runtime, build_runtime
 from runtime.dispatch import dispatch_pending
 from settings import Settings
 from tests.conftest import FixedClock
-from ticketing import service, voicemail
+from ticketing import lifecycle, voicemail
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, Client, Contact, OutboxMessage, Ticket
 from workers.sweeper import requeue_lost, sweep_once
@@ -102,7 +102,7 @@ def work(runtime: Runtime) -> None:
 
 def ticket(runtime: Runtime, number: int) -> Ticket:
     with runtime.sessions() as s:
-        return service.get_ticket(s, number)
+        return lifecycle.get_ticket(s, number)
 
 
 def test_a_voicemail_becomes_a_transcribed_ticket_with_hints(
@@ -295,7 +295,7 @@ def test_speech_left_untranscribed_is_flagged_on_the_ticket_and_the_follow_up(
             select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "transcript incomplete")
         ).one()
         assert entry.detail["note"].startswith("part of the message may be missing: listen to 0:")
-        sms = follow_up_sms(content_of(service.get_ticket(s, number)), acknowledged=False)
+        sms = follow_up_sms(content_of(lifecycle.get_ticket(s, number)), acknowledged=False)
     assert "Part of the message may be missing: listen to 0:" in sms and len(sms) <= 320
 
 
@@ -423,7 +423,7 @@ def test_a_number_the_second_reading_hears_otherwise_is_kept_and_shown_to_check(
     first_pass(job_runtime)
     assert ticket_number_check(*_shown(ticket(job_runtime, number))) is None  # one reading, a whole number
     with transaction(job_runtime.sessions) as s:
-        service.get_ticket(s, number).priority = "P1"  # the people paged for a P1 are told too
+        lifecycle.get_ticket(s, number).priority = "P1"  # the people paged for a P1 are told too
     every_queue(job_runtime)
     t = ticket(job_runtime, number)
     # As many whole-number digits and no less confident: the first reading stays, the second is kept too.
@@ -458,8 +458,8 @@ def test_a_transcript_corrected_by_hand_is_never_replaced_by_the_number_pass(
     first_pass(job_runtime)
     corrected = "My number is area code 805 555 0142, as the coordinator heard it."
     with transaction(job_runtime.sessions) as s:
-        service.correct_transcript(
-            s, service.get_ticket(s, number), corrected, actor="coordinator", now=job_runtime.now()
+        lifecycle.correct_transcript(
+            s, lifecycle.get_ticket(s, number), corrected, actor="coordinator", now=job_runtime.now()
         )
     every_queue(job_runtime)
     t = ticket(job_runtime, number)

@@ -8,14 +8,14 @@ from sqlalchemy import func, select
 from tests.conftest import FixedClock
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailAddress, MailAttachment, Status, Ticket, TicketMessage
 
 
 def messages(desk: Desk, number: int) -> list[TicketMessage]:
     with desk.runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         rows = s.scalars(select(TicketMessage).where(TicketMessage.ticket_id == t.id).order_by(TicketMessage.id)).all()
         for r in rows:
             s.expunge(r)
@@ -116,8 +116,8 @@ def test_a_reply_with_the_tag_only_lands_on_its_ticket_and_resumes_a_waiting_tic
     desk.receive(fixtures.multipart_alternative())
     (ticket,) = desk.tickets()
     with transaction(desk.runtime.sessions) as s:
-        t = service.get_ticket(s, ticket.number)
-        service.pause_sla(s, t, actor="coordinator", now=clock(), reason="Which printer model is it?")
+        t = lifecycle.get_ticket(s, ticket.number)
+        lifecycle.pause_sla(s, t, actor="coordinator", now=clock(), reason="Which printer model is it?")
     desk.run_jobs()
     waiting = desk.sent()[-1]
     assert waiting["Subject"].startswith(f"[#{ticket.number}] We need information from you")
@@ -158,8 +158,8 @@ def test_a_gmail_vacation_reply_to_a_resolved_ticket_neither_reopens_it_nor_gets
     desk.receive(fixtures.multipart_alternative())
     (ticket,) = desk.tickets()
     with transaction(desk.runtime.sessions) as s:
-        service.set_status(
-            s, service.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=desk.runtime.policy
+        lifecycle.set_status(
+            s, lifecycle.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=desk.runtime.policy
         )
     desk.run_jobs()
     assert len(desk.sent()) == 2  # confirmation, resolved
@@ -175,12 +175,16 @@ def test_a_reply_to_a_resolved_ticket_reopens_it_within_the_window_and_later_ope
     (ticket,) = desk.tickets()
     policy = desk.runtime.policy
     with transaction(desk.runtime.sessions) as s:
-        service.set_status(s, service.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=policy)
+        lifecycle.set_status(
+            s, lifecycle.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=policy
+        )
     clock.advance(days=2)
     desk.receive(fixtures.reply_with_tag_only(f"[#{ticket.number}]"))
     assert [t.status for t in desk.tickets()] == ["in progress"]
     with transaction(desk.runtime.sessions) as s:
-        service.set_status(s, service.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=policy)
+        lifecycle.set_status(
+            s, lifecycle.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=policy
+        )
     clock.advance(days=8)
     row = desk.receive(fixtures.reply_with_in_reply_to_only(desk.sent()[0]["Message-ID"]))
     old, new = desk.tickets()
@@ -195,7 +199,7 @@ def test_a_mailer_daemon_bounce_marks_the_address_bouncing_and_stops_mail_to_it(
         from ticketing.models import Contact
 
         gone = s.scalars(select(Contact).where(Contact.email == "gone@acme-dental.example")).one()
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=desk.runtime.policy,
             now=clock(),
@@ -217,8 +221,8 @@ def test_a_mailer_daemon_bounce_marks_the_address_bouncing_and_stops_mail_to_it(
     assert messages(desk, number)[0].state == "bounced"
     assert len(desk.tickets()) == 1  # a bounce is no ticket
     with transaction(desk.runtime.sessions) as s:
-        service.set_status(
-            s, service.get_ticket(s, number), "resolved", actor="eng", now=clock(), policy=desk.runtime.policy
+        lifecycle.set_status(
+            s, lifecycle.get_ticket(s, number), "resolved", actor="eng", now=clock(), policy=desk.runtime.policy
         )
     desk.run_jobs()
     assert len(desk.sent()) == 1
@@ -250,9 +254,9 @@ def test_the_cap_stops_automatic_mail_to_one_address_about_one_ticket(desk: Desk
     policy = desk.runtime.policy
     for i in range(4):
         with transaction(desk.runtime.sessions) as s:
-            t = service.get_ticket(s, ticket.number)
-            service.pause_sla(s, t, actor="eng", now=clock(), reason=f"question {i}")
-            service.resume_sla(s, t, actor="eng", now=clock(), policy=policy)
+            t = lifecycle.get_ticket(s, ticket.number)
+            lifecycle.pause_sla(s, t, actor="eng", now=clock(), reason=f"question {i}")
+            lifecycle.resume_sla(s, t, actor="eng", now=clock(), policy=policy)
         desk.run_jobs()
         clock.advance(minutes=1)
     assert len(desk.sent()) == 3  # confirmation + 2 questions, then the cap

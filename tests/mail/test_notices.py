@@ -13,7 +13,7 @@ from settings import ROOT
 from tests.conftest import FixedClock, SmtpInbox
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
-from ticketing import conversation, service
+from ticketing import conversation, lifecycle
 from ticketing.db import transaction
 from workers.notices import TEMPLATE_NAMES, NoticeConfigError, load_notices
 
@@ -85,7 +85,7 @@ def _open(desk: Desk, clock: FixedClock, **kw: object) -> int:
         from ticketing.models import Contact
 
         dana = s.scalars(select(Contact).where(Contact.name == "Dana Whitfield")).one()
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=desk.runtime.policy,
             now=clock(),
@@ -103,9 +103,11 @@ def test_progress_updates_go_out_on_each_listed_event_and_never_for_notes(desk: 
     number = _open(desk, clock)
     policy = desk.runtime.policy
     steps = [
-        lambda s, t: service.set_status(s, t, "acknowledged", actor="Alex", now=clock(), policy=policy),
-        lambda s, t: service.add_note(s, t, "internal: the admin password is in the vault", actor="Alex", now=clock()),
-        lambda s, t: service.meet_milestone(
+        lambda s, t: lifecycle.set_status(s, t, "acknowledged", actor="Alex", now=clock(), policy=policy),
+        lambda s, t: lifecycle.add_note(
+            s, t, "internal: the admin password is in the vault", actor="Alex", now=clock()
+        ),
+        lambda s, t: lifecycle.meet_milestone(
             s,
             t,
             "resolution_plan",
@@ -114,16 +116,16 @@ def test_progress_updates_go_out_on_each_listed_event_and_never_for_notes(desk: 
             estimate=clock() + timedelta(hours=3),
             note="Replacing the disk.",
         ),
-        lambda s, t: service.pause_sla(s, t, actor="Alex", now=clock(), reason="Can we reboot at noon?"),
-        lambda s, t: service.resume_sla(s, t, actor="Alex", now=clock(), policy=policy),
+        lambda s, t: lifecycle.pause_sla(s, t, actor="Alex", now=clock(), reason="Can we reboot at noon?"),
+        lambda s, t: lifecycle.resume_sla(s, t, actor="Alex", now=clock(), policy=policy),
         lambda s, t: conversation.reply_to_client(s, t, "The disk arrives at 2 pm.", actor="Alex", now=clock()),
-        lambda s, t: service.set_status(
+        lambda s, t: lifecycle.set_status(
             s, t, "resolved", actor="Alex", now=clock(), policy=policy, reason="Disk replaced."
         ),
     ]
     for step in steps:
         with transaction(desk.runtime.sessions) as s:
-            step(s, service.get_ticket(s, number))
+            step(s, lifecycle.get_ticket(s, number))
         desk.run_jobs()
         clock.advance(minutes=2)
     sent = desk.sent()
@@ -158,7 +160,7 @@ def test_a_retried_notice_job_never_sends_twice(desk: Desk, clock: FixedClock) -
 def test_a_caller_with_no_email_gets_the_reply_by_sms(desk: Desk, clock: FixedClock, twilio_api) -> None:  # type: ignore[no-untyped-def]
     desk.runtime.settings = desk.runtime.settings.with_overrides(**twilio_api.settings_overrides())
     with transaction(desk.runtime.sessions) as s:
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=desk.runtime.policy,
             now=clock(),
@@ -175,7 +177,7 @@ def test_a_caller_with_no_email_gets_the_reply_by_sms(desk: Desk, clock: FixedCl
     assert desk.sent() == []
     assert any("We fixed it remotely." in (m.param("Body") or "") for m in twilio_api.messages("+18055550777"))
     with desk.runtime.sessions() as s:
-        (row,) = conversation.conversation(s, service.get_ticket(s, number))
+        (row,) = conversation.conversation(s, lifecycle.get_ticket(s, number))
         assert row.state == "sent"
 
 
@@ -197,7 +199,7 @@ def test_a_smtp_server_that_is_down_leaves_the_notice_failed_and_visible(desk: D
     desk.receive(fixtures.multipart_alternative())  # no retries left outside a worker: the final failure
     (ticket,) = desk.tickets()
     with desk.runtime.sessions() as s:
-        t = service.get_ticket(s, ticket.number)
+        t = lifecycle.get_ticket(s, ticket.number)
         out = [m for m in conversation.conversation(s, t) if m.direction == "out"]
         assert [m.state for m in out] == ["failed"] and out[0].error
         assert "email failed" in [a.action for a in t.audit]
@@ -227,7 +229,7 @@ def test_a_send_that_dies_after_the_server_accepted_it_is_sent_again_with_the_sa
     assert first["Message-ID"] == again["Message-ID"] and first["Subject"] == again["Subject"]
     (ticket,) = desk.tickets()
     with desk.runtime.sessions() as s:
-        t = service.get_ticket(s, ticket.number)
+        t = lifecycle.get_ticket(s, ticket.number)
         (out,) = [m for m in conversation.conversation(s, t) if m.direction == "out"]
         assert out.state == "sent" and out.message_id == first["Message-ID"] and out.tries == 2
         assert [a.action for a in t.audit].count("email sent") == 1
@@ -254,5 +256,7 @@ def test_a_connection_that_drops_at_quit_after_the_250_is_not_sent_again(
     assert len(handler.messages) == 1
     (ticket,) = desk.tickets()
     with desk.runtime.sessions() as s:
-        (out,) = [m for m in conversation.conversation(s, service.get_ticket(s, ticket.number)) if m.direction == "out"]
+        (out,) = [
+            m for m in conversation.conversation(s, lifecycle.get_ticket(s, ticket.number)) if m.direction == "out"
+        ]
         assert out.state == "sent" and out.tries == 1

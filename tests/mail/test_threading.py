@@ -18,7 +18,7 @@ from tests.conftest import POSTGRES_URL, FixedClock
 from tests.mail import fixtures
 from tests.mail.conftest import Desk
 from tests.mail.test_webhooks import mailgun_form, web  # noqa: F401 - the fixture
-from ticketing import conversation, mailrules, service
+from ticketing import conversation, lifecycle, mailrules
 from ticketing.db import normalize_url, transaction
 from ticketing.models import AuditEntry, InboundMail, MailAddress, Ticket, TicketMessage
 
@@ -43,7 +43,7 @@ def dana_opens(desk: Desk, web: FlaskClient) -> Ticket:  # noqa: F811
 def conversation_of(desk: Desk, number: int) -> tuple[list[TicketMessage], list[str]]:
     """What the client's portal page of the ticket shows of the conversation: its messages and its files."""
     with desk.runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         messages = list(conversation.conversation(s, t))
         files = [f.filename for f in conversation.client_files(s, t)]
         for m in messages:
@@ -55,7 +55,7 @@ def reply_from_console(desk: Desk, number: int, text: str) -> None:
     """A coordinator's public reply (the console's Reply to client box calls this), then the jobs."""
     with transaction(desk.runtime.sessions) as s:
         conversation.reply_to_client(
-            s, service.get_ticket(s, number), text, actor="coordinator", now=desk.runtime.now()
+            s, lifecycle.get_ticket(s, number), text, actor="coordinator", now=desk.runtime.now()
         )
     desk.run_jobs()
 
@@ -63,8 +63,8 @@ def reply_from_console(desk: Desk, number: int, text: str) -> None:
 def ask_client(desk: Desk, number: int, question: str) -> None:
     """Set the ticket waiting on the client with a question (the automatic "waiting on client" notice)."""
     with transaction(desk.runtime.sessions) as s:
-        service.pause_sla(
-            s, service.get_ticket(s, number), actor="coordinator", now=desk.runtime.now(), reason=question
+        lifecycle.pause_sla(
+            s, lifecycle.get_ticket(s, number), actor="coordinator", now=desk.runtime.now(), reason=question
         )
     desk.run_jobs()
 
@@ -143,7 +143,7 @@ def test_a_strangers_mail_never_makes_them_where_a_ticket_without_an_email_addre
         from ticketing.models import Client
 
         acme = s.scalars(select(Client).where(Client.name == "Acme Dental")).one()
-        ticket = service.open_ticket(
+        ticket = lifecycle.open_ticket(
             s,
             policy=desk.runtime.policy,
             now=clock(),
@@ -203,8 +203,8 @@ def test_a_strangers_mail_does_not_reopen_a_resolved_ticket(
 ) -> None:
     ticket = dana_opens(desk, web)
     with transaction(desk.runtime.sessions) as s:
-        service.set_status(
-            s, service.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=desk.runtime.policy
+        lifecycle.set_status(
+            s, lifecycle.get_ticket(s, ticket.number), "resolved", actor="eng", now=clock(), policy=desk.runtime.policy
         )
     desk.run_jobs()
     clock.advance(hours=2)
@@ -423,7 +423,7 @@ def test_a_noreply_sender_with_a_persons_reply_to_gets_no_automatic_answer_anywh
     assert desk.sent() == []
     (ticket,) = desk.tickets()
     with desk.runtime.sessions() as s:
-        t = service.get_ticket(s, ticket.number)
+        t = lifecycle.get_ticket(s, ticket.number)
         assert t.contact is not None and t.contact.name == "Priya Raman"  # the person the robot wrote for
         assert t.requester_email is None  # a machine is never written to
     reply_from_console(desk, ticket.number, "The maintenance is booked.")  # a person's reply: to the contact

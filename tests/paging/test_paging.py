@@ -353,12 +353,12 @@ def test_numbers_a_second_reading_puts_in_doubt_follow_up_to_everyone_paged(desk
 
 
 def test_resolving_the_ticket_stops_paging(desk: Desk, clock: FixedClock) -> None:
-    from ticketing import service
+    from ticketing import lifecycle
 
     number = paged_after_hours(desk, clock)
     with transaction(desk.runtime.sessions) as s:
-        ticket = service.get_ticket(s, number)
-        service.set_status(s, ticket, "resolved", actor="coordinator", now=clock(), policy=desk.runtime.policy)
+        ticket = lifecycle.get_ticket(s, number)
+        lifecycle.set_status(s, ticket, "resolved", actor="coordinator", now=clock(), policy=desk.runtime.policy)
     clock.advance(minutes=5)
     desk.work()
 
@@ -414,14 +414,14 @@ def test_on_a_holiday_morning_the_after_hours_rotation_is_paged(desk: Desk, cloc
 def test_a_worker_killed_after_claiming_a_step_but_before_sending_is_recovered_by_the_sweeper(
     desk: Desk, clock: FixedClock
 ) -> None:
-    from ticketing import service
+    from ticketing import lifecycle
     from workers.paging import oncall_of
 
     number = paged_after_hours(desk, clock)
     desk.runtime.redis.flushdb()
     clock.advance(minutes=5)
     with transaction(desk.runtime.sessions) as s:  # the step is claimed, then the process dies
-        ticket = service.get_ticket(s, number)
+        ticket = lifecycle.get_ticket(s, number)
         claim = paging.claim_step(
             s, ticket, paging.escalation_of(s, ticket), 1, oncall=oncall_of(desk.runtime), now=clock()
         )

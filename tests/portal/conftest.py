@@ -25,7 +25,7 @@ from tests.console.conftest import (  # noqa: F401 - fixtures shared with the co
     password_hash,
     users,
 )
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from ticketing.models import Client, Contact
 from web.app import create_app
@@ -213,7 +213,7 @@ def client_ticket(portal_runtime: Runtime, directory: Directory) -> Callable[...
     ) -> int:
         with transaction(portal_runtime.sessions) as s:
             contact = s.get(Contact, ids[who])
-            t = service.open_ticket(
+            t = lifecycle.open_ticket(
                 s,
                 policy=portal_runtime.policy,
                 now=portal_runtime.now(),

@@ -14,7 +14,7 @@ import pytest
 
 from runtime import Runtime
 from tests.portal.conftest import PortalClient
-from ticketing import portal, service
+from ticketing import lifecycle, portal
 from ticketing.db import transaction
 from ticketing.models import Status
 
@@ -33,7 +33,7 @@ def world(client_ticket: Callable[..., int], portal_runtime: Runtime, tmp_path: 
     (root / "attachments").mkdir(parents=True, exist_ok=True)
     with transaction(portal_runtime.sessions) as s:
         for who, number in list(numbers.items()):
-            t = service.get_ticket(s, number)
+            t = lifecycle.get_ticket(s, number)
             (root / "attachments" / f"{who}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + who.encode())
             row = portal.add_attachment(
                 s,
@@ -48,7 +48,7 @@ def world(client_ticket: Callable[..., int], portal_runtime: Runtime, tmp_path: 
             )
             s.flush()
             numbers[f"{who}_file"] = row.id
-            service.set_status(
+            lifecycle.set_status(
                 s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy
             )
     return numbers
@@ -73,7 +73,7 @@ _CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
 
 def audit_size(runtime: Runtime, number: int) -> tuple[int, str]:
     with runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         return len(t.audit), t.status
 
 
@@ -137,7 +137,7 @@ def test_a_ticket_number_that_does_not_exist_looks_like_one_that_is_not_yours(
 
 def test_a_ticket_of_no_known_client_is_nobodys(portal_client: Make, portal_runtime: Runtime) -> None:
     with transaction(portal_runtime.sessions) as s:
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=portal_runtime.policy,
             now=portal_runtime.now(),

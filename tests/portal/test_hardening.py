@@ -21,7 +21,7 @@ from werkzeug.test import EnvironBuilder
 
 from runtime import Runtime
 from tests.portal.conftest import CONFIRM, EMAILS, Directory, PortalClient, last_link, link_path, run_link_jobs
-from ticketing import portal, service
+from ticketing import lifecycle, portal
 from ticketing.db import transaction
 from ticketing.models import Contact, OutboxMessage, PortalLink, PortalSession, PortalSignInEvent, Status, Ticket
 
@@ -147,8 +147,12 @@ def test_a_ticket_merged_into_another_stays_listed_and_says_where_the_work_goes_
     surviving = client_ticket("dana", "Nobody can print")
     repeat = client_ticket("luis", "Front desk printer is dead")
     with transaction(portal_runtime.sessions) as s:
-        service.merge_ticket(
-            s, service.get_ticket(s, repeat), service.get_ticket(s, surviving), actor="tests", now=portal_runtime.now()
+        lifecycle.merge_ticket(
+            s,
+            lifecycle.get_ticket(s, repeat),
+            lifecycle.get_ticket(s, surviving),
+            actor="tests",
+            now=portal_runtime.now(),
         )
     luis = portal_client("luis")
     listing = luis.get("/portal/").get_data(as_text=True)
@@ -181,8 +185,8 @@ def test_the_timeline_shows_the_clients_own_status_changes_as_theirs(
 ) -> None:
     number = client_ticket("luis", "Scanner offline")
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
-        service.set_status(
+        t = lifecycle.get_ticket(s, number)
+        lifecycle.set_status(
             s, t, Status.RESOLVED, actor="Sam (engineer)", now=portal_runtime.now(), policy=portal_runtime.policy
         )
     luis = portal_client("luis")
@@ -197,8 +201,10 @@ def test_every_portal_form_without_its_csrf_token_is_refused_and_changes_nothing
 ) -> None:
     number = client_ticket("luis", "Scanner offline")
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
-        service.set_status(s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy)
+        t = lifecycle.get_ticket(s, number)
+        lifecycle.set_status(
+            s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy
+        )
     luis = portal_client("luis")
     data = {"text": "x", "email": EMAILS["luis"], "summary": "x", "risk": "yes", "step": "submit", "token": "x"}
 
@@ -206,7 +212,7 @@ def test_every_portal_form_without_its_csrf_token_is_refused_and_changes_nothing
         with portal_runtime.sessions() as s:
             return (
                 len(s.scalars(select(Ticket)).all()),
-                len(service.get_ticket(s, number).audit),
+                len(lifecycle.get_ticket(s, number).audit),
                 len(s.scalars(select(PortalSignInEvent)).all()),
                 len(s.scalars(select(PortalSession).where(PortalSession.ended_at.is_(None))).all()),
             )
@@ -249,8 +255,10 @@ def test_a_finished_ticket_does_not_say_its_status_twice(
 ) -> None:
     number = client_ticket("luis", "Scanner offline")
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
-        service.set_status(s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy)
+        t = lifecycle.get_ticket(s, number)
+        lifecycle.set_status(
+            s, t, Status.RESOLVED, actor="tests", now=portal_runtime.now(), policy=portal_runtime.policy
+        )
     luis = portal_client("luis")
     for _ in ("resolved", "closed"):
         listing = luis.get("/portal/").get_data(as_text=True)

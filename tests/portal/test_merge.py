@@ -10,7 +10,7 @@ from sqlalchemy import select
 from runtime import Runtime
 from tests.console.conftest import Console
 from tests.portal.conftest import PortalClient
-from ticketing import service
+from ticketing import lifecycle
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, Status, Ticket, TicketAttachment
 
@@ -19,7 +19,7 @@ Make = Callable[[str | None], PortalClient]
 
 def _state(runtime: Runtime, number: int) -> tuple[str, int | None, list[str]]:
     with runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == t.id)).all()
         return t.status, t.merged_into_id, list(actions)
 
@@ -72,8 +72,8 @@ def test_a_reply_on_a_ticket_merged_across_clients_before_the_rule_stays_with_it
     harbor = client_ticket("priya", "Scanner offline")
     with transaction(portal_runtime.sessions) as s:
         # What the console did before merges across clients were refused.
-        t = service.get_ticket(s, acme)
-        t.merged_into_id = service.get_ticket(s, harbor).id
+        t = lifecycle.get_ticket(s, acme)
+        t.merged_into_id = lifecycle.get_ticket(s, harbor).id
         t.status = Status.CLOSED.value
     replied = portal_client("dana").post(
         f"/portal/tickets/{acme}/reply",
@@ -82,7 +82,7 @@ def test_a_reply_on_a_ticket_merged_across_clients_before_the_rule_stays_with_it
     )
     assert replied.status_code == 303
     with portal_runtime.sessions() as s:
-        harbor_id = service.get_ticket(s, harbor).id
+        harbor_id = lifecycle.get_ticket(s, harbor).id
         assert s.scalars(select(TicketAttachment).where(TicketAttachment.ticket_id == harbor_id)).all() == []
         follow_up = s.scalars(select(Ticket).where(Ticket.id > harbor_id)).one()
         assert follow_up.client_id is not None and follow_up.client.name == "Acme Dental"

@@ -18,7 +18,8 @@ from runtime import Runtime
 from tests.conftest import FixedClock
 from tests.console.conftest import Console
 from tests.portal.conftest import EMAILS, PortalClient, mails
-from ticketing import conversation, outbox, paging, service, voicemail
+from ticketing import conversation, lifecycle, outbox, paging, voicemail
+from ticketing.audit import audit
 from ticketing.db import transaction
 from ticketing.models import MailAttachment, OutboxMessage, Status, Ticket, TicketAttachment, TranscriptionState
 from workers.mail import notify_ticket_event
@@ -121,7 +122,7 @@ def test_a_p1_portal_ticket_starts_paging_through_the_paging_job(portal_client: 
     from ticketing.sla import calendar_for
 
     with transaction(portal_runtime.sessions) as s:
-        ticket = service.get_ticket(s, t.number)
+        ticket = lifecycle.get_ticket(s, t.number)
         esc = paging.start_escalation(
             s, ticket, oncall=oncall, calendar=calendar_for(portal_runtime.policy), now=portal_runtime.now()
         )
@@ -223,10 +224,10 @@ def test_the_list_shows_the_next_commitment_in_pacific_time(
     waiting = client_ticket("luis", "Need your VPN details", priority="P4")
     done = client_ticket("luis", "Old printer", priority="P4")
     with transaction(portal_runtime.sessions) as s:
-        service.pause_sla(s, service.get_ticket(s, waiting), actor="tests", now=portal_runtime.now())
-        service.set_status(
+        lifecycle.pause_sla(s, lifecycle.get_ticket(s, waiting), actor="tests", now=portal_runtime.now())
+        lifecycle.set_status(
             s,
-            service.get_ticket(s, done),
+            lifecycle.get_ticket(s, done),
             Status.RESOLVED,
             actor="t",
             now=portal_runtime.now(),
@@ -246,18 +247,16 @@ def test_the_public_timeline_shows_the_clients_story_and_never_internal_notes_pa
 ) -> None:
     number = client_ticket("dana", "Voicemail from Dana", priority="P1", source="voicemail", call_sid="CA" + "2" * 32)
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         now = portal_runtime.now()
         voicemail.log_call_event(s, t.call_sid, "incoming", now - timedelta(minutes=2), business_hours=True)
-        service.audit(s, t, actor="support line", action="recording attached", now=now, detail={"recording_sid": "RE1"})
+        audit(s, t, actor="support line", action="recording attached", now=now, detail={"recording_sid": "RE1"})
         t.transcript = "Hi, this is Dana. The server is down, call me at 805 555 0142."
         t.transcription_state = TranscriptionState.DONE.value
-        service.audit(s, t, actor="transcription worker", action="transcribed", now=now, detail={"confidence": 0.9})
-        service.add_note(s, t, "INTERNAL: client owes us two invoices", actor="Dana Reyes", now=now)
-        service.audit(
-            s, t, actor="on-call", action="paged", now=now, detail={"people": ["Alex Rivera"], "to": "+18055550999"}
-        )
-        other = service.open_ticket(
+        audit(s, t, actor="transcription worker", action="transcribed", now=now, detail={"confidence": 0.9})
+        lifecycle.add_note(s, t, "INTERNAL: client owes us two invoices", actor="Dana Reyes", now=now)
+        audit(s, t, actor="on-call", action="paged", now=now, detail={"people": ["Alex Rivera"], "to": "+18055550999"})
+        other = lifecycle.open_ticket(
             s,
             policy=portal_runtime.policy,
             now=now,
@@ -267,9 +266,11 @@ def test_the_public_timeline_shows_the_clients_story_and_never_internal_notes_pa
             caller_number="+18055557777",
             summary="repeat",
         )
-        service.merge_ticket(s, other, t, actor="Dana Reyes", now=now, reason="same outage, caller +18055557777")
-        service.meet_milestone(s, t, "resolution_plan", actor="Alex Rivera", now=now, estimate=now + timedelta(hours=2))
-        service.set_status(s, t, Status.WAITING_ON_CLIENT, actor="Alex Rivera", now=now, policy=portal_runtime.policy)
+        lifecycle.merge_ticket(s, other, t, actor="Dana Reyes", now=now, reason="same outage, caller +18055557777")
+        lifecycle.meet_milestone(
+            s, t, "resolution_plan", actor="Alex Rivera", now=now, estimate=now + timedelta(hours=2)
+        )
+        lifecycle.set_status(s, t, Status.WAITING_ON_CLIENT, actor="Alex Rivera", now=now, policy=portal_runtime.policy)
     html = portal_client("dana").get(f"/portal/tickets/{number}").get_data(as_text=True)
     assert "Call to the support line" in html and "Voicemail left" in html
     assert "The server is down" in html  # the transcript of her own voicemail
@@ -294,14 +295,14 @@ def test_a_reply_lands_on_the_ticket_and_resumes_a_waiting_clock(
 ) -> None:
     number = client_ticket("luis", "VPN", priority="P3")
     with transaction(portal_runtime.sessions) as s:
-        service.pause_sla(s, service.get_ticket(s, number), actor="Dana Reyes", now=portal_runtime.now())
+        lifecycle.pause_sla(s, lifecycle.get_ticket(s, number), actor="Dana Reyes", now=portal_runtime.now())
     clock.advance(hours=1)
     luis = portal_client("luis")
     assert luis.post(f"/portal/tickets/{number}/reply", {"text": ""}).status_code == 400
     response = luis.post(f"/portal/tickets/{number}/reply", {"text": "The VPN server is vpn.acme.example"})
     assert response.status_code == 303
     with portal_runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         assert t.status == Status.IN_PROGRESS.value and t.paused_at is None
         (message,) = conversation.conversation(s, t)  # the same conversation an email reply joins
         assert (message.direction, message.channel, message.body) == (
@@ -324,10 +325,10 @@ def test_a_console_public_reply_shows_in_the_portal_and_an_internal_note_does_no
 ) -> None:
     number = client_ticket("luis", "VPN", priority="P3")
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         now = portal_runtime.now()
         conversation.reply_to_client(s, t, "Please restart the VPN client.", actor="Alex Rivera", now=now)
-        service.add_note(s, t, "INTERNAL: check the firewall logs", actor="Alex Rivera", now=now)
+        lifecycle.add_note(s, t, "INTERNAL: check the firewall logs", actor="Alex Rivera", now=now)
     html = portal_client("luis").get(f"/portal/tickets/{number}").get_data(as_text=True)
     assert "Please restart the VPN client." in html and "Reply by email" in html
     assert "INTERNAL" not in html and "firewall" not in html and "Alex Rivera" not in html
@@ -363,9 +364,9 @@ def test_resolved_then_still_broken_reopens_and_this_is_resolved_closes(
 ) -> None:
     number = client_ticket("dana", "Scanner", priority="P3")
     with transaction(portal_runtime.sessions) as s:
-        service.set_status(
+        lifecycle.set_status(
             s,
-            service.get_ticket(s, number),
+            lifecycle.get_ticket(s, number),
             Status.RESOLVED,
             actor="t",
             now=portal_runtime.now(),
@@ -376,14 +377,14 @@ def test_resolved_then_still_broken_reopens_and_this_is_resolved_closes(
     assert "Yes, this is resolved" in page and "It is still broken" in page
     assert dana.post(f"/portal/tickets/{number}/still-broken", {"text": "It jams again"}).status_code == 303
     with portal_runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         assert t.status == Status.IN_PROGRESS.value and t.milestone("resolved").met_at is None
         assert [a.action for a in t.audit][-2:] == ["status changed", "client message"]
     assert dana.post(f"/portal/tickets/{number}/resolved").status_code == 400  # not resolved now
     with transaction(portal_runtime.sessions) as s:
-        service.set_status(
+        lifecycle.set_status(
             s,
-            service.get_ticket(s, number),
+            lifecycle.get_ticket(s, number),
             Status.RESOLVED,
             actor="t",
             now=portal_runtime.now(),
@@ -391,7 +392,7 @@ def test_resolved_then_still_broken_reopens_and_this_is_resolved_closes(
         )
     assert dana.post(f"/portal/tickets/{number}/resolved").status_code == 303
     with portal_runtime.sessions() as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         assert t.status == Status.CLOSED.value
         assert t.audit[-1].reason == "client confirmed it is resolved"
     page = dana.get(f"/portal/tickets/{number}").get_data(as_text=True)
@@ -445,7 +446,7 @@ def test_the_clients_email_attachments_are_listed_with_portal_files_and_served_o
     folder.mkdir(parents=True)
     (folder / "printer.log").write_bytes(b"paper jam at tray 2\n")
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         landing = conversation.add_client_message(
             s,
             t,
@@ -491,13 +492,13 @@ def test_a_reply_on_a_merged_ticket_goes_to_the_ticket_it_went_into(
     kept = client_ticket("dana", "Server down")
     repeat = client_ticket("dana", "Server down again")
     with transaction(portal_runtime.sessions) as s:
-        service.merge_ticket(
-            s, service.get_ticket(s, repeat), service.get_ticket(s, kept), actor="Sam", now=portal_runtime.now()
+        lifecycle.merge_ticket(
+            s, lifecycle.get_ticket(s, repeat), lifecycle.get_ticket(s, kept), actor="Sam", now=portal_runtime.now()
         )
     response = portal_client("dana").post(f"/portal/tickets/{repeat}/reply", {"text": "Still down here."})
     assert response.status_code == 303 and response.headers["Location"].startswith(f"/portal/tickets/{kept}")
     with portal_runtime.sessions() as s:
-        bodies = {n: [m.body for m in conversation.conversation(s, service.get_ticket(s, n))] for n in (kept, repeat)}
+        bodies = {n: [m.body for m in conversation.conversation(s, lifecycle.get_ticket(s, n))] for n in (kept, repeat)}
     assert bodies == {kept: ["Still down here."], repeat: []}
 
 
@@ -509,7 +510,7 @@ def test_an_emailed_file_whose_stored_name_has_a_line_break_downloads_from_the_p
     folder.mkdir(parents=True)
     (folder / "printer.log").write_bytes(b"paper jam at tray 2\n")
     with transaction(portal_runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         landing = conversation.add_client_message(
             s, t, body="Log attached.", author="Dana Whitfield", now=portal_runtime.now(),
             policy=portal_runtime.policy, from_address=EMAILS["dana"],

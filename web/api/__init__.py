@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 import languages
 from runtime import Runtime
 from runtime.web import rt
-from ticketing import accounts, service
+from ticketing import accounts, lifecycle, queue
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Client, Source, Status, Ticket
@@ -198,7 +198,7 @@ DEFAULT_PAGE_SIZE = 50  # tickets per page unless the request asks for fewer or 
 MAX_PAGE_SIZE = 100  # a ticket is about 1.4 KiB of JSON: 100 are ~140 KiB per answer
 
 
-def _query_filters(now: datetime) -> service.QueueFilter:
+def _query_filters(now: datetime) -> queue.QueueFilter:
     args = request.args
     # An unknown filter is refused rather than ignored, so a typo never returns the whole queue.
     unknown = sorted(set(args) - QUERY_FILTERS - PAGE_PARAMETERS)
@@ -224,7 +224,7 @@ def _query_filters(now: datetime) -> service.QueueFilter:
     if "breached" in args:
         breached = _choice(args["breached"], "breached", ("true", "false")) == "true"
     language = _choice(args["language"], "language", languages.available()) if "language" in args else None
-    return service.QueueFilter(
+    return queue.QueueFilter(
         priority=priority,
         status=status,
         client_id=client_id,
@@ -243,13 +243,13 @@ def _page_size() -> int:
     return int(raw)
 
 
-def encode_cursor(position: service.QueuePosition) -> str:
+def encode_cursor(position: queue.QueuePosition) -> str:
     """An opaque cursor naming a place in the queue (clients pass it back as it is)."""
     raw = json.dumps([position.priority, position.opened_at.astimezone(UTC).isoformat(), position.id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> service.QueuePosition:
+def decode_cursor(cursor: str) -> queue.QueuePosition:
     """The place a cursor from ``encode_cursor`` names; BadRequest for anything else."""
     invalid = BadRequest("cursor is not one this API gave: pass the next_cursor of the previous page as it is")
     if len(cursor) > 200 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
@@ -263,7 +263,7 @@ def decode_cursor(cursor: str) -> service.QueuePosition:
         raise invalid
     if not 1 <= ticket_id <= MAX_ID:
         raise invalid
-    return service.QueuePosition(priority, at, ticket_id)
+    return queue.QueuePosition(priority, at, ticket_id)
 
 
 # --- representation ------------------------------------------------------------------------------------
@@ -372,7 +372,7 @@ def _find(session: Any, number: int, *, for_update: bool = False) -> Ticket:
     if not 1 <= number <= MAX_ID:
         raise NotFound(f"no ticket {number}")
     try:
-        return service.get_ticket(session, number, for_update=for_update)
+        return lifecycle.get_ticket(session, number, for_update=for_update)
     except UnknownTicket:
         raise NotFound(f"no ticket {number}") from None
 
@@ -399,11 +399,11 @@ def list_tickets() -> Response:
     after = decode_cursor(request.args["cursor"]) if "cursor" in request.args else None
     with runtime.sessions() as s:
         # One more than the page: whether there is a next page, without counting the queue.
-        tickets = list(service.open_queue(s, filters, after=after, limit=size + 1))
+        tickets = list(queue.open_queue(s, filters, after=after, limit=size + 1))
         more, tickets = len(tickets) > size, tickets[:size]
         views = present.ticket_views(s, tickets, runtime.policy, now)
         body = [ticket_json(v) for v in views]
-        cursor = encode_cursor(service.QueuePosition.of(tickets[-1])) if more else None
+        cursor = encode_cursor(queue.QueuePosition.of(tickets[-1])) if more else None
     following = None
     if cursor is not None:
         args = {k: v for k, v in request.args.items() if k != "cursor"}
@@ -443,7 +443,7 @@ def create_ticket() -> tuple[Response, int, dict[str, str]]:
         if client_id is not None and s.get(Client, client_id) is None:
             raise NotFound(f"no client {client_id}")
         try:
-            ticket = service.open_ticket(
+            ticket = lifecycle.open_ticket(
                 s,
                 policy=runtime.policy,
                 now=runtime.now(),
@@ -483,15 +483,15 @@ def update_ticket(number: int) -> Response | tuple[Response, int]:
             now = runtime.now()
             ticket = _find(s, number, for_update=True)
             if priority is not None:
-                service.change_priority(
+                lifecycle.change_priority(
                     s, ticket, priority, reason=reason or "", actor=actor, now=now, policy=runtime.policy
                 )
             if "assignee" in body:
-                service.assign(s, ticket, assignee, actor=actor, now=now)
+                lifecycle.assign(s, ticket, assignee, actor=actor, now=now)
             if note is not None:
-                service.add_note(s, ticket, note, actor=actor, now=now)
+                lifecycle.add_note(s, ticket, note, actor=actor, now=now)
             if status is not None:
-                service.set_status(s, ticket, status, actor=actor, now=now, policy=runtime.policy, reason=reason)
+                lifecycle.set_status(s, ticket, status, actor=actor, now=now, policy=runtime.policy, reason=reason)
             result = _render(s, ticket, runtime)
     except InvalidTransition as exc:
         return error(409, str(exc))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from inbox import intake
 from runtime.web import rt as _runtime
-from ticketing import conversation, phone, service
+from ticketing import conversation, lifecycle, phone, queue, service
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
@@ -162,14 +162,16 @@ def mail_deliverable(number: str, actor: str) -> None:
 @click.argument("number")
 @click.option("--by", "actor", default="coordinator", show_default=True)
 def retry_transcription(number: str, actor: str) -> None:
-    """Transcribe a ticket's recording again (after a failure)."""
+    """Transcribe a ticket's recording again: a failed one, or one pending without progress (ticketing.voicemail)."""
     from runtime.dispatch import dispatch_pending
     from ticketing import voicemail
 
     rt = _runtime()
     try:
         with transaction(rt.sessions) as session:
-            voicemail.retry_transcription(session, service.get_ticket(session, number), actor=actor, now=rt.now())
+            stale = timedelta(minutes=rt.settings.transcription_pending_minutes)
+            ticket = lifecycle.get_ticket(session, number)
+            voicemail.retry_transcription(session, ticket, actor=actor, now=rt.now(), stale_after=stale)
     except (DomainError, ValueError) as exc:
         _fail(exc)
     try:
@@ -211,14 +213,14 @@ def mail_in(path: Path) -> None:
 @sla.command("breaching")
 @click.option("--within", default=30, show_default=True, help="Minutes ahead.")
 def breaching(within: int) -> None:
-    """Milestones already breached or due within N minutes."""
+    """Milestones already breached (the queue's Breached filter) or due within N minutes."""
     rt = _runtime()
+    tz = rt.policy.timezone
     with rt.sessions() as session:
-        for t, m in service.breaching(session, rt.now(), timedelta(minutes=within)):
+        for t, m in queue.breaching(session, rt.now(), timedelta(minutes=within)):
             assert m.due_at is not None
-            click.echo(
-                f"{t.number}  {t.priority}  {m.name:<16} due {m.due_at.astimezone(rt.policy.timezone):%a %m-%d %H:%M %Z}"
-            )
+            met = f"  met {m.met_at.astimezone(tz):%a %m-%d %H:%M %Z}" if m.met_at is not None else ""
+            click.echo(f"{t.number}  {t.priority}  {m.name:<16} due {m.due_at.astimezone(tz):%a %m-%d %H:%M %Z}{met}")
 
 
 def register(app: Flask) -> None:

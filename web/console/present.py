@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ticketing import outbox, service
+from ticketing import outbox
 from ticketing import paging as paging_core
+from ticketing.milestones import milestone_states, next_milestone
 from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
 from ticketing.paging import PAGE_CHANNELS
 from ticketing.policy import SupportPolicy
@@ -155,7 +156,7 @@ def ended_at(ticket: Ticket) -> datetime | None:
 def milestone_views(ticket: Ticket, policy: SupportPolicy, now: datetime) -> tuple[MilestoneView, ...]:
     """Every milestone of a ticket with its state at ``now``; final states (met, met late, late) once it ended."""
     end = ended_at(ticket)
-    states = service.milestone_states(ticket, policy, end or now)
+    states = milestone_states(ticket, policy, end or now)
     target = policy.target(ticket.priority)
     out = []
     for m in ticket.milestones:
@@ -274,7 +275,7 @@ def ticket_views(session: Session, tickets: Sequence[Ticket], policy: SupportPol
 def _next(ticket: Ticket, milestones: Iterable[MilestoneView]) -> MilestoneView | None:
     if not _is_open(ticket):
         return None
-    nxt = service.next_milestone(ticket)
+    nxt = next_milestone(ticket)
     if nxt is None:
         return None
     return next(m for m in milestones if m.name == nxt.name)

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import String, cast, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import languages
 from runtime import Runtime
-from ticketing import service
-from ticketing.models import OPEN_STATUSES, AuditEntry, Client, Milestone, Status, Ticket
+from ticketing.models import OPEN_STATUSES, Client, Status
 from ticketing.priority import Priority
+from ticketing.queue import ENDED_LIMIT, QueueFilter, breached_among, find_tickets
 from web.console import present
 from web.console.auth import blueprint, rt
 from web.console.shared import _assignee_names
@@ -31,14 +31,13 @@ SORTS = {
 ENDED = "ended"  # resolved or closed
 ENDED_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 STATUS_CHOICES = OPEN_STATUSES + ENDED_STATUSES + (ENDED, "all")
-ENDED_LIMIT = 200  # resolved and closed tickets shown at once (newest first), narrowed by the search box
 
 
 @dataclass(frozen=True)
 class QueueQuery:
     """The queue's filters, sort and search as chosen in the URL, and what was wrong with them."""
 
-    filters: service.QueueFilter
+    filters: QueueFilter
     chosen: Mapping[str, str]
     unassigned: bool
     errors: tuple[str, ...]
@@ -100,7 +99,7 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
         errors.append("a search is at most 200 characters")
         chosen["q"] = chosen["q"][:200]
     unassigned = chosen["assignee"] == UNASSIGNED
-    filters = service.QueueFilter(
+    filters = QueueFilter(
         priority=priority,
         status=status,
         client_id=client_id,
@@ -109,76 +108,6 @@ def parse_queue_filters(args: Mapping[str, str], now: datetime) -> QueueQuery:
         language=language,
     )
     return QueueQuery(filters, chosen, unassigned, tuple(errors), sort, statuses, chosen["q"])
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def find_tickets(session: Session, query: QueueQuery) -> list[Ticket]:
-    """Tickets matching the query: the open queue (any order), or resolved/closed ones newest first, searched."""
-    if query.open_only and not query.text:
-        tickets = list(service.open_queue(session, query.filters))
-    else:
-        f = query.filters
-        stmt = (
-            select(Ticket)
-            .where(Ticket.status.in_(query.statuses))
-            .options(selectinload(Ticket.milestones), selectinload(Ticket.client), selectinload(Ticket.contact))
-        )
-        if query.open_only:
-            stmt = stmt.where(Ticket.merged_into_id.is_(None))
-        if f.priority:
-            stmt = stmt.where(Ticket.priority == f.priority)
-        if f.client_id:
-            stmt = stmt.where(Ticket.client_id == f.client_id)
-        if f.assignee:
-            stmt = stmt.where(Ticket.assignee == f.assignee)
-        if f.language:
-            stmt = stmt.where(service.in_language(f.language))
-        if f.breached_at is not None:
-            overdue = select(Milestone.ticket_id).where(
-                Milestone.due_at.is_not(None),
-                or_(
-                    Milestone.met_in_time.is_(False),
-                    Milestone.met_at.is_(None) & (Milestone.due_at < f.breached_at),
-                ),
-            )
-            stmt = stmt.where(Ticket.id.in_(overdue))
-        if query.text:
-            stmt = stmt.where(_search(query.text))
-        stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(ENDED_LIMIT)
-        tickets = list(session.scalars(stmt).all())
-    if query.unassigned:
-        tickets = [t for t in tickets if t.assignee is None]
-    return tickets
-
-
-def _search(text: str) -> Any:
-    """Number, caller, client, summary, transcript, description or a note containing ``text``."""
-    like = _like(text)
-    notes = select(AuditEntry.ticket_id).where(
-        AuditEntry.action == "note", cast(AuditEntry.detail, String).ilike(like, escape="\\")
-    )
-    clients = select(Client.id).where(Client.name.ilike(like, escape="\\"))
-    conditions = [
-        Ticket.summary.ilike(like, escape="\\"),
-        Ticket.description.ilike(like, escape="\\"),
-        Ticket.transcript.ilike(like, escape="\\"),
-        Ticket.caller_number.ilike(like, escape="\\"),
-        Ticket.assignee.ilike(like, escape="\\"),
-        Ticket.client_id.in_(clients),
-        Ticket.id.in_(notes),
-    ]
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if digits and all(ch.isdigit() or ch in " -().+#" for ch in text):
-        # A ticket number (#400127) or a phone number as people type it: (805) 555-0142, 805.555.0142.
-        if 6 <= len(digits) <= 9:
-            conditions.append(Ticket.number == int(digits))
-        if len(digits) >= 4:
-            conditions.append(Ticket.caller_number.like(f"%{digits}%"))
-    return or_(*conditions)
 
 
 def sort_views(rows: list[present.TicketView], sort: str) -> list[present.TicketView]:
@@ -204,13 +133,15 @@ def sort_views(rows: list[present.TicketView], sort: str) -> list[present.Ticket
 def _queue_context(session: Session, runtime: Runtime) -> dict[str, Any]:
     now = runtime.now()
     query = parse_queue_filters(request.args, now)
-    tickets = find_tickets(session, query)
+    tickets = find_tickets(
+        session, query.filters, statuses=query.statuses, text=query.text, unassigned=query.unassigned
+    )
     rows = present.ticket_views(session, tickets, runtime.policy, now)
     if query.open_only:
         rows = sort_views(rows, query.sort)
     counts = {
         "shown": len(rows),
-        "breached": sum(1 for r in rows if r.worst == "breached"),
+        "breached": len(breached_among(session, tickets, now)),
         "at_risk": sum(1 for r in rows if r.worst == "at risk"),
         "p1": sum(1 for r in rows if r.ticket.priority == "P1"),
         "unassigned": sum(1 for r in rows if r.ticket.assignee is None),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from runtime import Runtime
-from ticketing import paging, service
+from ticketing import paging, service, voicemail
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Status, Ticket
@@ -57,14 +57,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
         related = _merge_candidates(s, t)
         extension_reasons = [a.reason for a in t.audit if a.action == "exceptional event" and a.reason]
         stale = timedelta(minutes=runtime.settings.transcription_pending_minutes)
-        retryable = bool(t.recording_sid) and (
-            t.transcription_state == "failed"
-            or (
-                t.transcription_state == "pending"
-                and t.transcription_requested_at is not None
-                and now - t.transcription_requested_at >= stale
-            )
-        )
+        retryable = voicemail.transcription_retry_refusal(s, t, now=now, stale_after=stale) is None
         everything = present.timeline(service.call_events(s, t.call_sid), t.audit, runtime.policy.timezone)
         counts = {c: sum(1 for e in everything if e.category == c) for c in present.TIMELINE_CATEGORIES}
         shown = request.args.get("show", "")
@@ -254,7 +247,7 @@ def _transcript(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
 @action("retry-transcription")
 def _retry(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     stale = timedelta(minutes=c.runtime.settings.transcription_pending_minutes)
-    service.retry_transcription(c.session, t, actor=c.actor, now=c.now, stale_after=stale)
+    voicemail.retry_transcription(c.session, t, actor=c.actor, now=c.now, stale_after=stale)
     return "Transcription queued again."
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from ticketing import service
+from ticketing.milestones import next_milestone
 from ticketing.models import AuditEntry, CallEvent, Status, Ticket, TicketMessage, TranscriptionState
 from ticketing.policy import MILESTONES, SupportPolicy
 from ticketing.priority import Priority
@@ -135,7 +135,7 @@ def commitment_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> str:
         return ""  # nothing more is due (the status says it; "Closed closed" said it twice)
     if ticket.paused_at is not None:
         return "waiting for your reply"
-    nxt = service.next_milestone(ticket)
+    nxt = next_milestone(ticket)
     if nxt is None:
         return "best effort"
     return f"{MILESTONE_LABELS[nxt.name]} by {when(nxt.due_at, policy.timezone, now)}"
