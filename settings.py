@@ -418,7 +418,7 @@ def _smtp_url(environ: Mapping[str, str]) -> str:
 
 
 def _parse_timeout(environ: Mapping[str, str], default: int) -> int:
-    # The mail job itself may run 60 s (runtime/dispatch.py job_timeout): the parse must end well before,
+    # The mail job itself may run 60 s (workers/dispatch.py job_timeout): the parse must end well before,
     # so a message that times out is quarantined by the job rather than killed with it by RQ.
     value = _int(environ, "MAIL_PARSE_TIMEOUT_SECONDS", default, minimum=1)
     if value > 45:

@@ -27,7 +27,6 @@ from ivr.security import twilio_only
 from ivr.webhooks import answering_safely, twiml_response
 from languages import SOURCE, CallLanguage
 from runtime import Runtime
-from runtime.dispatch import claim_written, dispatcher_for
 from runtime.web import rt
 from ticketing import phone, service, voicemail
 from ticketing.db import transaction
@@ -36,6 +35,7 @@ from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
 from transcription.download import media_url_refusal
+from workers.dispatch import claim_written, dispatcher_for, hand_off_after_response
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("voice", __name__, url_prefix="/twilio")
@@ -157,10 +157,7 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
 @blueprint.after_request
 def _dispatch_after_response(response: Response) -> Response:
     """Once the caller has the answer, this process hands the messages the request claimed to Redis."""
-    claimed = g.pop("outbox_claimed", [])
-    if rt().settings.dispatch_after_response:
-        dispatcher = dispatcher_for(rt())
-        response.call_on_close(lambda: dispatcher.send(claimed))  # with none claimed: only a refused backlog
+    hand_off_after_response(response, rt(), g.pop("outbox_claimed", []))
     return response
 
 

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 import runtime as rt
 from languages import local_time, priority_label, translator
-from runtime.dispatch import claim_written, enqueue_claimed
 from ticketing import outbox, phone, service
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
@@ -271,12 +270,6 @@ def transcribe_recording(recording_sid: str) -> str:
             outbox.post(s, outbox.REFINE, f"refine:{recording_sid}", payload, runtime.now())
         if t.priority == Priority.P1.value:
             outbox.post(s, outbox.TRANSCRIPT_READY, f"transcript-ready:{t.number}", {"ticket": t.number}, runtime.now())
-        # Follow-ups go to Redis as soon as this commits, not on the sweeper's next pass.
-        written = claim_written(s, runtime.now())
-        s.flush()
-        follow_ups = [(m.id, m.kind, m.key, m.payload) for m in written]
-    if follow_ups:
-        enqueue_claimed(runtime, follow_ups)
     if settings.delete_twilio_recording:
         _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
     return "no speech" if transcript.no_speech else "transcribed"
@@ -401,7 +394,7 @@ def refine_transcript(recording_sid: str) -> str:
         kept = not replaces(shown, second)
         seconds = round((runtime.now() - started).total_seconds(), 2)
         if kept:
-            follow_ups = _number_check_changed(s, t, noted, runtime.now())
+            _number_check_changed(s, t, noted, runtime.now())
             service.audit(
                 s,
                 t,
@@ -420,7 +413,7 @@ def refine_transcript(recording_sid: str) -> str:
             t.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
             before = (t.hints or {}).get("callback_number")
             _apply_hints(t, triage_hints(second.text))
-            follow_ups = _number_check_changed(s, t, noted, runtime.now())
+            _number_check_changed(s, t, noted, runtime.now())
             service.audit(
                 s,
                 t,
@@ -435,23 +428,18 @@ def refine_transcript(recording_sid: str) -> str:
                 },
             )
         outbox.complete(s, key, runtime.now())
-    if follow_ups:
-        enqueue_claimed(runtime, follow_ups)
     return "kept the first pass" if kept else "refined"
 
 
 NUMBER_PASS = "numbers"
 
 
-def _number_check_changed(s: Any, t: Ticket, before: str, now: datetime) -> list[tuple[int, str, str, dict[str, Any]]]:
+def _number_check_changed(s: Any, t: Ticket, before: str, now: datetime) -> None:
     """Where the ticket's numbers to check changed from ``before``: say so in its history and, for a P1,
-    tell the people paged (an outbox message). Returns the follow-up messages to enqueue once committed."""
+    tell the people paged (an outbox message, handed to Redis once the job has committed)."""
     if not _audit_number_check(s, t, before, now) or t.priority != Priority.P1.value:
-        return []
+        return
     outbox.post(s, outbox.NUMBERS_TO_CHECK, f"{outbox.NUMBERS_TO_CHECK}:{t.number}", {"ticket": t.number}, now)
-    written = claim_written(s, now)
-    s.flush()
-    return [(m.id, m.kind, m.key, m.payload) for m in written]
 
 
 def _audit_number_check(s: Any, t: Ticket, before: str, now: datetime) -> bool:

@@ -48,6 +48,7 @@ from ticketing.text import one_line
 from web.console import present
 from web.console.auth import blueprint, role_required, rt, viewer
 from web.portal.present import phone_text
+from workers.dispatch import hand_off_after_response
 
 TRIAGE = (accounts.COORDINATOR, accounts.ADMIN)
 UNASSIGNED = "(unassigned)"
@@ -822,7 +823,7 @@ def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
         return render_ticket(number, error=_sentence(exc), status=400)
     flash(message, "ok")
     response = redirect(url_for("console.ticket", number=number), code=303)
-    _dispatch_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
+    hand_off_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
     if name in ("page-again", "escalate-now"):
         _run_paging_step_after_response(response, runtime, number)
     return response
@@ -834,13 +835,6 @@ def _sentence(exc: Exception) -> str:
         text = f"unknown {text}"
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from runtime.dispatch import dispatcher_for
-
-    if runtime.settings.dispatch_after_response:
-        response.call_on_close(dispatcher_for(runtime).kick)
 
 
 # --- a ticket by hand ------------------------------------------------------------------------------------
@@ -1175,7 +1169,7 @@ def dev_mail_in() -> Response | tuple[str, int]:
         "ok",
     )
     response = redirect(url_for("console.dev_mail_in"), code=303)
-    _dispatch_after_response(response, runtime)  # the parsing job goes to the worker now
+    hand_off_after_response(response, runtime)  # the parsing job goes to the worker now
     return response
 
 

@@ -49,6 +49,7 @@ from ticketing.text import one_line
 from ticketing.triage import QUESTIONS, Affected, TriageAnswers, parse_answers, triage
 from web.portal import present
 from web.security import CONTENT_SECURITY_POLICY
+from workers.dispatch import hand_off_after_response
 
 blueprint = Blueprint(
     "portal",
@@ -294,7 +295,7 @@ def sign_in() -> Response | str | tuple[str, int]:
             "portal/link_sent.html", email=portal.normalize_email(email), minutes=runtime.settings.portal_link_minutes
         )
     )
-    _dispatch_after_response(response, runtime)
+    hand_off_after_response(response, runtime)
     return response
 
 
@@ -549,7 +550,7 @@ def new_ticket() -> Response | tuple[str, int]:
                 number, files_failed = _submit(runtime, answers)
                 done = f"submitted-files-{files_failed.replace(' ', '-')}" if files_failed else "submitted"
                 response = redirect(url_for("portal.ticket", number=number, done=done), code=303)
-                _dispatch_after_response(response, runtime)
+                hand_off_after_response(response, runtime)
                 return response
         except (DomainError, ValueError) as exc:
             error = _with_files_note(str(exc))
@@ -751,10 +752,3 @@ def email_attachment(number: int, attachment_id: int) -> Response:
         if row is None or row.path is None:
             abort(404)
     return attachment_response(row, runtime.settings.recordings_dir)
-
-
-def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from runtime.dispatch import dispatcher_for
-
-    if runtime.settings.dispatch_after_response:
-        response.call_on_close(dispatcher_for(runtime).kick)
