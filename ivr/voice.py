@@ -35,7 +35,7 @@ from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS, Route, coordinator_took_call, menu_route
 from ticketing.sla import calendar_for
 from transcription.download import media_url_refusal
-from workers.dispatch import claim_written, dispatcher_for, hand_off_after_response
+from workers.dispatch import claim_for_response, dispatcher_for, hand_off_after_response
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("voice", __name__, url_prefix="/twilio")
@@ -144,7 +144,7 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
     def attempt() -> Any:
         with transaction(runtime.sessions) as s:
             result = work(s)
-            claimed = claim_written(s, runtime.now()) if runtime.settings.dispatch_after_response else []
+            claimed = claim_for_response(s, runtime)
         g.setdefault("outbox_claimed", []).extend(claimed)
         return result
 

@@ -20,7 +20,7 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 from inbox import intake, signatures
 from runtime.web import rt
 from ticketing.db import transaction
-from workers.dispatch import claim_written, hand_off_after_response
+from workers.dispatch import claim_for_response, hand_off_after_response
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("mail", __name__, url_prefix="/mail")
@@ -102,7 +102,7 @@ def _store(raw: bytes, via: str, recipient: str | None, replay_key: str) -> Resp
             stored = intake.store_raw(
                 s, mailbox=mailbox, raw=raw, via=via, now=runtime.now(), max_bytes=settings.mail_max_bytes
             )
-            claimed = claim_written(s, runtime.now()) if settings.dispatch_after_response else []
+            claimed = claim_for_response(s, runtime)
     except SQLAlchemyError:
         log.exception("inbound mail not stored")
         signatures.forget(runtime.redis, replay_key)  # nothing stored: the provider's retry must be accepted

@@ -75,6 +75,11 @@ def claim_written(session: Session, now: datetime) -> list[OutboxMessage]:
     return messages
 
 
+def claim_for_response(session: Session, runtime: Runtime) -> list[OutboxMessage]:
+    """``claim_written`` when this process hands messages over after its response (else the sweeper does)."""
+    return claim_written(session, runtime.now()) if runtime.settings.dispatch_after_response else []
+
+
 def enqueue_claimed(runtime: Runtime, claimed: list[Claimed]) -> int:
     """Hand claimed messages to RQ in one pipeline; on a Redis error, release them for the sweeper."""
     if not claimed:
