@@ -7,9 +7,10 @@ Nothing else in the code base reads ``os.environ``: adapters receive a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from languages import CallLanguage, is_available
@@ -251,9 +252,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (``os.environ`` by default)."""
     env = os.environ if environ is None else environ
     defaults = Settings()
-    engine = env.get("TRANSCRIPTION_ENGINE", defaults.transcription_engine)
-    if engine not in {"faster-whisper", "openai-whisper"}:
-        raise ConfigError(f"TRANSCRIPTION_ENGINE must be faster-whisper or openai-whisper, not {engine!r}")
     public = env.get("PUBLIC_BASE_URL", defaults.public_base_url).rstrip("/")
     if not public.startswith(("http://", "https://")):
         raise ConfigError(f"PUBLIC_BASE_URL must start with http:// or https://, not {public!r}")
@@ -266,6 +264,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oncall_file=Path(env.get("ONCALL_FILE") or defaults.oncall_file),
         company_name=env.get("COMPANY_NAME") or defaults.company_name,
         support_number=env.get("SUPPORT_NUMBER") or defaults.support_number,
+        allow_simulated_time=_bool(env, "ALLOW_SIMULATED_TIME", False),
+        retention_days=_int(env, "RETENTION_DAYS", 0, minimum=0),
+        log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
+        worker_heartbeat_seconds=_int(env, "WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
+        worker_nice=min(_int(env, "WORKER_NICE", 10, minimum=0), 19),
+        job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
+        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, minimum=1),
+        **_telephony_settings(env, defaults),
+        **_transcription_settings(env, defaults),
+        **_paging_settings(env),
+        **_portal_settings(env, defaults, public),
+        **_mail_settings(env, defaults),
+        **_web_settings(env, defaults, public),
+        **_dev_settings(env, defaults),
+    )
+
+
+def _telephony_settings(env: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
+    """Twilio, the call flow and the recordings."""
+    return dict(
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
         twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or defaults.twilio_api_base_url).rstrip("/"),
@@ -280,6 +298,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         recordings_dir=Path(env.get("RECORDINGS_DIR") or defaults.recordings_dir),
         recording_max_bytes=_int(env, "RECORDING_MAX_BYTES", defaults.recording_max_bytes, minimum=1024),
         delete_twilio_recording=_bool(env, "DELETE_TWILIO_RECORDING", False),
+    )
+
+
+def _transcription_settings(env: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
+    """The transcription engine and its models."""
+    engine = env.get("TRANSCRIPTION_ENGINE", defaults.transcription_engine)
+    if engine not in {"faster-whisper", "openai-whisper"}:
+        raise ConfigError(f"TRANSCRIPTION_ENGINE must be faster-whisper or openai-whisper, not {engine!r}")
+    return dict(
         transcription_engine=engine,
         whisper_model=env.get("WHISPER_MODEL", ""),
         whisper_device=env.get("WHISPER_DEVICE") or defaults.whisper_device,
@@ -289,28 +316,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         whisper_multilingual_model=env.get("WHISPER_MULTILINGUAL_MODEL") or defaults.whisper_multilingual_model,
         recheck_low_confidence_language=_bool(env, "RECHECK_LOW_CONFIDENCE_LANGUAGE", True),
         transcription_pending_minutes=_int(env, "TRANSCRIPTION_PENDING_MINUTES", 10, minimum=1),
+    )
+
+
+def _paging_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """P1 paging: rings, tries, e-mail, the withheld-number cap."""
+    return dict(
         ack_counts_as_first_response=_bool(env, "ACK_COUNTS_AS_FIRST_RESPONSE", True),
         paging_ring_seconds=_int(env, "PAGING_RING_SECONDS", 25, minimum=5),
         paging_send_tries=_int(env, "PAGING_SEND_TRIES", 3, minimum=1),
         paging_machine_detection=_bool(env, "PAGING_MACHINE_DETECTION", True),
-        allow_simulated_time=_bool(env, "ALLOW_SIMULATED_TIME", False),
-        retention_days=_int(env, "RETENTION_DAYS", 0, minimum=0),
-        log_format=_choice(env, "LOG_FORMAT", ("text", "json"), "text"),
-        worker_heartbeat_seconds=_int(env, "WORKER_HEARTBEAT_SECONDS", 10, minimum=1),
-        worker_nice=min(_int(env, "WORKER_NICE", 10, minimum=0), 19),
-        job_retry_intervals=_intervals(env, "JOB_RETRY_INTERVALS", defaults.job_retry_intervals),
-        outbox_max_attempts=_int(env, "OUTBOX_MAX_ATTEMPTS", defaults.outbox_max_attempts, minimum=1),
-        console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
-        console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),
-        console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
-        console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
-        console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
-        api_rate_limit=_rate(env, "API_RATE_LIMIT", defaults.api_rate_limit),
-        api_auth_failure_limit=_rate(env, "API_AUTH_FAILURE_LIMIT", defaults.api_auth_failure_limit),
-        smtp_url=_smtp_url(env),
-        mail_from=env.get("MAIL_FROM") or defaults.mail_from,
-        dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
-        # Client portal
+        paging_horizon_minutes=_int(env, "PAGING_HORIZON_MINUTES", 60, minimum=0),
+        paging_retry_max_seconds=_int(env, "PAGING_RETRY_MAX_SECONDS", 60, minimum=1),
+        paging_email=_bool(env, "PAGING_EMAIL", True),
+        paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
+        paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
+    )
+
+
+def _portal_settings(env: Mapping[str, str], defaults: Settings, public: str) -> dict[str, Any]:
+    """The client portal: its address, sign-in links, sessions and attachments."""
+    return dict(
         portal_base_url=_portal_base_url(env, public),
         portal_link_minutes=_int(env, "PORTAL_LINK_MINUTES", 15, minimum=1),
         portal_idle_minutes=_int(env, "PORTAL_IDLE_MINUTES", 30, minimum=1),
@@ -322,7 +348,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "PORTAL_ATTACHMENT_MAX_BYTES", defaults.portal_attachment_max_bytes, minimum=1024
         ),
         portal_attachment_max_files=_int(env, "PORTAL_ATTACHMENT_MAX_FILES", 5, minimum=1),
-        # Email channel
+    )
+
+
+def _mail_settings(env: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
+    """The email channel: sending, the inbox, hostile-mail limits, webhooks and IMAP."""
+    return dict(
+        smtp_url=_server_url(env, "SMTP_URL", parse_smtp_url),
+        mail_from=env.get("MAIL_FROM") or defaults.mail_from,
+        dev_mailbox_dir=Path(env.get("DEV_MAILBOX_DIR") or defaults.dev_mailbox_dir),
         mail_templates_file=Path(env.get("MAIL_TEMPLATES_FILE") or defaults.mail_templates_file),
         mail_inbox_address=(env.get("MAIL_INBOX_ADDRESS") or "").strip().lower(),
         mail_tag_prefix=_tag_prefix(env),
@@ -349,29 +383,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mailgun_signing_key=env.get("MAILGUN_SIGNING_KEY", ""),
         sendgrid_verification_key=env.get("SENDGRID_VERIFICATION_KEY", ""),
         mail_webhook_max_age_seconds=_int(env, "MAIL_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10),
-        imap_url=_imap_url(env),
+        imap_url=_server_url(env, "IMAP_URL", parse_imap_url),
         imap_oauth2_token_command=env.get("IMAP_OAUTH2_TOKEN_COMMAND", ""),
         imap_poll_seconds=_int(env, "IMAP_POLL_SECONDS", 60, minimum=1),
         imap_idle_seconds=_int(env, "IMAP_IDLE_SECONDS", 300, minimum=10),
-        # Web hardening
+    )
+
+
+def _web_settings(env: Mapping[str, str], defaults: Settings, public: str) -> dict[str, Any]:
+    """The console and the API: cookies, sessions, lockouts, rate limits and web hardening."""
+    return dict(
+        console_secure_cookies=_bool(env, "CONSOLE_SECURE_COOKIES", public.startswith("https://")),
+        console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 30, minimum=1),
+        console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
+        console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
+        console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
+        api_rate_limit=_rate(env, "API_RATE_LIMIT", defaults.api_rate_limit),
+        api_auth_failure_limit=_rate(env, "API_AUTH_FAILURE_LIMIT", defaults.api_auth_failure_limit),
         max_request_bytes=_int(env, "MAX_REQUEST_BYTES", defaults.max_request_bytes, minimum=4096),
         console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
         console_signin_window_minutes=_int(env, "CONSOLE_SIGNIN_WINDOW_MINUTES", 15, minimum=1),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
         hsts_max_age_seconds=_int(env, "HSTS_MAX_AGE_SECONDS", 31536000, minimum=0),
         hsts_include_subdomains=_bool(env, "HSTS_INCLUDE_SUBDOMAINS", False),
-        # Development mode
+    )
+
+
+def _dev_settings(env: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
+    """Development mode."""
+    return dict(
         dev_mode=_dev_mode(env),
         dev_state_dir=Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir),
         dev_twilio_log=Path(
             env.get("DEV_TWILIO_LOG") or Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir) / "twilio.jsonl"
         ),
-        # P1 paging reliability
-        paging_horizon_minutes=_int(env, "PAGING_HORIZON_MINUTES", 60, minimum=0),
-        paging_retry_max_seconds=_int(env, "PAGING_RETRY_MAX_SECONDS", 60, minimum=1),
-        paging_email=_bool(env, "PAGING_EMAIL", True),
-        paging_withheld_cap=_int(env, "PAGING_WITHHELD_CAP", 3, minimum=1),
-        paging_withheld_window_minutes=_int(env, "PAGING_WITHHELD_WINDOW_MINUTES", 60, minimum=1),
     )
 
 
@@ -407,18 +452,19 @@ def _dev_mode(environ: Mapping[str, str]) -> bool:
     return on
 
 
-def _smtp_url(environ: Mapping[str, str]) -> str:
-    raw = environ.get("SMTP_URL", "")
+def _server_url(environ: Mapping[str, str], key: str, parse: Callable[[str], object]) -> str:
+    """A mail server URL, parsed now so that a malformed one stops the process at start-up."""
+    raw = environ.get(key, "")
     if raw:
         try:
-            parse_smtp_url(raw)
+            parse(raw)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return raw
 
 
 def _parse_timeout(environ: Mapping[str, str], default: int) -> int:
-    # The mail job itself may run 60 s (runtime/dispatch.py job_timeout): the parse must end well before,
+    # The mail job itself may run 60 s (workers/dispatch.py job_timeout): the parse must end well before,
     # so a message that times out is quarantined by the job rather than killed with it by RQ.
     value = _int(environ, "MAIL_PARSE_TIMEOUT_SECONDS", default, minimum=1)
     if value > 45:
@@ -434,16 +480,6 @@ def _tag_prefix(environ: Mapping[str, str]) -> str:
         raise ConfigError(
             f"MAIL_TAG_PREFIX must be letters, digits, '#', '-' or '_' (e.g. '#' or 'Ticket#'), not {raw!r}"
         )
-    return raw
-
-
-def _imap_url(environ: Mapping[str, str]) -> str:
-    raw = environ.get("IMAP_URL", "")
-    if raw:
-        try:
-            parse_imap_url(raw)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
     return raw
 
 

@@ -232,6 +232,7 @@ def backlog(env: dict[str, str], count: int, inbox: Inbox) -> list[str]:
     from settings import load_settings
     from testing.dovecot import Dovecot
     from ticketing.models import InboundMail
+    from workers import mail_poller
 
     server = Dovecot().start()
     try:
@@ -261,7 +262,7 @@ def backlog(env: dict[str, str], count: int, inbox: Inbox) -> list[str]:
         intake_module.store_raw = counting_store  # type: ignore[assignment]
         try:
             with client:
-                new = imap.poll_once(runtime, client, target, selected)
+                new = mail_poller.poll_once(runtime, client, target, selected)
         finally:
             intake_module.store_raw = real_store  # type: ignore[assignment]
         polled = time.perf_counter() - started

@@ -1,4 +1,5 @@
-"""The IMAP poller (Procfile process ``mail``): the helpdesk mailbox into the intake pipeline.
+"""The IMAP client of the poller (``workers/mail_poller.py``, Procfile process ``mail``): the helpdesk mailbox
+into the intake pipeline.
 
 - IMAPClient, the folder selected read-only and messages fetched with ``BODY.PEEK[]``: the \\Seen flag is
   never set or read, so a person reading the mailbox in a mail client changes nothing, and nothing is
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import logging
 import shlex
-import signal
 import ssl
 import subprocess
-import threading
+from collections.abc import Callable
 
 from settings import ImapTarget, Settings, parse_imap_url
 
@@ -55,12 +55,15 @@ def connect(settings: Settings):  # type: ignore[no-untyped-def]
     return client, target, selected
 
 
-def poll_once(runtime, client, target: ImapTarget, selected: dict) -> int:  # type: ignore[no-untyped-def]
-    """Store every message above the cursor (UID order, in batches); returns how many were new."""
+def poll_once(  # type: ignore[no-untyped-def]
+    runtime, client, target: ImapTarget, selected: dict, after_batch: Callable[[], object] | None = None
+) -> int:
+    """Store every message above the cursor (UID order, in batches); returns how many were new.
+
+    ``after_batch`` runs after each stored batch (the poller hands the batch's parsing jobs to Redis there)."""
     from sqlalchemy import select
 
     from inbox.intake import store_raw
-    from runtime.dispatch import dispatch_pending
     from ticketing.db import transaction
     from ticketing.models import MailboxCursor
 
@@ -106,70 +109,6 @@ def poll_once(runtime, client, target: ImapTarget, selected: dict) -> int:  # ty
             cursor.last_uid = max(batch)
             cursor.updated_at = runtime.now()
         del fetched
-        dispatch_pending(runtime)
+        if after_batch is not None:
+            after_batch()
     return new
-
-
-def run(settings: Settings, stop: threading.Event) -> None:
-    """Poll until ``stop`` is set; IDLE when offered. Connection errors back off and reconnect."""
-    from runtime import build_runtime
-
-    runtime = build_runtime(settings)
-    try:
-        _loop(runtime, settings, stop)
-    finally:
-        runtime.close()
-
-
-def _loop(runtime, settings: Settings, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    backoff = 1.0
-    while not stop.is_set():
-        try:
-            client, target, selected = connect(settings)
-            log.info(
-                "IMAP poller reading %s (IDLE %s)", target.mailbox, "yes" if client.has_capability("IDLE") else "no"
-            )
-            backoff = 1.0
-            with client:
-                while not stop.is_set():
-                    count = poll_once(runtime, client, target, selected)
-                    if count:
-                        log.info("%s: %d new messages stored", target.mailbox, count)
-                    if client.has_capability("IDLE"):
-                        client.idle()
-                        # Woken by the server (new mail), or every 5 s to notice a stop request.
-                        waited = 0
-                        while not stop.is_set() and waited < settings.imap_idle_seconds:
-                            if client.idle_check(timeout=5):
-                                break
-                            waited += 5
-                        client.idle_done()
-                    else:
-                        stop.wait(settings.imap_poll_seconds)
-                    selected = client.select_folder(target.folder, readonly=True)
-        except Exception as exc:  # noqa: BLE001 - any failure: log, back off, reconnect; nothing was marked read
-            log.warning("IMAP poller: %s: %s; reconnecting in %.0f s", type(exc).__name__, exc, backoff)
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 300)
-
-
-def main() -> None:
-    """Entry point: ``python -m inbox.imap`` (idles quietly when IMAP_URL is not set, so honcho keeps running)."""
-    from runtime.logs import configure
-    from settings import load_settings
-
-    settings = load_settings()
-    configure(settings.log_format)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if not settings.imap_url:
-        log.info("IMAP poller off: IMAP_URL is not set (mail can still arrive by the inbound webhooks)")
-        while not stop.wait(3600):
-            pass
-        return
-    run(settings, stop)
-
-
-if __name__ == "__main__":
-    main()

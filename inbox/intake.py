@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -183,21 +184,8 @@ def process(
             row, f"message of {row.size} bytes is over MAIL_MAX_BYTES ({settings.mail_max_bytes}); headers kept", now
         )
         return "quarantined"
-    limits = MailLimits.from_settings(settings)
-    over = check_headers(row.raw, limits)
-    if over is not None:
-        quarantine(row, f"over a limit on hostile mail: {over}; not parsed", now)
-        return "quarantined"
-    try:
-        mail = (parser or _parse_here)(row.raw, limits)
-    except MessageOverLimit as exc:
-        quarantine(row, f"over a limit on hostile mail: {exc}", now)
-        return "quarantined"
-    except UnparsableMessage as exc:
-        quarantine(row, f"unparsable: {exc}", now)
-        return "quarantined"
-    except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is this message's problem only
-        quarantine(row, f"unparsable: {type(exc).__name__}: {exc}", now)
+    mail = _parse_within_limits(row, settings, parser, now)
+    if mail is None:
         return "quarantined"
     row.processed_at = now
     if mail.attachments_not_read:
@@ -217,37 +205,84 @@ def process(
         row.outcome = f"Message-ID {mail.message_id} is one we sent: not ticketed"
         return "ignored"
     ticket, mentioned = _thread(session, mail, ids, settings.mail_tag_prefix)
-    auto = mail.auto_reason
-    author = mail.sender or "unknown sender"
     if ticket is not None:
-        landing = conversation.add_client_message(
-            session,
-            ticket,
-            body=mail.text,
-            author=author,
-            now=now,
-            policy=policy,
-            # The From address: who wrote it. Where the ticket's mail goes is its contact's (or requester's)
-            # address, never this one nor a Reply-To (conversation.requester_address).
-            from_address=mail.sender or None,
-            subject=mail.subject,
-            message_id=mail.message_id,
-            key=f"in:{row.id}",
-            auto_reason=auto,
-            reopen_days=settings.mail_reopen_days,
-            inbound_id=row.id,
-        )
-        _store_attachments(landing.message, mail, row, settings)
-        row.ticket_id = landing.ticket.id
-        if landing.follow_up_of is not None:
-            row.state = "ticketed"
-            row.outcome = f"reply to resolved ticket #{landing.follow_up_of}: new ticket #{landing.ticket.number}"
-        else:
-            row.state = "threaded"
-            how = "reopened" if landing.reopened else "added"
-            row.outcome = f"{how} on ticket #{landing.ticket.number}" + (f" (automatic: {auto})" if auto else "")
-        return row.state
+        return _add_reply(session, row, mail, ticket, settings, policy, now)
     return _new_ticket(session, row, mail, settings, policy, now, mentioned=mentioned)
+
+
+def _parse_within_limits(
+    row: InboundMail, settings: Settings, parser: Parser | None, now: datetime
+) -> ParsedMail | None:
+    """The stored message parsed within the hostile-mail limits; None when it was quarantined instead."""
+    limits = MailLimits.from_settings(settings)
+    over = check_headers(row.raw, limits)
+    if over is not None:
+        quarantine(row, f"over a limit on hostile mail: {over}; not parsed", now)
+        return None
+    try:
+        return (parser or _parse_here)(row.raw, limits)
+    except MessageOverLimit as exc:
+        quarantine(row, f"over a limit on hostile mail: {exc}", now)
+    except UnparsableMessage as exc:
+        quarantine(row, f"unparsable: {exc}", now)
+    except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is this message's problem only
+        quarantine(row, f"unparsable: {type(exc).__name__}: {exc}", now)
+    return None
+
+
+def _add_reply(
+    session: Session,
+    row: InboundMail,
+    mail: ParsedMail,
+    ticket: Ticket,
+    settings: Settings,
+    policy: SupportPolicy,
+    now: datetime,
+) -> str:
+    """A reply joins its ticket (reopening it, or opening a follow-up ticket when it was resolved long ago)."""
+    auto = mail.auto_reason
+    landing = _land(session, ticket, mail, row, settings, policy, now, reopen_days=settings.mail_reopen_days)
+    row.ticket_id = landing.ticket.id
+    if landing.follow_up_of is not None:
+        row.state = "ticketed"
+        row.outcome = f"reply to resolved ticket #{landing.follow_up_of}: new ticket #{landing.ticket.number}"
+    else:
+        row.state = "threaded"
+        how = "reopened" if landing.reopened else "added"
+        row.outcome = f"{how} on ticket #{landing.ticket.number}" + (f" (automatic: {auto})" if auto else "")
+    return row.state
+
+
+def _land(
+    session: Session,
+    ticket: Ticket,
+    mail: ParsedMail,
+    row: InboundMail,
+    settings: Settings,
+    policy: SupportPolicy,
+    now: datetime,
+    **extra: Any,
+) -> conversation.Landing:
+    """The message on a ticket, with its attachments."""
+    landing = conversation.add_client_message(
+        session,
+        ticket,
+        body=mail.text,
+        author=mail.sender or "unknown sender",
+        now=now,
+        policy=policy,
+        # The From address: who wrote it. Where the ticket's mail goes is its contact's (or requester's)
+        # address, never this one nor a Reply-To (conversation.requester_address).
+        from_address=mail.sender or None,
+        subject=mail.subject,
+        message_id=mail.message_id,
+        key=f"in:{row.id}",
+        auto_reason=mail.auto_reason,
+        inbound_id=row.id,
+        **extra,
+    )
+    _store_attachments(landing.message, mail, row, settings)
+    return landing
 
 
 def _thread(session: Session, mail: ParsedMail, ids: list[str], prefix: str) -> tuple[Ticket | None, Ticket | None]:
@@ -324,21 +359,7 @@ def _new_ticket(
         # A machine sender is never written to; a person with no directory contact is, at the From address.
         requester_email=mail.sender if contact is None and not machine and "@" in mail.sender else None,
     )
-    landing = conversation.add_client_message(
-        session,
-        ticket,
-        body=mail.text,
-        author=mail.sender or "unknown sender",
-        now=now,
-        policy=policy,
-        from_address=mail.sender or None,
-        subject=mail.subject,
-        message_id=mail.message_id,
-        key=f"in:{row.id}",
-        auto_reason=mail.auto_reason,
-        inbound_id=row.id,
-    )
-    _store_attachments(landing.message, mail, row, settings)
+    _land(session, ticket, mail, row, settings, policy, now)
     service.notify_client(session, ticket, "created", now)
     row.ticket_id = ticket.id
     row.state = "ticketed"

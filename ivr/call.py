@@ -17,11 +17,11 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import twiml
 from ivr.webhooks import answering_safely
 from languages import CallLanguage
-from runtime.dispatch import claim_written, dispatcher_for
 from runtime.web import rt
 from ticketing import phone, voicemail
 from ticketing.db import transaction
 from ticketing.sla import calendar_for
+from workers.dispatch import claim_for_response, dispatcher_for, hand_off_after_response
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("voice", __name__, url_prefix="/twilio")
@@ -130,7 +130,7 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
     def attempt() -> Any:
         with transaction(runtime.sessions) as s:
             result = work(s)
-            claimed = claim_written(s, runtime.now()) if runtime.settings.dispatch_after_response else []
+            claimed = claim_for_response(s, runtime)
         g.setdefault("outbox_claimed", []).extend(claimed)
         return result
 
@@ -143,10 +143,7 @@ def _with_retry(work: Callable[[Any], Any]) -> Any:
 @blueprint.after_request
 def _dispatch_after_response(response: Response) -> Response:
     """Once the caller has the answer, this process hands the messages the request claimed to Redis."""
-    claimed = g.pop("outbox_claimed", [])
-    if rt().settings.dispatch_after_response:
-        dispatcher = dispatcher_for(rt())
-        response.call_on_close(lambda: dispatcher.send(claimed))  # with none claimed: only a refused backlog
+    hand_off_after_response(response, rt(), g.pop("outbox_claimed", []))
     return response
 
 

@@ -21,7 +21,6 @@ from ticketing.db import make_engine, make_session_factory
 from ticketing.policy import SupportPolicy, load_policy
 
 Clock = Callable[[], datetime]
-PAGING_JOBS = frozenset({"workers.jobs.page_on_call", "workers.jobs.transcript_ready", "workers.jobs.numbers_to_check"})
 QUEUE_NAME = "supportline"
 # Pages, acknowledgement follow-ups and escalation steps: a queue of their own, served first by every
 # worker and only by the pager process, so a page never waits behind a transcription.
@@ -29,7 +28,6 @@ PAGING_QUEUE_NAME = "supportline-paging"
 # Second readings of transcripts (the number pass): served after the main queue, so a first
 # transcript, an SMS or a mail never waits behind one; the pager never serves it.
 REFINE_QUEUE_NAME = "supportline-refine"
-REFINE_JOBS = frozenset({"workers.jobs.refine_transcript"})
 
 
 def system_clock() -> datetime:
@@ -76,12 +74,6 @@ class Runtime:
     def queues(self) -> list[Queue]:
         """Every queue, in the order a worker serves them: paging, main, then second readings."""
         return [self.paging_queue(), self.queue(), self.refine_queue()]
-
-    def queue_for(self, job: str) -> Queue:
-        """The queue a job function goes on."""
-        if job.startswith("workers.paging.") or job in PAGING_JOBS:
-            return self.paging_queue()
-        return self.refine_queue() if job in REFINE_JOBS else self.queue()
 
     def now(self) -> datetime:
         """The current time, from the injected clock."""

@@ -19,6 +19,7 @@ REFINE = "refine"  # read a transcript again for its numbers (a second pass, aft
 NOTIFY = "notify"  # a notice to the client about a ticket event (rendered and sent by the worker)
 DELIVER = "deliver"  # send one stored conversation message (a person's reply)
 MAIL_IN = "mail-in"  # parse a stored inbound message
+PORTAL_LINK = "portal-link"  # email a sign-in link to the client portal
 
 WRITTEN = "outbox.written"  # Session.info key: messages posted in this session
 

@@ -35,7 +35,6 @@ from ticketing.priority import Priority
 from ticketing.triage import Triage, TriageAnswers
 
 PORTAL = "client portal"
-PORTAL_LINK = "portal-link"  # outbox kind: email a sign-in link
 SEND_FAILED = "send failed"  # sign-in event: the mail server refused the link (or could not be reached)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 # Touch a session's last-seen time at most this often.
@@ -148,7 +147,9 @@ def request_link(
         _check_link_limits(session, email, remote_addr, now=now, limits=limits)
         # The same work for every address, known or not (one event, one queued job), so the answer's timing
         # tells nothing either: the mail job makes the link when the address is a contact's.
-        outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:request:{requested.id}", {"request": requested.id}, now)
+        outbox.post(
+            session, outbox.PORTAL_LINK, f"{outbox.PORTAL_LINK}:request:{requested.id}", {"request": requested.id}, now
+        )
         return None
     if contact is None:
         return None
@@ -162,7 +163,7 @@ def request_link(
     )
     session.add(link)
     session.flush()
-    outbox.post(session, PORTAL_LINK, f"{PORTAL_LINK}:{link.id}", {"link": link.id}, now)
+    outbox.post(session, outbox.PORTAL_LINK, f"{outbox.PORTAL_LINK}:{link.id}", {"link": link.id}, now)
     return link
 
 

@@ -9,6 +9,8 @@ the CallSid and RecordingSid.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,9 @@ from ticketing.models import CallEvent, OutboxMessage, Source, Ticket, Transcrip
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.routing import voicemail_priority
+from ticketing.transcripts import missing_note, ticket_number_check, ticket_number_note
 
+log = logging.getLogger(__name__)
 SYSTEM = "support line"
 
 
@@ -269,3 +273,198 @@ def retry_transcription(session: Session, ticket: Ticket, *, actor: str, now: da
         detail={"previous_state": state, "error": ticket.transcription_error},
     )
     ticket.transcription_error = None
+
+
+# --- a finished transcription ------------------------------------------------------------------------------
+
+TRANSCRIBER = "transcription worker"  # the audit actor of a transcription
+FIRST_PASS = "first"
+NUMBER_PASS = "numbers"  # the second reading, with the number prompt
+TRANSLATION_PASS = "translation"
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    """What the transcription job read, for the ticket.
+
+    ``transcript`` and ``translation`` are the engine's readings (text, segments, language, engine, model,
+    confidence, low_confidence, no_speech, audio_seconds, missing, recovered); ``passes`` the first pass and the
+    translation as the ticket keeps them; ``note`` why the caller's language could not be honoured.
+    """
+
+    transcript: Any
+    translation: Any | None
+    passes: list[dict[str, Any]]
+    hints: Any | None
+    call_language: str
+    seconds: float
+    note: str | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
+    read_again: bool = False  # worth a second reading (the number pass)
+
+
+def _spans(spans: Any) -> list[list[float]]:
+    return [[round(a, 2), round(b, 2)] for a, b in spans]
+
+
+def record_transcript(
+    session: Session, ticket: Ticket, done: Transcribed, *, recording_sid: str, now: datetime
+) -> None:
+    """Put a finished transcription on its ticket, say so in its history and queue what follows it."""
+    transcript, translation = done.transcript, done.translation
+    ticket.transcript = transcript.text
+    ticket.transcript_segments = [asdict(seg) for seg in transcript.segments]
+    ticket.transcript_language = transcript.language
+    ticket.transcript_engine = f"{transcript.engine} ({transcript.model})"
+    ticket.transcript_confidence = round(transcript.confidence, 3)
+    # An English model's reading of another language is never a confident one.
+    ticket.transcript_low_confidence = transcript.low_confidence or bool(done.note)
+    ticket.audio_seconds = transcript.audio_seconds
+    ticket.transcript_missing = _spans(transcript.missing) or None
+    ticket.transcript_pass = FIRST_PASS
+    ticket.transcript_translation = translation.text if translation is not None and translation.text else None
+    ticket.transcript_passes = done.passes
+    ticket.transcription_error = None
+    ticket.transcription_state = (
+        TranscriptionState.NO_SPEECH if transcript.no_speech else TranscriptionState.DONE
+    ).value
+    if done.hints is not None:
+        apply_hints(ticket, done.hints)
+    _audit_transcribed(session, ticket, done, now)
+    audit_number_check(session, ticket, "", now)
+    if ticket.transcript_missing:
+        detail = {"note": missing_note(ticket.transcript_missing), "missing": ticket.transcript_missing}
+        service.audit(session, ticket, actor=TRANSCRIBER, action="transcript incomplete", now=now, detail=detail)
+    outbox.complete(session, f"transcribe:{recording_sid}", now)
+    if done.read_again:
+        outbox.post(session, outbox.REFINE, f"refine:{recording_sid}", {"recording_sid": recording_sid}, now)
+    if ticket.priority == Priority.P1.value:
+        key = f"{outbox.TRANSCRIPT_READY}:{ticket.number}"
+        outbox.post(session, outbox.TRANSCRIPT_READY, key, {"ticket": ticket.number}, now)
+
+
+def _audit_transcribed(session: Session, ticket: Ticket, done: Transcribed, now: datetime) -> None:
+    transcript, translation = done.transcript, done.translation
+    detail = {
+        "state": ticket.transcription_state,
+        "engine": ticket.transcript_engine,
+        "confidence": ticket.transcript_confidence,
+        "audio_seconds": transcript.audio_seconds,
+        "seconds": round(done.seconds, 2),
+        "recovered": _spans(transcript.recovered),
+        "missing": ticket.transcript_missing or [],
+        "language": transcript.language,
+        "call_language": done.call_language,
+        **done.audit,
+    }
+    service.audit(session, ticket, actor=TRANSCRIBER, action="transcribed", now=now, detail=detail)
+    if translation is not None:
+        detail = {
+            "from": transcript.language,
+            "to": "en",
+            "engine": f"{translation.engine} ({translation.model})",
+            "translation": ticket.transcript_translation,
+            "confidence": round(translation.confidence, 3),
+            "missing": _spans(translation.missing),
+        }
+        service.audit(session, ticket, actor=TRANSCRIBER, action="transcript translated", now=now, detail=detail)
+    if done.note:
+        detail = {"note": done.note, "call_language": done.call_language}
+        action = "transcribed without the multilingual model"
+        service.audit(session, ticket, actor=TRANSCRIBER, action=action, now=now, detail=detail)
+
+
+def record_second_reading(
+    session: Session,
+    ticket: Ticket,
+    second: Any,
+    *,
+    record: dict[str, Any],
+    shown: bool,
+    hints: Any,
+    seconds: float,
+    now: datetime,
+) -> None:
+    """Keep the number pass on the ticket; where it reads better (``shown``), show it and take its hints."""
+    # Both readings stay on the ticket, shown or not: where they hear a number differently the
+    # console says which number to check against the recording.
+    noted = ticket_number_note(ticket.transcript, ticket.transcript_pass, ticket.transcript_passes)
+    first_text = (first_pass(ticket) or {}).get("text")
+    ticket.transcript_passes = [*(ticket.transcript_passes or []), record]
+    if not shown:
+        number_check_changed(session, ticket, noted, now)
+        detail = {"pass": NUMBER_PASS, "text": second.text, "seconds": seconds}
+        service.audit(
+            session, ticket, actor=TRANSCRIBER, action="transcript read again (first pass kept)", now=now, detail=detail
+        )
+        return
+    ticket.transcript = second.text
+    ticket.transcript_segments = [asdict(seg) for seg in second.segments]
+    ticket.transcript_confidence = round(second.confidence, 3)
+    ticket.transcript_low_confidence = second.low_confidence
+    ticket.transcript_missing = _spans(second.missing) or None
+    ticket.transcript_pass = NUMBER_PASS
+    ticket.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
+    before = (ticket.hints or {}).get("callback_number")
+    apply_hints(ticket, hints)
+    number_check_changed(session, ticket, noted, now)
+    detail = {
+        "pass": NUMBER_PASS,
+        "first": first_text,
+        "callback_number": {"before": before, "after": ticket.hints["callback_number"]},
+        "seconds": seconds,
+    }
+    service.audit(session, ticket, actor=TRANSCRIBER, action="transcript refined (numbers)", now=now, detail=detail)
+
+
+def apply_hints(ticket: Ticket, hints: Any) -> None:
+    """Put a transcript's triage hints on the ticket (and its summary line)."""
+    ticket.hints = {
+        "summary": hints.summary,
+        "callback_number": phone.normalize(hints.callback_number) or hints.callback_number,
+        "caller_name": hints.caller.name,
+        "organisation": hints.caller.organisation,
+        "suggested_priority": hints.priority,
+        "cues": list(hints.cues),
+    }
+    if hints.summary:
+        ticket.summary = hints.summary[:200]
+
+
+def number_check_changed(session: Session, ticket: Ticket, before: str, now: datetime) -> None:
+    """Where the ticket's numbers to check changed from ``before``: say so in its history and, for a P1,
+    tell the people paged."""
+    if not audit_number_check(session, ticket, before, now) or ticket.priority != Priority.P1.value:
+        return
+    key = f"{outbox.NUMBERS_TO_CHECK}:{ticket.number}"
+    outbox.post(session, outbox.NUMBERS_TO_CHECK, key, {"ticket": ticket.number}, now)
+
+
+def audit_number_check(session: Session, ticket: Ticket, before: str, now: datetime) -> bool:
+    """Record the ticket's numbers to check in its history where they differ from ``before``; True if so."""
+    check = ticket_number_check(ticket.transcript, ticket.transcript_pass, ticket.transcript_passes)
+    if check is None or check.note == before:
+        return False
+    log.info("ticket %s: numbers to check against the recording: %s", ticket.number, check.note)
+    detail = {"note": check.note, "unsure": [list(u) for u in check.unsure], "heard": list(check.heard)}
+    service.audit(session, ticket, actor=TRANSCRIBER, action="numbers to check", now=now, detail=detail)
+    return True
+
+
+def first_pass(ticket: Ticket | None) -> dict[str, Any] | None:
+    """The first pass a ticket keeps, while it is the pass shown (else None: nothing to read again)."""
+    if ticket is None or ticket.transcript_pass != FIRST_PASS:
+        return None
+    if (ticket.transcript_language or "en") != "en":
+        return None  # the number prompt is English: a Spanish reading stays as it is
+    done = ticket.transcription_state == TranscriptionState.DONE.value
+    # "No speech" although the voice activity detector found some: the second reading may hear it.
+    unheard = ticket.transcription_state == TranscriptionState.NO_SPEECH.value and bool(ticket.transcript_missing)
+    if not (done or unheard):
+        return None
+    return next((p for p in ticket.transcript_passes or () if p.get("pass") == FIRST_PASS), None)
+
+
+def hand_corrected(ticket: Ticket, first: dict[str, Any]) -> bool:
+    """True where the transcript shown is no longer the first pass's own text (a coordinator changed it)."""
+    return (ticket.transcript or "").strip() != (first.get("text") or "").strip()

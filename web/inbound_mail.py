@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from inbox import intake, signatures
-from runtime.dispatch import claim_written, dispatcher_for
 from runtime.web import rt
 from ticketing.db import transaction
+from workers.dispatch import claim_for_response, hand_off_after_response
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("mail", __name__, url_prefix="/mail")
@@ -102,17 +102,15 @@ def _store(raw: bytes, via: str, recipient: str | None, replay_key: str) -> Resp
             stored = intake.store_raw(
                 s, mailbox=mailbox, raw=raw, via=via, now=runtime.now(), max_bytes=settings.mail_max_bytes
             )
-            claimed = claim_written(s, runtime.now()) if settings.dispatch_after_response else []
+            claimed = claim_for_response(s, runtime)
     except SQLAlchemyError:
         log.exception("inbound mail not stored")
         signatures.forget(runtime.redis, replay_key)  # nothing stored: the provider's retry must be accepted
         return jsonify(error="not stored, send again"), 503  # the provider retries a 5xx
+    response = jsonify(stored=stored.id, duplicate=not stored.new)
     if claimed:
-        dispatcher = dispatcher_for(runtime)
-        response = jsonify(stored=stored.id, duplicate=not stored.new)
-        response.call_on_close(lambda: dispatcher.send(claimed))
-        return response
-    return jsonify(stored=stored.id, duplicate=not stored.new)
+        hand_off_after_response(response, runtime, claimed)
+    return response
 
 
 @blueprint.post("/inbound/mailgun")

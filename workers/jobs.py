@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,15 +13,13 @@ from sqlalchemy import select
 
 import runtime as rt
 from languages import local_time, priority_label, translator
-from runtime.dispatch import claim_written, enqueue_claimed
-from ticketing import outbox, phone, service
+from ticketing import outbox, phone, service, voicemail
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
-from ticketing.transcripts import missing_note, ticket_number_check, ticket_number_note
 
 log = logging.getLogger(__name__)
-WORKER = "transcription worker"
+WORKER = voicemail.TRANSCRIBER
 
 
 def _engine(runtime: rt.Runtime) -> Any:
@@ -104,13 +102,59 @@ def _retries_left() -> int:
 def transcribe_recording(recording_sid: str) -> str:
     """Download, store and transcribe one voicemail, then attach the text and triage hints to its ticket."""
     from transcription import errors as terr
-    from transcription.download import download_recording
-    from transcription.hints import initial_prompt_for, translation_prompt_for, triage_hints
-    from transcription.pipeline import worth_reading_again
 
     runtime = rt.current()
-    settings = runtime.settings
     key = f"transcribe:{recording_sid}"
+    found = _load_voicemail(runtime, recording_sid)
+    if isinstance(found, str):
+        return found
+    number = found.number
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, number)
+        t.transcription_attempts = (t.transcription_attempts or 0) + 1
+    try:
+        stored = _stored_audio(runtime, found, recording_sid)
+        started = runtime.now()
+        reading = _read_voicemail(runtime, stored, found.language, found.prompts, found.prompt)
+    except terr.TranscriptionError as exc:
+        # Twilio answers 404 for a moment while the media is still being processed: retry that too.
+        retryable = isinstance(exc, (terr.RecordingUnavailableError, terr.RecordingNotFoundError))
+        if retryable and _retries_left() > 0:
+            log.warning("recording %s not available yet, retrying: %s", recording_sid, exc)
+            raise
+        _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)
+        return "failed"
+    except Exception as exc:
+        if _retries_left() > 0:
+            raise
+        _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)
+        raise
+    with transaction(runtime.sessions) as s:
+        done = _transcribed(reading, found.language, (runtime.now() - started).total_seconds())
+        voicemail.record_transcript(
+            s, service.get_ticket(s, number), done, recording_sid=recording_sid, now=runtime.now()
+        )
+    if runtime.settings.delete_twilio_recording:
+        _delete_twilio_copy(runtime, recording_sid, number)
+    return "no speech" if reading.transcript.no_speech else "transcribed"
+
+
+@dataclass
+class _Voicemail:
+    """What the transcription job needs of a voicemail ticket, read before the slow work starts."""
+
+    number: int
+    url: str
+    stored: Path | None
+    language: str
+    prompt: str | None = None
+    prompts: dict[str, str | None] = field(default_factory=dict)
+
+
+def _load_voicemail(runtime: rt.Runtime, recording_sid: str) -> _Voicemail | str:
+    """The voicemail of a recording, or why there is nothing to transcribe."""
+    from transcription.hints import initial_prompt_for, translation_prompt_for
+
     with runtime.sessions() as s:
         ticket = s.scalars(select(Ticket).where(Ticket.recording_sid == recording_sid)).first()
         if ticket is None:
@@ -118,171 +162,83 @@ def transcribe_recording(recording_sid: str) -> str:
             return "no ticket"
         if ticket.transcription_state in (TranscriptionState.DONE.value, TranscriptionState.NO_SPEECH.value):
             with transaction(runtime.sessions) as s2:
-                outbox.complete(s2, key, runtime.now())
+                outbox.complete(s2, f"transcribe:{recording_sid}", runtime.now())
             return "already transcribed"
-        number = ticket.number
-        url = ticket.recording_url or ""
-        stored = Path(ticket.audio_path) if ticket.audio_path else None
-        chosen = ticket.language or "en"
-        prompt = None
-        prompts: dict[str, str | None] = {}
+        found = _Voicemail(
+            number=ticket.number,
+            url=ticket.recording_url or "",
+            stored=Path(ticket.audio_path) if ticket.audio_path else None,
+            language=ticket.language or "en",
+        )
         if ticket.client is not None:
             contacts = [c.name for c in ticket.client.contacts]
-            prompt = initial_prompt_for(ticket.client.name, contacts)
-            prompts = {
-                "en": prompt,
+            found.prompt = initial_prompt_for(ticket.client.name, contacts)
+            found.prompts = {
+                "en": found.prompt,
                 "es": initial_prompt_for(ticket.client.name, contacts, language="es"),
                 "translate": translation_prompt_for(contacts),
             }
-    with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)  # type: ignore[arg-type]
-        t.transcription_attempts = (t.transcription_attempts or 0) + 1
-    try:
-        if stored is None or not stored.exists():
-            stored = download_recording(
-                url,
-                settings.recordings_dir,
-                recording_sid,
-                account_sid=settings.twilio_account_sid,
-                auth_token=settings.twilio_auth_token,
-                max_bytes=settings.recording_max_bytes,
-                api_base_url=settings.twilio_api_base_url,
-                local_media=settings.dev_mode,
-            )
-            with transaction(runtime.sessions) as s:
-                t = service.get_ticket(s, number)  # type: ignore[arg-type]
-                t.audio_path = str(stored)
-                service.audit(
-                    s,
-                    t,
-                    actor=WORKER,
-                    action="audio stored",
-                    now=runtime.now(),
-                    detail={"bytes": stored.stat().st_size},
-                )
-        started = runtime.now()
-        reading = _read_voicemail(runtime, stored, chosen, prompts, prompt)
-        transcript, translation = reading.transcript, reading.translation
-    except terr.TranscriptionError as exc:
-        # Twilio answers 404 for a moment while the media is still being processed: retry that too.
-        retryable = isinstance(exc, (terr.RecordingUnavailableError, terr.RecordingNotFoundError))
-        if retryable and _retries_left() > 0:
-            log.warning("recording %s not available yet, retrying: %s", recording_sid, exc)
-            raise
-        _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)  # type: ignore[arg-type]
-        return "failed"
-    except Exception as exc:
-        if _retries_left() > 0:
-            raise
-        _mark_failed(runtime, number, f"{type(exc).__name__}: {exc}", key)  # type: ignore[arg-type]
-        raise
+    return found
 
+
+def _stored_audio(runtime: rt.Runtime, found: _Voicemail, recording_sid: str) -> Path:
+    """The recording on disk, downloaded (and recorded on the ticket) the first time."""
+    from transcription.download import download_recording
+
+    if found.stored is not None and found.stored.exists():
+        return found.stored
+    settings = runtime.settings
+    stored = download_recording(
+        found.url,
+        settings.recordings_dir,
+        recording_sid,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        max_bytes=settings.recording_max_bytes,
+        api_base_url=settings.twilio_api_base_url,
+        local_media=settings.dev_mode,
+    )
+    with transaction(runtime.sessions) as s:
+        t = service.get_ticket(s, found.number)
+        t.audio_path = str(stored)
+        detail = {"bytes": stored.stat().st_size}
+        service.audit(s, t, actor=WORKER, action="audio stored", now=runtime.now(), detail=detail)
+    return stored
+
+
+def _transcribed(reading: _Reading, call_language: str, seconds: float) -> voicemail.Transcribed:
+    """A reading as the domain records it: its passes, its triage hints, whether to read it again."""
+    from transcription.hints import triage_hints
+    from transcription.pipeline import worth_reading_again
+
+    transcript, translation = reading.transcript, reading.translation
     hints = None
     if not transcript.no_speech:
         hints = triage_hints(transcript.text, language=transcript.language)
         if translation is not None and hints.callback_number is None:
             # The number may survive in the translation where the transcript lost it.
             hints = replace(hints, callback_number=triage_hints(translation.text).callback_number)
-    with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)  # type: ignore[arg-type]
-        t.transcript = transcript.text
-        t.transcript_segments = [asdict(seg) for seg in transcript.segments]
-        t.transcript_language = transcript.language
-        t.transcript_engine = f"{transcript.engine} ({transcript.model})"
-        t.transcript_confidence = round(transcript.confidence, 3)
-        t.transcript_low_confidence = transcript.low_confidence
-        t.audio_seconds = transcript.audio_seconds
-        t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in transcript.missing] or None
-        t.transcript_pass = "first"
-        passes = [_pass_record("first", transcript, language=transcript.language)]
-        t.transcript_translation = translation.text if translation is not None and translation.text else None
-        if translation is not None:
-            passes.append(_pass_record(TRANSLATION_PASS, translation, language="en", source=transcript.language))
-        if reading.note:
-            passes[0]["note"] = reading.note
-            t.transcript_low_confidence = True  # an English model's reading of another language
-        t.transcript_passes = passes
-        t.transcription_error = None
-        t.transcription_state = (
-            TranscriptionState.NO_SPEECH if transcript.no_speech else TranscriptionState.DONE
-        ).value
-        if hints is not None:
-            _apply_hints(t, hints)
-        elapsed = (runtime.now() - started).total_seconds()
-        service.audit(
-            s,
-            t,
-            actor=WORKER,
-            action="transcribed",
-            now=runtime.now(),
-            detail={
-                "state": t.transcription_state,
-                "engine": t.transcript_engine,
-                "confidence": t.transcript_confidence,
-                "audio_seconds": transcript.audio_seconds,
-                "seconds": round(elapsed, 2),
-                "recovered": [[round(a, 2), round(b, 2)] for a, b in transcript.recovered],
-                "missing": t.transcript_missing or [],
-                "language": transcript.language,
-                "call_language": chosen,
-                **reading.audit,
-            },
-        )
-        if translation is not None:
-            service.audit(
-                s,
-                t,
-                actor=WORKER,
-                action="transcript translated",
-                now=runtime.now(),
-                detail={
-                    "from": transcript.language,
-                    "to": "en",
-                    "engine": f"{translation.engine} ({translation.model})",
-                    "translation": t.transcript_translation,
-                    "confidence": round(translation.confidence, 3),
-                    "missing": [[round(a, 2), round(b, 2)] for a, b in translation.missing],
-                },
-            )
-        if reading.note:
-            service.audit(
-                s,
-                t,
-                actor=WORKER,
-                action="transcribed without the multilingual model",
-                now=runtime.now(),
-                detail={"note": reading.note, "call_language": chosen},
-            )
-        _audit_number_check(s, t, "", runtime.now())
-        if t.transcript_missing:
-            service.audit(
-                s,
-                t,
-                actor=WORKER,
-                action="transcript incomplete",
-                now=runtime.now(),
-                detail={"note": missing_note(t.transcript_missing), "missing": t.transcript_missing},
-            )
-        outbox.complete(s, key, runtime.now())
+    passes = [_pass_record(voicemail.FIRST_PASS, transcript, language=transcript.language)]
+    if translation is not None:
+        passes.append(_pass_record(TRANSLATION_PASS, translation, language="en", source=transcript.language))
+    if reading.note:
+        passes[0]["note"] = reading.note
+    return voicemail.Transcribed(
+        transcript=transcript,
+        translation=translation,
+        passes=passes,
+        hints=hints,
+        call_language=call_language,
+        seconds=seconds,
+        note=reading.note,
+        audit=reading.audit,
         # A number to read again, speech left out or a doubtful reading (English readings: the number
         # prompt is English): the second pass reads it again with a beam search.
-        if transcript.language == "en" and not reading.note and worth_reading_again(transcript):
-            payload = {"recording_sid": recording_sid}
-            outbox.post(s, outbox.REFINE, f"refine:{recording_sid}", payload, runtime.now())
-        if t.priority == Priority.P1.value:
-            outbox.post(s, outbox.TRANSCRIPT_READY, f"transcript-ready:{t.number}", {"ticket": t.number}, runtime.now())
-        # Follow-ups go to Redis as soon as this commits, not on the sweeper's next pass.
-        written = claim_written(s, runtime.now())
-        s.flush()
-        follow_ups = [(m.id, m.kind, m.key, m.payload) for m in written]
-    if follow_ups:
-        enqueue_claimed(runtime, follow_ups)
-    if settings.delete_twilio_recording:
-        _delete_twilio_copy(runtime, recording_sid, number)  # type: ignore[arg-type]
-    return "no speech" if transcript.no_speech else "transcribed"
+        read_again=transcript.language == "en" and not reading.note and worth_reading_again(transcript),
+    )
 
 
-TRANSLATION_PASS = "translation"
+TRANSLATION_PASS = voicemail.TRANSLATION_PASS
 
 
 @dataclass
@@ -345,20 +301,6 @@ def _language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, code)
 
 
-def _apply_hints(t: Ticket, hints: Any) -> None:
-    """Put a transcript's triage hints on the ticket (and its summary line)."""
-    t.hints = {
-        "summary": hints.summary,
-        "callback_number": phone.normalize(hints.callback_number) or hints.callback_number,
-        "caller_name": hints.caller.name,
-        "organisation": hints.caller.organisation,
-        "suggested_priority": hints.priority,
-        "cues": list(hints.cues),
-    }
-    if hints.summary:
-        t.summary = hints.summary[:200]
-
-
 def refine_transcript(recording_sid: str) -> str:
     """Read a transcribed voicemail again with the number prompt (the second pass) and show that
     reading where the pipeline keeps it; both passes stay on the ticket. A transcript the
@@ -370,10 +312,10 @@ def refine_transcript(recording_sid: str) -> str:
     key = f"refine:{recording_sid}"
     with runtime.sessions() as s:
         ticket = s.scalars(select(Ticket).where(Ticket.recording_sid == recording_sid)).first()
-        first = _first_pass(ticket)
+        first = voicemail.first_pass(ticket)
         if ticket is None or first is None or not ticket.audio_path or not Path(ticket.audio_path).exists():
             reason = "nothing to refine"
-        elif _hand_corrected(ticket, first):
+        elif voicemail.hand_corrected(ticket, first):
             reason = "corrected by hand"
         else:
             reason = None
@@ -390,104 +332,26 @@ def refine_transcript(recording_sid: str) -> str:
     second = read_again(_refine_engine(runtime), stored, shown, initial_prompt=prompt)
     with transaction(runtime.sessions) as s:
         t = service.get_ticket(s, number)
-        first = _first_pass(t)
-        if second is None or first is None or _hand_corrected(t, first):
+        first = voicemail.first_pass(t)
+        if second is None or first is None or voicemail.hand_corrected(t, first):
             outbox.complete(s, key, runtime.now())
             return "kept the first pass" if second is None else "corrected by hand"
-        # Both readings stay on the ticket, shown or not: where they hear a number differently the
-        # console says which number to check against the recording.
-        noted = ticket_number_note(t.transcript, t.transcript_pass, t.transcript_passes)
-        t.transcript_passes = [*(t.transcript_passes or []), _pass_record(NUMBER_PASS, second)]
-        kept = not replaces(shown, second)
-        seconds = round((runtime.now() - started).total_seconds(), 2)
-        if kept:
-            follow_ups = _number_check_changed(s, t, noted, runtime.now())
-            service.audit(
-                s,
-                t,
-                actor=WORKER,
-                action="transcript read again (first pass kept)",
-                now=runtime.now(),
-                detail={"pass": NUMBER_PASS, "text": second.text, "seconds": seconds},
-            )
-        else:
-            t.transcript = second.text
-            t.transcript_segments = [asdict(seg) for seg in second.segments]
-            t.transcript_confidence = round(second.confidence, 3)
-            t.transcript_low_confidence = second.low_confidence
-            t.transcript_missing = [[round(a, 2), round(b, 2)] for a, b in second.missing] or None
-            t.transcript_pass = NUMBER_PASS
-            t.transcription_state = TranscriptionState.DONE.value  # also where the first pass heard nothing
-            before = (t.hints or {}).get("callback_number")
-            _apply_hints(t, triage_hints(second.text))
-            follow_ups = _number_check_changed(s, t, noted, runtime.now())
-            service.audit(
-                s,
-                t,
-                actor=WORKER,
-                action="transcript refined (numbers)",
-                now=runtime.now(),
-                detail={
-                    "pass": NUMBER_PASS,
-                    "first": first.get("text"),
-                    "callback_number": {"before": before, "after": t.hints["callback_number"]},
-                    "seconds": seconds,
-                },
-            )
+        better = replaces(shown, second)
+        voicemail.record_second_reading(
+            s,
+            t,
+            second,
+            record=_pass_record(NUMBER_PASS, second),
+            shown=better,
+            hints=triage_hints(second.text) if better else None,
+            seconds=round((runtime.now() - started).total_seconds(), 2),
+            now=runtime.now(),
+        )
         outbox.complete(s, key, runtime.now())
-    if follow_ups:
-        enqueue_claimed(runtime, follow_ups)
-    return "kept the first pass" if kept else "refined"
+    return "refined" if better else "kept the first pass"
 
 
-NUMBER_PASS = "numbers"
-
-
-def _number_check_changed(s: Any, t: Ticket, before: str, now: datetime) -> list[tuple[int, str, str, dict[str, Any]]]:
-    """Where the ticket's numbers to check changed from ``before``: say so in its history and, for a P1,
-    tell the people paged (an outbox message). Returns the follow-up messages to enqueue once committed."""
-    if not _audit_number_check(s, t, before, now) or t.priority != Priority.P1.value:
-        return []
-    outbox.post(s, outbox.NUMBERS_TO_CHECK, f"{outbox.NUMBERS_TO_CHECK}:{t.number}", {"ticket": t.number}, now)
-    written = claim_written(s, now)
-    s.flush()
-    return [(m.id, m.kind, m.key, m.payload) for m in written]
-
-
-def _audit_number_check(s: Any, t: Ticket, before: str, now: datetime) -> bool:
-    """Record the ticket's numbers to check in its history where they differ from ``before``; True if so."""
-    check = ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
-    if check is None or check.note == before:
-        return False
-    log.info("ticket %s: numbers to check against the recording: %s", t.number, check.note)
-    service.audit(
-        s,
-        t,
-        actor=WORKER,
-        action="numbers to check",
-        now=now,
-        detail={"note": check.note, "unsure": [list(u) for u in check.unsure], "heard": list(check.heard)},
-    )
-    return True
-
-
-def _first_pass(ticket: Ticket | None) -> dict[str, Any] | None:
-    """The first pass a ticket keeps, while it is the pass shown (else None: nothing to refine)."""
-    if ticket is None or ticket.transcript_pass != "first":
-        return None
-    if (ticket.transcript_language or "en") != "en":
-        return None  # the number prompt is English: a Spanish reading stays as it is
-    done = ticket.transcription_state == TranscriptionState.DONE.value
-    # "No speech" although the voice activity detector found some: the second reading may hear it.
-    unheard = ticket.transcription_state == TranscriptionState.NO_SPEECH.value and bool(ticket.transcript_missing)
-    if not (done or unheard):
-        return None
-    return next((p for p in ticket.transcript_passes or () if p.get("pass") == "first"), None)
-
-
-def _hand_corrected(ticket: Ticket, first: dict[str, Any]) -> bool:
-    """True where the transcript shown is no longer the first pass's own text (a coordinator changed it)."""
-    return (ticket.transcript or "").strip() != (first.get("text") or "").strip()
+NUMBER_PASS = voicemail.NUMBER_PASS
 
 
 def _transcript_of(ticket: Ticket) -> Any:

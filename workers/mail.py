@@ -116,7 +116,6 @@ def ingest_mail(inbound: int) -> str:
                 s, inbound, settings=runtime.settings, policy=runtime.policy, now=runtime.now(), parser=box.parse
             )
             outbox.complete(s, key, runtime.now())
-            written = bool(outbox.written(s))
     except (SQLAlchemyError, OSError):
         _forget_attempt(runtime, inbound, me)
         raise  # the database or the disk: RQ tries again with backoff
@@ -128,11 +127,7 @@ def ingest_mail(inbound: int) -> str:
     except BaseException:  # SystemExit of a worker told to stop at once
         _forget_attempt(runtime, inbound, me)
         raise
-    if written and runtime.settings.dispatch_after_response:
-        from runtime.dispatch import dispatcher_for
-
-        dispatcher_for(runtime).kick()  # the "new ticket created" notice goes out now, not at the next sweep
-    return result
+    return result  # the "new ticket created" notice goes to Redis once this job succeeded (its callback)
 
 
 def _forget_attempt(runtime: rt.Runtime, inbound: int, me: str) -> None:

@@ -50,7 +50,7 @@ def send_sign_in_link(link: int | None = None, request: int | None = None) -> st
     """
     runtime = rt.current()
     settings = runtime.settings
-    key = f"{portal.PORTAL_LINK}:request:{request}" if request is not None else f"{portal.PORTAL_LINK}:{link}"
+    key = f"{outbox.PORTAL_LINK}:request:{request}" if request is not None else f"{outbox.PORTAL_LINK}:{link}"
     if request is not None:
         with transaction(runtime.sessions) as s:
             link = portal.link_for_request(s, request, lifetime=timedelta(minutes=settings.portal_link_minutes))

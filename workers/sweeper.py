@@ -22,11 +22,11 @@ from rq.scheduler import RQScheduler
 from sqlalchemy import select, update
 
 import runtime as rt
-from runtime.dispatch import dispatch_pending, job_id_for
 from runtime.heartbeat import is_alive
 from runtime.logs import configure
 from ticketing import lifecycle
 from ticketing.models import OutboxMessage
+from workers.dispatch import dispatch_pending, job_id_for
 from workers.retention import purge_expired
 
 log = logging.getLogger(__name__)

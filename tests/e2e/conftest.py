@@ -15,10 +15,10 @@ from werkzeug.serving import make_server
 import runtime as rt
 from ivr.simulate import MediaServer, TwilioSimulator
 from runtime import Runtime, build_runtime
-from runtime.dispatch import dispatch_pending
 from settings import Settings
 from tests.conftest import FixedClock
 from web.app import create_app
+from workers.dispatch import dispatch_pending
 
 PUBLIC = "https://support.example.com"  # what Twilio calls; the test server sits "behind a proxy"
 

@@ -619,7 +619,7 @@ def test_the_web_process_hands_the_jobs_it_claimed_to_redis_right_after_answerin
     # claimed in the webhook's own transaction: one attempt each, nothing left for a claiming pass
     assert sorted(m.key for m in messages) == sorted(k.replace("-", ":", 1) for k in expected)
     assert all(m.dispatched_at is not None and m.attempts == 1 for m in messages)
-    from runtime.dispatch import dispatch_pending
+    from workers.dispatch import dispatch_pending
 
     assert dispatch_pending(live.runtime) == 0
     assert queued(live) == expected

@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 import runtime as rt
 from ivr.simulate import MediaServer, new_sid
 from runtime import Runtime, build_runtime
-from runtime.dispatch import dispatch_pending
 from settings import Settings
 from tests.conftest import FixedClock
 from ticketing import lifecycle, voicemail
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, Client, Contact, OutboxMessage, Ticket
+from workers.dispatch import dispatch_pending
 from workers.sweeper import requeue_lost, sweep_once
 
 TEXT = (

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 import runtime as rt
 from inbox.limits import MailLimits, check_headers
 from inbox.parse import parse
-from runtime.dispatch import dispatch_pending
 from runtime.heartbeat import alive_key
 from testing import hostile_mail as hostile
 from tests.mail import fixtures
@@ -24,6 +23,7 @@ from tests.mail.test_webhooks import KEY, mailgun_form
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailAttachment, Ticket
 from web.app import create_app
+from workers.dispatch import dispatch_pending
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from tests.mail import fixtures
 from tests.mail.conftest import Desk
 from ticketing.db import transaction
 from ticketing.models import InboundMail, MailboxCursor, Ticket
+from workers import mail_poller
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def deliver(url: str, *raws: bytes) -> None:
 def poll(desk: Desk) -> int:
     client, target, selected = imap.connect(desk.runtime.settings)
     with client:
-        return imap.poll_once(desk.runtime, client, target, selected)
+        return mail_poller.poll_once(desk.runtime, client, target, selected)
 
 
 def test_the_poller_tickets_every_message_once_and_never_marks_them_read(desk: Desk, mailbox: str) -> None:
@@ -95,7 +96,7 @@ def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(desk: Desk,
 
 def test_the_poller_process_picks_up_new_mail_by_idle(desk: Desk, mailbox: str) -> None:
     stop = threading.Event()
-    worker = threading.Thread(target=imap.run, args=(desk.runtime.settings, stop), daemon=True)
+    worker = threading.Thread(target=mail_poller.run, args=(desk.runtime.settings, stop), daemon=True)
     worker.start()
     try:
         time.sleep(1.0)  # connected and idling

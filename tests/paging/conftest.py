@@ -21,12 +21,12 @@ from werkzeug.serving import make_server
 import runtime as rt
 from ivr.simulate import CallPlan, CallResult, TwilioSimulator, new_sid
 from runtime import Runtime, build_runtime
-from runtime.dispatch import dispatch_pending
 from settings import Settings
 from testing.twilio_server import RecordedRequest, TwilioTestServer
 from tests.conftest import FixedClock
 from ticketing.models import AuditEntry, Base, Escalation, Page, Ticket
 from web.app import create_app
+from workers.dispatch import dispatch_pending
 from workers.paging import sweep_escalations
 
 PUBLIC = "https://support.example.com"

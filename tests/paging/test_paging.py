@@ -209,7 +209,7 @@ def test_a_worker_killed_between_steps_delays_but_neither_loses_nor_duplicates_t
 
 
 def test_a_page_job_lost_before_it_ran_is_started_by_the_sweeper(desk: Desk, clock: FixedClock) -> None:
-    from runtime.dispatch import dispatch_pending
+    from workers.dispatch import dispatch_pending
 
     clock.set(AFTER_HOURS)
     number = desk.ticket_of(desk.p1_call())

@@ -97,7 +97,7 @@ def run_link_jobs(runtime: Runtime) -> list[str]:
     from sqlalchemy import select
 
     from ticketing.models import OutboxMessage
-    from ticketing.portal import PORTAL_LINK
+    from ticketing.outbox import PORTAL_LINK
     from workers.portal import send_sign_in_link
 
     with runtime.sessions() as s:

@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 import runtime as rt
 from runtime import Runtime
-from runtime.dispatch import dispatch_pending
 from tests.conftest import SmtpInbox
 from tests.portal.conftest import LINK, seed_directory
 from ticketing.models import OutboxMessage, Ticket
+from workers.dispatch import dispatch_pending
 
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 PNG = bytes.fromhex(

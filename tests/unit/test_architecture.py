@@ -79,7 +79,7 @@ LAYERS: dict[str, set[str]] = {
     "web": {"ivr", "workers", "inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
     "ivr": {"workers", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
     "workers": {"inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
-    "inbox": {"runtime", "providers", "settings", "ticketing", "languages"},
+    "inbox": {"providers", "settings", "ticketing", "languages"},  # the IMAP poller process lives in workers/
     "transcription": {"settings", "ticketing", "languages"},
     "providers": {"settings", "ticketing", "languages"},
     "runtime": {"settings", "ticketing", "languages"},

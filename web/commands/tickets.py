@@ -163,8 +163,8 @@ def mail_deliverable(number: str, actor: str) -> None:
 @click.option("--by", "actor", default="coordinator", show_default=True)
 def retry_transcription(number: str, actor: str) -> None:
     """Transcribe a ticket's recording again: a failed one, or one pending without progress (ticketing.voicemail)."""
-    from runtime.dispatch import dispatch_pending
     from ticketing import voicemail
+    from workers.dispatch import dispatch_pending
 
     rt = _runtime()
     try:
@@ -186,7 +186,7 @@ def retry_transcription(number: str, actor: str) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def mail_in(path: Path) -> None:
     """Feed a raw message (.eml) to the email intake, as a provider webhook or the IMAP poller would."""
-    from runtime.dispatch import dispatch_pending
+    from workers.dispatch import dispatch_pending
 
     rt = _runtime()
     settings = rt.settings

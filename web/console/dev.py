@@ -9,7 +9,8 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from inbox import intake
 from ticketing.db import transaction
 from web.console.auth import blueprint, rt
-from web.console.shared import _dispatch_after_response, _sentence, _text
+from web.console.shared import _sentence, _text
+from workers.dispatch import hand_off_after_response
 
 
 @blueprint.get("/dev/outbox")
@@ -80,7 +81,7 @@ def dev_mail_in() -> Response | tuple[str, int]:
         "ok",
     )
     response = redirect(url_for("console.dev_mail_in"), code=303)
-    _dispatch_after_response(response, runtime)  # the parsing job goes to the worker now
+    hand_off_after_response(response, runtime)  # the parsing job goes to the worker now
     return response
 
 

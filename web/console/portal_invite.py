@@ -35,8 +35,8 @@ def contacts() -> str:
 @role_required(*TRIAGE)
 def portal_invite(contact_id: int) -> Response:
     """Email the contact a single-use sign-in link to the client portal (the same link as asking for one)."""
-    from runtime.dispatch import dispatcher_for
     from web.portal.auth import link_limits
+    from workers.dispatch import hand_off_after_response
 
     runtime = rt()
     back = safe_next(request.form.get("next") or url_for("console.contacts"))
@@ -56,8 +56,7 @@ def portal_invite(contact_id: int) -> Response:
         "ok",
     )
     response = redirect(back, code=303)
-    if runtime.settings.dispatch_after_response:
-        response.call_on_close(dispatcher_for(runtime).kick)
+    hand_off_after_response(response, runtime)
     return response
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flask import Response, abort
+from flask import abort
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
@@ -97,10 +97,3 @@ def _sentence(exc: Exception) -> str:
         text = f"unknown {text}"
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from runtime.dispatch import dispatcher_for
-
-    if runtime.settings.dispatch_after_response:
-        response.call_on_close(dispatcher_for(runtime).kick)

@@ -30,7 +30,6 @@ from web.console.shared import (
     TRIAGE,
     ActionContext,
     _assignee_names,
-    _dispatch_after_response,
     _oncall,
     _sentence,
     _text,
@@ -38,6 +37,7 @@ from web.console.shared import (
     action,
     recording_file,
 )
+from workers.dispatch import hand_off_after_response
 
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".m4a": "audio/mp4"}
 
@@ -328,7 +328,7 @@ def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
         return render_ticket(number, error=_sentence(exc), status=400)
     flash(message, "ok")
     response = redirect(url_for("console.ticket", number=number), code=303)
-    _dispatch_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
+    hand_off_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
     if name in ("page-again", "escalate-now"):
         _run_paging_step_after_response(response, runtime, number)
     return response

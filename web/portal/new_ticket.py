@@ -20,7 +20,7 @@ from ticketing.triage import QUESTIONS, Affected, TriageAnswers, parse_answers, 
 from web.portal import present
 from web.portal.auth import blueprint, viewer
 from web.portal.files import _files_chosen, _removing_on_failure, _store_files, _uploads, _with_files_note
-from web.portal.tickets import _dispatch_after_response
+from workers.dispatch import hand_off_after_response
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def new_ticket() -> Response | tuple[str, int]:
                 number, files_failed = _submit(runtime, answers)
                 done = f"submitted-files-{files_failed.replace(' ', '-')}" if files_failed else "submitted"
                 response = redirect(url_for("portal.ticket", number=number, done=done), code=303)
-                _dispatch_after_response(response, runtime)
+                hand_off_after_response(response, runtime)
                 return response
         except (DomainError, ValueError) as exc:
             error = _with_files_note(str(exc))

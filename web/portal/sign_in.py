@@ -9,7 +9,7 @@ from ticketing import portal
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidTransition
 from web.portal.auth import ENDED, _current_session, blueprint, cookie_name, link_limits
-from web.portal.tickets import _dispatch_after_response
+from workers.dispatch import hand_off_after_response
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -41,7 +41,7 @@ def sign_in() -> Response | str | tuple[str, int]:
             "portal/link_sent.html", email=portal.normalize_email(email), minutes=runtime.settings.portal_link_minutes
         )
     )
-    _dispatch_after_response(response, runtime)
+    hand_off_after_response(response, runtime)
     return response
 
 

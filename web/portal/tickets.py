@@ -11,7 +11,6 @@ from pathlib import Path
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from runtime import Runtime
 from runtime.web import rt
 from ticketing import conversation, portal, service
 from ticketing.db import transaction
@@ -143,10 +142,3 @@ def _act(number: int, what: str) -> Response | tuple[str, int]:
         return render_ticket(number, error=_with_files_note(str(exc)), status=400, reply=text)
     done = f"{what}-files-{files_failed.replace(' ', '-')}" if files_failed else what
     return redirect(url_for("portal.ticket", number=number, done=done), code=303)
-
-
-def _dispatch_after_response(response: Response, runtime: Runtime) -> None:
-    from runtime.dispatch import dispatcher_for
-
-    if runtime.settings.dispatch_after_response:
-        response.call_on_close(dispatcher_for(runtime).kick)

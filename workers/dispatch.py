@@ -1,38 +1,29 @@
-"""Hand outbox messages to RQ: right after a webhook answers, and from the sweeper."""
+"""Hand outbox messages to RQ, each to its job in ``workers.table``: right after a response, after a job, and from the sweeper."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Callback, Job
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+import runtime as rt
 from runtime import Runtime
 from settings import Settings
 from ticketing import outbox
 from ticketing.models import OutboxMessage
-from ticketing.portal import PORTAL_LINK
+from workers.table import job_for
+
+if TYPE_CHECKING:
+    from flask import Response
 
 log = logging.getLogger(__name__)
-
-# kind -> job function
-JOBS: dict[str, str] = {
-    outbox.TRANSCRIBE: "workers.jobs.transcribe_recording",
-    outbox.CONFIRM: "workers.jobs.send_confirmation",
-    outbox.PAGE: "workers.jobs.page_on_call",
-    outbox.TRANSCRIPT_READY: "workers.jobs.transcript_ready",
-    outbox.NUMBERS_TO_CHECK: "workers.jobs.numbers_to_check",
-    outbox.REFINE: "workers.jobs.refine_transcript",
-    PORTAL_LINK: "workers.portal.send_sign_in_link",
-    outbox.NOTIFY: "workers.mail.notify_ticket_event",
-    outbox.DELIVER: "workers.mail.deliver_message",
-    outbox.MAIL_IN: "workers.mail.ingest_mail",
-}
 
 
 def job_timeout(kind: str, settings: Settings) -> int:
@@ -84,13 +75,18 @@ def claim_written(session: Session, now: datetime) -> list[OutboxMessage]:
     return messages
 
 
+def claim_for_response(session: Session, runtime: Runtime) -> list[OutboxMessage]:
+    """``claim_written`` when this process hands messages over after its response (else the sweeper does)."""
+    return claim_written(session, runtime.now()) if runtime.settings.dispatch_after_response else []
+
+
 def enqueue_claimed(runtime: Runtime, claimed: list[Claimed]) -> int:
     """Hand claimed messages to RQ in one pipeline; on a Redis error, release them for the sweeper."""
     if not claimed:
         return 0
     jobs = [
         Queue.prepare_data(
-            JOBS[kind],
+            job_for(kind).function,
             kwargs=payload,
             job_id=job_id_for(key),
             timeout=job_timeout(kind, runtime.settings),
@@ -100,13 +96,15 @@ def enqueue_claimed(runtime: Runtime, claimed: list[Claimed]) -> int:
             retry=Retry(
                 max=len(runtime.settings.job_retry_intervals), interval=list(runtime.settings.job_retry_intervals)
             ),
+            on_success=Callback(hand_off_follow_ups),
         )
         for _row_id, kind, key, payload in claimed
     ]
+    queues = [job_for(kind).queue for _row_id, kind, _key, _payload in claimed]
     try:
-        # One Redis pipeline per queue: pages on the paging queue, the rest on the main one.
+        # One Redis pipeline per queue: pages on the paging queue, second readings on theirs, the rest on the main one.
         for queue in runtime.queues():
-            batch = [job for job in jobs if runtime.queue_for(str(job.func)).name == queue.name]
+            batch = [job for job, name in zip(jobs, queues, strict=True) if name == queue.name]
             if batch:
                 queue.enqueue_many(batch)
     except (RedisError, OSError) as exc:
@@ -195,3 +193,27 @@ def dispatcher_for(runtime: Runtime) -> Dispatcher:
 def job_id_for(key: str) -> str:
     """The RQ job id of an outbox key (one job per key)."""
     return key.replace(":", "-")
+
+
+def hand_off_follow_ups(job: Job, connection: object, result: object) -> None:
+    """RQ success callback: the messages a job recorded (a page's follow-up, a second reading, a notice) go to
+    Redis as soon as it committed, not at the sweeper's next pass. Never fails the job: the sweeper retries."""
+    try:
+        dispatch_pending(rt.current(), limit=50)
+    except Exception:  # noqa: BLE001 - the job itself succeeded; its follow-ups stay in the outbox for the sweeper
+        log.exception("follow-ups of job %s not handed to Redis", job.id)
+
+
+def hand_off_after_response(response: Response, runtime: Runtime, claimed: list[OutboxMessage] | None = None) -> None:
+    """Once the client has the answer, this process hands outbox messages to Redis (one background thread).
+
+    ``claimed``: the messages the request claimed in its own transaction (``claim_written``); without them,
+    a pass over whatever is undispatched. Off when ``DISPATCH_AFTER_RESPONSE`` is false (the sweeper does it).
+    """
+    if not runtime.settings.dispatch_after_response:
+        return
+    dispatcher = dispatcher_for(runtime)
+    if claimed is None:
+        response.call_on_close(dispatcher.kick)
+    else:
+        response.call_on_close(lambda: dispatcher.send(claimed))  # with none claimed: only a refused backlog
