@@ -80,7 +80,9 @@ def job_error(job: Job | None) -> str | None:
     """The last line of a failed job's traceback (``NoticeConfigError: templates.reply: ...``), if RQ kept it."""
     if job is None:
         return None
-    lines = [line.strip() for line in (job.exc_info or "").splitlines() if line.strip()]
+    result = job.latest_result()
+    failed = result is not None and result.type == result.Type.FAILED
+    lines = [line.strip() for line in ((result.exc_string if failed else None) or "").splitlines() if line.strip()]
     return lines[-1][:500] if lines else None
 
 
