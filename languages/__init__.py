@@ -2,7 +2,7 @@
 
 English is the source language: every prompt is written in English in the code, wrapped in ``_()``, and
 ``languages/<code>.po`` gives its translation. ``make messages`` extracts the prompts into
-``languages/messages.pot`` and updates each catalogue (Babel); ``tests/unit/test_languages.py`` fails when a
+``languages/messages.pot`` and updates each catalogue (Babel); ``tests/test_languages.py`` fails when a
 prompt has no translation, is marked fuzzy, or loses a ``{placeholder}``.
 
 Catalogues are compiled in memory when first used, so there is no build step and no binary in the tree.

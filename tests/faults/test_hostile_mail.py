@@ -23,7 +23,7 @@ from sqlalchemy import select
 from testing import hostile_mail as hostile
 from testing.stack import Stack, wait_until
 from tests.faults.conftest import MAILGUN_KEY
-from tests.mail import fixtures
+from tests.inbox import fixtures
 from ticketing.models import InboundMail
 
 CAP_MIB = 768
