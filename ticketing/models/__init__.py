@@ -1,38 +1,49 @@
-"""The tables, by subject; every model is importable from here."""
+"""The tables, by subject: base (the declarative base, column type, enumerations), tickets, paging, accounts, mail.
 
-from ticketing.models.tickets import (
-    OPEN_STATUSES,
+Every model is importable from here: ``from ticketing.models import Ticket``.
+"""
+
+from ticketing.models.accounts import (
     ApiToken,
-    AuditEntry,
-    Base,
-    CallEvent,
-    Client,
     ConsoleSession,
-    Contact,
-    Escalation,
-    EscalationJoin,
-    ExceptionalEvent,
-    Heartbeat,
-    InboundMail,
-    MailAddress,
-    MailAttachment,
-    MailboxCursor,
-    Milestone,
-    OutboxMessage,
-    Page,
     PortalLink,
     PortalSession,
     PortalSignInEvent,
     SignInFailure,
-    SlaPause,
+    User,
+)
+from ticketing.models.base import (
+    OPEN_STATUSES,
+    Base,
     Source,
     Status,
+    TranscriptionState,
+    UTCDateTime,
+)
+from ticketing.models.mail import (
+    InboundMail,
+    MailAddress,
+    MailAttachment,
+    MailboxCursor,
+    TicketMessage,
+)
+from ticketing.models.paging import (
+    Escalation,
+    EscalationJoin,
+    Page,
+)
+from ticketing.models.tickets import (
+    AuditEntry,
+    CallEvent,
+    Client,
+    Contact,
+    ExceptionalEvent,
+    Heartbeat,
+    Milestone,
+    OutboxMessage,
+    SlaPause,
     Ticket,
     TicketAttachment,
-    TicketMessage,
-    TranscriptionState,
-    User,
-    UTCDateTime,
 )
 
 __all__ = [
