@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from ticketing import outbox, service
+from ticketing import audit as audit_log
+from ticketing import outbox
 from ticketing.calendar import BusinessCalendar
 from ticketing.errors import InvalidTransition
 from ticketing.models import Escalation, OutboxMessage, Page, Status, Ticket
@@ -80,7 +81,7 @@ def audit(
     session: Session, ticket: Ticket, *, action: str, now: datetime, detail: dict[str, Any], reason: str | None = None
 ) -> None:
     """An entry in the ticket's audit log by paging itself (not by a person)."""
-    service.audit(session, ticket, actor=ACTOR, action=action, now=now, detail=detail, reason=reason)
+    audit_log.audit(session, ticket, actor=ACTOR, action=action, now=now, detail=detail, reason=reason)
 
 
 def lock_ticket(session: Session, ticket_id: int) -> None:
@@ -456,7 +457,7 @@ def page_again(session: Session, ticket: Ticket, *, by: str, now: datetime) -> E
     session.refresh(escalation)
     if escalation.repeat_until is not None and escalation.repeat_until < now + timedelta(hours=1):
         escalation.repeat_until = now + timedelta(hours=1)  # a restart by hand gets at least another hour
-    service.audit(session, ticket, actor=by, action="page again", now=now, detail={"cycle": escalation.cycle + 1})
+    audit_log.audit(session, ticket, actor=by, action="page again", now=now, detail={"cycle": escalation.cycle + 1})
     return escalation
 
 
@@ -467,7 +468,7 @@ def escalate_now(session: Session, ticket: Ticket, *, by: str, now: datetime) ->
     if escalation is None or escalation.state != PAGING or escalation.acknowledged_at is not None:
         raise InvalidTransition(f"ticket {ticket.number} has no escalation step to come (restart it: page again)")
     escalation.next_due_at = now
-    service.audit(
+    audit_log.audit(
         session, ticket, actor=by, action="escalated now", now=now, detail={"position": escalation.next_position}
     )
     return escalation
