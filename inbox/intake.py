@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from inbox.limits import MailLimits, MessageOverLimit, check_headers
 from inbox.parse import ParsedMail, UnparsableMessage, dedupe_key, parse
 from settings import Settings
-from ticketing import conversation, mailrules, outbox, service
+from ticketing import audit, conversation, lifecycle, mailrules, outbox
 from ticketing.models import InboundMail, MailAttachment, Source, Ticket, TicketMessage
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
@@ -343,7 +343,7 @@ def _new_ticket(
     elif unknown:
         why = "unknown sender"
     description = f"Email from {who}" + "".join(notes) + f":\n\n{mail.text}"
-    ticket = service.open_ticket(
+    ticket = lifecycle.open_ticket(
         session,
         policy=policy,
         now=now,
@@ -360,7 +360,7 @@ def _new_ticket(
         requester_email=mail.sender if contact is None and not machine and "@" in mail.sender else None,
     )
     _land(session, ticket, mail, row, settings, policy, now)
-    service.notify_client(session, ticket, "created", now)
+    lifecycle.notify_client(session, ticket, "created", now)
     row.ticket_id = ticket.id
     row.state = "ticketed"
     row.outcome = f"new ticket #{ticket.number}" + (f": {why}" if mentioned is not None else "")
@@ -407,7 +407,7 @@ def _bounce(session: Session, row: InboundMail, mail: ParsedMail, now: datetime)
         conversation.mark_bouncing(session, address, why or "delivery failed", now)
     original.state = "bounced"
     original.error = "; ".join(f"{a}: {w}" for a, w in failed)[:2000] or "delivery failed"
-    service.audit(
+    audit.audit(
         session,
         original.ticket,
         actor=SYSTEM,

@@ -25,7 +25,7 @@ from providers.twilio_rest import page_url
 from providers.twilio_status import Callback, answer, delivery_report, dial_answered
 from runtime.web import rt
 from settings import Settings
-from ticketing import paging, phone, service
+from ticketing import audit, paging, phone
 from ticketing.db import transaction
 from ticketing.errors import InvalidTransition
 from ticketing.models import Page
@@ -241,7 +241,7 @@ def connected() -> Response:
         paging.lock_ticket(s, ticket.id)
         caller = ticket.caller_number
         reached = dial_answered(status)
-        service.audit(
+        audit.audit(
             s,
             ticket,
             actor=page.person_name,

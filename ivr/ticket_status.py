@@ -14,7 +14,7 @@ from ivr.security import twilio_only
 from ivr.webhooks import twiml_response
 from runtime import Runtime
 from runtime.web import rt
-from ticketing import phone, service
+from ticketing import lifecycle, milestones, phone
 from ticketing.errors import UnknownTicket
 from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS
@@ -33,7 +33,7 @@ def ticket_status() -> Response:
     if digits.isdigit():
         with runtime.sessions() as s:
             try:
-                t = service.get_ticket(s, digits)
+                t = lifecycle.get_ticket(s, digits)
             except UnknownTicket:
                 t = None
             if t is not None and _same_client(s, t, caller()):
@@ -68,7 +68,7 @@ def _status_misses(sid: str) -> int:
 def _same_client(session: Any, ticket: Ticket, number: str | None) -> bool:
     if number is None:
         return False
-    client, _contact = service.find_caller(session, number)
+    client, _contact = lifecycle.find_caller(session, number)
     if client is not None:
         return ticket.client_id == client.id
     return ticket.caller_number == number
@@ -98,7 +98,7 @@ def _status_text(t: Ticket, runtime: Runtime) -> str:
         status=status,
         priority=prio,
     )
-    nxt = service.next_milestone(t)
+    nxt = milestones.next_milestone(t)
     if t.status in ("resolved", "closed"):
         return text
     if t.paused_at is not None:

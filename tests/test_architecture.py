@@ -25,6 +25,7 @@ PURE = [
     "ticketing.text",
     "ticketing.paging.states",
     "ticketing.paging.texts",
+    "ticketing.paging.rules",
 ]
 FRAMEWORKS = ["flask", "sqlalchemy", "twilio", "rq", "redis", "whisper", "faster_whisper", "requests", "torch"]
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from ticketing import conversation, outbox, service, voicemail
+from ticketing import audit, conversation, lifecycle, outbox, voicemail
 from ticketing.db import serialize_on
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import (
@@ -389,7 +389,7 @@ def tickets_for(session: Session, viewer: PortalViewer) -> Sequence[Ticket]:
 def ticket_for(session: Session, viewer: PortalViewer, number: int | str, *, for_update: bool = False) -> Ticket:
     """The ticket with this number if the contact may see it; UnknownTicket otherwise (never 'forbidden')."""
     try:
-        ticket = service.get_ticket(session, number, for_update=for_update)
+        ticket = lifecycle.get_ticket(session, number, for_update=for_update)
     except UnknownTicket:
         raise UnknownTicket(f"no ticket {number}") from None
     if not visible(ticket, viewer):
@@ -423,7 +423,7 @@ def submit_portal_ticket(
     if contact is None:
         raise InvalidInput("Your contact record is no longer in the directory.")
     critical = result.priority == Priority.P1
-    ticket = service.open_ticket(
+    ticket = lifecycle.open_ticket(
         session,
         policy=policy,
         now=now,
@@ -440,7 +440,7 @@ def submit_portal_ticket(
     )
     ticket.client = contact.client
     ticket.contact = contact
-    service.audit(
+    audit.audit(
         session,
         ticket,
         actor=f"{contact.name} (portal)",
@@ -514,7 +514,7 @@ def confirm_resolved(
     """ "This is resolved": the client confirms a resolved ticket, which closes it."""
     if ticket.status != Status.RESOLVED.value:
         raise InvalidTransition("Only a resolved ticket can be confirmed.")
-    service.set_status(
+    lifecycle.set_status(
         session,
         ticket,
         Status.CLOSED,
@@ -532,7 +532,7 @@ def still_broken(
     if ticket.status != Status.RESOLVED.value:
         raise InvalidTransition("Only a resolved ticket can be reopened.")
     body = _reply_body(text)
-    service.set_status(
+    lifecycle.set_status(
         session,
         ticket,
         Status.IN_PROGRESS,
@@ -571,7 +571,7 @@ def add_attachment(
         contact_id=contact_id,
     )
     session.add(row)
-    service.audit(
+    audit.audit(
         session,
         ticket,
         actor=PORTAL,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ticketing import outbox, phone, service
+from ticketing import audit, lifecycle, outbox, phone
 from ticketing.db import serialize_on
 from ticketing.errors import InvalidTransition
 from ticketing.models import CallEvent, OutboxMessage, Source, Ticket, TranscriptionState
@@ -88,7 +88,7 @@ def reach_voicemail(
     if ticket is not None and language != "en" and ticket.language != language:
         ticket.language = language  # a callback that carried no language opened it first
     if ticket is None:
-        ticket = service.open_ticket(
+        ticket = lifecycle.open_ticket(
             session,
             policy=policy,
             now=now,
@@ -114,7 +114,7 @@ def escalate_to_critical(session: Session, ticket: Ticket, *, policy: SupportPol
     """The caller pressed 2: the ticket becomes P1 - Critical and the on-call team is paged."""
     ticket.critical_requested = True
     if ticket.priority != Priority.P1.value:
-        service.change_priority(
+        lifecycle.change_priority(
             session,
             ticket,
             Priority.P1,
@@ -133,7 +133,7 @@ def request_page(session: Session, ticket: Ticket, now: datetime) -> None:
 
 def _request_page(session: Session, ticket: Ticket, now: datetime) -> None:
     if outbox.post(session, outbox.PAGE, f"page:{ticket.number}", {"ticket": ticket.number}, now):
-        service.audit(session, ticket, actor=SYSTEM, action="paging requested", now=now)
+        audit.audit(session, ticket, actor=SYSTEM, action="paging requested", now=now)
 
 
 def attach_recording(
@@ -158,7 +158,7 @@ def attach_recording(
             session.refresh(ticket)  # a callback delivered at the same instant attached it first
         if ticket.recording_sid != recording_sid:
             # A second recording on the same call (e.g. the fallback took one too): keep it on the log.
-            service.audit(
+            audit.audit(
                 session,
                 ticket,
                 actor=SYSTEM,
@@ -172,7 +172,7 @@ def attach_recording(
     ticket.summary = f"Voicemail from {_caller_label(ticket)}"
     ticket.transcription_state = TranscriptionState.PENDING.value
     ticket.transcription_requested_at = now
-    service.audit(
+    audit.audit(
         session,
         ticket,
         actor=SYSTEM,
@@ -208,13 +208,13 @@ def request_confirmation(session: Session, ticket: Ticket, now: datetime) -> Non
     """Queue the caller's "new ticket created" SMS, and the email when the contact has an address (once per ticket)."""
     if phone.normalize(ticket.caller_number) is not None:
         outbox.post(session, outbox.CONFIRM, f"confirm:{ticket.number}", {"ticket": ticket.number}, now)
-    service.notify_client(session, ticket, "created", now)
+    lifecycle.notify_client(session, ticket, "created", now)
 
 
 def call_ended_without_message(session: Session, *, ticket: Ticket, now: datetime, reason: str) -> None:
     """The caller left no message: keep the call-back ticket and confirm it to the caller."""
     if ticket.recording_sid is None and not any(a.action == "no message" for a in ticket.audit):
-        service.audit(session, ticket, actor=SYSTEM, action="no message", now=now, detail={"why": reason})
+        audit.audit(session, ticket, actor=SYSTEM, action="no message", now=now, detail={"why": reason})
         request_confirmation(session, ticket, now)
 
 
@@ -264,7 +264,7 @@ def retry_transcription(session: Session, ticket: Ticket, *, actor: str, now: da
         outbox.post(session, outbox.TRANSCRIBE, key, {"recording_sid": ticket.recording_sid}, now)
     ticket.transcription_state = TranscriptionState.PENDING.value
     ticket.transcription_requested_at = now
-    service.audit(
+    audit.audit(
         session,
         ticket,
         actor=actor,
@@ -334,7 +334,7 @@ def record_transcript(
     audit_number_check(session, ticket, "", now)
     if ticket.transcript_missing:
         detail = {"note": missing_note(ticket.transcript_missing), "missing": ticket.transcript_missing}
-        service.audit(session, ticket, actor=TRANSCRIBER, action="transcript incomplete", now=now, detail=detail)
+        audit.audit(session, ticket, actor=TRANSCRIBER, action="transcript incomplete", now=now, detail=detail)
     outbox.complete(session, f"transcribe:{recording_sid}", now)
     if done.read_again:
         outbox.post(session, outbox.REFINE, f"refine:{recording_sid}", {"recording_sid": recording_sid}, now)
@@ -357,7 +357,7 @@ def _audit_transcribed(session: Session, ticket: Ticket, done: Transcribed, now:
         "call_language": done.call_language,
         **done.audit,
     }
-    service.audit(session, ticket, actor=TRANSCRIBER, action="transcribed", now=now, detail=detail)
+    audit.audit(session, ticket, actor=TRANSCRIBER, action="transcribed", now=now, detail=detail)
     if translation is not None:
         detail = {
             "from": transcript.language,
@@ -367,11 +367,11 @@ def _audit_transcribed(session: Session, ticket: Ticket, done: Transcribed, now:
             "confidence": round(translation.confidence, 3),
             "missing": _spans(translation.missing),
         }
-        service.audit(session, ticket, actor=TRANSCRIBER, action="transcript translated", now=now, detail=detail)
+        audit.audit(session, ticket, actor=TRANSCRIBER, action="transcript translated", now=now, detail=detail)
     if done.note:
         detail = {"note": done.note, "call_language": done.call_language}
         action = "transcribed without the multilingual model"
-        service.audit(session, ticket, actor=TRANSCRIBER, action=action, now=now, detail=detail)
+        audit.audit(session, ticket, actor=TRANSCRIBER, action=action, now=now, detail=detail)
 
 
 def record_second_reading(
@@ -394,7 +394,7 @@ def record_second_reading(
     if not shown:
         number_check_changed(session, ticket, noted, now)
         detail = {"pass": NUMBER_PASS, "text": second.text, "seconds": seconds}
-        service.audit(
+        audit.audit(
             session, ticket, actor=TRANSCRIBER, action="transcript read again (first pass kept)", now=now, detail=detail
         )
         return
@@ -414,7 +414,7 @@ def record_second_reading(
         "callback_number": {"before": before, "after": ticket.hints["callback_number"]},
         "seconds": seconds,
     }
-    service.audit(session, ticket, actor=TRANSCRIBER, action="transcript refined (numbers)", now=now, detail=detail)
+    audit.audit(session, ticket, actor=TRANSCRIBER, action="transcript refined (numbers)", now=now, detail=detail)
 
 
 def apply_hints(ticket: Ticket, hints: Any) -> None:
@@ -447,7 +447,7 @@ def audit_number_check(session: Session, ticket: Ticket, before: str, now: datet
         return False
     log.info("ticket %s: numbers to check against the recording: %s", ticket.number, check.note)
     detail = {"note": check.note, "unsure": [list(u) for u in check.unsure], "heard": list(check.heard)}
-    service.audit(session, ticket, actor=TRANSCRIBER, action="numbers to check", now=now, detail=detail)
+    audit.audit(session, ticket, actor=TRANSCRIBER, action="numbers to check", now=now, detail=detail)
     return True
 
 

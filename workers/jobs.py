@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import runtime as rt
 from languages import local_time, priority_label, translator
-from ticketing import outbox, phone, service, voicemail
+from ticketing import audit, lifecycle, outbox, phone, voicemail
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
@@ -110,7 +110,7 @@ def transcribe_recording(recording_sid: str) -> str:
         return found
     number = found.number
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.transcription_attempts = (t.transcription_attempts or 0) + 1
     try:
         stored = _stored_audio(runtime, found, recording_sid)
@@ -132,7 +132,7 @@ def transcribe_recording(recording_sid: str) -> str:
     with transaction(runtime.sessions) as s:
         done = _transcribed(reading, found.language, (runtime.now() - started).total_seconds())
         voicemail.record_transcript(
-            s, service.get_ticket(s, number), done, recording_sid=recording_sid, now=runtime.now()
+            s, lifecycle.get_ticket(s, number), done, recording_sid=recording_sid, now=runtime.now()
         )
     if runtime.settings.delete_twilio_recording:
         _delete_twilio_copy(runtime, recording_sid, number)
@@ -199,10 +199,10 @@ def _stored_audio(runtime: rt.Runtime, found: _Voicemail, recording_sid: str) ->
         local_media=settings.dev_mode,
     )
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, found.number)
+        t = lifecycle.get_ticket(s, found.number)
         t.audio_path = str(stored)
         detail = {"bytes": stored.stat().st_size}
-        service.audit(s, t, actor=WORKER, action="audio stored", now=runtime.now(), detail=detail)
+        audit.audit(s, t, actor=WORKER, action="audio stored", now=runtime.now(), detail=detail)
     return stored
 
 
@@ -331,7 +331,7 @@ def refine_transcript(recording_sid: str) -> str:
     started = runtime.now()
     second = read_again(_refine_engine(runtime), stored, shown, initial_prompt=prompt)
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         first = voicemail.first_pass(t)
         if second is None or first is None or voicemail.hand_corrected(t, first):
             outbox.complete(s, key, runtime.now())
@@ -405,12 +405,10 @@ def _pass_record(
 
 def _mark_failed(runtime: rt.Runtime, number: int, error: str, key: str) -> None:
     with transaction(runtime.sessions) as s:
-        t = service.get_ticket(s, number)
+        t = lifecycle.get_ticket(s, number)
         t.transcription_state = TranscriptionState.FAILED.value
         t.transcription_error = error[:1000]
-        service.audit(
-            s, t, actor=WORKER, action="transcription failed", now=runtime.now(), detail={"error": error[:300]}
-        )
+        audit.audit(s, t, actor=WORKER, action="transcription failed", now=runtime.now(), detail={"error": error[:300]})
         outbox.complete(s, key, runtime.now())
     log.error("transcription of ticket %s failed: %s", number, error)
 
@@ -424,8 +422,8 @@ def _delete_twilio_copy(runtime: rt.Runtime, recording_sid: str, number: int) ->
         log.warning("could not delete Twilio's copy of %s: %s", recording_sid, exc)
         return
     with transaction(runtime.sessions) as s:
-        service.audit(
-            s, service.get_ticket(s, number), actor=WORKER, action="twilio recording deleted", now=runtime.now()
+        audit.audit(
+            s, lifecycle.get_ticket(s, number), actor=WORKER, action="twilio recording deleted", now=runtime.now()
         )
 
 
@@ -462,7 +460,7 @@ def send_confirmation(ticket: int) -> str:
     settings = runtime.settings
     key = f"confirm:{ticket}"
     with runtime.sessions() as s:
-        t = service.get_ticket(s, ticket)
+        t = lifecycle.get_ticket(s, ticket)
         if any(a.action == "confirmation sent" for a in t.audit):
             return "already sent"
         to = t.caller_number
@@ -490,9 +488,9 @@ def send_confirmation(ticket: int) -> str:
         if exc.retryable and _retries_left() > 0:
             raise
         with transaction(runtime.sessions) as s:
-            service.audit(
+            audit.audit(
                 s,
-                service.get_ticket(s, ticket),
+                lifecycle.get_ticket(s, ticket),
                 actor="support line",
                 action="confirmation failed",
                 now=runtime.now(),
@@ -501,9 +499,9 @@ def send_confirmation(ticket: int) -> str:
             outbox.complete(s, key, runtime.now())
         return "failed"
     with transaction(runtime.sessions) as s:
-        service.audit(
+        audit.audit(
             s,
-            service.get_ticket(s, ticket),
+            lifecycle.get_ticket(s, ticket),
             actor="support line",
             action="confirmation sent",
             now=runtime.now(),

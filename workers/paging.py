@@ -34,7 +34,7 @@ from providers.twilio_rest import (
     place_call,
     send_sms,
 )
-from ticketing import outbox, paging, service
+from ticketing import lifecycle, outbox, paging
 from ticketing.db import serialize_on, transaction
 from ticketing.errors import DomainError
 from ticketing.models import Escalation, Page, Status, Ticket
@@ -89,7 +89,7 @@ def _start(runtime: rt.Runtime, number: int, oncall: OnCall) -> int | None:
         # One start at a time: a flood of press-2 calls must not each see "no open escalation".
         serialize_on(s, "paging:start")
         s.execute(update(Ticket).where(Ticket.number == number).values(updated_at=Ticket.updated_at))
-        ticket = service.get_ticket(s, number, for_update=True)
+        ticket = lifecycle.get_ticket(s, number, for_update=True)
         escalation = paging.escalation_of(s, ticket)
         outbox.complete(s, f"{outbox.PAGE}:{number}", now)
         if escalation is None:
@@ -142,7 +142,7 @@ def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
     while True:
         now = runtime.now()
         with transaction(runtime.sessions) as s:
-            ticket = service.get_ticket(s, ticket_number, for_update=True)
+            ticket = lifecycle.get_ticket(s, ticket_number, for_update=True)
             escalation = paging.escalation_of(s, ticket)
             if escalation is None:
                 return "not paging"
@@ -172,7 +172,7 @@ def run_step(runtime: rt.Runtime, ticket_number: int, position: int) -> str:
         assert claim.next_position is not None
         with transaction(runtime.sessions) as s:
             hurried = False
-            service.get_ticket(s, ticket_number, for_update=True)
+            lifecycle.get_ticket(s, ticket_number, for_update=True)
             if paging.step_unreachable(s, escalation_id, position):
                 escalation = s.get(Escalation, escalation_id)
                 assert escalation is not None
@@ -270,7 +270,7 @@ def _send_follow_up(
     """One follow-up SMS of ``kind`` to each person already paged, unless ``nothing`` says why not."""
     now = runtime.now()
     with transaction(runtime.sessions) as s:
-        ticket = service.get_ticket(s, ticket_number, for_update=True)
+        ticket = lifecycle.get_ticket(s, ticket_number, for_update=True)
         outbox.complete(s, f"{outbox_kind}:{ticket_number}", now)
         escalation = paging.escalation_of(s, ticket)
         if escalation is None:
@@ -456,7 +456,7 @@ def ack_token(secret_key: str, page_id: int) -> str:
 def another_call_text(runtime: rt.Runtime, session: Session, page: Page) -> str:
     """The "another call from the caller at 21:14" SMS of a repeat call that joined this escalation."""
     number = paging.another_call_ticket(page)
-    joined = service.get_ticket(session, number) if number else None
+    joined = lifecycle.get_ticket(session, number) if number else None
     if joined is None:
         return f"Ticket #{page.escalation.ticket.number}: another call from the caller."
     local = joined.opened_at.astimezone(runtime.policy.timezone).strftime("%H:%M")

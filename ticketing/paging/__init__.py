@@ -1,11 +1,12 @@
 """P1 paging, persisted: escalations, pages and acknowledgements; every change audited on the ticket.
 
 One module per concern: ``states`` (states, channels and what a delivery report means; pure),
-``texts`` (what pages say; pure), ``escalation`` (steps, rounds, cycles, the fallback, "nobody
-reached"), ``delivery`` (send outcomes, retries, delivery reports), ``acknowledgement``,
+``texts`` (what pages say; pure), ``rules`` (when a step is due, whom it pages, repeat or
+exhausted; pure), ``escalation`` (steps, rounds, cycles, the fallback, "nobody reached", as
+stored), ``delivery`` (send outcomes, retries, delivery reports), ``acknowledgement``,
 ``follow_ups`` and ``joined`` (repeat calls). The names are handed on here, so callers write
 ``paging.acknowledge(...)`` whichever module holds it. They are imported on first use, so
-that importing the pure modules alone (``texts``, ``states``) loads no database library.
+that importing the pure modules alone (``texts``, ``states``, ``rules``) loads no database library.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
         still_claimed,
     )
     from ticketing.paging.escalation import (
-        EARLY_TOLERANCE,
         Claim,
         audit,
         cancel_claims,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         joined_to,
         open_escalation_to_join,
     )
+    from ticketing.paging.rules import EARLY_TOLERANCE
     from ticketing.paging.states import (
         ACCEPTED,
         ACKNOWLEDGEABLE,
@@ -201,7 +202,7 @@ __all__ = [
 ]
 
 # Searched in this order; the pure modules first, so a name of theirs loads nothing else.
-_MODULES = ("states", "texts", "escalation", "delivery", "follow_ups", "joined", "acknowledgement")
+_MODULES = ("states", "texts", "rules", "escalation", "delivery", "follow_ups", "joined", "acknowledgement")
 
 
 def __getattr__(name: str) -> object:

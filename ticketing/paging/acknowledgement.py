@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from ticketing import service
+from ticketing import audit, lifecycle
 from ticketing.errors import InvalidTransition
 from ticketing.models import Escalation, Page, Status, Ticket
 from ticketing.paging.escalation import cancel_claims, escalation_of, lock_ticket
@@ -43,7 +43,7 @@ def acknowledge(
     Idempotent: a second acknowledgement returns the first with ``already`` set.
     Raises UnknownTicket, or InvalidTransition for a closed ticket or one never paged.
     """
-    t = ticket if isinstance(ticket, Ticket) else service.get_ticket(session, ticket)
+    t = ticket if isinstance(ticket, Ticket) else lifecycle.get_ticket(session, ticket)
     lock_ticket(session, t.id)
     escalation = escalation_of(session, t, for_update=True)
     if escalation is not None and escalation.acknowledged_at is not None:
@@ -53,7 +53,7 @@ def acknowledge(
     join = joined_to(session, t) if escalation is None else None
     if join is not None and join.escalation.ticket_id != t.id:
         # A repeat call's ticket: acknowledging it acknowledges the escalation it joined.
-        service.audit(session, t, actor=by.strip() or "unknown", action="acknowledged", now=now,
+        audit.audit(session, t, actor=by.strip() or "unknown", action="acknowledged", now=now,
                       detail={"via": via, "person": person, "escalation_of": join.escalation.ticket.number})  # fmt: skip
         return acknowledge(
             session,
@@ -70,7 +70,7 @@ def acknowledge(
     if not _win(session, escalation, who=who, person=person, via=via, now=now):
         return _existing(t, escalation)
     cancel_claims(session, escalation.id, now)
-    service.audit(
+    audit.audit(
         session,
         t,
         actor=who,
@@ -81,7 +81,7 @@ def acknowledge(
     if counts_as_first_response:
         _meet_first_response(session, t, who=who, via=via, now=now)
     if t.assignee is None:
-        service.assign(session, t, who, actor=who, now=now)
+        lifecycle.assign(session, t, who, actor=who, now=now)
     return Acknowledgement(ticket=int(t.number or 0), by=who, via=via, at=now)
 
 
@@ -120,12 +120,12 @@ def _win(session: Session, escalation: Escalation, *, who: str, person: str | No
 def _meet_first_response(session: Session, ticket: Ticket, *, who: str, via: str, now: datetime) -> None:
     """An acknowledged page is the first response: the milestone is met and a new ticket becomes acknowledged."""
     if ticket.milestone("first_response").met_at is None:
-        service.meet_milestone(
+        lifecycle.meet_milestone(
             session, ticket, "first_response", actor=who, now=now, note=f"page acknowledged by {via}"
         )
     if ticket.status == Status.NEW.value:
         ticket.status = Status.ACKNOWLEDGED.value
-        service.audit(
+        audit.audit(
             session,
             ticket,
             actor=who,

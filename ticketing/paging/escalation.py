@@ -19,11 +19,13 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from ticketing import outbox, service
+from ticketing import audit as audit_log
+from ticketing import outbox
 from ticketing.calendar import BusinessCalendar
 from ticketing.errors import InvalidTransition
 from ticketing.models import Escalation, OutboxMessage, Page, Status, Ticket
 from ticketing.oncall import OnCall, Person, Position, choose_policy, load_oncall
+from ticketing.paging import rules
 from ticketing.paging.states import (
     ACKNOWLEDGEABLE,
     ACTOR,
@@ -38,12 +40,8 @@ from ticketing.paging.states import (
     STOPPED,
     delivery_of,
     page_delivered,
-    page_failed,
 )
 from ticketing.priority import Priority
-
-# A scheduled job may fire a little before the database's clock says the step is due.
-EARLY_TOLERANCE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ def audit(
     session: Session, ticket: Ticket, *, action: str, now: datetime, detail: dict[str, Any], reason: str | None = None
 ) -> None:
     """An entry in the ticket's audit log by paging itself (not by a person)."""
-    service.audit(session, ticket, actor=ACTOR, action=action, now=now, detail=detail, reason=reason)
+    audit_log.audit(session, ticket, actor=ACTOR, action=action, now=now, detail=detail, reason=reason)
 
 
 def lock_ticket(session: Session, ticket_id: int) -> None:
@@ -124,7 +122,7 @@ def start_escalation(
         next_position=0,
         next_due_at=now,
         cycle=0,
-        repeat_until=(ticket.milestone("first_response").due_at or now) + horizon,
+        repeat_until=rules.repeat_until(ticket.milestone("first_response").due_at, now=now, horizon=horizon),
         withheld_caller=withheld,
     )
     session.add(escalation)
@@ -146,13 +144,14 @@ def start_escalation(
 
 def positions_of(escalation: Escalation, oncall: OnCall) -> tuple[Position, ...]:
     """The escalation's positions under its policy (or, if the policy was renamed, the one for its hours)."""
-    policy = oncall.policies.get(escalation.policy) or oncall.policy_for(escalation.business_hours)
-    return policy.positions()
+    return rules.positions_for(oncall, escalation.policy, escalation.business_hours)
 
 
 def stop_if_not_pageable(session: Session, ticket: Ticket, escalation: Escalation, now: datetime) -> bool:
     """Stop paging a ticket that was resolved, closed or re-triaged below P1; True when stopped."""
-    if Status(ticket.status).is_open and ticket.priority == Priority.P1.value and ticket.merged_into_id is None:
+    if rules.still_paged(
+        is_open=Status(ticket.status).is_open, priority=ticket.priority, merged=ticket.merged_into_id is not None
+    ):
         return False
     stopped = session.execute(
         update(Escalation)
@@ -182,17 +181,14 @@ def claim_step(
     email: bool = True,
 ) -> Claim | None:
     """Claim the step at ``position_index`` if it is due and unclaimed, writing its pages; None otherwise."""
-    if escalation.state != PAGING or escalation.next_position != position_index:
-        return None
-    if escalation.next_due_at is None or escalation.next_due_at > now + EARLY_TOLERANCE:
+    if not _due(escalation, position_index, now):
         return None
     positions = positions_of(escalation, oncall)
     if position_index >= len(positions):
         return None
     position = positions[position_index]
-    last = position_index == len(positions) - 1
-    # After the fallback, wait as long as a first step before deciding: exhausted, or round 1 again.
-    next_due = now + (positions[0].wait if last else position.wait)
+    last = rules.is_last(positions, position_index)
+    next_due = rules.next_due_after(positions, position_index, now)
     claimed = session.execute(
         update(Escalation)
         .where(
@@ -209,9 +205,7 @@ def claim_step(
     if position_index > 0 or escalation.cycle > 0:
         _mark_unreached(session, ticket, escalation, now)
     people = oncall.people_for(position.target, now)
-    channels = [(person, channel) for person in people for channel in PHONE_CHANNELS]
-    if email:
-        channels += [(person, EMAIL) for person in people if person.email]
+    channels = rules.page_channels(people, email=email)
     _supersede(session, escalation, [(p.key, c) for p, c in channels], now)
     pages = [_add_page(session, escalation, ticket, position, person, channel, now) for person, channel in channels]
     session.flush()
@@ -248,13 +242,11 @@ def finish_cycle(
     starts again at round 1 (a new cycle) and the ticket stays in "nobody reached". None: not due.
     """
     positions = positions_of(escalation, oncall)
-    if escalation.state != PAGING or escalation.next_position != position_index or position_index != len(positions):
-        return None
-    if escalation.next_due_at is None or escalation.next_due_at > now + EARLY_TOLERANCE:
+    if position_index != len(positions) or not _due(escalation, position_index, now):
         return None
     reached = delivery_of(escalation).delivered > 0
     horizon = escalation.repeat_until
-    repeat = not reached and horizon is not None and now < horizon  # no horizon: an escalation from before repeats
+    repeat = rules.repeats(reached=reached, repeat_until=horizon, now=now)
     values: dict[str, object] = (
         {"next_position": 0, "next_due_at": now, "cycle": escalation.cycle + 1}
         if repeat
@@ -291,6 +283,17 @@ def finish_cycle(
         + ("" if reached else "; no page was delivered before the paging horizon"),
     )
     return "exhausted"
+
+
+def _due(escalation: Escalation, position_index: int, now: datetime) -> bool:
+    """The escalation waits at ``position_index`` and that wait is over (``rules.step_due``)."""
+    return rules.step_due(
+        state=escalation.state,
+        next_position=escalation.next_position,
+        next_due_at=escalation.next_due_at,
+        index=position_index,
+        now=now,
+    )
 
 
 def _mark_unreached(session: Session, ticket: Ticket, escalation: Escalation, now: datetime) -> None:
@@ -330,10 +333,9 @@ def _add_page(
     channel: str,
     now: datetime,
 ) -> Page:
-    cycle = f"c{escalation.cycle}:" if escalation.cycle else ""
     page = Page(
         escalation_id=escalation.id,
-        key=f"{ticket.number}:{cycle}{position.round}:{position.step}:{person.key}:{channel}",
+        key=rules.page_key(ticket.number, escalation.cycle, position, person.key, channel),
         position=position.index,
         round=position.round,
         step=position.step,
@@ -371,20 +373,14 @@ def hurry(session: Session, escalation: Escalation, position_index: int, now: da
 def step_unreachable(session: Session, escalation_id: int, position_index: int) -> bool:
     """True when every person paged at this position is unreachable on every phone channel.
 
-    Only a failure about the number counts (state "failed"); a provider failure ("retrying")
-    never makes a step unreachable, so failing sends never speed the escalation up.
+    Only a failure about the number counts, never a provider's (``rules.everyone_unreachable``).
     """
     pages = session.scalars(
         select(Page).where(
             Page.escalation_id == escalation_id, Page.position == position_index, Page.channel.in_(PHONE_CHANNELS)
         )
     ).all()
-    if not pages:
-        return False
-    by_person: dict[str, list[Page]] = {}
-    for page in pages:
-        by_person.setdefault(page.person, []).append(page)
-    return all(all(page_failed(p) for p in group) for group in by_person.values())
+    return rules.everyone_unreachable(pages)
 
 
 def due_steps(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
@@ -454,9 +450,8 @@ def page_again(session: Session, ticket: Ticket, *, by: str, now: datetime) -> E
         .execution_options(synchronize_session=False)
     )
     session.refresh(escalation)
-    if escalation.repeat_until is not None and escalation.repeat_until < now + timedelta(hours=1):
-        escalation.repeat_until = now + timedelta(hours=1)  # a restart by hand gets at least another hour
-    service.audit(session, ticket, actor=by, action="page again", now=now, detail={"cycle": escalation.cycle + 1})
+    escalation.repeat_until = rules.restart_until(escalation.repeat_until, now)
+    audit_log.audit(session, ticket, actor=by, action="page again", now=now, detail={"cycle": escalation.cycle + 1})
     return escalation
 
 
@@ -467,7 +462,7 @@ def escalate_now(session: Session, ticket: Ticket, *, by: str, now: datetime) ->
     if escalation is None or escalation.state != PAGING or escalation.acknowledged_at is not None:
         raise InvalidTransition(f"ticket {ticket.number} has no escalation step to come (restart it: page again)")
     escalation.next_due_at = now
-    service.audit(
+    audit_log.audit(
         session, ticket, actor=by, action="escalated now", now=now, detail={"position": escalation.next_position}
     )
     return escalation

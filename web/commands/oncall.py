@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from runtime import Runtime
 from runtime.web import rt as _runtime
-from ticketing import paging, phone, service
+from ticketing import lifecycle, paging, phone
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.oncall import OnCall
@@ -135,7 +135,7 @@ def _paging_action(ticket: str, by: str, act: str) -> None:
     runtime = _runtime()
     try:
         with transaction(runtime.sessions) as session:
-            t = service.get_ticket(session, ticket)
+            t = lifecycle.get_ticket(session, ticket)
             escalation = (paging.page_again if act == "again" else paging.escalate_now)(
                 session, t, by=by.strip() or "cli", now=runtime.now()
             )
@@ -170,7 +170,7 @@ def pages(ticket: str) -> None:
     config = _config(runtime)
     with runtime.sessions() as session:
         try:
-            t = service.get_ticket(session, ticket)
+            t = lifecycle.get_ticket(session, ticket)
         except DomainError as exc:
             raise click.ClickException(str(exc)) from None
         escalation = paging.escalation_of(session, t)

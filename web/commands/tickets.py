@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from inbox import intake
 from runtime.web import rt as _runtime
-from ticketing import conversation, lifecycle, phone, queue, service
+from ticketing import conversation, lifecycle, milestones, phone, queue
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
@@ -100,8 +100,8 @@ def list_tickets() -> None:
     rt = _runtime()
     with rt.sessions() as session:
         now = rt.now()
-        for t in service.open_queue(session):
-            nxt = service.next_milestone(t)
+        for t in queue.open_queue(session):
+            nxt = milestones.next_milestone(t)
             due = f"{nxt.name} due {nxt.due_at.astimezone(rt.policy.timezone):%a %m-%d %H:%M}" if nxt else "-"
             client = t.client.name if t.client else "unknown caller"
             late = " BREACHED" if nxt and nxt.due_at and nxt.due_at < now else ""
@@ -118,7 +118,7 @@ def open_ticket(priority: str, summary: str, caller: str | None, source: str, ac
     """Open a ticket by hand (e.g. for a call the coordinator answered)."""
     rt = _runtime()
     with changing(rt.sessions, also=(ValueError,)) as session:
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             session,
             policy=rt.policy,
             now=rt.now(),
@@ -141,8 +141,8 @@ def change_priority(number: str, priority: str, reason: str, actor: str) -> None
     """Change a ticket's priority; the SLA due times are recomputed."""
     rt = _runtime()
     with changing(rt.sessions, also=(ValueError,)) as session:
-        t = service.get_ticket(session, number)
-        service.change_priority(session, t, priority, reason=reason, actor=actor, now=rt.now(), policy=rt.policy)
+        t = lifecycle.get_ticket(session, number)
+        lifecycle.change_priority(session, t, priority, reason=reason, actor=actor, now=rt.now(), policy=rt.policy)
     click.echo(f"ticket {number} is now {priority.upper()}")
 
 
@@ -153,7 +153,7 @@ def mail_deliverable(number: str, actor: str) -> None:
     """Clear the bouncing mark of the ticket's email address: mail to it resumes (audited on the ticket)."""
     rt = _runtime()
     with changing(rt.sessions, also=(ValueError,)) as session:
-        t = service.get_ticket(session, number)
+        t = lifecycle.get_ticket(session, number)
         address = conversation.clear_bouncing(session, t, actor=actor, now=rt.now())
     click.echo(f"{address} marked deliverable again: mail to it resumes")
 

@@ -9,9 +9,10 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from ticketing import service
+from ticketing import queue
 from ticketing.db import transaction
 from ticketing.errors import DomainError
+from ticketing.events import declare_exceptional_event, end_exceptional_event
 from ticketing.models import ExceptionalEvent
 from web.console.auth import blueprint, role_required, rt, viewer
 from web.console.layout import hours_text
@@ -28,7 +29,7 @@ def _render_events(error: str | None = None, form: Mapping[str, str] | None = No
     runtime = rt()
     with runtime.sessions() as s:
         history = s.scalars(select(ExceptionalEvent).order_by(ExceptionalEvent.started_at.desc()).limit(50)).all()
-        open_count = len(service.open_queue(s))
+        open_count = len(queue.open_queue(s))
         html = render_template(
             "console/events.html", history=history, open_count=open_count, error=error, form=form or {}
         )
@@ -45,7 +46,7 @@ def declare_event() -> Any:
         if hours != hours:
             raise ValueError("say by how many hours response and resolution times are extended")
         with transaction(runtime.sessions) as s:
-            event = service.declare_exceptional_event(
+            event = declare_exceptional_event(
                 s,
                 reason=_text(request.form, "reason"),
                 extension=timedelta(hours=hours),
@@ -71,7 +72,7 @@ def end_event(event_id: int) -> Any:
     runtime = rt()
     try:
         with transaction(runtime.sessions) as s:
-            service.end_exceptional_event(s, event_id, actor=viewer().display_name, now=runtime.now())
+            end_exceptional_event(s, event_id, actor=viewer().display_name, now=runtime.now())
     except DomainError as exc:
         return _render_events(error=_sentence(exc))
     flash(f"Exceptional event {event_id} ended.", "ok")

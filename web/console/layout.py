@@ -12,7 +12,7 @@ from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import NotFound
 
 import languages
-from ticketing import service
+from ticketing import events
 from ticketing.models import InboundMail
 from web.console.auth import blueprint, rt
 from web.portal.present import phone_text
@@ -106,7 +106,7 @@ def console_context() -> dict[str, Any]:
         context["viewer"] = g.viewer
         if "active_events" not in g:
             with runtime.sessions() as s:
-                g.active_events = list(service.active_exceptional_events(s, runtime.now()))
+                g.active_events = list(events.active_exceptional_events(s, runtime.now()))
                 g.quarantined_mail = s.scalar(
                     select(func.count(InboundMail.id)).where(InboundMail.state == "quarantined")
                 )

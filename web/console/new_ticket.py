@@ -9,7 +9,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from runtime import Runtime
-from ticketing import phone, service
+from ticketing import lifecycle, phone
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Source
@@ -65,7 +65,7 @@ def _open_by_hand(runtime: Runtime, form: MultiDict[str, str]) -> int:
         raise ValueError(f"unknown client {client!r}")
     me = viewer()
     with transaction(runtime.sessions) as s:
-        t = service.open_ticket(
+        t = lifecycle.open_ticket(
             s,
             policy=runtime.policy,
             now=runtime.now(),
@@ -80,5 +80,5 @@ def _open_by_hand(runtime: Runtime, form: MultiDict[str, str]) -> int:
         )
         assignee = _text(form, "assignee")
         if assignee:
-            service.assign(s, t, assignee[:120], actor=me.display_name, now=runtime.now())
+            lifecycle.assign(s, t, assignee[:120], actor=me.display_name, now=runtime.now())
         return int(t.number or 0)

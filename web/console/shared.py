@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from runtime import Runtime
-from ticketing import accounts, paging, service
+from ticketing import accounts, lifecycle, paging
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import Ticket, User
 from ticketing.oncall import OnCall
@@ -41,7 +41,7 @@ def _assignee_names(session: Session, runtime: Runtime) -> list[str]:
 
 def _ticket_or_404(session: Session, number: int, *, for_update: bool = False) -> Ticket:
     try:
-        return service.get_ticket(session, number, for_update=for_update)
+        return lifecycle.get_ticket(session, number, for_update=for_update)
     except UnknownTicket:
         abort(404, description=f"No ticket {number}.")
 

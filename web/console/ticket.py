@@ -1,7 +1,7 @@
 """A ticket's page (voicemail review, SLA, paging, timeline, audit log) and the actions on it.
 
-Thin adapters: parse the form, call one ticketing.service function inside one
-transaction, then redirect (or re-render with the error and a 4xx status, the
+Thin adapters: parse the form, call one domain function (ticketing.lifecycle, ticketing.voicemail,
+ticketing.paging) inside one transaction, then redirect (or re-render with the error and a 4xx status, the
 transaction rolled back so nothing is half-applied).
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from runtime import Runtime
-from ticketing import paging, service, voicemail
+from ticketing import lifecycle, paging, voicemail
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Status, Ticket
@@ -58,7 +58,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
         extension_reasons = [a.reason for a in t.audit if a.action == "exceptional event" and a.reason]
         stale = timedelta(minutes=runtime.settings.transcription_pending_minutes)
         retryable = voicemail.transcription_retry_refusal(s, t, now=now, stale_after=stale) is None
-        everything = present.timeline(service.call_events(s, t.call_sid), t.audit, runtime.policy.timezone)
+        everything = present.timeline(lifecycle.call_events(s, t.call_sid), t.audit, runtime.policy.timezone)
         counts = {c: sum(1 for e in everything if e.category == c) for c in present.TIMELINE_CATEGORIES}
         shown = request.args.get("show", "")
         if shown and shown not in present.TIMELINE_CATEGORIES:
@@ -108,8 +108,8 @@ def _merge_candidates(session: Session, ticket: Ticket) -> list[Ticket]:
         .order_by(Ticket.opened_at)
         .limit(8)
     ).all()
-    # Never offer a merge the service refuses (another client's ticket with the same caller ID).
-    return [c for c in candidates if service.merge_refusal(ticket, c) is None]
+    # Never offer a merge ticketing.lifecycle refuses (another client's ticket with the same caller ID).
+    return [c for c in candidates if lifecycle.merge_refusal(ticket, c) is None]
 
 
 def _local_input(at: datetime, runtime: Runtime) -> str:
@@ -151,7 +151,7 @@ def _local_datetime(text: str, runtime: Runtime, what: str) -> datetime:
 @action("priority", TRIAGE)
 def _priority(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     new = Priority.parse(_text(form, "priority"))
-    service.change_priority(
+    lifecycle.change_priority(
         c.session, t, new, reason=_text(form, "reason"), actor=c.actor, now=c.now, policy=c.runtime.policy
     )
     return f"Priority changed to {new.label}: due times recomputed."
@@ -162,17 +162,17 @@ def _assign(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     who = _text(form, "assignee")
     if len(who) > 120:
         raise ValueError("an engineer's name is at most 120 characters")
-    service.assign(c.session, t, who or None, actor=c.actor, now=c.now)
+    lifecycle.assign(c.session, t, who or None, actor=c.actor, now=c.now)
     return f"Assigned to {who}." if who else "Unassigned."
 
 
 def _set_status(t: Ticket, c: ActionContext, status: Status, reason: str | None) -> None:
-    service.set_status(c.session, t, status, actor=c.actor, now=c.now, policy=c.runtime.policy, reason=reason)
+    lifecycle.set_status(c.session, t, status, actor=c.actor, now=c.now, policy=c.runtime.policy, reason=reason)
 
 
 def _start_work(t: Ticket, c: ActionContext) -> None:
     if t.status == Status.NEW.value:
-        service.set_status(c.session, t, Status.IN_PROGRESS, actor=c.actor, now=c.now, policy=c.runtime.policy)
+        lifecycle.set_status(c.session, t, Status.IN_PROGRESS, actor=c.actor, now=c.now, policy=c.runtime.policy)
 
 
 @action("first-response")
@@ -181,7 +181,7 @@ def _first_response(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> s
         raise ValueError("the first response was already recorded")
     _start_work(t, c)
     if t.milestone("first_response").met_at is None:
-        service.meet_milestone(
+        lifecycle.meet_milestone(
             c.session, t, "first_response", actor=c.actor, now=c.now, note=_text(form, "note") or None
         )
     return "First response recorded."
@@ -192,7 +192,7 @@ def _resolution_plan(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> 
     if not _text(form, "estimate"):
         raise ValueError("a resolution plan needs the estimated resolution time")
     estimate = _local_datetime(_text(form, "estimate"), c.runtime, "estimated resolution")
-    service.meet_milestone(
+    lifecycle.meet_milestone(
         c.session, t, "resolution_plan", actor=c.actor, now=c.now, estimate=estimate, note=_text(form, "note") or None
     )
     _start_work(t, c)
@@ -215,13 +215,13 @@ def _reopen(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
 
 @action("pause")
 def _pause(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
-    service.pause_sla(c.session, t, actor=c.actor, now=c.now, reason=_text(form, "reason") or None)
+    lifecycle.pause_sla(c.session, t, actor=c.actor, now=c.now, reason=_text(form, "reason") or None)
     return "Waiting on client: SLA clocks paused."
 
 
 @action("resume")
 def _resume(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
-    service.resume_sla(
+    lifecycle.resume_sla(
         c.session, t, actor=c.actor, now=c.now, policy=c.runtime.policy, reason=_text(form, "reason") or None
     )
     return "Resumed: SLA clocks running, due times pushed out by the pause."
@@ -232,13 +232,13 @@ def _note(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     text = _text(form, "text")
     if len(text) > 10000:
         raise ValueError("a note is at most 10000 characters")
-    service.add_note(c.session, t, text, actor=c.actor, now=c.now)
+    lifecycle.add_note(c.session, t, text, actor=c.actor, now=c.now)
     return "Note added."
 
 
 @action("transcript")
 def _transcript(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
-    service.correct_transcript(
+    lifecycle.correct_transcript(
         c.session, t, _text(form, "transcript"), actor=c.actor, now=c.now, reason=_text(form, "reason")
     )
     return "Transcript corrected; the original is kept in the audit log."
@@ -256,8 +256,8 @@ def _merge(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     target_text = _text(form, "into").lstrip("#")
     if not target_text:
         raise ValueError("say which ticket to merge into")
-    into = service.get_ticket(c.session, target_text, for_update=True)
-    service.merge_ticket(c.session, t, into, actor=c.actor, now=c.now, reason=_text(form, "reason") or None)
+    into = lifecycle.get_ticket(c.session, target_text, for_update=True)
+    lifecycle.merge_ticket(c.session, t, into, actor=c.actor, now=c.now, reason=_text(form, "reason") or None)
     return f"Merged into ticket {into.number}."
 
 
@@ -300,7 +300,7 @@ def _run_paging_step_after_response(response: Response, runtime: Runtime, number
 
     def run() -> None:
         with runtime.sessions() as s:
-            escalation = paging.escalation_of(s, service.get_ticket(s, number))
+            escalation = paging.escalation_of(s, lifecycle.get_ticket(s, number))
             position = escalation.next_position if escalation is not None else 0
         escalate_soon(runtime, number, position)
 
@@ -309,7 +309,7 @@ def _run_paging_step_after_response(response: Response, runtime: Runtime, number
 
 @blueprint.post("/tickets/<int:number>/<name>")
 def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
-    """Run one action on a ticket, all or nothing; audited by the service function."""
+    """Run one action on a ticket, all or nothing; audited by the domain function it calls."""
     entry = ACTIONS.get(name)
     if entry is None:
         abort(404)

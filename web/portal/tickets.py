@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Response, abort, redirect, render_template, request, url_for
 
 from runtime.web import rt
-from ticketing import conversation, portal, service
+from ticketing import conversation, lifecycle, portal
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from web.portal import present
@@ -80,7 +80,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200, r
             t=t,
             row=present.row_of(t, runtime.policy, now),
             timeline=present.public_timeline(
-                t, service.call_events(s, t.call_sid), runtime.policy.timezone, conversation.conversation(s, t)
+                t, lifecycle.call_events(s, t.call_sid), runtime.policy.timezone, conversation.conversation(s, t)
             ),
             attachments=attachments,
             merged_into=into,
