@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from languages import CallLanguage, is_available
 
@@ -497,18 +497,24 @@ class SmtpTarget:
     password: str
 
 
+def _mail_server(name: str, url: str, default_ports: dict[str, int]) -> tuple[SplitResult, str, int]:
+    """``url`` split, its host, and its port or the scheme's default; ValueError names what is wrong in ``name``."""
+    parts = urlsplit(url)
+    if parts.scheme not in default_ports:
+        *first, last = (f"{scheme}://" for scheme in default_ports)
+        raise ValueError(f"{name} must start with {', '.join(first)} or {last}, not {parts.scheme!r}")
+    if not parts.hostname:
+        raise ValueError(f"{name} has no host")
+    return parts, parts.hostname, parts.port or default_ports[parts.scheme]
+
+
 def parse_smtp_url(url: str) -> SmtpTarget:
     """Parse ``SMTP_URL``; ValueError names what is wrong."""
-    parts = urlsplit(url)
-    defaults = {"smtps": 465, "smtp": 587, "smtp+insecure": 25}
-    if parts.scheme not in defaults:
-        raise ValueError(f"SMTP_URL must start with smtps://, smtp:// or smtp+insecure://, not {parts.scheme!r}")
-    if not parts.hostname:
-        raise ValueError("SMTP_URL has no host")
+    parts, host, port = _mail_server("SMTP_URL", url, {"smtps": 465, "smtp": 587, "smtp+insecure": 25})
     return SmtpTarget(
         scheme=parts.scheme,
-        host=parts.hostname,
-        port=parts.port or defaults[parts.scheme],
+        host=host,
+        port=port,
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
     )
@@ -533,18 +539,13 @@ class ImapTarget:
 
 def parse_imap_url(url: str) -> ImapTarget:
     """Parse ``IMAP_URL``; ValueError names what is wrong."""
-    parts = urlsplit(url)
-    defaults = {"imaps": 993, "imap": 143, "imap+insecure": 143}
-    if parts.scheme not in defaults:
-        raise ValueError(f"IMAP_URL must start with imaps://, imap:// or imap+insecure://, not {parts.scheme!r}")
-    if not parts.hostname:
-        raise ValueError("IMAP_URL has no host")
+    parts, host, port = _mail_server("IMAP_URL", url, {"imaps": 993, "imap": 143, "imap+insecure": 143})
     if not parts.username:
         raise ValueError("IMAP_URL has no user name (imaps://user:password@host/INBOX)")
     return ImapTarget(
         scheme=parts.scheme,
-        host=parts.hostname,
-        port=parts.port or defaults[parts.scheme],
+        host=host,
+        port=port,
         username=unquote(parts.username),
         password=unquote(parts.password or ""),
         folder=unquote(parts.path.lstrip("/")) or "INBOX",

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, percentile, start_web
+from bench.common import ROOT, offer, percentile, start_web
 from bench.webhooks import ACCOUNT, PUBLIC, TOKEN, Call, request_for
 from testing.stack import RedisServer
 from testing.twilio_server import free_port
@@ -64,34 +64,10 @@ async def run(port: int, slow: int, calls: int, rate: float) -> tuple[list[float
     payloads = [
         request_for("incoming", Call("CA" + secrets.token_hex(16), f"+1805555{i:04d}", ""), host) for i in range(calls)
     ]
-    latencies: list[float] = []
-    errors = 0
-
-    async def one(data: bytes, due: float) -> None:
-        nonlocal errors
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(data)
-            response = await asyncio.wait_for(reader.read(), 60)
-            writer.close()
-            ok = response.startswith(b"HTTP/1.1 200") and b"<Say" in response
-        except (OSError, TimeoutError):
-            ok = False
-        latencies.append(time.perf_counter() - due)
-        errors += not ok
-
-    start = time.perf_counter() + 0.05
-    tasks = []
-    for i, data in enumerate(payloads):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(data, due)))
-    await asyncio.gather(*tasks)
+    result = await offer(port, payloads, rate, answered=b"<Say", timeout=60)
     stop.set()
     await asyncio.gather(*slow_tasks)
-    return latencies, errors
+    return result
 
 
 def main() -> int:

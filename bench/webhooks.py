@@ -41,7 +41,7 @@ from urllib.parse import urlencode
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
-from bench.common import ROOT, percentile, start_web
+from bench.common import ROOT, offer, percentile, start_web
 from testing.stack import RedisServer
 from testing.twilio_server import free_port
 
@@ -102,36 +102,6 @@ def new_calls(n: int) -> list[Call]:
     ]
 
 
-async def offer(port: int, payloads: list[bytes], rate: int) -> tuple[list[float], int]:
-    """Send ``payloads`` at ``rate``/s; latency (ms) from each request's due time to the end of its response."""
-    latencies: list[float] = []
-    errors = 0
-
-    async def one(data: bytes, due: float) -> None:
-        nonlocal errors
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(data)
-            response = await reader.read()
-            writer.close()
-            ok = response.startswith(b"HTTP/1.1 200") and b"<Response>" in response
-        except OSError:
-            ok = False
-        latencies.append((time.perf_counter() - due) * 1000)
-        errors += not ok
-
-    start = time.perf_counter() + 0.05
-    tasks = []
-    for i, data in enumerate(payloads):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(data, due)))
-    await asyncio.gather(*tasks)
-    return latencies, errors
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User+system CPU of these processes so far."""
     total = 0
@@ -155,7 +125,8 @@ def measure(port: int, master: int, phase: str, calls: list[Call], rate: int) ->
     pids = server_pids(master)
     server0, gen0 = cpu_seconds(pids), time.process_time()
     t0 = time.perf_counter()
-    latencies, errors = asyncio.run(offer(port, payloads, rate))
+    seconds, errors = asyncio.run(offer(port, payloads, rate, answered=b"<Response>"))
+    latencies = [x * 1000 for x in seconds]
     wall = time.perf_counter() - t0
     server_ms = (cpu_seconds(pids) - server0) * 1000 / len(payloads)
     gen_ms = (time.process_time() - gen0) * 1000 / len(payloads)

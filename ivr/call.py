@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import twiml
+from ivr.security import twilio_only
 from ivr.webhooks import answering_safely
 from languages import CallLanguage
 from runtime.web import rt
@@ -108,6 +109,15 @@ def _apology_voicemail() -> VoiceResponse:
 
 # Never let the caller hear Twilio's 'application error': fall back to taking a message.
 safe = answering_safely(_apology_voicemail)
+
+
+def step(rule: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """A call step: Twilio's signed POST to ``rule`` on the voice blueprint, answered safely."""
+
+    def register(view: Callable[..., Response]) -> Callable[..., Response]:
+        return blueprint.post(rule)(twilio_only(safe(view)))
+
+    return register
 
 
 def _business_hours() -> bool:

@@ -6,8 +6,7 @@ from flask import Response, request
 from sqlalchemy import func, select
 
 from ivr import twiml
-from ivr.call import _SID, BadRequest, _log, blueprint, call_language, call_sid, safe, url
-from ivr.security import twilio_only
+from ivr.call import _SID, BadRequest, _log, call_language, call_sid, step, url
 from ivr.voicemail import _voicemail
 from ivr.webhooks import twiml_response
 from runtime.web import rt
@@ -16,9 +15,7 @@ from ticketing.models import CallEvent
 from ticketing.routing import coordinator_took_call
 
 
-@blueprint.post("/voice/screen")
-@twilio_only
-@safe
+@step("/voice/screen")
 def screen() -> Response:
     """The coordinator answered: who is calling, press 1 to accept."""
     parent = _caller_leg("screen")
@@ -33,9 +30,7 @@ def screen() -> Response:
     )
 
 
-@blueprint.post("/voice/screen/accept")
-@twilio_only
-@safe
+@step("/voice/screen/accept")
 def accept() -> Response:
     """The coordinator pressed a key on the screen: 1 takes the call."""
     parent = _caller_leg("accept")
@@ -45,9 +40,7 @@ def accept() -> Response:
     return twiml_response(twiml.goodbye("Call not accepted."))
 
 
-@blueprint.post("/voice/dial-status")
-@twilio_only
-@safe
+@step("/voice/dial-status")
 def dial_status() -> Response:
     """The coordinator ring ended: handled, or on to voicemail."""
     sid = call_sid()

@@ -10,21 +10,8 @@ from datetime import timedelta
 from flask import Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import twiml
-from ivr.call import (
-    _,
-    _apology_voicemail,
-    _attempt,
-    _business_hours,
-    _log,
-    blueprint,
-    call_language,
-    call_sid,
-    caller,
-    safe,
-    url,
-    voice,
-)
+from ivr import call, twiml
+from ivr.call import _
 from ivr.security import twilio_only
 from ivr.voicemail import _voicemail
 from ivr.webhooks import twiml_response
@@ -38,16 +25,14 @@ from ticketing.sla import calendar_for
 log = logging.getLogger(__name__)
 
 
-@blueprint.post("/voice")
-@twilio_only
-@safe
+@call.step("/voice")
 def incoming() -> Response:
     """A call comes in: greeting, recording notice and the menu for the time of day."""
-    sid = call_sid()
+    sid = call.call_sid()
     runtime = rt()
     now = runtime.now()
-    number = caller()
-    attempt = _attempt()
+    number = call.caller()
+    attempt = call._attempt()
     if attempt == 1 and not request.args.get("switched"):  # not again when the caller switched language
         with transaction(runtime.sessions) as s:
             recent = voicemail.log_incoming_call(
@@ -56,11 +41,11 @@ def incoming() -> Response:
                 caller=number,
                 now=now,
                 window=timedelta(seconds=runtime.settings.caller_rate_window_seconds),
-                business_hours=_business_hours(),
+                business_hours=call._business_hours(),
             )
         if recent >= runtime.settings.caller_rate_limit:
             log.warning("rate limit: %s calls from %s", recent, phone.mask(number) if number else "withheld numbers")
-            _log(sid, "rate limited", recent=recent, withheld=number is None)
+            call._log(sid, "rate limited", recent=recent, withheld=number is None)
             if number is None:
                 # Withheld numbers share one bucket, so this may be someone else's emergency: no menu and no
                 # coordinator ring, but the message is always taken (the ticket opens at the prompt).
@@ -76,7 +61,7 @@ def incoming() -> Response:
                         "We have received many calls from your number in the last few minutes, and your earlier "
                         "messages are being handled. Please try again later, or use the client portal. Goodbye."
                     ),
-                    voice=voice(),
+                    voice=call.voice(),
                 )
             )
     cal = calendar_for(runtime.policy)
@@ -86,15 +71,15 @@ def incoming() -> Response:
             company=runtime.settings.company_name,
             business_hours=cal.is_business_hours(now),
             holiday=cal.holiday_name(local.date()),
-            action=url("menu", attempt=attempt),
-            no_input=url("menu", attempt=attempt, Digits="none"),
-            voice=voice(),
+            action=call.url("menu", attempt=attempt),
+            no_input=call.url("menu", attempt=attempt, Digits="none"),
+            voice=call.voice(),
             offer=runtime.settings.call_language,
         )
     )
 
 
-@blueprint.post("/voice/fallback")
+@call.blueprint.post("/voice/fallback")
 @twilio_only
 def fallback() -> Response:
     """Twilio's fallback URL: apologise and still take a message."""
@@ -104,22 +89,20 @@ def fallback() -> Response:
         request.form.get("ErrorUrl"),
     )
     try:
-        return twiml_response(_apology_voicemail())
+        return twiml_response(call._apology_voicemail())
     except Exception:  # noqa: BLE001 - the last line of defence must always answer the caller
         log.exception("fallback failed")
         r = VoiceResponse()
-        voice().say(r, _("We are sorry, our phone system is having trouble. Please call again in a few minutes."))
+        call.voice().say(r, _("We are sorry, our phone system is having trouble. Please call again in a few minutes."))
         r.hangup()
         return twiml_response(r)
 
 
-@blueprint.post("/voice/menu")
-@twilio_only
-@safe
+@call.step("/voice/menu")
 def menu() -> Response:
     """The caller's menu choice."""
-    sid = call_sid()
-    attempt = _attempt()
+    sid = call.call_sid()
+    attempt = call._attempt()
     digits = request.form.get("Digits") or (
         "" if request.args.get("Digits") == "none" else request.args.get("Digits", "")
     )
@@ -128,10 +111,10 @@ def menu() -> Response:
     offered = rt().settings.call_language
     if offered is not None and digits == offered.key:
         # The language key: the menu again in the other language (or back in English), same attempt.
-        switched = None if call_language() is not None else offered.code
-        _log(sid, "language", language=switched or SOURCE)
-        return twiml_response(_redirect(url("incoming", attempt=attempt, lang=switched, switched=1)))
-    business = _business_hours()
+        switched = None if call.call_language() is not None else offered.code
+        call._log(sid, "language", language=switched or SOURCE)
+        return twiml_response(_redirect(call.url("incoming", attempt=attempt, lang=switched, switched=1)))
+    business = call._business_hours()
     route = menu_route(digits, business_hours=business, attempt=attempt)
     step = {"digits": digits or None, "route": route.value}
     targets = rt().settings.coordinator_numbers
@@ -140,20 +123,22 @@ def menu() -> Response:
     if route in (Route.VOICEMAIL, Route.CRITICAL):
         # The menu step is logged in the ticket's own transaction: one commit for the whole webhook.
         return _voicemail(sid, critical=route is Route.CRITICAL, offer_key=route is not Route.CRITICAL, step=step)
-    _log(sid, "menu", **step)
+    call._log(sid, "menu", **step)
     if route is Route.REPEAT:
-        return twiml_response(twiml.not_an_option(url("incoming", attempt=attempt + 1), voice=voice()))
+        return twiml_response(twiml.not_an_option(call.url("incoming", attempt=attempt + 1), voice=call.voice()))
     if route is Route.STATUS:
-        return twiml_response(twiml.status_prompt(action=url("status-lookup", attempt=1), retry=False, voice=voice()))
-    spoken = phone.spoken_number(caller())
+        return twiml_response(
+            twiml.status_prompt(action=call.url("status-lookup", attempt=1), retry=False, voice=call.voice())
+        )
+    spoken = phone.spoken_number(call.caller())
     return twiml_response(
         twiml.ring_coordinators(
             targets,
-            screen_url=lambda t: url("screen", call=sid, caller=spoken),
-            action=url("dial"),
+            screen_url=lambda t: call.url("screen", call=sid, caller=spoken),
+            action=call.url("dial"),
             timeout=rt().settings.coordinator_ring_seconds,
             caller_id=None,
-            voice=voice(),
+            voice=call.voice(),
         )
     )
 

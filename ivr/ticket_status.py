@@ -9,8 +9,7 @@ from flask import Response, request
 from sqlalchemy import select
 
 from ivr import twiml
-from ivr.call import _, _attempt, _log, blueprint, call_sid, caller, safe, url, voice
-from ivr.security import twilio_only
+from ivr.call import _, _attempt, _log, call_sid, caller, step, url, voice
 from ivr.webhooks import twiml_response
 from runtime import Runtime
 from runtime.web import rt
@@ -20,9 +19,7 @@ from ticketing.models import CallEvent, Ticket
 from ticketing.routing import MAX_STATUS_ATTEMPTS
 
 
-@blueprint.post("/voice/ticket-status")
-@twilio_only
-@safe
+@step("/voice/ticket-status")
 def ticket_status() -> Response:
     """Press 3: read out a ticket's status, only to a caller of the same client."""
     sid = call_sid()

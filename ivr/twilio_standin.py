@@ -160,35 +160,29 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode(), keep_blank_values=True).items()}
             now = datetime.now(UTC)
             what = match["what"]
+
+            def created(kind: str, prefix: str, **detail: str | None) -> str:
+                """Record a message or call made through the API; its new SID."""
+                sid = prefix + secrets.token_hex(16)
+                record = {
+                    "at": now.isoformat(),
+                    "kind": kind,
+                    "sid": sid,
+                    "to": form.get("To"),
+                    "from": form.get("From"),
+                }
+                standin.record({**record, **detail})
+                return sid
+
             if method == "POST" and what == "Messages" and not match["rest"]:
-                sid = "SM" + secrets.token_hex(16)
-                standin.record(
-                    {
-                        "at": now.isoformat(),
-                        "kind": "sms",
-                        "sid": sid,
-                        "to": form.get("To"),
-                        "from": form.get("From"),
-                        "body": form.get("Body"),
-                    }  # fmt: skip
-                )
+                sid = created("sms", "SM", body=form.get("Body"))
                 self._json(201, _instance(sid, standin.account_sid, form, now, body=form.get("Body")))
                 if form.get("StatusCallback"):
                     threading.Thread(
                         target=_report_delivered, args=(standin, form["StatusCallback"], sid, form), daemon=True
                     ).start()
             elif method == "POST" and what == "Calls" and not match["rest"]:
-                sid = "CA" + secrets.token_hex(16)
-                standin.record(
-                    {
-                        "at": now.isoformat(),
-                        "kind": "call",
-                        "sid": sid,
-                        "to": form.get("To"),
-                        "from": form.get("From"),
-                        "url": form.get("Url"),
-                    }  # fmt: skip
-                )
+                sid = created("call", "CA", url=form.get("Url"))
                 self._json(201, _instance(sid, standin.account_sid, form, now))
             elif method == "DELETE":
                 standin.record({"at": now.isoformat(), "kind": "delete", "path": split.path})

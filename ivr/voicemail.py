@@ -10,24 +10,8 @@ from typing import Any
 from flask import Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr import twiml
-from ivr.call import (
-    _SID,
-    BadRequest,
-    _,
-    _business_hours,
-    _int,
-    _log,
-    _with_retry,
-    blueprint,
-    call_language_code,
-    call_sid,
-    caller,
-    safe,
-    url,
-    voice,
-)
-from ivr.security import twilio_only
+from ivr import call, twiml
+from ivr.call import _, _log  # _log by name: a test replaces it in this module
 from ivr.webhooks import twiml_response
 from languages import SOURCE
 from runtime.web import rt
@@ -43,8 +27,8 @@ def _voicemail(
 ) -> Response:
     """The voicemail prompt; the call's ticket is opened (or escalated) and the steps logged in one transaction."""
     runtime = rt()
-    number = caller()
-    language = call_language_code() or SOURCE
+    number = call.caller()
+    language = call.call_language_code() or SOURCE
 
     def work(s: Any) -> None:
         now = runtime.now()
@@ -55,50 +39,46 @@ def _voicemail(
             voicemail.log_call_event(s, sid, "menu", now, **step)
         voicemail.log_call_event(s, sid, "voicemail", now, critical=critical)
 
-    _with_retry(work)
+    call._with_retry(work)
     r = twiml.voicemail(
         critical=critical,
-        key_action=url("voicemail-key") if offer_key else None,
-        record_action=url("recorded", critical=int(critical)),
-        recording_status=url("recording-status", critical=int(critical)),
-        no_message=url("no-message"),
+        key_action=call.url("voicemail-key") if offer_key else None,
+        record_action=call.url("recorded", critical=int(critical)),
+        recording_status=call.url("recording-status", critical=int(critical)),
+        no_message=call.url("no-message"),
         max_length=runtime.settings.voicemail_max_seconds,
-        business_hours=_business_hours(),
+        business_hours=call._business_hours(),
         intro=intro,
-        voice=voice(),
+        voice=call.voice(),
     )
     return twiml_response(r)
 
 
-@blueprint.post("/voice/voicemail/key")
-@twilio_only
-@safe
+@call.step("/voice/voicemail/key")
 def voicemail_key() -> Response:
     """A key pressed during the voicemail prompt: 2 makes the message critical."""
-    sid = call_sid()
+    sid = call.call_sid()
     critical = request.form.get("Digits") == "2"
     return _voicemail(sid, critical=critical, offer_key=False, intro=_("Please go ahead.") if not critical else None)
 
 
-@blueprint.post("/voice/recorded")
-@twilio_only
-@safe
+@call.step("/voice/recorded")
 def recorded() -> Response:
     """The message is recorded: the ticket gets it at once, the caller hears the ticket number."""
-    sid = call_sid()
+    sid = call.call_sid()
     runtime = rt()
     recording_sid = request.form.get("RecordingSid", "")
     recording_url = request.form.get("RecordingUrl", "")
     if (
-        not _SID.match(recording_sid)
+        not call._SID.match(recording_sid)
         or not recording_url.startswith("https://")
         and not recording_url.startswith("http://")
     ):
-        raise BadRequest("recording callback without RecordingSid/RecordingUrl")
+        raise call.BadRequest("recording callback without RecordingSid/RecordingUrl")
     critical = request.args.get("critical") == "1" or request.form.get("Digits") == "2"
     _check_media_host(recording_url)
-    duration = _int(request.form.get("RecordingDuration"))
-    number = caller()
+    duration = call._int(request.form.get("RecordingDuration"))
+    number = call.caller()
 
     def work(s: Any) -> tuple[int, bool, bool]:
         t = _attach(s, sid, number, recording_sid, recording_url, duration, critical)
@@ -108,13 +88,11 @@ def recorded() -> Response:
             bool(runtime.settings.confirmation_sms and phone.normalize(t.caller_number)),
         )
 
-    number_, is_p1, sms = _with_retry(work)
+    number_, is_p1, sms = call._with_retry(work)
     return _ticket_created(number_, is_p1, sms)
 
 
-@blueprint.post("/voice/recording-status")
-@twilio_only
-@safe
+@call.step("/voice/recording-status")
 def recording_status() -> Response:
     """Recording status callback (at least once): completed attaches, absent/failed leave the call-back ticket."""
     try:
@@ -126,46 +104,42 @@ def recording_status() -> Response:
 
 
 def _recording_status() -> Response:
-    sid = call_sid()
+    sid = call.call_sid()
     status = request.form.get("RecordingStatus", "")
     recording_sid = request.form.get("RecordingSid", "")
     critical = request.args.get("critical") == "1"
-    number = caller()
-    if status == "completed" and _SID.match(recording_sid):
+    number = call.caller()
+    if status == "completed" and call._SID.match(recording_sid):
         _check_media_host(request.form.get("RecordingUrl", ""))
         recording_url = request.form.get("RecordingUrl", "")
-        duration = _int(request.form.get("RecordingDuration"))
-        _with_retry(lambda s: _attach(s, sid, number, recording_sid, recording_url, duration, critical))
+        duration = call._int(request.form.get("RecordingDuration"))
+        call._with_retry(lambda s: _attach(s, sid, number, recording_sid, recording_url, duration, critical))
     else:
-        _with_retry(lambda s: _without_message(s, sid, number, critical, f"recording {status or 'missing'}"))
+        call._with_retry(lambda s: _without_message(s, sid, number, critical, f"recording {status or 'missing'}"))
     _log(sid, "recording status", status=status, recording_sid=recording_sid or None)
     return Response(status=204)
 
 
-@blueprint.post("/voice/no-message")
-@twilio_only
-@safe
+@call.step("/voice/no-message")
 def no_message() -> Response:
     """The caller said nothing after the beep: keep the call-back ticket and read its number."""
-    sid = call_sid()
+    sid = call.call_sid()
     runtime = rt()
-    number = caller()
+    number = call.caller()
 
     def work(s: Any) -> tuple[int, bool]:
         t = _without_message(s, sid, number, False, "silent recording")
         return t.number, t.priority == "P1"
 
-    number_, is_p1 = _with_retry(work)
+    number_, is_p1 = call._with_retry(work)
     sms = runtime.settings.confirmation_sms and number is not None
     return _ticket_created(number_, is_p1, sms, no_message=True)
 
 
-@blueprint.post("/voice/status")
-@twilio_only
-@safe
+@call.step("/voice/status")
 def call_status() -> Response:
     """Call status changes: a caller who hung up at the voicemail prompt still gets a confirmed ticket."""
-    sid = call_sid()
+    sid = call.call_sid()
     runtime = rt()
     status = request.form.get("CallStatus", "")
     if status in ("completed", "busy", "failed", "no-answer", "canceled"):
@@ -175,7 +149,7 @@ def call_status() -> Response:
             if t is not None:
                 voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason="caller hung up")
 
-        _with_retry(work)
+        call._with_retry(work)
         _log(sid, "call ended", status=status, duration=request.form.get("CallDuration"))
     return Response(status=204)
 
@@ -201,7 +175,7 @@ def _attach(
         recording_url=recording_url,
         duration=duration,
         critical=critical,
-        language=call_language_code() or SOURCE,
+        language=call.call_language_code() or SOURCE,
     )
 
 
@@ -215,7 +189,7 @@ def _without_message(s: Any, sid: str, number: str | None, critical: bool, reaso
         call_sid=sid,
         caller=number,
         critical=critical,
-        language=call_language_code() or SOURCE,
+        language=call.call_language_code() or SOURCE,
     )
     voicemail.call_ended_without_message(s, ticket=t, now=runtime.now(), reason=reason)
     return t
@@ -226,10 +200,10 @@ def _ticket_created(number: int, is_p1: bool, sms: bool, *, no_message: bool = F
     r = twiml.ticket_created(
         ticket_spoken=phone.spoken_digits(number),
         critical=is_p1,
-        business_hours=_business_hours(),
+        business_hours=call._business_hours(),
         sms=sms,
         no_message=no_message,
-        voice=voice(),
+        voice=call.voice(),
     )
     return twiml_response(r)
 

@@ -10,7 +10,7 @@ punctuation ("805, 555-0142"), so the number reader accepts all of these.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from transcription.numbers import TEENS, TENS, UNITS, digits_as_said
@@ -270,12 +270,12 @@ def find_caller(text: str) -> Caller:
     return Caller(name=None, organisation=None)
 
 
-def _trim_name(raw: str) -> str | None:
+def _trim_name(raw: str, not_names: frozenset[str] = _NOT_NAMES) -> str | None:
     words = raw.split()
     # The IGNORECASE pattern also matches lower-case words: names must be capitalised.
     kept: list[str] = []
     for word in words:
-        if not word[0].isupper() or word.lower() in _NOT_NAMES:
+        if not word[0].isupper() or word.lower() in not_names:
             break
         kept.append(word)
     return " ".join(kept) or None
@@ -297,19 +297,42 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^.!?]+[.!?]?")
+_NO_SPEECH = "Voicemail (no speech transcribed)"
 
 
 def summarize(text: str, limit: int = SUMMARY_LIMIT, organisation: str | None = None) -> str:
     """One line for the ticket title: the first sentence about the problem, <= limit chars."""
-    sentences = [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip()]
+    sentences = _sentences(text)
     if not sentences:
-        return "Voicemail (no speech transcribed)"
-    problem = next((s for s in sentences if not _is_introduction(s) and not _is_callback(s)), None)
-    if problem is None:
-        problem = next((s for s in sentences if _has_cue(s)), sentences[0])
+        return _NO_SPEECH
+    problem = _problem_sentence(sentences, introduction=_is_introduction, callback=_is_callback, has_cue=_has_cue)
     problem = _GREETING.sub("", problem).strip() or problem
     # Drop an introduction glued to the problem: "this is Dana from Acme, our server..."
     problem = re.sub(rf"^(?i:this is|it's|my name is)\s+{_NAME}(?:\s+(?i:from|at|with)\s+{_ORG})?,\s*", "", problem)
+    return _title(problem, organisation, limit)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip()]
+
+
+def _problem_sentence(
+    sentences: list[str],
+    *,
+    introduction: Callable[[str], bool],
+    callback: Callable[[str], bool],
+    has_cue: Callable[[str], bool],
+) -> str:
+    """The first sentence that neither introduces the caller nor asks for a call back; else the first with an
+    urgency cue; else the first."""
+    problem = next((s for s in sentences if not introduction(s) and not callback(s)), None)
+    if problem is None:
+        problem = next((s for s in sentences if has_cue(s)), sentences[0])
+    return problem
+
+
+def _title(problem: str, organisation: str | None, limit: int) -> str:
+    """The problem as a title line: capitalised, without closing punctuation, after the organisation if known."""
     problem = problem.rstrip(".!?, ")
     problem = problem[:1].upper() + problem[1:]
     line = f"{organisation}: {problem}" if organisation else problem
@@ -459,12 +482,8 @@ def _spanish_hints(text: str) -> TriageHints:
 def find_caller_es(text: str) -> Caller:
     """Find "soy María González de Clínica Dental Sonrisa"-style introductions."""
     for match in _ES_CALLER.finditer(text):
-        words: list[str] = []
-        for word in match.group("name").split():
-            if not word[0].isupper() or word.lower() in _ES_NOT_NAMES:
-                break
-            words.append(word)
-        if not words:
+        name = _trim_name(match.group("name"), _ES_NOT_NAMES)
+        if name is None:
             continue
         org = match.group("org")
         if org:
@@ -472,14 +491,14 @@ def find_caller_es(text: str) -> Caller:
             while parts and parts[-1].lower() in {"y", "de", "del", "la", "las", "los", "el", "&"}:
                 parts.pop()
             org = " ".join(parts) or None
-        return Caller(name=" ".join(words), organisation=org)
+        return Caller(name=name, organisation=org)
     return Caller(name=None, organisation=None)
 
 
 def _summarize_es(text: str, limit: int = SUMMARY_LIMIT, organisation: str | None = None) -> str:
-    sentences = [s.strip() for s in _SENTENCE.findall(" ".join(text.split())) if s.strip()]
+    sentences = _sentences(text)
     if not sentences:
-        return "Voicemail (no speech transcribed)"
+        return _NO_SPEECH
 
     def has_cue(sentence: str) -> bool:
         return any(pattern.search(_plain(sentence)) for _, _, pattern in _ES_COMPILED)
@@ -491,14 +510,9 @@ def _summarize_es(text: str, limit: int = SUMMARY_LIMIT, organisation: str | Non
     def callback(sentence: str) -> bool:
         return bool(_ES_CALLBACK_CUE.search(sentence)) or _plain(sentence).startswith(("gracias", "muchas gracias"))
 
-    problem = next((s for s in sentences if not introduction(s) and not callback(s)), None)
-    if problem is None:
-        problem = next((s for s in sentences if has_cue(s)), sentences[0])
+    problem = _problem_sentence(sentences, introduction=introduction, callback=callback, has_cue=has_cue)
     problem = _ES_GREETING.sub("", problem.lstrip("¡¿")).strip() or problem
-    problem = problem.rstrip(".!?, ")
-    problem = problem[:1].upper() + problem[1:]
-    line = f"{organisation}: {problem}" if organisation else problem
-    return _shorten(line, limit)
+    return _title(problem, organisation, limit)
 
 
 # --- initial prompt -------------------------------------------------------

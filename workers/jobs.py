@@ -482,32 +482,23 @@ def send_confirmation(ticket: int) -> str:
         support_number=settings.support_number,
         language=language,
     )
+
+    def done(action: str, detail: dict[str, Any]) -> None:
+        """Log the outcome on the ticket and complete the job, in one transaction."""
+        with transaction(runtime.sessions) as s:
+            audit.audit(
+                s, lifecycle.get_ticket(s, ticket), actor="support line", action=action, now=runtime.now(), detail=detail
+            )
+            outbox.complete(s, key, runtime.now())
+
     try:
         sid = send_sms(make_twilio_client(settings), from_=settings.support_number, to=to, body=body)
     except TwilioSendError as exc:
         if exc.retryable and _retries_left() > 0:
             raise
-        with transaction(runtime.sessions) as s:
-            audit.audit(
-                s,
-                lifecycle.get_ticket(s, ticket),
-                actor="support line",
-                action="confirmation failed",
-                now=runtime.now(),
-                detail={"error": str(exc)[:300]},
-            )
-            outbox.complete(s, key, runtime.now())
+        done("confirmation failed", {"error": str(exc)[:300]})
         return "failed"
-    with transaction(runtime.sessions) as s:
-        audit.audit(
-            s,
-            lifecycle.get_ticket(s, ticket),
-            actor="support line",
-            action="confirmation sent",
-            now=runtime.now(),
-            detail={"sid": sid, "to": phone.mask(to)},
-        )
-        outbox.complete(s, key, runtime.now())
+    done("confirmation sent", {"sid": sid, "to": phone.mask(to)})
     return "sent"
 
 

@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from runtime import Runtime
 from runtime.web import rt as _runtime
 from ticketing import lifecycle, paging, phone
+from ticketing.calendar import BusinessCalendar
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.oncall import OnCall
@@ -27,14 +28,18 @@ def _config(runtime: Runtime) -> OnCall:
         raise click.ClickException(str(exc)) from None
 
 
-def _at(text: str | None, config: OnCall, runtime: Runtime) -> datetime:
+def _asked(text: str | None) -> tuple[OnCall, datetime, BusinessCalendar]:
+    """The on-call file, the moment asked about (``--at``, else now) and the business calendar."""
+    runtime = _runtime()
+    config = _config(runtime)
+    cal = calendar_for(runtime.policy)
     if not text:
-        return runtime.now()
+        return config, runtime.now(), cal
     try:
         at = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
     except ValueError:
         raise click.BadParameter("expected 'YYYY-MM-DD HH:MM'", param_hint="--at") from None
-    return at.replace(tzinfo=config.timezone)
+    return config, at.replace(tzinfo=config.timezone), cal
 
 
 def _when(at: datetime, config: OnCall) -> str:
@@ -50,10 +55,7 @@ def _who(config: OnCall, key: str) -> str:
 @click.option("--at", "at_text", help=AT_HELP)
 def now(at_text: str | None) -> None:
     """Which escalation policy a P1 would page now, whom each step reaches, and who holds each rotation."""
-    runtime = _runtime()
-    config = _config(runtime)
-    at = _at(at_text, config, runtime)
-    cal = calendar_for(runtime.policy)
+    config, at, cal = _asked(at_text)
     business = cal.is_business_hours(at)
     holiday = cal.holiday_name(cal.local(at).date())
     hours = "business hours" if business else "after hours" + (f" ({holiday})" if holiday else "")
@@ -79,10 +81,7 @@ def now(at_text: str | None) -> None:
 @click.option("--at", "at_text", help=AT_HELP)
 def next_(at_text: str | None) -> None:
     """The next hand-off of every rotation, and when the policy next switches between business and after hours."""
-    runtime = _runtime()
-    config = _config(runtime)
-    at = _at(at_text, config, runtime)
-    cal = calendar_for(runtime.policy)
+    config, at, cal = _asked(at_text)
     if cal.is_business_hours(at):
         window = cal.window(cal.local(at).date())
         assert window is not None
