@@ -25,7 +25,7 @@ from providers.twilio_rest import page_url
 from providers.twilio_status import Callback, answer, delivery_report, dial_answered
 from runtime.web import rt
 from settings import Settings
-from ticketing import audit, paging, phone
+from ticketing import audit, lifecycle, paging, phone
 from ticketing.db import transaction
 from ticketing.errors import InvalidTransition
 from ticketing.models import Page
@@ -249,6 +249,8 @@ def connected() -> Response:
             now=runtime.now(),
             detail={"status": status, "duration": request.form.get("DialCallDuration"), "via": "page call"},
         )
+        if reached:  # the engineer spoke to the caller: a person's first response, if the ack did not count as one
+            lifecycle.first_response_by_person(s, ticket, by=page.person_name, how="call back", now=runtime.now())
     return twiml_response(connect_outcome(status, caller))
 
 

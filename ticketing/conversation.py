@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ticketing import lifecycle, mailrules, outbox, phone
+from ticketing import lifecycle, mailrules, outbox, phone, summaries
 from ticketing.audit import audit
 from ticketing.errors import InvalidInput, InvalidTransition
 from ticketing.models import (
@@ -268,7 +268,8 @@ def _follow_up(
         source=Source.EMAIL if channel == "email" else Source.PORTAL,
         actor=author,
         caller_number=old.caller_number,
-        summary=old.summary,
+        # What the client was told the old ticket is about (never a voicemail's transcript: this one is mailed).
+        summary=summaries.client_summary(old, tz=policy.timezone),
         description=f"Follow-up of ticket #{old.number}.\n\n{body}".strip(),
         client_id=old.client_id,
         contact_id=old.contact_id,
@@ -281,10 +282,22 @@ def _follow_up(
 
 
 def reply_to_client(
-    session: Session, ticket: Ticket, text: str, *, actor: str, now: datetime, tag_prefix: str = "#"
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    actor: str,
+    now: datetime,
+    tag_prefix: str = "#",
+    tz: tzinfo = UTC,
+    translate: summaries.Translate = summaries.english,
 ) -> TicketMessage:
     """A public reply from a coordinator or engineer: by email to the client, or by SMS to a caller with no
-    email address. Queued through the outbox; internal notes are a different thing and never leave."""
+    email address. Queued through the outbox; internal notes are a different thing and never leave.
+
+    A person's reply is the ticket's first response (``lifecycle.first_response_by_person``). Its subject is the
+    client summary (``summaries.client_summary``: ``tz`` the policy's time zone, ``translate`` the ticket's
+    language), never a voicemail's transcript."""
     body = (text or "").strip()
     if not body:
         raise InvalidInput("a reply needs some text")
@@ -319,7 +332,11 @@ def reply_to_client(
         event="reply",
         author=actor[:200],
         to_address=address or sms_to,
-        subject=mailrules.tagged_subject(f"Re: {ticket.summary or 'your request'}", ticket.number, tag_prefix),
+        subject=mailrules.tagged_subject(
+            f"Re: {summaries.client_summary(ticket, tz=tz, translate=translate) or 'your request'}",
+            ticket.number,
+            tag_prefix,
+        ),
         body=body,
         in_reply_to=last_in.message_id if last_in is not None else None,
         state="queued",
@@ -338,6 +355,7 @@ def reply_to_client(
         now=now,
         detail={"channel": message.channel, "to": address or phone.mask(sms_to), "text": body[:500]},
     )
+    lifecycle.first_response_by_person(session, ticket, by=actor, how=message.channel, now=now)
     return message
 
 

@@ -293,8 +293,11 @@ def meet_milestone(
     estimate: datetime | None = None,
     note: str | None = None,
     notify: bool = True,
+    via: str | None = None,
 ) -> Milestone:
-    """Record that a milestone was met now; the resolution plan carries the estimated resolution time."""
+    """Record that a milestone was met now; the resolution plan carries the estimated resolution time.
+
+    ``via``: how it was met, kept in the audit detail (a person's email reply, a connected call back, ...)."""
     if name not in MILESTONES:
         raise InvalidInput(f"unknown milestone {name!r}: expected one of {', '.join(MILESTONES)}")
     milestone = ticket.milestone(name)
@@ -318,12 +321,68 @@ def meet_milestone(
         actor=actor,
         action=f"{name.replace('_', ' ')} met",
         now=now,
-        detail={"due": iso(milestone.due_at), "in_time": milestone.met_in_time, "estimate": iso(estimate)},
+        detail={
+            "due": iso(milestone.due_at),
+            "in_time": milestone.met_in_time,
+            "estimate": iso(estimate),
+            **({"via": via} if via else {}),
+        },
         reason=note,
     )
     if notify and name in ("first_response", "resolution_plan"):
         notify_client(session, ticket, name, now, estimate=iso(estimate), note=note or "", actor=actor)
     return milestone
+
+
+# How a person's public contact with the client reached them: each meets the first response (policy: the MSP
+# "begins addressing the service request"). Automatic notices (confirmation, waiting, SLA notices) never do.
+PERSONAL_CONTACT = {
+    "email": "an email reply",
+    "sms": "a text message reply",
+    "portal": "a reply in the portal",
+    "call back": "a connected call back",
+}
+
+
+def first_response_by_person(session: Session, ticket: Ticket, *, by: str, how: str, now: datetime) -> Milestone | None:
+    """A person's public reply or connected call back is the ticket's first response, as a page's ack already is.
+
+    ``how`` is one of ``PERSONAL_CONTACT`` (email, sms, portal, call back). Meets the first response when it is
+    still unmet (audited with who and how, and no "we are working on it" notice: the client has just heard from a
+    person), and moves a new ticket to acknowledged. Returns the milestone it met, else None (met already, or
+    the ticket ended or was merged).
+    """
+    if how not in PERSONAL_CONTACT:
+        raise InvalidInput(f"unknown way of responding {how!r}: expected one of {', '.join(PERSONAL_CONTACT)}")
+    who = (by or "").strip()
+    if not who:
+        raise InvalidInput("a first response by a person needs who responded")
+    if ticket.merged_into_id is not None or not Status(ticket.status).is_open:
+        return None
+    milestone = ticket.milestone("first_response")
+    if milestone.met_at is not None:
+        return None
+    met = meet_milestone(
+        session,
+        ticket,
+        "first_response",
+        actor=who,
+        now=now,
+        note=f"{PERSONAL_CONTACT[how]} by {who}",
+        notify=False,
+        via=how,
+    )
+    if ticket.status == Status.NEW.value:
+        ticket.status = Status.ACKNOWLEDGED.value
+        audit(
+            session,
+            ticket,
+            actor=who,
+            action="status changed",
+            now=now,
+            detail={"from": Status.NEW.value, "to": Status.ACKNOWLEDGED.value, "via": how},
+        )
+    return met
 
 
 def set_status(

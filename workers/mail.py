@@ -30,7 +30,7 @@ import runtime as rt
 from inbox import intake
 from inbox.parse import OWN_MAIL_HEADER
 from inbox.sandbox import Sandbox
-from languages import local_time, priority_label
+from languages import local_time, priority_label, translator
 from providers.mail import MailSendError, new_message_id, send_message
 from runtime.heartbeat import is_alive
 from ticketing import audit as audit_log
@@ -38,6 +38,7 @@ from ticketing import conversation, lifecycle, mailrules, outbox, phone
 from ticketing.db import transaction
 from ticketing.models import InboundMail, Ticket, TicketMessage
 from ticketing.priority import Priority
+from ticketing.summaries import client_summary
 from ticketing.text import one_line
 from workers.notices import Notices, load_notices
 
@@ -179,7 +180,8 @@ def template_values(runtime: rt.Runtime, ticket: Ticket, detail: dict[str, Any])
         "company": settings.company_name,
         "number": ticket.number,
         "tag": mailrules.tag(ticket.number or 0, settings.mail_tag_prefix),
-        "summary": ticket.summary or "your request",
+        # What the client was told the ticket is about: never a voicemail's transcript (ticketing.summaries).
+        "summary": client_summary(ticket, tz=runtime.policy.timezone, translate=translator(language)) or "your request",
         "priority": prio.value,
         "priority_label": priority_label(prio.value, language),
         "source": ticket.source,

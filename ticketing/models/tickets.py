@@ -51,6 +51,9 @@ class Ticket(Base):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     summary: Mapped[str] = mapped_column(String(200), default="")
+    # The summary the client sees, written by a person; None: ticketing.summaries.client_summary decides (a
+    # voicemail's summary line comes from the recogniser and never reaches the client).
+    client_summary: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]

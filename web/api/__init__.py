@@ -299,6 +299,7 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
         "status": t.status,
         "source": t.source,
         "summary": t.summary,
+        "client_summary": view.client_summary,
         "description": t.description,
         "client": {"id": t.client.id, "name": t.client.name} if t.client is not None else None,
         "contact_name": view.caller_name,

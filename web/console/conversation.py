@@ -8,6 +8,7 @@ from flask import Response, abort, send_file
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
+from languages import translator
 from ticketing import conversation, phone
 from ticketing.models import MailAttachment, Ticket
 from ticketing.text import one_line
@@ -29,7 +30,14 @@ def _mail_context(session: Session, t: Ticket) -> dict[str, Any]:
 @action("reply")
 def _reply(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     message = conversation.reply_to_client(
-        c.session, t, _text(form, "text"), actor=c.actor, now=c.now, tag_prefix=c.runtime.settings.mail_tag_prefix
+        c.session,
+        t,
+        _text(form, "text"),
+        actor=c.actor,
+        now=c.now,
+        tag_prefix=c.runtime.settings.mail_tag_prefix,
+        tz=c.runtime.policy.timezone,
+        translate=translator(t.language),
     )
     return f"Reply queued ({message.channel} to {message.to_address if message.channel == 'email' else 'the caller'})."
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import NotFound
 import languages
 from ticketing import events
 from ticketing.models import InboundMail
+from web.console import present
 from web.console.auth import blueprint, rt
 from web.portal.present import phone_text
 
@@ -74,21 +75,10 @@ def hours_text(seconds: int | None) -> str:
 
 @blueprint.app_template_filter("countdown")
 def countdown(due: datetime | None, now: datetime) -> str:
-    """Time left until ``due`` as the queue shows it ('3h 05m', '12m 30s', '-4m 10s over'); scripts keep it live."""
+    """Time left until ``due`` as the queue shows it ('3h 05m', '4m 10s over': ``present.countdown_text``)."""
     if due is None:
         return ""
-    seconds = int((due - now).total_seconds())
-    left = abs(seconds)
-    days, rest = divmod(left, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        text = f"{days}d {hours}h"
-    elif hours:
-        text = f"{hours}h {minutes:02d}m"
-    else:
-        text = f"{minutes}m {secs:02d}s"
-    return f"−{text} over" if seconds < 0 else text
+    return present.countdown_text(int((due - now).total_seconds()))
 
 
 @blueprint.app_context_processor

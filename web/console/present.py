@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ticketing import outbox
+from languages import translator
+from ticketing import outbox, summaries
 from ticketing import paging as paging_core
 from ticketing.milestones import milestone_states, next_milestone
 from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
@@ -25,6 +26,7 @@ from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import AT_RISK, BREACHED, MET_LATE
 from ticketing.transcripts import NumberCheck, missing_note, ticket_number_check
+from transcription.hints import summarize
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 MILESTONE_LABELS = {
@@ -103,6 +105,34 @@ class TicketView:
     client: str | None
     caller_name: str | None
     hints: Mapping[str, Any] = field(default_factory=dict)
+    client_summary: str = ""  # what the client sees (ticketing.summaries): email subjects, the portal
+
+    @property
+    def offers_acknowledge(self) -> bool:
+        """The ticket page offers "Acknowledge page": while paging runs or waits unacknowledged, or a new P1 was
+        never paged; never once acknowledged (by a page, the escalation it joined, or a person on the ticket)."""
+        t = self.ticket
+        if self.paging.state == "acknowledged" or not _is_open(t):
+            return False
+        if self.paging.acknowledgeable:
+            return True
+        return t.priority == Priority.P1.value and self.paging.state == "none" and t.status == Status.NEW.value
+
+    @property
+    def client_summary_by_person(self) -> bool:
+        """A person wrote what the client sees (else it is the neutral voicemail line)."""
+        return summaries.by_person(self.ticket)
+
+    @cached_property
+    def english_summary(self) -> str:
+        """The summary in English, as the queue shows it: a message in another language whose summary line the
+        recogniser wrote is summarised from its English translation (the original stays on the ticket page)."""
+        t = self.ticket
+        machine = (self.hints or {}).get("summary")
+        translation = (t.transcript_translation or "").strip()
+        if translation and (t.transcript_language or "en") != "en" and machine and t.summary == machine:
+            return summarize(translation, organisation=(self.hints or {}).get("organisation") or None)
+        return t.summary
 
     @property
     def priority_label(self) -> str:
@@ -139,6 +169,22 @@ class TicketView:
     def has_audio(self) -> bool:
         """A stored recording the console can play."""
         return bool(self.ticket.audio_path)
+
+
+def countdown_text(seconds: int) -> str:
+    """Time left as the console shows it: '3h 05m', '12m 30s', '2d 4h'; past due '18d 14h over' (no minus sign:
+    "over" says it). ``console.js`` keeps it live with the same words."""
+    left = abs(int(seconds))
+    days, rest = divmod(left, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days}d {hours}h"
+    elif hours:
+        text = f"{hours}h {minutes:02d}m"
+    else:
+        text = f"{minutes}m {secs:02d}s"
+    return f"{text} over" if seconds < 0 else text
 
 
 LATE = "late"  # a resolved or closed ticket's milestone never met, its due time passed before the end
@@ -267,6 +313,7 @@ def ticket_views(session: Session, tickets: Sequence[Ticket], policy: SupportPol
                 client=t.client.name if t.client is not None else None,
                 caller_name=(t.contact.name if t.contact is not None else None) or hints.get("caller_name") or None,
                 hints=hints,
+                client_summary=summaries.client_summary(t, tz=policy.timezone, translate=translator(t.language)),
             )
         )
     return out

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from languages import translator
+from ticketing import summaries
 from ticketing.milestones import next_milestone
 from ticketing.models import AuditEntry, CallEvent, Status, Ticket, TicketMessage, TranscriptionState
 from ticketing.policy import MILESTONES, SupportPolicy
@@ -145,7 +147,8 @@ def row_of(ticket: Ticket, policy: SupportPolicy, now: datetime) -> Row:
     """The list row of a ticket."""
     return Row(
         number=int(ticket.number or 0),
-        summary=ticket.summary or "(no summary)",
+        summary=summaries.client_summary(ticket, tz=policy.timezone, translate=translator(ticket.language))
+        or "(no summary)",
         priority=Priority.parse(ticket.priority),
         status=ticket.status,
         status_text="Combined with another ticket"

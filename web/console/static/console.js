@@ -34,7 +34,7 @@
       var risk = el.getAttribute("data-risk");
       var left = due - now;
       var next = left < 0 ? "breached" : (risk && now >= Date.parse(risk) ? "at risk" : "on track");
-      el.textContent = left < 0 ? "\u2212" + format(left) + " over" : format(left);
+      el.textContent = left < 0 ? format(left) + " over" : format(left); // as present.countdown_text
       if (next !== state) {
         el.setAttribute("data-state", next);
         el.classList.remove("st-" + state.replace(" ", "-"));
