@@ -354,7 +354,7 @@ def first_response_by_person(session: Session, ticket: Ticket, *, by: str, how: 
     """
     if how not in PERSONAL_CONTACT:
         raise InvalidInput(f"unknown way of responding {how!r}: expected one of {', '.join(PERSONAL_CONTACT)}")
-    who = (by or "").strip()
+    who = one_line(by)[:120]  # the audit's actor: one line
     if not who:
         raise InvalidInput("a first response by a person needs who responded")
     if ticket.merged_into_id is not None or not Status(ticket.status).is_open:
