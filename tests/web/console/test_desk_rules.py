@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,9 +14,10 @@ from sqlalchemy import select
 from runtime import Runtime
 from tests.conftest import FixedClock
 from tests.web.conftest import Console, ticket
-from ticketing import lifecycle, paging
+from tests.web.console.test_browser import sign_in
+from ticketing import accounts, lifecycle, paging
 from ticketing.db import transaction
-from ticketing.models import Client, Contact, Ticket, TicketMessage
+from ticketing.models import Client, Contact, Ticket, TicketMessage, User
 from ticketing.sla import calendar_for
 from web.console.present import countdown_text
 
@@ -184,3 +186,35 @@ def test_the_english_queue_shows_the_english_summary_of_a_spanish_message(
     other = open_ticket(source="phone", summary="Impresora sin conexión")
     queue = console.get("/queue").get_data(as_text=True)
     assert re.search(rf'data-number="{other}".*?Impresora sin conexión', queue, re.S)
+
+
+def test_a_live_countdown_past_due_reads_over_without_a_minus_sign_in_the_browser(
+    browser_runtime: Runtime, live_console: str, page: Any, password_hash: str
+) -> None:
+    with transaction(browser_runtime.sessions) as s:
+        s.add(
+            User(
+                username="dana",
+                display_name="Dana Reyes",
+                role=accounts.COORDINATOR,
+                password_hash=password_hash,
+                active=True,
+                created_at=browser_runtime.now(),
+                failed_logins=0,
+            )
+        )
+        # A P3's first response is due 12 minutes after opening: 5 seconds ago.
+        opened = browser_runtime.now() - timedelta(minutes=12, seconds=5)
+        t = lifecycle.open_ticket(
+            s, policy=browser_runtime.policy, now=opened, priority="P3", source="phone", actor="t", summary="Printer"
+        )
+        number = t.number
+    sign_in(page, live_console)
+    countdown = f"tr[data-number='{number}'] .cd"
+    before = page.locator(countdown).inner_text()
+    assert before.endswith(" over") and "−" not in before
+    page.wait_for_function(
+        "([sel, text]) => document.querySelector(sel).textContent !== text", arg=[countdown, before], timeout=5000
+    )
+    after = page.locator(countdown).inner_text()
+    assert re.fullmatch(r"\d+m \d{2}s over", after), after
