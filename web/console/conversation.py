@@ -35,7 +35,6 @@ def _mail_context(session: Session, t: Ticket) -> dict[str, Any]:
         "sms_to": phone_display(t.caller_number) if address is None and phone.normalize(t.caller_number) else None,
         "bouncing": conversation.bouncing(session, address),
         "sender": _sender(session, t, messages),
-        "statuses": conversation.STATUS_AFTER,
     }
 
 

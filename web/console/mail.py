@@ -67,10 +67,11 @@ def envelope(head: bytes) -> Envelope:
 def _decoded(raw: bytes) -> str:
     value = re.sub(rb"\r?\n(?=[ \t])", b"", raw).decode("utf-8", "replace").strip()[:FIELD_CHARS]
     try:
-        value = str(make_header(decode_header(value)))
+        decoded = str(make_header(decode_header(value)))
     except (HeaderParseError, UnicodeError, LookupError, ValueError):
-        pass  # shown as it came: the encoded words are readable enough to tell the message apart
-    return one_line(value)[:SHOWN_CHARS]
+        decoded = ""
+    # A word that does not decode is shown as it came: readable enough to tell the message apart.
+    return one_line(decoded.strip() or value)[:SHOWN_CHARS]
 
 
 def envelopes(session: Session, ids: Iterable[int]) -> dict[int, Envelope]:
