@@ -86,6 +86,7 @@ def render_ticket(
         if shown and shown not in present.TIMELINE_CATEGORIES:
             error = error or f"Unknown timeline filter {shown!r}: showing everything."
             shown = ""
+        mail = _mail_context(s, t)
         timeline = present.collapse_paging([e for e in everything if not shown or e.category == shown])
         html = render_template(
             "console/ticket.html",
@@ -111,7 +112,11 @@ def render_ticket(
             error=error,
             estimate_default=_local_input(now + timedelta(hours=4), runtime),
             estimate_min=_local_input(now, runtime),
-            mail=_mail_context(s, t),
+            mail=mail,
+            # The header names the caller once: the sender's address only when the name is already there.
+            sender_shown=mail["sender"].removeprefix(f"{view.caller_name} ")
+            if view.caller_name and mail["sender"]
+            else mail["sender"],
         )
     return html, status
 

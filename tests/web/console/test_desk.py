@@ -86,7 +86,7 @@ def test_a_refused_composer_action_changes_nothing_and_keeps_what_was_typed(
 ) -> None:
     ticket = _email_ticket(desk)
     before = _state(desk, ticket.number)
-    for form, why in (
+    for form, said in (
         ({"mode": "reply", "text": "   ", "then": "waiting"}, "A reply needs some text."),
         ({"mode": "note", "text": "", "then": "resolved"}, "A note needs some text."),
         ({"mode": "shout", "text": "hello"}, "Choose a public reply or an internal note."),
@@ -95,7 +95,7 @@ def test_a_refused_composer_action_changes_nothing_and_keeps_what_was_typed(
     ):
         answer = console.post(f"/tickets/{ticket.number}/compose", form)
         html = answer.get_data(as_text=True)
-        assert answer.status_code == 400 and why in html, form
+        assert answer.status_code == 400 and said in html, form
         assert _state(desk, ticket.number) == before
     kept = console.post(f"/tickets/{ticket.number}/compose", {"mode": "note", "text": "kept <b>draft</b>", "then": "x"})
     assert ">kept &lt;b&gt;draft&lt;/b&gt;</textarea>" in kept.get_data(as_text=True)
@@ -168,7 +168,7 @@ def test_notices_fold_to_one_line_and_an_email_ticket_names_its_sender(
     assert re.search(r'<li class="msg msg-in msg-received">', page)
     assert "Dana Whitfield &lt;dana@acme-dental.example&gt;" in page
     head = page[page.index('class="th-meta"') : page.index('class="quick"')]
-    assert "withheld" not in head and "Dana Whitfield &lt;dana@acme-dental.example&gt;" in head
+    assert "withheld" not in head and "Dana Whitfield · &lt;dana@acme-dental.example&gt;" in head
 
 
 def test_the_mail_page_lists_sender_subject_and_what_became_of_each_message(
@@ -191,7 +191,7 @@ def test_the_mail_page_lists_sender_subject_and_what_became_of_each_message(
     latest = page[page.index('id="latest-mail"') :]
     rows = re.findall(r'<tr class="mail-(\w+)">(.*?)</tr>', latest, re.S)
     assert [state for state, _ in rows] == ["quarantined", "threaded", "ticketed", "ticketed"]
-    assert "(no sender)" in rows[0][1] and "quarantined" in rows[0][1]
+    assert "(no sender)" in rows[0][1] and "quarantined" in rows[0][1] and "unparsable" in rows[0][1]
     assert f"joined #{first.number}</a>" in rows[1][1] and "Still offline" not in rows[1][1]
     assert (
         "José Muñoz &lt;jose@acme-dental.example&gt;" in rows[2][1]
