@@ -173,6 +173,16 @@ def test_a_coordinator_works_an_email_ticket_from_the_desk(
     assert page.locator("#act-assign select[name=assignee]").input_value() == "dana"
     page.screenshot(path=str(artifacts / "desk-full.png"), full_page=True)
 
+    # On a phone the composer and the assign form fit the width.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_console}/tickets/{number}#composer")
+    for selector in ("#composer", "#act-assign"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, selector
+    page.locator("#conversation").screenshot(path=str(artifacts / "desk-phone-conversation.png"))
+    page.locator("#act-assign").screenshot(path=str(artifacts / "desk-phone-assign.png"))
+    page.set_viewport_size({"width": 1440, "height": 900})
+
     # The Mail page: who wrote, about what, and what became of it.
     page.goto(f"{live_console}/mail")
     row = page.locator("#latest-mail tbody tr").first
