@@ -113,12 +113,16 @@ def render_ticket(
             estimate_default=_local_input(now + timedelta(hours=4), runtime),
             estimate_min=_local_input(now, runtime),
             mail=mail,
-            # The header names the caller once: the sender's address only when the name is already there.
-            sender_shown=mail["sender"].removeprefix(f"{view.caller_name} ")
-            if view.caller_name and mail["sender"]
-            else mail["sender"],
+            sender_shown=_after_name(mail["sender"], view.caller_name),
         )
     return html, status
+
+
+def _after_name(sender: str | None, name: str | None) -> str | None:
+    """The sender as the header shows it beside the caller's name: '<address>' when the name is already there."""
+    if sender and name:
+        return sender.removeprefix(f"{name} ")
+    return sender
 
 
 def _merge_candidates(session: Session, ticket: Ticket) -> list[Ticket]:
