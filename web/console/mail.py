@@ -53,19 +53,26 @@ def envelope(head: bytes) -> Envelope:
     for match in _FIELD.finditer(block):
         key = match.group(1).decode("ascii").lower()
         if key not in fields:
-            fields[key] = _decoded(match.group(2)[: FIELD_CHARS * 2])
+            fields[key] = _unfolded(match.group(2))
+    # The address is parsed before the name's encoded words are decoded: a decoded name may hold anything.
     name, address = parseaddr(fields.get("from", ""))
     if "@" not in address:
         name, address = (name or address), ""
     return Envelope(
-        name=one_line(name)[:SHOWN_CHARS],
+        name=_decoded(name),
         address=one_line(address)[:SHOWN_CHARS].lower(),
-        subject=fields.get("subject", ""),
+        subject=_decoded(fields.get("subject", "")),
     )
 
 
-def _decoded(raw: bytes) -> str:
-    value = re.sub(rb"\r?\n(?=[ \t])", b"", raw).decode("utf-8", "replace").strip()[:FIELD_CHARS]
+def _unfolded(raw: bytes) -> str:
+    value = re.sub(rb"\r?\n(?=[ \t])", b"", raw[: FIELD_CHARS * 2]).decode("utf-8", "replace").strip()
+    if len(value) > FIELD_CHARS:
+        value = value[:FIELD_CHARS].rsplit(None, 1)[0]  # never half an encoded word
+    return value
+
+
+def _decoded(value: str) -> str:
     try:
         decoded = str(make_header(decode_header(value)))
     except (HeaderParseError, UnicodeError, LookupError, ValueError):

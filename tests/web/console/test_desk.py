@@ -222,3 +222,20 @@ def test_only_the_console_user_who_replies_is_named_on_the_message(desk: Desk, c
     with desk.runtime.sessions() as s:
         reply = s.scalars(select(TicketMessage).where(TicketMessage.event == "reply")).one()
         assert (reply.author, reply.automatic, reply.to_address) == ("Dana Reyes", False, "dana@acme-dental.example")
+
+
+def test_a_hostile_header_is_listed_cut_short_and_costs_the_mail_page_nothing(
+    desk: Desk,  # noqa: F811
+    console: Console,
+) -> None:
+    subject = b"Subject: " + b" ".join([b"=?utf-8?Q?caf=C3=A9?="] * 40000)
+    raw = b"From: =?utf-8?Q?Mallory_=0D=0ABcc=3A_x?= <m@evil.example>\r\n" + subject + b"\r\n\r\nbody\r\n"
+    desk.receive(raw)
+    page = console.get("/mail").get_data(as_text=True)
+    quarantined = page[page.index("Quarantined messages") : page.index('id="refused-sign-in-links"')]
+    (row,) = re.findall(r"<tr><td>\d+</td>(.*?)</tr>", quarantined, re.S)
+    assert "over a limit on hostile mail" in row
+    assert "Mallory Bcc: x &lt;m@evil.example&gt;" in row  # one line: the encoded CR/LF is a space
+    shown = re.search(r'<td class="mail-subject">(.*?)</td>', row, re.S)
+    # Adjacent encoded words join without the space between them (RFC 2047); cut short, never mid-word.
+    assert shown is not None and re.fullmatch("(café){10,50}", shown.group(1))
