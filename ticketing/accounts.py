@@ -134,6 +134,21 @@ def users(session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.username)).all()
 
 
+def assignable(session: Session) -> Sequence[User]:
+    """The console users a ticket may be assigned to: every active account, by display name."""
+    return session.scalars(select(User).where(User.active.is_(True)).order_by(User.display_name, User.username)).all()
+
+
+def assignee(session: Session, username: str) -> User:
+    """The active console user called ``username``, whom a ticket may be assigned to; raises InvalidInput."""
+    name = (username or "").strip().lower()
+    user = session.scalars(select(User).where(User.username == name, User.active.is_(True))).first() if name else None
+    if user is None:
+        shown = " ".join((username or "").split())[:64]
+        raise InvalidInput(f"{shown!r} is not a console user: choose someone from the list")
+    return user
+
+
 def has_admin(session: Session) -> bool:
     """True once an active admin exists."""
     return session.scalar(select(User.id).where(User.role == ADMIN, User.active.is_(True))) is not None

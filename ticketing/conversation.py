@@ -359,6 +359,59 @@ def reply_to_client(
     return message
 
 
+MAX_NOTE_CHARS = 10000
+# What the composer may do to the status in the same action as its message ("keep" changes nothing).
+STATUS_AFTER = {"keep": None, "waiting": Status.WAITING_ON_CLIENT, "resolved": Status.RESOLVED}
+
+
+@dataclass(frozen=True)
+class Composed:
+    """What one composer action did: the reply queued (None for a note) and the status it left."""
+
+    reply: TicketMessage | None
+    status: str
+
+
+def compose(
+    session: Session,
+    ticket: Ticket,
+    text: str,
+    *,
+    public: bool,
+    then: str,
+    actor: str,
+    now: datetime,
+    policy: SupportPolicy,
+    tag_prefix: str = "#",
+) -> Composed:
+    """The ticket page's one composer: a public reply (``reply_to_client``) or an internal note, and with it
+    "then" (``STATUS_AFTER``: keep the status, waiting on client, resolved); all audited, all or nothing.
+
+    The client hears of it at most once: the public reply itself. The status change's own notice (the
+    "we need information" or "resolved" email) is withdrawn, as the reply already says it and a note says
+    nothing to the client; the Actions panel's own buttons still send those notices.
+    """
+    if then not in STATUS_AFTER:
+        raise InvalidInput(f"unknown status change {then!r}: expected one of {', '.join(STATUS_AFTER)}")
+    body = (text or "").strip()
+    reply = None
+    if public:
+        reply = reply_to_client(session, ticket, body, actor=actor, now=now, tag_prefix=tag_prefix)
+    else:
+        if len(body) > MAX_NOTE_CHARS:
+            raise InvalidInput(f"a note is at most {MAX_NOTE_CHARS} characters")
+        lifecycle.add_note(session, ticket, body, actor=actor, now=now)
+    status = STATUS_AFTER[then]
+    if status is not None:
+        posted = len(outbox.written(session))
+        reason = "with a public reply" if public else "with an internal note"
+        lifecycle.set_status(session, ticket, status, actor=actor, now=now, policy=policy, reason=reason)
+        for message in outbox.written(session)[posted:]:
+            if message.kind == outbox.NOTIFY:
+                outbox.withdraw(session, message)
+    return Composed(reply=reply, status=ticket.status)
+
+
 def conversation(session: Session, ticket: Ticket) -> Sequence[TicketMessage]:
     """Every message of the ticket's conversation, oldest first, with attachments."""
     return session.scalars(

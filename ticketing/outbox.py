@@ -42,6 +42,17 @@ def written(session: Session) -> list[OutboxMessage]:
     return list(session.info.get(WRITTEN, ()))
 
 
+def withdraw(session: Session, message: OutboxMessage) -> None:
+    """Take back a job ``post`` recorded in this session, before its commit: it is never dispatched."""
+    posted = session.info.get(WRITTEN, [])
+    if message in posted:
+        posted.remove(message)
+    if message in session.new:
+        session.expunge(message)
+    else:
+        session.delete(message)
+
+
 def repost(session: Session, key: str) -> bool:
     """Mark a recorded job for dispatch again (a retry); False when the key is unknown."""
     message = session.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).first()

@@ -1,7 +1,9 @@
-"""The conversation with the client on a ticket: the reply box, sending again, bouncing mail, files from email."""
+"""The conversation with the client on a ticket: the composer (public reply or internal note, and a status with it),
+the messages with notices folded (internal notes live in the timeline), sending again, bouncing mail, files from email."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, abort, send_file
@@ -10,21 +12,68 @@ from werkzeug.datastructures import MultiDict
 
 from languages import translator
 from ticketing import conversation, phone
-from ticketing.models import MailAttachment, Ticket
+from ticketing.models import MailAttachment, Source, Ticket, TicketMessage
 from ticketing.text import one_line
 from web.console.auth import blueprint, rt
 from web.console.layout import phone_display
+from web.console.mail import envelopes
 from web.console.shared import TRIAGE, ActionContext, _text, action, recording_file
+
+
+def notice(message: TicketMessage) -> bool:
+    """Whether a conversation message was written by no person: a notice the system sent (confirmation,
+    waiting on client, SLA, page) or an automatic answer (out-of-office); the page folds it to one line."""
+    return bool(message.automatic)
 
 
 def _mail_context(session: Session, t: Ticket) -> dict[str, Any]:
     address = conversation.requester_address(session, t)
+    messages = conversation.conversation(session, t)
     return {
-        "messages": conversation.conversation(session, t),
+        "messages": messages,
+        "notice": notice,
         "address": address,
         "sms_to": phone_display(t.caller_number) if address is None and phone.normalize(t.caller_number) else None,
         "bouncing": conversation.bouncing(session, address),
+        "sender": _sender(session, t, messages),
     }
+
+
+def _sender(session: Session, t: Ticket, messages: Sequence[TicketMessage]) -> str | None:
+    """Who wrote the email that opened the ticket, 'Name <address>' (None for a ticket that came otherwise)."""
+    if t.source != Source.EMAIL.value:
+        return None
+    first = next((m for m in messages if m.direction == "in" and m.inbound_id is not None), None)
+    if first is not None:
+        sender = envelopes(session, [first.inbound_id]).get(first.inbound_id)
+        if sender is not None and sender.sender:
+            return sender.sender
+    if t.contact is not None and t.contact.email:
+        return f"{t.contact.name} <{t.contact.email}>"
+    return t.requester_email or (first.from_address if first is not None else None)
+
+
+@action("compose")
+def _compose(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    mode = _text(form, "mode")
+    if mode not in ("reply", "note"):
+        raise ValueError("choose a public reply or an internal note")
+    done = conversation.compose(
+        c.session,
+        t,
+        _text(form, "text"),
+        public=mode == "reply",
+        then=_text(form, "then") or "keep",
+        actor=c.actor,
+        now=c.now,
+        policy=c.runtime.policy,
+        tag_prefix=c.runtime.settings.mail_tag_prefix,
+    )
+    status = "" if (_text(form, "then") or "keep") == "keep" else f"; status {done.status}"
+    if done.reply is None:
+        return f"Internal note added{status}."
+    to = done.reply.to_address if done.reply.channel == "email" else "the caller"
+    return f"Reply queued ({done.reply.channel} to {to}){status}."
 
 
 @action("reply")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from runtime import Runtime
-from ticketing import lifecycle, paging, voicemail
+from ticketing import accounts, lifecycle, paging, voicemail
 from ticketing.db import transaction
 from ticketing.errors import DomainError, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Status, Ticket
@@ -29,7 +29,6 @@ from web.console.shared import (
     ACTIONS,
     TRIAGE,
     ActionContext,
-    _assignee_names,
     _oncall,
     _sentence,
     _text,
@@ -40,10 +39,33 @@ from web.console.shared import (
 from workers.dispatch import hand_off_after_response
 
 AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".m4a": "audio/mp4"}
+# The section of the ticket page each action returns to (the id of its form or panel).
+SECTIONS = {
+    "compose": "composer",
+    "reply": "composer",
+    "note": "composer",
+    "send-again": "conversation",
+    "mail-deliverable": "conversation",
+    "assign": "act-assign",
+    "take": "act-assign",
+    "priority": "act-priority",
+    "resolution-plan": "sla",
+    "first-response": "act-status",
+    "pause": "act-status",
+    "resume": "act-status",
+    "resolve": "act-status",
+    "reopen": "act-status",
+    "merge": "act-merge",
+    "transcript": "voicemail",
+    "retry-transcription": "voicemail",
+}
 
 
-def render_ticket(number: int, *, error: str | None = None, status: int = 200) -> tuple[str, int]:
-    """The ticket page: voicemail review, SLA, paging, timeline, audit log and actions."""
+def render_ticket(
+    number: int, *, error: str | None = None, status: int = 200, draft: MultiDict[str, str] | None = None
+) -> tuple[str, int]:
+    """The ticket page: voicemail review, SLA, paging, timeline, audit log and actions (``draft``: a refused
+    form's fields, so the composer keeps what was typed)."""
     runtime = rt()
     now = runtime.now()
     with runtime.sessions() as s:
@@ -64,6 +86,7 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
         if shown and shown not in present.TIMELINE_CATEGORIES:
             error = error or f"Unknown timeline filter {shown!r}: showing everything."
             shown = ""
+        mail = _mail_context(s, t)
         timeline = present.collapse_paging([e for e in everything if not shown or e.category == shown])
         html = render_template(
             "console/ticket.html",
@@ -83,14 +106,23 @@ def render_ticket(number: int, *, error: str | None = None, status: int = 200) -
             extension_reasons=extension_reasons,
             retryable=retryable,
             priorities=list(Priority),
-            assignees=_assignee_names(s, runtime),
+            people=accounts.assignable(s),
+            draft=draft or MultiDict(),
             is_open=Status(t.status).is_open and t.merged_into_id is None,
             error=error,
             estimate_default=_local_input(now + timedelta(hours=4), runtime),
             estimate_min=_local_input(now, runtime),
-            mail=_mail_context(s, t),
+            mail=mail,
+            sender_shown=_after_name(mail["sender"], view.caller_name),
         )
     return html, status
+
+
+def _after_name(sender: str | None, name: str | None) -> str | None:
+    """The sender as the header shows it beside the caller's name: '<address>' when the name is already there."""
+    if sender and name:
+        return sender.removeprefix(f"{name} ")
+    return sender
 
 
 def _merge_candidates(session: Session, ticket: Ticket) -> list[Ticket]:
@@ -159,11 +191,20 @@ def _priority(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
 
 @action("assign")
 def _assign(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
-    who = _text(form, "assignee")
-    if len(who) > 120:
-        raise ValueError("an engineer's name is at most 120 characters")
-    lifecycle.assign(c.session, t, who or None, actor=c.actor, now=c.now)
-    return f"Assigned to {who}." if who else "Unassigned."
+    username = _text(form, "assignee")
+    if not username:
+        lifecycle.assign(c.session, t, None, actor=c.actor, now=c.now)
+        return "Unassigned."
+    person = accounts.assignee(c.session, username)
+    lifecycle.assign(c.session, t, person.display_name, actor=c.actor, now=c.now)
+    return f"Assigned to {person.display_name}."
+
+
+@action("take")
+def _take(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
+    me = accounts.assignee(c.session, viewer().username)
+    lifecycle.assign(c.session, t, me.display_name, actor=c.actor, now=c.now)
+    return "You have it: assigned to you."
 
 
 def _set_status(t: Ticket, c: ActionContext, status: Status, reason: str | None) -> None:
@@ -323,11 +364,13 @@ def ticket_action(number: int, name: str) -> Response | tuple[str, int]:
             t = _ticket_or_404(s, number, for_update=True)
             message = handler(t, request.form, ActionContext(s, runtime, me.display_name, runtime.now()))
     except UnknownTicket as exc:
-        return render_ticket(number, error=str(exc).capitalize() + ".", status=400)
+        return render_ticket(number, error=str(exc).capitalize() + ".", status=400, draft=request.form)
     except (DomainError, ValueError, KeyError) as exc:
-        return render_ticket(number, error=_sentence(exc), status=400)
+        return render_ticket(number, error=_sentence(exc), status=400, draft=request.form)
     flash(message, "ok")
-    response = redirect(url_for("console.ticket", number=number), code=303)
+    # Back to the section acted on, not the top of a long page.
+    anchor = SECTIONS.get(name)
+    response = redirect(url_for("console.ticket", number=number, _anchor=anchor), code=303)
     hand_off_after_response(response, runtime)  # retried transcriptions, notices and replies go out now
     if name in ("page-again", "escalate-now"):
         _run_paging_step_after_response(response, runtime, number)

@@ -95,10 +95,10 @@ def test_assign_and_the_milestones_through_resolution(
     console: Console, runtime: Runtime, open_ticket: Callable[..., int], clock
 ) -> None:
     number = open_ticket("2026-11-18 09:55", priority="P3")
-    assert console.post(f"/tickets/{number}/assign", {"assignee": "Blake Chen"}).status_code == 303
+    assert console.post(f"/tickets/{number}/assign", {"assignee": "eli"}).status_code == 303
     assert console.post(f"/tickets/{number}/first-response").status_code == 303
     t = ticket(runtime, number)
-    assert t.assignee == "Blake Chen" and t.status == "in progress"
+    assert t.assignee == "Eli Novak" and t.status == "in progress"
     assert t.milestone("first_response").met_at == runtime.now()
     again = console.post(f"/tickets/{number}/first-response")
     assert again.status_code == 400 and "already recorded" in again.get_data(as_text=True)

@@ -22,8 +22,8 @@ def test_the_ticket_shows_the_conversation_and_a_reply_goes_to_the_client_but_a_
     desk.receive(fixtures.with_attachment(2000))
     (ticket,) = desk.tickets()
     page = console.get(f"/tickets/{ticket.number}").get_data(as_text=True)
-    assert "Conversation" in page and "See attached." in page and "Reply to client" in page
-    assert "email to dana@acme-dental.example" in page and ">sent" in page  # the confirmation's delivery state
+    assert "Conversation" in page and "See attached." in page and 'id="composer"' in page
+    assert "Public reply to <b>dana@acme-dental.example</b>" in page and ">sent" in page  # the confirmation's state
     note = console.post(f"/tickets/{ticket.number}/note", {"text": "internal: billing dispute"})
     assert note.status_code == 303
     reply = console.post(f"/tickets/{ticket.number}/reply", {"text": "A technician is on the way."})

@@ -168,10 +168,11 @@ def test_every_page_fits_and_works_at_phone_and_desktop_widths(
     assert player["y"] < transcript["y"] < timeline["y"]
     if name == "phone":
         assert player["y"] < 844 and player["width"] <= 390
-    page.fill("#act-note textarea", "Called back: on it.")
-    page.click("#act-note button")
+    page.click("#act-note")  # the composer's internal note
+    page.fill("#composer textarea", "Called back: on it.")
+    page.click("#composer button.composer-send")
     page.wait_for_selector(".flash-ok")
-    assert "Note added" in page.locator(".flash-ok").inner_text()
+    assert "Internal note added" in page.locator(".flash-ok").inner_text()
     page.fill("#act-plan input[name=note]", "Replace the failed disk")
     page.click("#act-plan button")
     page.wait_for_selector(".flash-ok")

@@ -123,6 +123,19 @@
         if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
       });
     });
+    // The composer's colour and button follow the chosen kind (CSS :has does it too; this is for older browsers).
+    document.querySelectorAll("form[data-composer]").forEach(function (form) {
+      function follow() {
+        var checked = form.querySelector("input[name=mode]:checked");
+        var mode = checked ? checked.value : "reply";
+        form.classList.toggle("composer-note", mode === "note");
+        form.classList.toggle("composer-reply", mode !== "note");
+      }
+      form.querySelectorAll("input[name=mode]").forEach(function (radio) {
+        radio.addEventListener("change", function () { follow(); form.querySelector("textarea").focus(); });
+      });
+      follow();
+    });
     // Player keys: space plays or pauses, arrows seek 5 s (not while typing).
     var audio = document.getElementById("vm-audio");
     if (audio) {
