@@ -14,8 +14,8 @@ MIN_TARGET = 44  # CSS px, both ways (WCAG 2.5.5, Apple's and Google's guideline
 _TARGETS = """(minimum) => {
   const out = [];
   for (const el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, summary')) {
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+    // checkVisibility: false inside a closed fold too, whose content keeps its boxes but is not drawn.
+    if (!el.checkVisibility({visibilityProperty: true})) continue;
     const label = ['checkbox', 'radio'].includes(el.type) ? el.closest('label') : null;
     const box = (label || el).getBoundingClientRect();
     if (box.width === 0 || box.height === 0) continue;
@@ -27,6 +27,18 @@ _TARGETS = """(minimum) => {
   }
   return out;
 }"""
+
+
+# Boxes that scroll sideways inside the page (a table wider than its panel): part of them is cut off on a phone.
+_SIDEWAYS = """() => [...document.querySelectorAll('body *')]
+  .filter(el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX) && el.checkVisibility()
+                && el.scrollWidth > el.clientWidth + 1)
+  .map(el => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} ${el.scrollWidth}>${el.clientWidth}`)"""
+
+
+def sideways_scrollers(page: Any) -> list[str]:
+    """Boxes inside the page that scroll sideways (so cut off what does not fit), as 'table.grid 388>350'."""
+    return list(page.evaluate(_SIDEWAYS))
 
 
 def small_targets(page: Any, minimum: int = MIN_TARGET) -> list[str]:
