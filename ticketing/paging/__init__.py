@@ -4,8 +4,8 @@ One module per concern: ``states`` (states, channels and what a delivery report 
 ``texts`` (what pages say; pure), ``rules`` (when a step is due, whom it pages, repeat or
 exhausted; pure), ``escalation`` (steps, rounds, cycles, the fallback, "nobody reached", as
 stored), ``delivery`` (send outcomes, retries, delivery reports), ``acknowledgement``,
-``follow_ups``, ``joined`` (repeat calls) and ``incidents`` (one person's P1s). The names are handed on here, so callers write
-``paging.acknowledge(...)`` whichever module holds it. They are imported on first use, so
+``follow_ups``, ``joined`` (repeat calls) and ``incidents`` (one person's P1s). The names are
+handed on here, so callers write ``paging.acknowledge(...)`` whichever module holds it. They are imported on first use, so
 that importing the pure modules alone (``texts``, ``states``, ``rules``) loads no database library.
 """
 

@@ -99,8 +99,8 @@ def span_text(seconds: float) -> str:
     """A stretch of time as a phone reads it: '12 min', '2 hr'; 'under a minute' below one."""
     if abs(seconds) < 60:
         return "under a minute"
-    return str(format_timedelta(timedelta(seconds=abs(seconds)), granularity="minute", threshold=2, format="short",
-                                locale="en_US"))  # fmt: skip
+    stretch = timedelta(seconds=abs(seconds))
+    return str(format_timedelta(stretch, granularity="minute", threshold=2, format="short", locale="en_US"))
 
 
 @dataclass(frozen=True)
