@@ -18,6 +18,7 @@ from tests.web.measure import PHONE, box, in_first_screen, scroll_width, small_t
 from ticketing import lifecycle, paging
 from ticketing.db import transaction
 from ticketing.sla import calendar_for
+from web.console.layout import span_text
 
 MESSAGE = (
     "This is Harbor Logistics. The whole office is offline, no internet and no phones since ten to ten.\n"
@@ -125,3 +126,11 @@ def test_no_acknowledge_button_or_incident_on_a_ticket_that_was_never_paged(cons
     html = console.get(f"/tickets/{number}").get_data(as_text=True)
     assert 'id="quick-ack"' not in html and 'class="incident' not in html
     assert 'href="tel:+18055550142" id="call-back"' in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "under a minute"), (59, "under a minute"), (60, "1 min"), (-720, "12 min"), (3700, "62 min"), (7200, "2 hr")],
+)
+def test_a_stretch_of_time_reads_in_minutes_then_hours(seconds: float, text: str) -> None:
+    assert span_text(seconds) == text
