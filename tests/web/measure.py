@@ -3,6 +3,7 @@ horizontal overflow, a header that stays on screen, what the first screen holds.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 PHONE = {"width": 390, "height": 844}
@@ -85,3 +86,16 @@ def in_first_screen(page: Any, selector: str) -> bool:
     return (
         b["y"] >= 0 and b["y"] + b["height"] <= size["height"] and b["x"] >= 0 and b["x"] + b["width"] <= size["width"]
     )
+
+
+def measure(page: Any, label: str, artifacts: Path) -> list[str]:
+    """What is wrong with the page at a phone's width, as sentences (none: it passes); a screenshot."""
+    page.screenshot(path=str(artifacts / f"phone-measure-{label}.png"), full_page=True)
+    problems = [f"{label}: {target}" for target in small_targets(page)]
+    problems += [f"{label}: {scroller} scrolls sideways" for scroller in sideways_scrollers(page)]
+    width = scroll_width(page)
+    if width > PHONE["width"]:
+        problems.append(f"{label}: {width} px wide")
+    if page.locator("header").count() and not stays_on_screen(page, "header"):
+        problems.append(f"{label}: the header scrolls away")
+    return problems

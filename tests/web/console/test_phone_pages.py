@@ -12,7 +12,7 @@ from typing import Any
 from runtime import Runtime
 from tests.web.conftest import PASSWORD, attach_voicemail
 from tests.web.console.test_browser import seed
-from tests.web.measure import PHONE, scroll_width, sideways_scrollers, small_targets, stays_on_screen
+from tests.web.measure import PHONE, measure, scroll_width, sideways_scrollers, small_targets, stays_on_screen
 from ticketing import events
 from ticketing.db import transaction
 
@@ -29,19 +29,6 @@ PAGES = {
     "events": "/events",
     "unknown-ticket": "/tickets/499999",
 }
-
-
-def measure(page: Any, label: str, artifacts: Path) -> list[str]:
-    """What is wrong with the page at a phone's width, as sentences (none: it passes); a screenshot."""
-    page.screenshot(path=str(artifacts / f"phone-measure-{label}.png"), full_page=True)
-    problems = [f"{label}: {target}" for target in small_targets(page)]
-    problems += [f"{label}: {box} scrolls sideways" for box in sideways_scrollers(page)]
-    width = scroll_width(page)
-    if width > PHONE["width"]:
-        problems.append(f"{label}: {width} px wide")
-    if page.locator("header").count() and not stays_on_screen(page, "header"):
-        problems.append(f"{label}: the header scrolls away")
-    return problems
 
 
 def test_every_console_page_has_44_px_targets_and_no_sideways_scroll_on_a_phone(

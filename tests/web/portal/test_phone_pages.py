@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from runtime import Runtime
-from tests.web.console.test_phone_pages import measure
-from tests.web.measure import PHONE
+from tests.web.measure import PHONE, measure
 from tests.web.portal.conftest import link_path, seed_directory
 from tests.web.portal.test_browser import no_word_is_split
 from ticketing import portal
