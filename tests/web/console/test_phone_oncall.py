@@ -159,3 +159,24 @@ def test_my_incidents_lists_the_signed_in_engineers_p1_first_on_a_phone(
             )
         finally:
             context.close()
+
+
+def test_on_a_desk_the_on_call_tables_stay_tables_under_my_incidents(
+    page: Any, live_console: str, browser_runtime: Runtime, voicemail_wav: Path, artifacts: Path, password_hash: str
+) -> None:
+    numbers = seed(browser_runtime, voicemail_wav, password_hash)
+    add_user(browser_runtime, "alex", "Alex Rivera", password_hash)
+    page.goto(f"{live_console}/oncall")
+    page.fill("input[name=username]", "alex")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(re.compile(r"/oncall$"))
+    page.screenshot(path=str(artifacts / "desktop-my-incidents-alex.png"), full_page=True)
+    assert page.locator("li.incident-row").first.get_attribute("data-number") == str(numbers["p1_paging"])
+    displays = page.evaluate("() => [...document.querySelectorAll('table.grid')].map(t => getComputedStyle(t).display)")
+    assert displays and set(displays) == {"table"}
+    assert all(h.is_visible() for h in page.locator("table.grid th").all())
+    # Each header sits above its column.
+    first = page.locator("table.grid").last
+    header, cell = first.locator("th").nth(1).bounding_box(), first.locator("td").nth(1).bounding_box()
+    assert header is not None and cell is not None and abs(header["x"] - cell["x"]) < 1
