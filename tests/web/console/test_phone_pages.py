@@ -13,7 +13,7 @@ from runtime import Runtime
 from tests.web.conftest import PASSWORD, attach_voicemail
 from tests.web.console.test_browser import seed
 from tests.web.measure import PHONE, measure, scroll_width, sideways_scrollers, small_targets, stays_on_screen
-from ticketing import events
+from ticketing import events, lifecycle
 from ticketing.db import transaction
 
 PAGES = {
@@ -42,6 +42,18 @@ def test_every_console_page_has_44_px_targets_and_no_sideways_scroll_on_a_phone(
         transcript="Everything is down at the warehouse, call me back.",
         transcript_language="en",
     )
+    with transaction(browser_runtime.sessions) as s:
+        # The same caller again: the voicemail's page lists it among the related tickets (links to measure).
+        lifecycle.open_ticket(
+            s,
+            policy=browser_runtime.policy,
+            now=browser_runtime.now(),
+            priority="P4",
+            source="phone",
+            actor="support line",
+            caller_number="+18055550142",
+            summary="Second call about the file server",
+        )
     with transaction(browser_runtime.sessions) as s:  # the banner every page shows while an event is in force
         events.declare_exceptional_event(
             s,
@@ -68,6 +80,8 @@ def test_every_console_page_has_44_px_targets_and_no_sideways_scroll_on_a_phone(
             # Folds a phone keeps closed are opened too: what they hold is measured as well.
             page.evaluate("() => document.querySelectorAll('main details').forEach(d => { d.open = true; })")
             problems += measure(page, label, artifacts)
+            if label == "ticket-voicemail":
+                assert page.locator("ul.related a").count() == 1
         page.goto(f"{live_console}/queue")
         page.click("header .menu summary")
         problems += measure(page, "menu", artifacts)
