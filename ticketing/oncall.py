@@ -239,6 +239,14 @@ class OnCall:
                 return person
         return None
 
+    def person_for_user(self, username: str, display_name: str) -> Person | None:
+        """The on-call person a console account is: the one keyed by its username, else the one of its name."""
+        by_key = self.people.get(username.strip().lower())
+        if by_key is not None:
+            return by_key
+        name = " ".join(display_name.split()).casefold()
+        return next((p for p in self.people.values() if name and " ".join(p.name.split()).casefold() == name), None)
+
 
 def choose_policy(oncall: OnCall, at: datetime, calendar: BusinessCalendar) -> EscalationPolicy:
     """The escalation policy in force at ``at``: after hours covers nights, weekends and observed holidays."""

@@ -4,8 +4,8 @@ One module per concern: ``states`` (states, channels and what a delivery report 
 ``texts`` (what pages say; pure), ``rules`` (when a step is due, whom it pages, repeat or
 exhausted; pure), ``escalation`` (steps, rounds, cycles, the fallback, "nobody reached", as
 stored), ``delivery`` (send outcomes, retries, delivery reports), ``acknowledgement``,
-``follow_ups`` and ``joined`` (repeat calls). The names are handed on here, so callers write
-``paging.acknowledge(...)`` whichever module holds it. They are imported on first use, so
+``follow_ups``, ``joined`` (repeat calls) and ``incidents`` (one person's P1s). The names are
+handed on here, so callers write ``paging.acknowledge(...)`` whichever module holds it. They are imported on first use, so
 that importing the pure modules alone (``texts``, ``states``, ``rules``) loads no database library.
 """
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         unstarted_pages,
     )
     from ticketing.paging.follow_ups import add_follow_up, claimed_follow_up, follow_up_targets
+    from ticketing.paging.incidents import Incident, incidents_for
     from ticketing.paging.joined import (
         ANOTHER_CALL_QUIET,
         join_escalation,
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
         joined_to,
         open_escalation_to_join,
     )
-    from ticketing.paging.rules import EARLY_TOLERANCE
+    from ticketing.paging.rules import EARLY_TOLERANCE, NextPage, next_page
     from ticketing.paging.states import (
         ACCEPTED,
         ACKNOWLEDGEABLE,
@@ -166,6 +167,8 @@ __all__ = [
     "follow_up_sms",
     "follow_up_targets",
     "hurry",
+    "Incident",
+    "incidents_for",
     "is_another_call",
     "is_numbers_follow_up",
     "join_escalation",
@@ -173,6 +176,8 @@ __all__ = [
     "joined_to",
     "lock_ticket",
     "mark_reached",
+    "next_page",
+    "NextPage",
     "numbers_sms",
     "oncall_from",
     "open_escalation_to_join",
@@ -202,7 +207,17 @@ __all__ = [
 ]
 
 # Searched in this order; the pure modules first, so a name of theirs loads nothing else.
-_MODULES = ("states", "texts", "rules", "escalation", "delivery", "follow_ups", "joined", "acknowledgement")
+_MODULES = (
+    "states",
+    "texts",
+    "rules",
+    "escalation",
+    "delivery",
+    "follow_ups",
+    "joined",
+    "acknowledgement",
+    "incidents",
+)
 
 
 def __getattr__(name: str) -> object:

@@ -8,6 +8,7 @@ Pure: no framework, no clock, no session. Every function takes plain values and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,33 @@ def step_due(*, state: str, next_position: int, next_due_at: datetime | None, in
     if state != PAGING or next_position != index:
         return False
     return next_due_at is not None and next_due_at <= now + EARLY_TOLERANCE
+
+
+@dataclass(frozen=True)
+class NextPage:
+    """Whom an escalation pages next and when: the people of the step it waits at, at that step's due time."""
+
+    people: tuple[Person, ...]
+    at: datetime
+    fallback: bool
+
+
+def next_page(
+    oncall: OnCall,
+    positions: Sequence[Position],
+    *,
+    state: str,
+    next_position: int,
+    next_due_at: datetime | None,
+) -> NextPage | None:
+    """Whom the escalation waiting at ``next_position`` pages next and when; None once it pages nobody more.
+
+    After the fallback nobody is named: whether the cycle repeats is decided only when its wait is over.
+    """
+    if state != PAGING or next_due_at is None or not 0 <= next_position < len(positions):
+        return None
+    position = positions[next_position]
+    return NextPage(oncall.people_for(position.target, next_due_at), next_due_at, position.is_fallback)
 
 
 def is_last(positions: Sequence[Position], index: int) -> bool:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from babel.dates import format_timedelta
 from flask import render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import InternalError, OperationalError
 from werkzeug.exceptions import NotFound
 
 import languages
-from ticketing import events
-from ticketing.models import InboundMail
+from ticketing import events, paging
+from ticketing.models import Escalation, InboundMail, Ticket
 from web.console import present
 from web.console.auth import blueprint, rt
+from web.console.shared import _oncall
 from web.portal.present import phone_text
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,50 @@ def countdown(due: datetime | None, now: datetime) -> str:
     if due is None:
         return ""
     return present.countdown_text(int((due - now).total_seconds()))
+
+
+@blueprint.app_template_filter("span")
+def span_text(seconds: float) -> str:
+    """A stretch of time as a phone reads it: '12 min', '2 hr'; 'under a minute' below one."""
+    if abs(seconds) < 60:
+        return "under a minute"
+    stretch = timedelta(seconds=abs(seconds))
+    return str(format_timedelta(stretch, granularity="minute", threshold=2, format="short", locale="en_US"))
+
+
+@dataclass(frozen=True)
+class IncidentSummary:
+    """A paged P1's first screen: what is broken, when paging was triggered and whom it pages next."""
+
+    broken: str | None  # the message's first lines (the English translation of a message in another language)
+    translated_from: str | None  # "Spanish"
+    triggered_at: datetime
+    next: paging.NextPage | None
+
+
+@blueprint.app_template_global()
+def incident_summary(ticket: Ticket, escalation: Escalation | None) -> IncidentSummary | None:
+    """The ticket page's incident summary (None for a ticket never paged): the same words the page SMS carries."""
+    if escalation is None:
+        return None
+    content = paging.content_of(ticket)
+    message = content.translation or content.transcript
+    config = _oncall(rt())
+    upcoming = None
+    if config is not None and escalation.acknowledged_at is None:
+        upcoming = paging.next_page(
+            config,
+            paging.positions_of(escalation, config),
+            state=escalation.state,
+            next_position=escalation.next_position,
+            next_due_at=escalation.next_due_at,
+        )
+    return IncidentSummary(
+        broken=paging.shorten(message, 240) if message else None,
+        translated_from=content.translated_from,
+        triggered_at=escalation.started_at,
+        next=upcoming,
+    )
 
 
 @blueprint.app_context_processor

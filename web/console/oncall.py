@@ -1,4 +1,5 @@
-"""On-call: who is on call now and next, overrides, and the escalation policies in force."""
+"""On-call: the signed-in engineer's incidents first, then who is on call now and next, overrides, and the
+escalation policies in force."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from flask import render_template
 from ticketing import paging
 from ticketing.errors import DomainError
 from ticketing.sla import calendar_for
-from web.console.auth import blueprint, rt
+from web.console import present
+from web.console.auth import blueprint, rt, viewer
 
 
 @blueprint.get("/oncall")
 def oncall() -> tuple[str, int] | str:
-    """Who is on call now and next, overrides, and the escalation policies."""
+    """My incidents (the P1s paging me or acknowledged by me), who is on call now and next, the policies."""
     runtime = rt()
     now = runtime.now()
     try:
@@ -45,15 +47,21 @@ def oncall() -> tuple[str, int] | str:
     steps = [
         (position, config.people_for(position.target, now)) for position in in_force.positions() if position.round <= 1
     ]
-    return render_template(
-        "console/oncall.html",
-        config=config,
-        business=business,
-        holiday=holiday,
-        in_force=in_force,
-        steps=steps,
-        switch_at=switch_at,
-        switch_to=config.policies[switch_to],
-        schedules=schedules,
-        oncall_file=runtime.settings.oncall_file,
-    )
+    me = config.person_for_user(viewer().username, viewer().display_name)
+    with runtime.sessions() as s:
+        incidents = paging.incidents_for(s, me.key) if me is not None else []
+        views = present.ticket_views(s, [i.ticket for i in incidents], runtime.policy, now)
+        return render_template(
+            "console/oncall.html",
+            config=config,
+            business=business,
+            holiday=holiday,
+            in_force=in_force,
+            steps=steps,
+            switch_at=switch_at,
+            switch_to=config.policies[switch_to],
+            schedules=schedules,
+            oncall_file=runtime.settings.oncall_file,
+            me=me,
+            incidents=list(zip(incidents, views, strict=True)),
+        )

@@ -308,7 +308,7 @@ def _acknowledge(t: Ticket, form: MultiDict[str, str], c: ActionContext) -> str:
     config = _oncall(c.runtime)
     person = None
     if config is not None:
-        person = config.find_person(me.display_name) or config.find_person(me.username)
+        person = config.person_for_user(me.username, me.display_name)
     result = paging.acknowledge(
         c.session,
         t,
