@@ -14,6 +14,7 @@ from sqlalchemy import select
 from inbox import intake
 from runtime.web import rt as _runtime
 from ticketing import conversation, lifecycle, milestones, phone, queue
+from ticketing import directory as directory_rules
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, Source
@@ -64,34 +65,51 @@ def add_contact(client: str, name: str, number: str | None, email: str | None, p
 @directory.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_directory(path: Path) -> None:
-    """Load clients and contacts from a TOML file (see config/directory.example.toml)."""
-    data = tomllib.loads(path.read_text())
-    added = 0
-    with transaction(_runtime().sessions) as session:
-        for i, item in enumerate(data.get("clients", [])):
-            if not isinstance(item, dict) or not item.get("name"):
-                _fail(ValueError(f"clients[{i}]: needs a name"))
-            client = session.scalars(select(Client).where(Client.name == item["name"])).first()
-            if client is None:
-                client = Client(name=item["name"], main_number=phone.normalize(item.get("number")))
-                session.add(client)
-            for j, person in enumerate(item.get("contacts", [])):
-                e164 = phone.normalize(person.get("phone"))
-                if person.get("phone") and e164 is None:
-                    _fail(ValueError(f"clients[{i}].contacts[{j}].phone: {person['phone']!r} is not a phone number"))
-                if not isinstance(person.get("primary", False), bool):
-                    _fail(ValueError(f"clients[{i}].contacts[{j}].primary: expected true or false"))
-                session.add(
-                    Contact(
-                        client=client,
-                        name=person["name"],
-                        phone=e164,
-                        email=person.get("email"),
-                        primary=person.get("primary", False),
-                    )
-                )
-                added += 1
-    click.echo(f"imported {added} contacts")
+    """Add or update clients and contacts from a TOML file (see config/directory.example.toml).
+
+    Contacts are matched by email address, else phone number: importing the file again updates them."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        _fail(ValueError(f"{path}: not a TOML file ({exc})"))
+    with changing(_runtime().sessions) as session:
+        result = directory_rules.import_directory(session, data)
+    click.echo(str(result))
+
+
+@directory.command("list")
+def list_contacts() -> None:
+    """Every client and its contacts (disabled ones marked)."""
+    with _runtime().sessions() as session:
+        for client in session.scalars(select(Client).order_by(Client.name)):
+            click.echo(f"{client.name}  {client.main_number or '-'}")
+            for c in client.contacts:
+                marks = " (primary)" if c.primary else ""
+                marks += "" if c.active else " DISABLED"
+                click.echo(f"  #{c.id:<5} {c.name:<28} {c.email or '-':<32} {c.phone or '-'}{marks}")
+
+
+@directory.command("disable")
+@click.argument("contact")
+def disable_contact(contact: str) -> None:
+    """Disable a contact (email, phone or #id): it keeps its tickets but matches no call, mail or portal sign-in."""
+    _set_contact_active(contact, False)
+
+
+@directory.command("enable")
+@click.argument("contact")
+def enable_contact(contact: str) -> None:
+    """Enable a disabled contact again (email, phone or #id)."""
+    _set_contact_active(contact, True)
+
+
+def _set_contact_active(key: str, active: bool) -> None:
+    with changing(_runtime().sessions) as session:
+        contact = directory_rules.contact_by_key(session, key)
+        changed = directory_rules.set_active(session, contact, active)
+        name = contact.name
+    state = "enabled" if active else "disabled"
+    click.echo(f"contact {name} {state}" if changed else f"contact {name} was already {state}")
 
 
 @tickets.command("list")
