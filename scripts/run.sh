@@ -53,6 +53,9 @@ if [ -z "${TWILIO_ACCOUNT_SID:-}" ] && [ -z "${TWILIO_AUTH_TOKEN:-}" ]; then
   export DEV_TWILIO_PORT="${DEV_TWILIO_PORT:-8011}"
   export TWILIO_API_BASE_URL="http://127.0.0.1:$DEV_TWILIO_PORT"
   export ALLOW_SIMULATED_TIME=true
+  # A stand-in coordinator to ring (its calls go to the stand-in like every other): the simulator's
+  # `--coordinator accept|busy|...` answers that leg as the coordinator would.
+  export COORDINATOR_NUMBERS="${COORDINATOR_NUMBERS:-+18055550190}"
 fi
 
 dev="${DEV_STATE_DIR:-var/dev}"
@@ -103,6 +106,7 @@ DEV_STATE_DIR=$(cd "$dev" && pwd)
 DEV_MAILBOX_DIR=$mailbox_dir
 RECORDINGS_DIR=$recordings_dir
 SUPPORT_NUMBER=${SUPPORT_NUMBER:-}
+COORDINATOR_NUMBERS=$COORDINATOR_NUMBERS
 ENV
   )
   cleanup+=("rm -f '$dev/run.env'")
@@ -131,6 +135,7 @@ if $dev_mode; then
 Development mode (no Twilio credentials set):
   Twilio account / token:                  $TWILIO_ACCOUNT_SID / $TWILIO_AUTH_TOKEN (local only)
   SMS and calls go to the local stand-in:  $TWILIO_API_BASE_URL (printed below, listed at $base/dev/outbox)
+  Coordinator rung in business hours:      $COORDINATOR_NUMBERS (the simulator answers: --coordinator accept|busy|...)
   Try it:                                  make demo   or   .venv/bin/python -m ivr.simulate --press 2 --audio samples/voicemail.wav
   Commands against this service:           bin/supportline ticket list   (bin/supportline --help)
 MSG
