@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -223,7 +224,7 @@ def test_the_first_hour_from_a_fresh_clone_in_a_plain_shell(
     # The command line reads the console's clock: the same simulated minute.
     banner = re.search(r'data-simulated="([^"]+)"', s.get(base + "/queue", timeout=10).text)
     assert banner is not None
-    console_now = datetime.fromisoformat(banner.group(1))
+    console_now = datetime.fromisoformat(banner.group(1)).astimezone(ZoneInfo("America/Los_Angeles"))
     cli_now = datetime.strptime(" ".join(shown.split()[2:4]), "%Y-%m-%d %H:%M:%S")
     assert abs((console_now.replace(tzinfo=None) - cli_now).total_seconds()) < 120, (banner.group(1), shown)
 
