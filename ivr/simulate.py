@@ -512,6 +512,11 @@ def _call(sim: TwilioSimulator, caller: str, plan: CallPlan, media: MediaServer,
         raise
     for line in result.lines:
         print(line)
+    if args.coordinator != "busy" and not any(line.startswith("coordinator: ") for line in result.lines):
+        print(
+            f"(--coordinator {args.coordinator}: no coordinator was rung: outside business hours, a menu key other "
+            "than 1, or no COORDINATOR_NUMBERS on the service; `make run` sets a stand-in one)"
+        )
     if result.ticket_number:
         print(f"ticket: {result.ticket_number}")
     if result.recording_sid:

@@ -289,3 +289,14 @@ def test_bin_supportline_takes_run_env_only_while_its_service_runs(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     expected = "DB=sqlite:///from-run-env.db False" if live else "DB=sqlite:///from-shell.db False"
     assert expected in result.stdout
+
+
+def test_bin_supportline_without_a_running_service_never_uses_another_programs_redis(tmp_path: Path) -> None:
+    env = {"PATH": _plain_path(), "DEV_STATE_DIR": str(tmp_path / "none"), "REDIS_PORT": "6391"}
+    result = subprocess.run(
+        [str(ROOT / "bin" / "supportline"), "shell"],
+        input="import os; print('REDIS=' + os.environ['REDIS_URL'])\n",
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "REDIS=redis://127.0.0.1:6391/0" in result.stdout
