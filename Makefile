@@ -3,16 +3,30 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Two stamps: `make run` needs only requirements.txt (the service and its default engine); `make test` and the
+# benchmarks also need the optional engines and the test tools (torch, Playwright, ...). A full install counts
+# as the service's too, so `make run` after `make test` installs nothing (and writes nothing into the venv).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 REQS := requirements.txt requirements-openai-whisper.txt requirements-whisper-base.txt requirements-dev.txt
 
-.PHONY: run test venv system prism migrate bench bench-transcription bench-spanish bench-webhooks bench-paging bench-mail lint messages clean
+.PHONY: run test venv run-venv system prism migrate bench bench-transcription bench-spanish bench-webhooks bench-paging bench-mail lint messages clean
+
+$(RUN_STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $(RUN_STAMP)
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $(STAMP)
+
+run-venv:
+	@if ! { [ $(STAMP) -nt requirements.txt ] || [ $(RUN_STAMP) -nt requirements.txt ]; }; then \
+		$(MAKE) --no-print-directory $(RUN_STAMP); fi
 
 venv: $(STAMP)
 
@@ -25,10 +39,10 @@ tools/prism/node_modules/.bin/prism: tools/prism/package.json tools/prism/packag
 	npm ci --prefix tools/prism --no-audit --no-fund --loglevel=error
 	@touch $@
 
-migrate: venv
+migrate: run-venv
 	$(VENV)/bin/alembic upgrade head
 
-run: venv migrate
+run: run-venv migrate
 	@scripts/run.sh
 
 test: venv system prism
@@ -67,7 +81,7 @@ clean:
 
 .PHONY: demo test-faults
 
-demo: venv migrate
+demo: run-venv migrate
 	@scripts/demo.sh
 
 test-faults: venv system prism

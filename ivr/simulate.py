@@ -24,7 +24,7 @@ import wave
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
@@ -354,8 +354,8 @@ def read_wav(path: Path) -> bytes:
     return data
 
 
-def _environment() -> tuple[dict[str, str], bool]:
-    """The environment to load settings from, and whether it took `make run`'s development values."""
+def _environment() -> tuple[dict[str, str], dict[str, str]]:
+    """The environment to load settings from, and `make run`'s development values when it took them ({} if not)."""
     import os
 
     from settings import load_settings
@@ -368,7 +368,7 @@ def _environment() -> tuple[dict[str, str], bool]:
         for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "SUPPORT_NUMBER"):
             if key in dev and not environ.get(key):
                 environ[key] = dev[key]
-    return environ, from_dev
+    return environ, dev if from_dev else {}
 
 
 def _parser(public_base_url: str) -> argparse.ArgumentParser:
@@ -379,29 +379,79 @@ def _parser(public_base_url: str) -> argparse.ArgumentParser:
     p.add_argument("--coordinator", choices=COORDINATOR_CHOICES, default="busy")
     p.add_argument("--audio", type=Path, help="WAV file left as the message (omit to hang up at the beep)")
     p.add_argument("--end-with", default="#", choices=["#", "2", "hangup"], help="how the message ends")
-    p.add_argument("--at", help="simulated time, ISO 8601 with offset (server needs ALLOW_SIMULATED_TIME=true)")
+    p.add_argument(
+        "--at",
+        help="simulated time: 'tomorrow 19:00', 'wed 19:00' (policy time zone, ahead of the service's clock) or "
+        "ISO 8601 with offset (server needs ALLOW_SIMULATED_TIME=true)",
+    )
     p.add_argument("--wait", type=float, default=120, help="seconds to wait for the worker to fetch the recording")
     return p
 
 
-def _simulated_time(text: str | None) -> datetime | None:
-    """The --at time; ValueError with the message to print when it is not one."""
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_RELATIVE = re.compile(r"^(?P<day>today|tomorrow|mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+(?P<h>\d{1,2}):(?P<m>\d{2})$")
+
+
+def _simulated_time(text: str | None, present: datetime | None = None, tz: tzinfo | None = None) -> datetime | None:
+    """The --at time; ValueError with the message to print when it is not one.
+
+    An ISO 8601 time with its offset, or a day and a time of day in the support policy's time zone, counted from
+    the service's present (``present``: its simulated time when a simulated call moved it): ``today 19:00``,
+    ``tomorrow 19:00``, ``wed 19:00`` (the next Wednesday after today). A relative time always lies ahead of the
+    service's clock, so the README's examples work after ``make demo`` and after each other.
+    """
     if not text:
         return None
+    relative = _RELATIVE.match(text.strip().lower())
+    if relative is not None:
+        hour, minute = int(relative["h"]), int(relative["m"])
+        if hour > 23 or minute > 59:
+            raise ValueError(f"--at {text!r}: no such time of day")
+        local = (present or datetime.now(UTC)).astimezone(tz or UTC)
+        day = relative["day"]
+        if day == "today":
+            ahead = 0
+        elif day == "tomorrow":
+            ahead = 1
+        else:
+            ahead = (_DAYS.index(day[:3]) - local.weekday() - 1) % 7 + 1
+        return (local + timedelta(days=ahead)).replace(hour=hour, minute=minute, second=0, microsecond=0)
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--at {text!r} is not an ISO 8601 time (e.g. 2026-11-18T19:00:00-08:00)") from None
+        raise ValueError(
+            f"--at {text!r} is not a time: give 'tomorrow 19:00', 'wed 19:00' or ISO 8601 (2026-11-18T19:00:00-08:00)"
+        ) from None
     if at.tzinfo is None:
         raise ValueError("--at needs a UTC offset, e.g. 2026-11-18T19:00:00-08:00")
     return at
+
+
+def _service_present(environ: Mapping[str, str], dev: Mapping[str, str]) -> tuple[datetime, tzinfo]:
+    """The development service's present (its simulated time when one is set) and the policy's time zone."""
+    from runtime import system_clock
+    from settings import load_settings
+    from ticketing.policy import load_policy
+
+    settings = load_settings(environ)
+    try:
+        tz: tzinfo = load_policy(settings.policy_file).timezone
+    except (OSError, ValueError):
+        tz = UTC
+    redis_url = dev.get("REDIS_URL")
+    if not redis_url:
+        return system_clock(), tz
+    from runtime.devclock import SharedOffsetClock
+
+    return SharedOffsetClock(system_clock, redis_url)(), tz
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: place one simulated call and print what happened."""
     from settings import load_settings
 
-    environ, from_dev = _environment()
+    environ, dev = _environment()
+    from_dev = bool(dev)
     settings = load_settings(environ)
     args = _parser(settings.public_base_url).parse_args(argv)
     if not settings.twilio_auth_token:
@@ -414,12 +464,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     audio = read_wav(args.audio) if args.audio else None
     try:
-        at = _simulated_time(args.at)
+        present, tz = _service_present(environ, dev) if args.at else (None, None)
+        at = _simulated_time(args.at, present, tz)
     except ValueError as error:
         print(f"simulate: {error}", file=sys.stderr)
         return 2
     if from_dev:
         print(f"(development mode of `make run`: signing as {settings.twilio_account_sid}, calling {args.url})")
+    if at is not None:
+        print(f"(simulated time of the call: {at.astimezone(tz or at.tzinfo):%a %Y-%m-%d %H:%M %Z})")
     media = MediaServer(settings.twilio_account_sid or "AC" + "0" * 32, settings.twilio_auth_token)
     sim = TwilioSimulator(
         settings.public_base_url,
@@ -459,6 +512,11 @@ def _call(sim: TwilioSimulator, caller: str, plan: CallPlan, media: MediaServer,
         raise
     for line in result.lines:
         print(line)
+    if args.coordinator != "busy" and not any(line.startswith("coordinator: ") for line in result.lines):
+        print(
+            f"(--coordinator {args.coordinator}: no coordinator was rung: outside business hours, a menu key other "
+            "than 1, or no COORDINATOR_NUMBERS on the service; `make run` sets a stand-in one)"
+        )
     if result.ticket_number:
         print(f"ticket: {result.ticket_number}")
     if result.recording_sid:

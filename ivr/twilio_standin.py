@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,8 +70,11 @@ class TwilioStandIn:
         port: int = 0,
         log_path: Path | None = None,
         echo: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
+        # The service's clock: in development mode the simulated one, so /dev/outbox reads as the console does.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.log_path, self.echo = log_path, echo
         self.received: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -158,7 +161,7 @@ def _handler_for(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode(), keep_blank_values=True).items()}
-            now = datetime.now(UTC)
+            now = standin.clock()
             what = match["what"]
 
             def created(kind: str, prefix: str, **detail: str | None) -> str:
@@ -247,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8011)
     parser.add_argument("--log", type=Path, default=settings.dev_twilio_log, help="JSON-lines log (DEV_TWILIO_LOG)")
     args = parser.parse_args(argv)
+    clock = None
+    if settings.dev_mode and settings.allow_simulated_time:
+        from runtime import system_clock
+        from runtime.devclock import SharedOffsetClock
+
+        clock = SharedOffsetClock(system_clock, settings.redis_url)
     try:
         standin = TwilioStandIn(
             account_sid=settings.twilio_account_sid or DEV_ACCOUNT_SID,
@@ -254,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             log_path=args.log,
+            clock=clock,
         ).start()
     except OSError as error:
         print(f"twilio stand-in: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)

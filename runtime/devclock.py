@@ -5,6 +5,9 @@ moves the whole development service to the call's time: the web process records 
 from the real clock, and every process's clock is the real time plus that offset. So the ticket opens, the
 after-hours rotation is paged, the engineer acknowledges and the timeline reads in the order it happened at the
 simulated time. Never used in production (``DEV_MODE`` is off there, and the simulator's header is ignored).
+
+``bin/supportline time show`` prints the offset in force and ``bin/supportline time reset`` removes it (the real
+clock again); while one is set, every console page shows a "SIMULATED <time>" banner.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ class SharedOffsetClock:
         except (RedisError, ValueError):
             pass
         return timedelta(seconds=self._last)
+
+    def simulating(self) -> bool:
+        """Whether a simulated call has moved the clock (an offset is set); False when Redis is unreachable."""
+        try:
+            return self.redis.get(OFFSET_KEY) is not None
+        except RedisError:
+            return False
+
+    def reset(self) -> bool:
+        """Back to the real clock for every process; whether an offset was set."""
+        removed = bool(self.redis.delete(OFFSET_KEY))
+        self._last = 0.0
+        return removed
 
     def __call__(self) -> datetime:
         return self.real() + self.offset()

@@ -128,8 +128,8 @@ try:
     with runtime.sessions() as s:
         known = s.scalars(select(Client).where(Client.name == "Acme Dental")).first() is not None
     if not known:
-        print("Importing the example client directory (flask --app wsgi directory import config/directory.example.toml)")
-        subprocess.run([".venv/bin/flask", "--app", "wsgi", "directory", "import", "config/directory.example.toml"],
+        print("Importing the example client directory (bin/supportline directory import config/directory.example.toml)")
+        subprocess.run(["bin/supportline", "directory", "import", "config/directory.example.toml"],
                        check=True)
     sim = TwilioSimulator(
         settings.public_base_url,
@@ -171,8 +171,8 @@ try:
             break
         time.sleep(0.5)
 
-    print("\n=== The tickets (flask --app wsgi ticket list)")
-    subprocess.run([".venv/bin/flask", "--app", "wsgi", "ticket", "list"], check=False)
+    print("\n=== The tickets (bin/supportline ticket list)")
+    subprocess.run(["bin/supportline", "ticket", "list"], check=False)
     for t in tickets:
         print(f"\n  #{t.number} {t.priority} from {t.caller_number}, transcription {t.transcription_state}")
         print(f"  transcript: {t.transcript or '-'}")

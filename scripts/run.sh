@@ -53,6 +53,9 @@ if [ -z "${TWILIO_ACCOUNT_SID:-}" ] && [ -z "${TWILIO_AUTH_TOKEN:-}" ]; then
   export DEV_TWILIO_PORT="${DEV_TWILIO_PORT:-8011}"
   export TWILIO_API_BASE_URL="http://127.0.0.1:$DEV_TWILIO_PORT"
   export ALLOW_SIMULATED_TIME=true
+  # A stand-in coordinator to ring (its calls go to the stand-in like every other): the simulator's
+  # `--coordinator accept|busy|...` answers that leg as the coordinator would.
+  export COORDINATOR_NUMBERS="${COORDINATOR_NUMBERS:-+18055550190}"
 fi
 
 dev="${DEV_STATE_DIR:-var/dev}"
@@ -67,7 +70,7 @@ mkdir -p "$dev"
 if [ -z "$(.venv/bin/flask --app wsgi users list 2>/dev/null | grep -w admin)" ]; then
   password="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')"
   if .venv/bin/flask --app wsgi users create-admin admin --password "$password" >/dev/null 2>&1; then
-    admin_note="$admin_note  (first admin: admin / $password; change it with 'flask --app wsgi users set-password admin')"
+    admin_note="$admin_note  (first admin: admin / $password; change it with 'bin/supportline users set-password admin')"
     if $dev_mode; then (umask 077; echo "admin $password" > "$dev/console-login"); fi
   fi
 elif $dev_mode && [ -s $dev/console-login ]; then
@@ -81,12 +84,17 @@ if $dev_mode; then
   # The known development token must not be reachable from the network: listen on this machine only.
   { sed 's/--bind 0\.0\.0\.0:/--bind 127.0.0.1:/' Procfile
     echo "twilio: .venv/bin/python -m ivr.twilio_standin --port $DEV_TWILIO_PORT"; } > "$procfile"
-  # What `make demo` and `python -m ivr.simulate` need to reach this service (removed when it stops).
+  # What `make demo`, `python -m ivr.simulate` and bin/supportline need to reach this service (removed when it
+  # stops; RUN_PID tells a stale file from a live one). Paths are absolute: the commands may run anywhere.
+  effective="$(.venv/bin/python -c 'from settings import load_settings; s = load_settings()
+print(s.database_url); print(s.dev_mailbox_dir.resolve()); print(s.recordings_dir.resolve())')"
+  { read -r database_url; read -r mailbox_dir; read -r recordings_dir; } <<<"$effective"
   (umask 077; cat > "$dev/run.env" <<ENV
 # written by scripts/run.sh (development mode) while it runs
+RUN_PID=$$
 PORT=$PORT
 PUBLIC_BASE_URL=$base
-DATABASE_URL=${DATABASE_URL:-}
+DATABASE_URL=$database_url
 REDIS_URL=$REDIS_URL
 TWILIO_ACCOUNT_SID=$TWILIO_ACCOUNT_SID
 TWILIO_AUTH_TOKEN=$TWILIO_AUTH_TOKEN
@@ -94,6 +102,11 @@ TWILIO_API_BASE_URL=$TWILIO_API_BASE_URL
 DEV_TWILIO_PORT=$DEV_TWILIO_PORT
 DEV_MODE=true
 ALLOW_SIMULATED_TIME=true
+DEV_STATE_DIR=$(cd "$dev" && pwd)
+DEV_MAILBOX_DIR=$mailbox_dir
+RECORDINGS_DIR=$recordings_dir
+SUPPORT_NUMBER=${SUPPORT_NUMBER:-}
+COORDINATOR_NUMBERS=$COORDINATOR_NUMBERS
 ENV
   )
   cleanup+=("rm -f '$dev/run.env'")
@@ -122,7 +135,9 @@ if $dev_mode; then
 Development mode (no Twilio credentials set):
   Twilio account / token:                  $TWILIO_ACCOUNT_SID / $TWILIO_AUTH_TOKEN (local only)
   SMS and calls go to the local stand-in:  $TWILIO_API_BASE_URL (printed below, listed at $base/dev/outbox)
+  Coordinator rung in business hours:      $COORDINATOR_NUMBERS (the simulator answers: --coordinator accept|busy|...)
   Try it:                                  make demo   or   .venv/bin/python -m ivr.simulate --press 2 --audio samples/voicemail.wav
+  Commands against this service:           bin/supportline ticket list   (bin/supportline --help)
 MSG
 fi
 echo "Stop everything with Ctrl-C."

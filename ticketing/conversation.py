@@ -14,7 +14,7 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ticketing import lifecycle, mailrules, outbox, phone, summaries
+from ticketing import directory, lifecycle, mailrules, outbox, phone, summaries
 from ticketing.audit import audit
 from ticketing.errors import InvalidInput, InvalidTransition
 from ticketing.models import (
@@ -49,7 +49,9 @@ def find_sender(session: Session, address: str | None) -> tuple[Client | None, C
     if not address or "@" not in address:
         return None, None
     addr = address.strip().lower()
-    contact = session.scalars(select(Contact).where(func.lower(Contact.email) == addr).order_by(Contact.id)).first()
+    contact = session.scalars(
+        select(Contact).where(func.lower(Contact.email) == addr, directory.matchable()).order_by(Contact.id)
+    ).first()
     if contact is not None:
         return contact.client, contact
     domain = addr.rsplit("@", 1)[1]
@@ -82,7 +84,9 @@ def sender_on_ticket(session: Session, ticket: Ticket, address: str | None) -> b
         own = [a for a in (lifecycle.mail_address(current), current.requester_email) if a]
         client = (
             session.scalars(
-                select(Contact.email).where(Contact.client_id == current.client_id, Contact.email.is_not(None))
+                select(Contact.email).where(
+                    Contact.client_id == current.client_id, Contact.email.is_not(None), directory.matchable()
+                )
             ).all()
             if current.client_id is not None
             else []

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ticketing import outbox, phone
+from ticketing import directory, outbox, phone
 from ticketing.audit import audit, due_times, iso
 from ticketing.calendar import require_aware
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
@@ -53,7 +53,9 @@ def find_caller(session: Session, number: str | None) -> tuple[Client | None, Co
     e164 = phone.normalize(number)
     if e164 is None:
         return None, None
-    contact = session.scalars(select(Contact).where(Contact.phone == e164).order_by(Contact.id)).first()
+    contact = session.scalars(
+        select(Contact).where(Contact.phone == e164, directory.matchable()).order_by(Contact.id)
+    ).first()
     if contact is not None:
         return contact.client, contact
     client = session.scalars(select(Client).where(Client.main_number == e164)).first()

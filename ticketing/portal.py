@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from ticketing import audit, conversation, lifecycle, outbox, voicemail
+from ticketing import audit, conversation, directory, lifecycle, outbox, voicemail
 from ticketing.db import serialize_on
 from ticketing.errors import InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import (
@@ -54,7 +54,9 @@ def normalize_email(text: str | None) -> str | None:
 
 def contact_by_email(session: Session, email: str) -> Contact | None:
     """The directory contact with this address (case-insensitive), if exactly one has it."""
-    rows = session.scalars(select(Contact).where(func.lower(Contact.email) == email).order_by(Contact.id)).all()
+    rows = session.scalars(
+        select(Contact).where(func.lower(Contact.email) == email, directory.matchable()).order_by(Contact.id)
+    ).all()
     return rows[0] if len(rows) == 1 else None
 
 

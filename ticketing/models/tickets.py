@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.models.base import Base, Status, TranscriptionState
@@ -34,6 +34,9 @@ class Contact(Base):
     client: Mapped[Client] = relationship(back_populates="contacts")
     # Client portal: the client's primary contact sees every ticket of the client, others their own.
     primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A disabled contact (left the client) keeps its tickets and history but is matched by nothing new:
+    # not a caller ID, not a sender's address, not a portal sign-in (ticketing.directory).
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Ticket(Base):

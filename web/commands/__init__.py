@@ -1,4 +1,4 @@
-"""The ``flask --app wsgi <group> <command>`` commands: tickets, directory, SLA, mail, on-call, users, tokens, portal."""
+"""The ``flask --app wsgi <group> <command>`` commands: tickets, directory, SLA, mail, on-call, users, tokens, portal, simulated time."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach every command group to the app."""
-    from web.commands import accounts, oncall, portal, tickets
+    from web.commands import accounts, devtime, oncall, portal, tickets
 
     tickets.register(app)
     oncall.register(app)
     accounts.register(app)
     portal.register(app)
+    devtime.register(app)

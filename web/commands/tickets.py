@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import tomllib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from inbox import intake
 from runtime.web import rt as _runtime
 from ticketing import conversation, lifecycle, milestones, phone, queue
+from ticketing import directory as directory_rules
 from ticketing.db import transaction
 from ticketing.errors import DomainError
-from ticketing.models import Client, Contact, Source
+from ticketing.models import Client, Contact, Source, TicketMessage
 from web.commands.transactions import changing
 
 
@@ -64,34 +65,51 @@ def add_contact(client: str, name: str, number: str | None, email: str | None, p
 @directory.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_directory(path: Path) -> None:
-    """Load clients and contacts from a TOML file (see config/directory.example.toml)."""
-    data = tomllib.loads(path.read_text())
-    added = 0
-    with transaction(_runtime().sessions) as session:
-        for i, item in enumerate(data.get("clients", [])):
-            if not isinstance(item, dict) or not item.get("name"):
-                _fail(ValueError(f"clients[{i}]: needs a name"))
-            client = session.scalars(select(Client).where(Client.name == item["name"])).first()
-            if client is None:
-                client = Client(name=item["name"], main_number=phone.normalize(item.get("number")))
-                session.add(client)
-            for j, person in enumerate(item.get("contacts", [])):
-                e164 = phone.normalize(person.get("phone"))
-                if person.get("phone") and e164 is None:
-                    _fail(ValueError(f"clients[{i}].contacts[{j}].phone: {person['phone']!r} is not a phone number"))
-                if not isinstance(person.get("primary", False), bool):
-                    _fail(ValueError(f"clients[{i}].contacts[{j}].primary: expected true or false"))
-                session.add(
-                    Contact(
-                        client=client,
-                        name=person["name"],
-                        phone=e164,
-                        email=person.get("email"),
-                        primary=person.get("primary", False),
-                    )
-                )
-                added += 1
-    click.echo(f"imported {added} contacts")
+    """Add or update clients and contacts from a TOML file (see config/directory.example.toml).
+
+    Contacts are matched by email address, else phone number: importing the file again updates them."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        _fail(ValueError(f"{path}: not a TOML file ({exc})"))
+    with changing(_runtime().sessions) as session:
+        result = directory_rules.import_directory(session, data)
+    click.echo(str(result))
+
+
+@directory.command("list")
+def list_contacts() -> None:
+    """Every client and its contacts (disabled ones marked)."""
+    with _runtime().sessions() as session:
+        for client in session.scalars(select(Client).order_by(Client.name)):
+            click.echo(f"{client.name}  {client.main_number or '-'}")
+            for c in client.contacts:
+                marks = " (primary)" if c.primary else ""
+                marks += "" if c.active else " DISABLED"
+                click.echo(f"  #{c.id:<5} {c.name:<28} {c.email or '-':<32} {c.phone or '-'}{marks}")
+
+
+@directory.command("disable")
+@click.argument("contact")
+def disable_contact(contact: str) -> None:
+    """Disable a contact (email, phone or #id): it keeps its tickets but matches no call, mail or portal sign-in."""
+    _set_contact_active(contact, False)
+
+
+@directory.command("enable")
+@click.argument("contact")
+def enable_contact(contact: str) -> None:
+    """Enable a disabled contact again (email, phone or #id)."""
+    _set_contact_active(contact, True)
+
+
+def _set_contact_active(key: str, active: bool) -> None:
+    with changing(_runtime().sessions) as session:
+        contact = directory_rules.contact_by_key(session, key)
+        changed = directory_rules.set_active(session, contact, active)
+        name = contact.name
+    state = "enabled" if active else "disabled"
+    click.echo(f"contact {name} {state}" if changed else f"contact {name} was already {state}")
 
 
 @tickets.command("list")
@@ -208,6 +226,115 @@ def mail_in(path: Path) -> None:
         click.echo(f"message {stored.id} stored; Redis is unavailable, the sweeper will hand the job over")
         return
     click.echo(f"message {stored.id} stored; the worker turns it into a ticket or a reply")
+
+
+@mail.command("bounce")
+@click.argument("number")
+@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for the worker to read the report.")
+def mail_bounce(number: str, wait: float) -> None:
+    """Development mode: the last mail sent to the ticket's address comes back undeliverable.
+
+    A mail server's delivery-status report naming that message enters the intake (as from a provider or IMAP);
+    the worker then marks the address bouncing, which `ticket mail-deliverable` clears."""
+    import time
+
+    from workers.dispatch import dispatch_pending
+
+    rt = _runtime()
+    settings = rt.settings
+    if not settings.dev_mode:
+        _fail(ValueError("only in development mode: real bounces come from the mail server"))
+    with rt.sessions() as session:
+        try:
+            ticket = lifecycle.get_ticket(session, number)
+        except (DomainError, ValueError) as exc:
+            _fail(exc)
+        address = conversation.requester_address(session, ticket)
+        sent = session.scalars(
+            select(TicketMessage)
+            .where(
+                TicketMessage.ticket_id == ticket.id,
+                TicketMessage.direction == "out",
+                TicketMessage.channel == "email",
+                TicketMessage.message_id.is_not(None),
+                func.lower(TicketMessage.to_address) == (address or "").lower(),
+            )
+            .order_by(TicketMessage.id.desc())
+        ).first()
+        if address is None or sent is None:
+            _fail(ValueError(f"ticket {number}: no mail was sent to {address or 'an email address of it'} yet"))
+        assert sent is not None and address is not None
+        raw = delivery_failure(
+            recipient=address, original_message_id=str(sent.message_id), subject=sent.subject, now=rt.now()
+        )
+    with transaction(rt.sessions) as session:
+        stored = intake.store_raw(
+            session,
+            mailbox=intake.mailbox_key(settings.inbox_address),
+            raw=raw,
+            via="dev",
+            now=rt.now(),
+            max_bytes=settings.mail_max_bytes,
+        )
+    dispatch_pending(rt)
+    deadline = time.monotonic() + wait
+    while True:
+        with rt.sessions() as session:
+            if conversation.bouncing(session, address) is not None:
+                break
+        if time.monotonic() > deadline:
+            _fail(
+                RuntimeError(f"message {stored.id} stored, but no worker read it within {wait:.0f} s: is one running?")
+            )
+        time.sleep(0.2)
+    click.echo(
+        f"{address} is bouncing (report #{stored.id}): no more mail to it until `ticket mail-deliverable {number}`"
+    )
+
+
+def delivery_failure(*, recipient: str, original_message_id: str, subject: str, now: datetime) -> bytes:
+    """A mail server's delivery-status report (RFC 3464): ``recipient`` rejected the message sent as
+    ``original_message_id``."""
+    from email.utils import format_datetime, make_msgid
+
+    for value in (recipient, original_message_id, subject):
+        if "\r" in value or "\n" in value:
+            raise ValueError("a header value of the report has a line break")
+    boundary = "report-" + make_msgid().strip("<>").split("@")[0]
+    text = f"""From: Mail Delivery System <MAILER-DAEMON@localhost>
+To: helpdesk
+Subject: Undelivered Mail Returned to Sender
+Date: {format_datetime(now)}
+Message-ID: {make_msgid(domain="localhost")}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"
+
+--{boundary}
+Content-Type: text/plain; charset=us-ascii
+
+Your message could not be delivered (development mode: a simulated bounce).
+
+--{boundary}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; localhost
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown
+
+--{boundary}
+Content-Type: text/rfc822-headers
+
+To: {recipient}
+Subject: {subject}
+Message-ID: {original_message_id}
+
+--{boundary}--
+"""
+    return text.replace("\n", "\r\n").encode("utf-8")
 
 
 @sla.command("breaching")

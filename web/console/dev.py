@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
@@ -11,6 +13,19 @@ from ticketing.db import transaction
 from web.console.auth import blueprint, rt
 from web.console.shared import _sentence, _text
 from workers.dispatch import hand_off_after_response
+
+
+@blueprint.app_context_processor
+def simulated_time() -> dict[str, Any]:
+    """Development mode: the simulated present while a simulated call has moved the clock (the "SIMULATED" banner)."""
+    from runtime import system_clock
+    from runtime.devclock import SharedOffsetClock
+
+    settings = rt().settings
+    if not (settings.dev_mode and settings.allow_simulated_time):
+        return {}
+    clock = SharedOffsetClock(system_clock, settings.redis_url)
+    return {"simulated_at": clock() if clock.simulating() else None}
 
 
 @blueprint.get("/dev/outbox")
@@ -85,18 +100,39 @@ def dev_mail_in() -> Response | tuple[str, int]:
     return response
 
 
-def _mail_summary(path: Path) -> dict[str, str]:
+_LINK = re.compile(r"https?://[^\s<>\"')\]]+")
+
+
+def _mail_summary(path: Path) -> dict[str, Any]:
+    """One message of the Maildir: its headers, and its text body decoded (quoted-printable, base64, charset),
+    cut into text and links so every link works (``email``'s get_content, never the raw transfer encoding)."""
     from email import policy
     from email.parser import BytesParser
 
     try:
         with path.open("rb") as f:
-            msg = BytesParser(policy=policy.default).parse(f, headersonly=True)
+            msg = BytesParser(policy=policy.default).parse(f)
     except OSError:
-        return {"file": path.name, "to": "?", "subject": "(unreadable)", "date": ""}
+        return {"file": path.name, "to": "?", "subject": "(unreadable)", "date": "", "parts": []}
+    body = ""
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is not None:
+        try:
+            body = part.get_content()
+        except (LookupError, ValueError):  # an unknown charset or a broken encoding: show what can be read
+            payload = part.get_payload(decode=True)
+            body = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    parts: list[dict[str, str]] = []
+    at = 0
+    for link in _LINK.finditer(body):
+        url = link.group(0).rstrip(".,;:!?")
+        parts += [{"text": body[at : link.start()]}, {"url": url}]
+        at = link.start() + len(url)
+    parts.append({"text": body[at:]})
     return {
         "file": path.name,
         "to": str(msg["To"] or ""),
         "subject": str(msg["Subject"] or ""),
         "date": str(msg["Date"] or ""),
+        "parts": [p for p in parts if p.get("url") or p.get("text")],
     }

@@ -6,7 +6,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ticketing import accounts, conversation, portal
+from ticketing import accounts, conversation, directory, portal
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.models import Client, Contact, PortalSignInEvent, Ticket, TicketAttachment
@@ -58,6 +58,24 @@ def portal_invite(contact_id: int) -> Response:
     response = redirect(back, code=303)
     hand_off_after_response(response, runtime)
     return response
+
+
+@blueprint.post("/contacts/<int:contact_id>/active")
+@role_required(*TRIAGE)
+def contact_active(contact_id: int) -> Response:
+    """Disable a contact who left the client (history kept, nothing new matches it), or enable it again."""
+    active = request.form.get("active") == "true"
+    with transaction(rt().sessions) as s:
+        contact = s.get(Contact, contact_id)
+        if contact is None:
+            abort(404)
+        directory.set_active(s, contact, active)
+        name = contact.name
+    if active:
+        flash(f"{name} enabled: calls, mail and portal sign-ins match the contact again.", "ok")
+    else:
+        flash(f"{name} disabled: the tickets stay; no call, mail or portal sign-in matches the contact.", "ok")
+    return redirect(url_for("console.contacts"), code=303)
 
 
 @blueprint.get("/tickets/<int:number>/attachments/<int:attachment_id>")
