@@ -54,6 +54,19 @@ def handle_inbound_sms(form: Mapping[str, str], runtime: Runtime) -> MessagingRe
         language = texts.latest_language(s, sender)
     if kind == "help":
         return _answer(None if opted_out else _help(runtime, language))
+    if paging.parse_ack(form.get("Body"))[0]:
+        # "1", "ack 400127" from a number with no page to acknowledge: no client's request, no ticket.
+        _ = translator(language)
+        return _answer(
+            None
+            if opted_out
+            else _(
+                "{company} support: there is no page to acknowledge from this number. "
+                "To ask for help, text a few words about the problem, or call {phone}.",
+                company=runtime.settings.company_name,
+                phone=support_phone(runtime.settings.support_number),
+            )
+        )
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
     if not _MESSAGE_SID.match(sid):
         log.warning("text from %s without a MessageSid refused", phone.mask(sender))
