@@ -31,7 +31,7 @@ from ticketing.text import one_line
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 HELP = frozenset({"HELP", "INFO"})
-MEDIA = "sms-media"  # outbox kind: fetch a text's pictures from Twilio (workers.texts)
+MEDIA = outbox.SMS_MEDIA  # fetch a text's pictures from Twilio (workers.texts)
 MAX_BODY_CHARS = 5000  # Twilio delivers at most 1600; anything longer is cut, and says so
 MAX_MEDIA = 10  # Twilio sends at most 10 media with one message
 SUMMARY_CHARS = 80
