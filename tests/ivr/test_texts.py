@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+import runtime as rt
 from ivr.simulate import new_sid
 from settings import ConfigError, load_settings
 from tests.conftest import FixedClock
@@ -26,6 +27,7 @@ from ticketing.models import (
     Ticket,
     TicketMessage,
 )
+from workers.texts import fetch_text_media
 
 SUPPORT = "+18055922500"
 ERIN = "+18055550188"  # not in the directory
@@ -534,3 +536,23 @@ def test_spanish_is_recognised_without_taking_english_for_it() -> None:
     assert not texts.looks_spanish("the email is not working since yesterday")
     assert not texts.looks_spanish("no")
     assert not texts.looks_spanish("")
+
+
+def test_a_fetch_twilio_keeps_failing_is_shown_on_the_message_after_the_last_try(desk: Desk) -> None:
+    sid = new_sid("MM")
+    url = desk.twilio.add_message_media(sid, PNG, "image/png")
+    desk.twilio.fail_next(url.rsplit("/", 1)[1], status=503, count=1)
+    text(desk, ERIN, "Screenshot", sid=sid, **media_fields([(url, "image/png")]))
+    (ticket,) = tickets_of(desk, ERIN)
+    (message,) = messages_of(desk, ticket.number)
+
+    rt.install(desk.runtime)
+    try:  # outside RQ: this is the job's last try
+        assert fetch_text_media(message.id, sid, [[url, "image/png"]]) == "0 stored, 1 not"
+    finally:
+        rt.install(None)
+
+    (attachment,) = attachments_of(desk, ticket.number)
+    assert attachment.path is None and attachment.note == "not fetched: HTTP 503"
+    (entry,) = [a for a in actions(desk, ticket.number) if a.action == "sms media not stored"]
+    assert "HTTP 503" in (entry.reason or "")
