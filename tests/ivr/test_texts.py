@@ -340,6 +340,16 @@ def test_an_ack_from_a_paged_engineer_still_acknowledges_and_opens_no_ticket(des
     assert "no page to acknowledge" in answer[0] and tickets_of(desk, ERIN) == []
 
 
+def test_an_on_call_engineer_who_texted_stop_is_paged_by_call_but_not_by_sms(desk: Desk, clock: FixedClock) -> None:
+    assert text(desk, CAT, "STOP")[1] == []  # no page to acknowledge: the keyword counts
+    clock.set(AFTER_HOURS)
+    number = desk.ticket_of(desk.p1_call())
+    desk.work()
+    assert desk.twilio.messages(to=CAT) == [] and len(desk.twilio.calls(to=CAT)) == 1
+    pages = {p.channel: p for p in desk.pages(number)}
+    assert (pages["sms"].error or "").startswith("opted out:") and pages["call"].state == "sent"
+
+
 # --- signed, once per MessageSid ---------------------------------------------------------------------------
 
 
