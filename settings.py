@@ -134,6 +134,7 @@ class Settings:
     call_language: CallLanguage | None = field(default_factory=lambda: CallLanguage("es", "9", "es-US", "Polly.Lupe"))
     caller_rate_limit: int = 10  # calls per caller per window
     caller_rate_window_seconds: int = 600
+    sms_thread_hours: int = 72  # a text joins the sender's open ticket opened by text this recently
     # Recordings and transcription
     recordings_dir: Path = ROOT / "var" / "recordings"
     recording_max_bytes: int = 50 * 1024 * 1024
@@ -295,6 +296,7 @@ def _telephony_settings(env: Mapping[str, str], defaults: Settings) -> dict[str,
         call_language=_call_language(env),
         caller_rate_limit=_int(env, "CALLER_RATE_LIMIT", 10, minimum=1),
         caller_rate_window_seconds=_int(env, "CALLER_RATE_WINDOW_SECONDS", 600, minimum=1),
+        sms_thread_hours=_int(env, "SMS_THREAD_HOURS", defaults.sms_thread_hours, minimum=1),
         recordings_dir=Path(env.get("RECORDINGS_DIR") or defaults.recordings_dir),
         recording_max_bytes=_int(env, "RECORDING_MAX_BYTES", defaults.recording_max_bytes, minimum=1024),
         delete_twilio_recording=_bool(env, "DELETE_TWILIO_RECORDING", False),

@@ -41,6 +41,9 @@ PRISM_BIN = PRISM_DIR / "node_modules" / ".bin" / "prism"
 INSTALL_HINT = "run `npm ci --prefix tools/prism`"
 
 _MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE[0-9a-fA-F]{32})\.wav")
+_MESSAGE_MEDIA_PATH = re.compile(
+    r"/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<message>MM[0-9a-fA-F]{32})/Media/(?P<sid>ME[0-9a-fA-F]{32})"
+)
 _RECORDING_PATH = re.compile(r"/Recordings/(?P<sid>RE[0-9a-fA-F]{32})\.json")
 _ACCOUNT_IN_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})(?:/|\.json)")
 _INSTANCE_SID_IN_PATH = re.compile(r"/(?P<sid>[A-Z]{2}[0-9a-fA-F]{32})\.json$")
@@ -238,6 +241,7 @@ class TwilioTestServer:
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
         self._recordings: dict[str, bytes] = {}
+        self._message_media: dict[str, tuple[bytes, str]] = {}
         self._release_delays = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -283,6 +287,7 @@ class TwilioTestServer:
             self._requests.clear()
             self._faults.clear()
             self._recordings.clear()
+            self._message_media.clear()
             self._release_delays.set()
             self._release_delays = threading.Event()
 
@@ -377,6 +382,15 @@ class TwilioTestServer:
         with self._changed:
             return recording_sid in self._recordings
 
+    # -- message media (MMS) ------------------------------------------------
+
+    def add_message_media(self, message_sid: str, body: bytes, content_type: str) -> str:
+        """Serve ``body`` as one media file of the MMS ``message_sid``; returns its MediaUrl (auth required)."""
+        media_sid = new_sid("ME")
+        with self._changed:
+            self._message_media[media_sid] = (body, content_type)
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+
     # -- request handling (called from the handler threads) ------------------
 
     def _record(self, request: RecordedRequest) -> _Fault | None:
@@ -405,6 +419,9 @@ class TwilioTestServer:
         media = _MEDIA_PATH.fullmatch(request.path)
         if media and request.method in ("GET", "HEAD"):
             return self._media(media["account"], media["sid"], request.auth_user, password)
+        picture = _MESSAGE_MEDIA_PATH.fullmatch(request.path)
+        if picture and request.method in ("GET", "HEAD"):
+            return self._picture(picture["account"], picture["sid"], request.auth_user, password)
         if request.auth_user is not None and (request.auth_user, password) != (
             self.account_sid,
             self.auth_token,
@@ -431,6 +448,17 @@ class TwilioTestServer:
         if wav is None:
             return _twilio_error(404, f"The requested resource /Recordings/{sid}.wav was not found", code=20404)
         return _Answer(200, wav, "audio/x-wav")
+
+    def _picture(self, account: str, sid: str, user: str | None, password: str | None) -> _Answer:
+        if (user, password) != (self.account_sid, self.auth_token) or account != self.account_sid:
+            return _twilio_error(
+                401, "Authenticate", code=20003, headers={"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            )
+        with self._changed:
+            found = self._message_media.get(sid)
+        if found is None:
+            return _twilio_error(404, f"The requested resource /Media/{sid} was not found", code=20404)
+        return _Answer(200, found[0], found[1])
 
     def _forward(self, request: RecordedRequest, body: bytes, raw_path: str) -> _Answer:
         assert self.prism_url is not None

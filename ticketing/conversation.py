@@ -269,7 +269,7 @@ def _follow_up(
         policy=policy,
         now=now,
         priority=old.priority if old.priority != "P1" else "P3",
-        source=Source.EMAIL if channel == "email" else Source.PORTAL,
+        source={"email": Source.EMAIL, "sms": Source.SMS}.get(channel, Source.PORTAL),
         actor=author,
         caller_number=old.caller_number,
         # What the client was told the old ticket is about (never a voicemail's transcript: this one is mailed).
@@ -285,6 +285,31 @@ def _follow_up(
     return ticket
 
 
+def reply_route(session: Session, ticket: Ticket) -> tuple[str, str] | None:
+    """Where a person's reply goes, as (channel, address): back on the channel the client used last.
+
+    A client whose latest message on the ticket came by text gets an SMS to the number it came from, even
+    with an email address on file; otherwise the ticket's email address (``requester_address``), else an
+    SMS to the caller's number. None when the client can be reached neither way.
+    """
+    last = session.scalars(
+        select(TicketMessage)
+        .where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "in")
+        .where(TicketMessage.automatic.is_(False))
+        .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc())
+        .limit(1)
+    ).first()
+    number = phone.normalize(ticket.caller_number)
+    if last is not None and last.channel == "sms":
+        texted = phone.normalize(last.from_address) or number
+        if texted is not None:
+            return "sms", texted
+    address = requester_address(session, ticket)
+    if address is not None:
+        return "email", address
+    return ("sms", number) if number is not None else None
+
+
 def reply_to_client(
     session: Session,
     ticket: Ticket,
@@ -296,8 +321,8 @@ def reply_to_client(
     tz: tzinfo = UTC,
     translate: summaries.Translate = summaries.english,
 ) -> TicketMessage:
-    """A public reply from a coordinator or engineer: by email to the client, or by SMS to a caller with no
-    email address. Queued through the outbox; internal notes are a different thing and never leave.
+    """A public reply from a coordinator or engineer, on the channel ``reply_route`` picks (email, or SMS to a
+    client who texted or has no email address). Queued through the outbox; internal notes never leave.
 
     A person's reply is the ticket's first response (``lifecycle.first_response_by_person``). Its subject is the
     client summary (``summaries.client_summary``: ``tz`` the policy's time zone, ``translate`` the ticket's
@@ -309,10 +334,10 @@ def reply_to_client(
         raise InvalidInput(f"a reply is at most {MAX_REPLY_CHARS} characters")
     if ticket.merged_into_id is not None:
         raise InvalidTransition(f"ticket {ticket.number} was merged: reply on the ticket it went into")
-    address = requester_address(session, ticket)
-    sms_to = phone.normalize(ticket.caller_number) if address is None else None
-    if address is None and sms_to is None:
+    route = reply_route(session, ticket)
+    if route is None:
         raise InvalidTransition("this client has no email address or phone number to reply to")
+    address, sms_to = (route[1], None) if route[0] == "email" else (None, route[1])
     count = (
         session.scalar(
             select(func.count(TicketMessage.id)).where(

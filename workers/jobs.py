@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import runtime as rt
 from languages import local_time, priority_label, translator
-from ticketing import audit, lifecycle, outbox, phone, voicemail
+from ticketing import audit, lifecycle, outbox, phone, texts, voicemail
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
@@ -471,6 +471,8 @@ def send_confirmation(ticket: int) -> str:
         with transaction(runtime.sessions) as s:
             outbox.complete(s, key, runtime.now())
         return "not sent"
+    with runtime.sessions() as s:
+        opted_out = texts.refusal(s, to)
     target = runtime.policy.target(prio).first_response or timedelta(0)
     minutes = int(target.total_seconds() // 60)
     body = confirmation_text(
@@ -496,6 +498,9 @@ def send_confirmation(ticket: int) -> str:
             )
             outbox.complete(s, key, runtime.now())
 
+    if opted_out is not None:
+        done("confirmation failed", {"error": opted_out})
+        return "opted out"
     try:
         sid = send_sms(make_twilio_client(settings), from_=settings.support_number, to=to, body=body)
     except TwilioSendError as exc:

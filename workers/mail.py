@@ -34,7 +34,7 @@ from languages import local_time, priority_label, translator
 from providers.mail import MailSendError, new_message_id, send_message
 from runtime.heartbeat import is_alive
 from ticketing import audit as audit_log
-from ticketing import conversation, lifecycle, mailrules, outbox, phone
+from ticketing import conversation, lifecycle, mailrules, outbox, phone, texts
 from ticketing.db import transaction
 from ticketing.models import InboundMail, Ticket, TicketMessage
 from ticketing.priority import Priority
@@ -333,6 +333,8 @@ def _why_not(s: Any, runtime: rt.Runtime, row: TicketMessage, now: datetime) -> 
     settings = runtime.settings
     if row.event == "reply" and not notices(runtime).enabled.get("reply", True):
         return "replies are switched off (notify.reply in the notices file)"
+    if row.channel == "sms":
+        return texts.refusal(s, row.to_address)  # a number that texted STOP gets no SMS at all
     if row.channel != "email":
         return None
     bounced = conversation.bouncing(s, row.to_address)
@@ -366,7 +368,7 @@ def _finish(s: Any, row: TicketMessage, outbox_key: str, now: datetime, *, audit
             s,
             row.ticket,
             actor=SYSTEM,
-            action="email not sent" if row.state == "suppressed" else "email failed",
+            action=f"{'email' if row.channel == 'email' else 'sms'} {'not sent' if row.state == 'suppressed' else 'failed'}",
             now=now,
             detail={"event": row.event, "to": row.to_address},
             reason=row.error,

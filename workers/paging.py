@@ -34,7 +34,7 @@ from providers.twilio_rest import (
     place_call,
     send_sms,
 )
-from ticketing import lifecycle, outbox, paging
+from ticketing import lifecycle, outbox, paging, texts
 from ticketing.db import serialize_on, transaction
 from ticketing.errors import DomainError
 from ticketing.models import Escalation, Page, Status, Ticket
@@ -468,6 +468,11 @@ def _deliver(runtime: rt.Runtime, send: _Send) -> _Result:
     settings = runtime.settings
     if send.email is not None:
         return _deliver_email(runtime, send)
+    if send.body is not None:
+        with runtime.sessions() as s:
+            opted_out = texts.refusal(s, send.to)
+        if opted_out is not None:  # the number texted STOP: no SMS to it (Twilio would refuse it, 21610)
+            return _Result(send.page_id, None, opted_out, 0, unreachable=True)
     client = make_twilio_client(settings, timeout=SEND_TIMEOUT_SECONDS)
     tries, error = 0, "not sent"
     for pause in (0.0, *RETRY_PAUSES[: max(settings.paging_send_tries, 1) - 1]):

@@ -14,6 +14,7 @@ from typing import Any
 from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME
 from ticketing import outbox
 from workers import jobs, mail, paging, portal
+from workers import texts as text_jobs
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ JOBS: dict[str, Job] = {
     outbox.NOTIFY: Job(mail.notify_ticket_event, QUEUE_NAME),
     outbox.DELIVER: Job(mail.deliver_message, QUEUE_NAME),
     outbox.MAIL_IN: Job(mail.ingest_mail, QUEUE_NAME),
+    outbox.SMS_MEDIA: Job(text_jobs.fetch_text_media, QUEUE_NAME),
 }
 
 # Jobs queued without an outbox message: the timers of an escalation (RQ scheduled jobs).

@@ -130,8 +130,8 @@ def test_an_ack_by_keypress_stops_escalation_and_counts_as_first_response(desk: 
 
 def test_an_ack_by_sms_from_the_paged_number_stops_escalation(desk: Desk, clock: FixedClock) -> None:
     number = paged_after_hours(desk, clock)
-    assert "not monitored" in desk.text(DEV, "1")  # on call, but not paged for this ticket
-    assert "not monitored" in desk.text(DANA, "ack")
+    assert "no page to acknowledge" in desk.text(DEV, "1")  # on call, but not paged for this ticket
+    assert "no page to acknowledge" in desk.text(DANA, "ack")
 
     reply = desk.text(CAT, f"ack {number}")  # '1', 'ACK' etc.: see test_page_texts
 

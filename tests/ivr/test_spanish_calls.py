@@ -114,12 +114,12 @@ def test_with_the_language_offer_off_key_9_is_just_a_wrong_key(desk: Desk, clock
     assert all(lang == "en-US" for lang, _text in result.said)
 
 
-def test_a_text_from_a_spanish_caller_gets_its_directions_in_spanish(desk: Desk, clock: FixedClock) -> None:
+def test_a_text_from_a_spanish_caller_is_answered_in_spanish(desk: Desk, clock: FixedClock) -> None:
     clock.set(AFTER_HOURS)
-    assert desk.text(DANA, "hola").startswith("ITECH Solutions support: text messages are not monitored")
+    assert desk.text(DANA, "my printer is down").startswith("ITECH Solutions support: thank you, we opened ticket #")
     desk.sim.call(DANA, CallPlan(keys=["9", "2"], audio=None))
-    reply = desk.text(DANA, "hola, ¿recibieron mi mensaje?")
-    assert reply.startswith("Soporte de ITECH Solutions: los mensajes de texto no se revisan")
+    reply = desk.text(DANA, "ok")  # no Spanish in it: the language the caller chose on their latest call
+    assert reply.startswith("Soporte de ITECH Solutions: su mensaje está en el ticket #")
 
 
 SPANISH_MESSAGE = (

@@ -25,6 +25,7 @@ from ticketing.models.mail import (
     MailAddress,
     MailAttachment,
     MailboxCursor,
+    SmsOptOut,
     TicketMessage,
 )
 from ticketing.models.paging import (
@@ -71,6 +72,7 @@ __all__ = [
     "PortalSignInEvent",
     "SignInFailure",
     "SlaPause",
+    "SmsOptOut",
     "Source",
     "Status",
     "Ticket",

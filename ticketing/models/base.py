@@ -66,6 +66,7 @@ class Source(str, enum.Enum):
     EMAIL = "email"
     PORTAL = "portal"
     MANUAL = "manual"
+    SMS = "sms"  # a text message to the support number
 
 
 class TranscriptionState(str, enum.Enum):

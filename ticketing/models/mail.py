@@ -100,6 +100,17 @@ class MailAddress(Base):
     updated_at: Mapped[datetime]
 
 
+class SmsOptOut(Base):
+    """A phone number that texted an opt-out keyword (STOP...): no SMS goes to it until it texts START."""
+
+    __tablename__ = "sms_opt_outs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # E.164
+    opted_out_at: Mapped[datetime | None]  # None: opted in again (START)
+    keyword: Mapped[str] = mapped_column(String(16))  # the last keyword it texted
+    updated_at: Mapped[datetime]
+
+
 class MailboxCursor(Base):
     """How far the IMAP poller has read a folder: its UIDVALIDITY and the highest UID stored."""
 
