@@ -487,7 +487,12 @@ def send_confirmation(ticket: int) -> str:
         """Log the outcome on the ticket and complete the job, in one transaction."""
         with transaction(runtime.sessions) as s:
             audit.audit(
-                s, lifecycle.get_ticket(s, ticket), actor="support line", action=action, now=runtime.now(), detail=detail
+                s,
+                lifecycle.get_ticket(s, ticket),
+                actor="support line",
+                action=action,
+                now=runtime.now(),
+                detail=detail,
             )
             outbox.complete(s, key, runtime.now())
 
