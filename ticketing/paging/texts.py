@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ticketing.phone import CALLER_ID, CALLBACK_ORIGINS, CONFIRMED, callback_of
+from ticketing.phone import CALLBACK_ORIGINS, CALLER_ID, CONFIRMED, callback_of
 from ticketing.transcripts import missing_note, numbers_of
 
 if TYPE_CHECKING:

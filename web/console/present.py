@@ -21,10 +21,10 @@ from ticketing import paging as paging_core
 from ticketing.milestones import milestone_states, next_milestone
 from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
 from ticketing.paging import PAGE_CHANNELS
+from ticketing.phone import CALLBACK_ORIGINS, callback_of
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import AT_RISK, BREACHED, MET_LATE
-from ticketing.phone import CALLBACK_ORIGINS, callback_of
 from ticketing.transcripts import NumberCheck, missing_note, numbers_of
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
