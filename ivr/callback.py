@@ -29,7 +29,7 @@ def callback_number() -> Response:
     attempt = call._attempt()
     before_message = request.args.get("then") == BEFORE_MESSAGE
     critical = request.args.get("critical") == "1"
-    digits = (request.form.get("Digits") or "").strip()
+    digits = request.form.get("Digits") or ""
     caller = call.caller()
     if before_message and digits == "2" and not critical:
         # The key for a critical issue, pressed while being asked for a number: the P1 it asks for.

@@ -82,15 +82,15 @@ CALLBACK_ORIGINS = {
     HEARD: "heard in the message",
 }
 EXTENSION = ";ext="  # a keyed extension, as RFC 3966 writes it (a tel: link dials it)
-_KEYED = re.compile(r"^[0-9]{3,17}(?:\*[0-9]{1,6})?$")
+_KEYED = re.compile(r"[0-9]{3,17}(?:\*[0-9]{1,6})?")  # what a keypad sends: digits, a star, an extension
 
 
 def keyed_number(digits: str | None, region: str = "US") -> str | None:
     """The number a caller keyed ("8055550188", "18055550188", "011442079460000", "8055550188*12" with an
     extension after the star) in E.164 with its extension ("+18055550188;ext=12"), or None when
     ``phonenumbers`` finds no valid number there."""
-    text = (digits or "").strip()
-    if not _KEYED.match(text):
+    text = digits or ""
+    if not _KEYED.fullmatch(text):
         return None
     main, _, extension = text.partition("*")
     try:
