@@ -144,9 +144,9 @@ MAX_PHONE_DIGITS = 11
 _STRAY = re.compile(r"[\s,.\-]*(?:[^\W\d_]+[\s,.\-]+){0,2}\d(?:[\s,\-]+\d)+\b")
 
 
-# Numbers a word apart ("800 and 5500 and 50 50188"): the decoder may have heard one number as several, or
+# Numbers a word or a comma apart ("800 and 5500 and 50 50188", "805 5550, 188"): the decoder may have heard one number as several, or
 # several as one; the coordinator listens before dialling any of them.
-_FILLER = re.compile(r"^\s*,?\s*(?:and|an|a|uh|um|er|oh|then)\s*,?\s*$", re.IGNORECASE)
+_FILLER = re.compile(r"^\s*,?\s*(?:(?:and|an|a|uh|um|er|oh|then)\s*,?\s*)?$", re.IGNORECASE)
 # Words before a number that say what it is: such a number beside another is not a split one.
 _NAMED = re.compile(r"(?:ticket|extension|ext|invoice|order|case|room|suite|number)\W*$", re.IGNORECASE)
 
