@@ -226,3 +226,56 @@ def test_digits_twilio_never_sends_are_no_number(desk: Desk, clock: FixedClock, 
     answer = desk.sim.post("/twilio/voice/callback-number", params)
     assert NOT_A_NUMBER in answer
     assert ticket(desk, result).callback_number is None
+
+
+def test_the_console_calls_back_the_keyed_number_and_names_a_different_one_heard_in_the_message(
+    desk: Desk, clock: FixedClock
+) -> None:
+    from tests.web.conftest import PASSWORD, Console
+    from ticketing import accounts
+    from ticketing.db import transaction
+    from ticketing.models import User
+
+    result = call(desk, clock, ["", "", "8055550188*12#"])
+    t = ticket(desk, result)
+    heard = "It's Dana, please call me on my cell at 805 555 0199."
+    with transaction(desk.runtime.sessions) as s:
+        s.add(User(username="kim", display_name="Kim", role=accounts.COORDINATOR, active=True, failed_logins=0,
+                   password_hash=accounts.hash_password(PASSWORD), created_at=desk.runtime.now()))  # fmt: skip
+        row = s.get(Ticket, t.id)
+        assert row is not None
+        row.transcript, row.transcript_pass, row.transcription_state = heard, "first", "done"
+        row.transcript_passes = [{"pass": "first", "text": heard}]
+        row.hints = {"callback_number": "+18055550199"}
+    console = Console(desk.app.test_client())
+    assert console.login("kim").status_code == 303
+    page = console.get(f"/tickets/{t.number}").get_data(as_text=True)
+    assert 'href="tel:+18055550188;ext=12" id="call-back"' in page
+    assert "check 805 555 0199 (not the callback number 805 555 0188) against the recording" in page
+    body = api_json(desk, t.number or 0)
+    assert body["callback_number"] == "+18055550188;ext=12"
+    assert body["transcript"]["numbers_to_check"]["unsure"] == [
+        {"number": "805 555 0199", "why": "not the callback number 805 555 0188", "said_at": None}
+    ]
+    assert body["transcript"]["numbers_to_check"]["callback_number_unsure"] is True  # the hint is the one in doubt
+
+
+@pytest.mark.parametrize(
+    ("digits", "number"),
+    [
+        ("8055550188", "+18055550188"),
+        ("18055550188", "+18055550188"),
+        ("8055550188*12", "+18055550188;ext=12"),
+        ("011442079460000", "+442079460000"),
+        ("805555018", None),  # nine digits
+        ("0000000000", None),  # possible, not valid
+        ("", None),
+        ("8055550188*", None),
+        ("8055550188\n", None),
+        ("8055550188 ", None),
+    ],
+)
+def test_keyed_digits_are_a_number_only_where_phonenumbers_says_so(digits: str, number: str | None) -> None:
+    from ticketing.phone import keyed_number
+
+    assert keyed_number(digits) == number
