@@ -181,7 +181,15 @@ def voicemail(
     r = VoiceResponse()
     if preface:
         voice.say(r, preface)
+    lead = intro or (
+        _("Our service coordinator is on another call.")
+        if business_hours
+        else _("Please leave a message and we will respond on the next business day.")
+    )
     if ask_callback is not None:
+        if not critical:
+            voice.say(r, lead)  # why there is a message to leave, before the number is asked
+            lead = ""
         callback_prompt(r, action=ask_callback, number=None, extension="", voice=voice, retry=ask_again)
     if critical:
         if business_hours:
@@ -197,20 +205,11 @@ def voicemail(
                 "number after the tone."
             )
     else:
-        lead = intro or (
-            _("Our service coordinator is on another call.")
-            if business_hours
-            else _("Please leave a message and we will respond on the next business day.")
-        )
-        prompt = (
-            lead
-            + " "
-            + _(
-                "Please leave a detailed message after the tone, with your name, company, and a callback number. "
-                "A ticket will be created automatically. "
-                "For an urgent issue, press 2 now, or at any time during your message, to submit it as a "
-                "P 1 critical ticket. Press pound when you are finished."
-            )
+        prompt = (lead + " " if lead else "") + _(
+            "Please leave a detailed message after the tone, with your name, company, and a callback number. "
+            "A ticket will be created automatically. "
+            "For an urgent issue, press 2 now, or at any time during your message, to submit it as a "
+            "P 1 critical ticket. Press pound when you are finished."
         )
     if key_action is not None:
         gather = r.gather(num_digits=1, action=key_action, method="POST", timeout=1, action_on_empty_result=False)
