@@ -34,6 +34,11 @@ def callback_number() -> Response:
     if before_message and digits == "2" and not critical:
         # The key for a critical issue, pressed while being asked for a number: the P1 it asks for.
         return _voicemail(sid, critical=True, offer_key=False, ask_number=False)
+    if not digits and caller is None:
+        # Pound alone, with no number to confirm: on to the message, or goodbye.
+        if before_message:
+            return message_prompt(critical=critical, offer_key=not critical)
+        return twiml_response(twiml.goodbye(call._("Goodbye."), voice=call.voice()))
     keyed = phone.keyed_number(digits) if digits else caller
     origin = phone.CONFIRMED if keyed is not None and keyed == caller else phone.KEYED
     runtime = rt()

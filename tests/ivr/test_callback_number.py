@@ -279,3 +279,21 @@ def test_keyed_digits_are_a_number_only_where_phonenumbers_says_so(digits: str, 
     from ticketing.phone import keyed_number
 
     assert keyed_number(digits) == number
+
+
+@pytest.mark.parametrize("then", ["message", ""])
+def test_pound_alone_confirms_the_caller_id_and_from_a_withheld_caller_changes_nothing(
+    desk: Desk, clock: FixedClock, then: str
+) -> None:
+    known = call(desk, clock, ["2"])
+    url = "/twilio/voice/callback-number" + (f"?then={then}" if then else "")
+    params = {"CallSid": known.call_sid, "AccountSid": desk.sim.account_sid, "From": DANA, "Digits": ""}
+    assert "We will call you back at 8 0 5, 5 5 5, 0 1 4 2." in desk.sim.post(url, params)
+    t = ticket(desk, known)
+    assert (t.callback_number, t.callback_origin) == (DANA, "confirmed")
+
+    withheld = call(desk, clock, ["2"], caller="anonymous")
+    answer = desk.sim.post(url, {**params, "CallSid": withheld.call_sid, "From": "anonymous"})
+    assert NOT_A_NUMBER not in answer and "call you back" not in answer
+    assert ("<Record" in answer) == (then == "message")
+    assert ticket(desk, withheld).callback_number is None
