@@ -278,7 +278,7 @@ def test_the_callback_number_shown_first_is_the_keyed_one_then_the_caller_id_the
 def test_the_page_sms_says_the_numbers_in_the_message_may_be_misheard() -> None:
     from types import SimpleNamespace
 
-    from ticketing.paging import content_of, page_sms
+    from ticketing.paging import content_of, follow_up_sms, page_sms
 
     shown = "Server down. Please call me at 800 and 5500 and 50 50188."
     ticket = SimpleNamespace(
@@ -305,6 +305,9 @@ def test_the_page_sms_says_the_numbers_in_the_message_may_be_misheard() -> None:
     assert body.endswith(f'Message: "{shown}" (Numbers in it may be misheard: check them.)')
     ticket.callback_number, ticket.callback_origin = "+18055550188", "keyed"
     assert "caller +18055550188 (keyed by the caller)." in page_sms(content_of(ticket), "ITECH")  # type: ignore[arg-type]
+    follow_up = follow_up_sms(content_of(ticket), acknowledged=False)  # type: ignore[arg-type]
+    assert follow_up.endswith(" Call back +18055550188 (keyed by the caller). Reply 1 to acknowledge.")
+    assert len(follow_up) <= 320
 
 
 def test_a_check_the_second_reading_clears_is_cleared_in_the_history_with_why(runtime) -> None:  # type: ignore[no-untyped-def]

@@ -132,7 +132,9 @@ def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
     """The transcript follow-up to people already paged, shortened to fit two SMS segments."""
     note = " (low confidence)" if content.low_confidence else ""
     notes = " ".join(f"({n[:1].upper()}{n[1:]}.)" for n in (content.numbers, content.missing) if n)
-    tail = (f" {notes}" if notes else "") + ("" if acknowledged else " Reply 1 to acknowledge.")
+    # The caller keyed another number after the page went out: the people paged learn it here.
+    callback = f" Call back {content.caller} ({content.callback_origin})." if content.callback_origin else ""
+    tail = (f" {notes}" if notes else "") + callback + ("" if acknowledged else " Reply 1 to acknowledge.")
     label, text = _message_label(content, "")
     head = f"Ticket #{content.ticket} transcript{note}" + (f". {label}: " if label else ": ")
     room = TRANSCRIPT_SMS_LIMIT - len(head) - len(tail) - 2
