@@ -47,6 +47,7 @@ def url(endpoint: str, **params: Any) -> str:
         "recording-status": "/twilio/voice/recording-status",
         "no-message": "/twilio/voice/no-message",
         "status-lookup": "/twilio/voice/ticket-status",
+        "callback-number": "/twilio/voice/callback-number",
     }[endpoint]
     params.setdefault("lang", call_language_code())
     clean = {k: v for k, v in params.items() if v not in (None, "", False)}

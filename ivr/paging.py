@@ -53,6 +53,11 @@ def _say(node: Any, text: str) -> None:
 
 def _intro(content: PageContent, company: str) -> str:
     caller = phone.spoken_number(content.caller) if content.caller else "withheld"
+    extension = phone.spoken_extension(content.caller)
+    if extension:
+        caller += f", extension {extension}"
+    if content.caller and content.callback_origin:
+        caller += f", {content.callback_origin}"
     text = (
         f"This is the {company} support line with a P 1 critical page. "
         f"Ticket {phone.spoken_digits(content.ticket)}. Client: {content.client}. Caller: {caller}."
@@ -61,6 +66,8 @@ def _intro(content: PageContent, company: str) -> str:
         text += f" The caller speaks {content.caller_language}."
     if content.transcript:
         text += f" The message says: {paging.shorten(content.transcript, 240)}"
+        if content.numbers:
+            text += " Numbers in the message may be misheard: check them against the recording."
     return text
 
 
@@ -104,6 +111,13 @@ def acknowledged_prompt(ticket: int, *, key_action: str, by: str | None = None) 
     return r
 
 
+def _callback(ticket: Any) -> str | None:
+    """The number an engineer is connected to: the one the caller confirmed or keyed, else the caller ID (a
+    number only heard in the message is never dialled without a person checking it)."""
+    number, _ = phone.callback_of(ticket.callback_number, ticket.callback_origin, ticket.caller_number)
+    return number
+
+
 def connect_caller(caller: str | None, *, caller_id: str, action: str) -> VoiceResponse:
     """Dial the caller from the support number, so they see the support line calling back."""
     r = VoiceResponse()
@@ -113,7 +127,9 @@ def connect_caller(caller: str | None, *, caller_id: str, action: str) -> VoiceR
         return r
     _say(r, "Connecting you to the caller.")
     dial = Dial(action=action, method="POST", timeout=CONNECT_RING_SECONDS, caller_id=caller_id)
-    dial.number(caller)
+    number, _, extension = caller.partition(phone.EXTENSION)
+    # A keyed extension is dialled once the line answers, after a short wait ("w": half a second each).
+    dial.number(number, send_digits=f"wwww{extension}" if extension else None)
     r.append(dial)
     return r
 
@@ -180,7 +196,7 @@ def key() -> Response:
         if page is None:
             return twiml_response(goodbye("This page is no longer available. Goodbye."))
         page_id, ticket, name = page.id, page.escalation.ticket, page.person_name
-        caller, number = ticket.caller_number, int(ticket.number or 0)
+        caller, number = _callback(ticket), int(ticket.number or 0)
         paging.lock_ticket(s, ticket.id)
         ack = None
         if digits in ("1", "2"):
@@ -239,7 +255,7 @@ def connected() -> Response:
             return twiml_response(goodbye("Goodbye."))
         ticket = page.escalation.ticket
         paging.lock_ticket(s, ticket.id)
-        caller = ticket.caller_number
+        caller = _callback(ticket)
         reached = dial_answered(status)
         audit.audit(
             s,

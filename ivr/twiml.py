@@ -166,13 +166,31 @@ def voicemail(
     business_hours: bool,
     intro: str | None = None,
     voice: Voice = ENGLISH,
+    ask_callback: str | None = None,
+    preface: str | None = None,
+    ask_again: bool = False,
 ) -> VoiceResponse:
     """The voicemail prompt and the recording; in the prompt, 2 makes the message P1.
 
-    ``intro`` is said as given (already in the call's language).
+    ``intro`` and ``preface`` are said as given (already in the call's language); ``preface`` first, before
+    everything. ``ask_callback``: the caller ID is withheld or no number, so before the message the caller
+    is asked for a number to call back (keyed digits go to that URL; no digits, on to the message);
+    ``ask_again``: the second time, after digits that were no phone number.
     """
     _ = voice._
     r = VoiceResponse()
+    if preface:
+        voice.say(r, preface)
+    lead = intro or (
+        _("Our service coordinator is on another call.")
+        if business_hours
+        else _("Please leave a message and we will respond on the next business day.")
+    )
+    if ask_callback is not None:
+        if not critical:
+            voice.say(r, lead)  # why there is a message to leave, before the number is asked
+            lead = ""
+        callback_prompt(r, action=ask_callback, number=None, extension="", voice=voice, retry=ask_again)
     if critical:
         if business_hours:
             prompt = _(
@@ -187,20 +205,11 @@ def voicemail(
                 "number after the tone."
             )
     else:
-        lead = intro or (
-            _("Our service coordinator is on another call.")
-            if business_hours
-            else _("Please leave a message and we will respond on the next business day.")
-        )
-        prompt = (
-            lead
-            + " "
-            + _(
-                "Please leave a detailed message after the tone, with your name, company, and a callback number. "
-                "A ticket will be created automatically. "
-                "For an urgent issue, press 2 now, or at any time during your message, to submit it as a "
-                "P 1 critical ticket. Press pound when you are finished."
-            )
+        prompt = (lead + " " if lead else "") + _(
+            "Please leave a detailed message after the tone, with your name, company, and a callback number. "
+            "A ticket will be created automatically. "
+            "For an urgent issue, press 2 now, or at any time during your message, to submit it as a "
+            "P 1 critical ticket. Press pound when you are finished."
         )
     if key_action is not None:
         gather = r.gather(num_digits=1, action=key_action, method="POST", timeout=1, action_on_empty_result=False)
@@ -234,8 +243,15 @@ def ticket_created(
     sms: bool,
     no_message: bool = False,
     voice: Voice = ENGLISH,
+    callback_action: str | None = None,
+    callback_spoken: str | None = None,
+    callback_extension: str = "",
 ) -> VoiceResponse:
-    """Read the ticket number back, digit by digit, and say what happens next."""
+    """Read the ticket number back, digit by digit, and say what happens next.
+
+    ``callback_action``: then offer the caller to confirm or change the number we will call back
+    (``callback_spoken``, read as ``phone.spoken_number`` writes it; None: we have none).
+    """
     _ = voice._
     r = VoiceResponse()
     if no_message:
@@ -249,6 +265,82 @@ def ticket_created(
         voice.say(r, _("This is a P 1 critical ticket. Our after-hours on-call engineer is being notified now."))
     if sms:
         voice.say(r, _("You will also receive a text message with your ticket number."))
+    if callback_action is not None:
+        callback_prompt(r, action=callback_action, number=callback_spoken, extension=callback_extension, voice=voice)
+    voice.say(r, _("Goodbye."))
+    r.hangup()
+    return r
+
+
+def _callback_at(number: str, extension: str, voice: Voice) -> str:
+    """'8 0 5, 5 5 5, 0 1 4 2' (read digit by digit in the call's language), with its extension."""
+    if not extension:
+        return number
+    return voice._("{number}, extension {extension}", number=number, extension=extension)
+
+
+def callback_prompt(
+    node: VoiceResponse, *, action: str, number: str | None, extension: str, voice: Voice = ENGLISH, retry: bool = False
+) -> Gather:
+    """Ask for the number to call back: confirm ``number`` by hanging up, or key another followed by pound
+    (a star before an extension). With no input the TwiML goes on to the verb after it."""
+    _ = voice._
+    gather = node.gather(
+        input="dtmf", finish_on_key="#", timeout=8, action=action, method="POST", action_on_empty_result=False
+    )
+    if retry:
+        voice.say(
+            gather,
+            _(
+                "Please enter the number again, with its area code, followed by pound. "
+                "For an extension, press star before it."
+            ),
+        )
+    elif number is None:
+        voice.say(
+            gather,
+            _(
+                "We cannot see the number you are calling from. To be called back, enter your phone number now, "
+                "with its area code, followed by pound."
+            ),
+        )
+    else:
+        voice.say(
+            gather,
+            _(
+                "We will call you back at {number}. To give a different number, enter it now followed by pound, "
+                "or hang up.",
+                number=_callback_at(number, extension, voice),
+            ),
+        )
+    return gather
+
+
+def callback_kept(
+    *, number: str | None, extension: str = "", keyed: bool, invalid: bool = False, voice: Voice = ENGLISH
+) -> str:
+    """What the caller hears of the number we will call back, read back once: ``keyed``, the one they just
+    keyed; ``invalid``, their digits were no phone number a second time, so the caller ID stays."""
+    _ = voice._
+    said = [_("Sorry, that is not a phone number we can call.")] if invalid else []
+    if number is not None:
+        at = _callback_at(number, extension, voice)
+        said.append(
+            _("Thank you. We will call you back at {number}.", number=at)
+            if keyed
+            else _("We will call you back at {number}.", number=at)
+        )
+    elif invalid:
+        said.append(_("Please say your phone number in your message."))
+    return " ".join(said)
+
+
+def callback_again(*, action: str, voice: Voice = ENGLISH) -> VoiceResponse:
+    """The keyed digits were no phone number: say so once and ask once more (no input: goodbye)."""
+    _ = voice._
+    r = VoiceResponse()
+    voice.say(r, _("Sorry, that is not a phone number we can call."))
+    callback_prompt(r, action=action, number=None, extension="", voice=voice, retry=True)
     voice.say(r, _("Goodbye."))
     r.hangup()
     return r

@@ -7,7 +7,8 @@ by the TwiML itself. Webhooks answer from the database alone: jobs go to the
 outbox and are handed to Redis after the response.
 
 One module per step of the call: ``greeting`` (the menu), ``coordinator`` (the ring),
-``voicemail`` (the message and its callbacks), ``ticket_status`` (press 3); ``call`` holds
+``voicemail`` (the message and its callbacks), ``callback`` (the number to call back), ``ticket_status``
+(press 3); ``call`` holds
 what they share, and the blueprint they all add their routes to.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from ivr import coordinator, greeting, ticket_status, voicemail  # noqa: F401 - each adds its routes
+from ivr import callback, coordinator, greeting, ticket_status, voicemail  # noqa: F401 - each adds its routes
 from ivr.call import blueprint
 from ivr.security import twilio_only
 from ivr.webhooks import twiml_response

@@ -23,33 +23,62 @@ log = logging.getLogger(__name__)
 
 
 def _voicemail(
-    sid: str, *, critical: bool, offer_key: bool, intro: str | None = None, step: dict[str, Any] | None = None
+    sid: str,
+    *,
+    critical: bool,
+    offer_key: bool,
+    intro: str | None = None,
+    step: dict[str, Any] | None = None,
+    ask_number: bool = True,
 ) -> Response:
-    """The voicemail prompt; the call's ticket is opened (or escalated) and the steps logged in one transaction."""
+    """The voicemail prompt; the call's ticket is opened (or escalated) and the steps logged in one transaction.
+
+    The page of a P1 is requested here, before anything else is asked; a caller whose number is withheld
+    (or no phone number) is then asked for one to call back, before the message (``ivr.callback``).
+    """
     runtime = rt()
     number = call.caller()
     language = call.call_language_code() or SOURCE
 
-    def work(s: Any) -> None:
+    def work(s: Any) -> bool:
         now = runtime.now()
-        voicemail.reach_voicemail(
+        t = voicemail.reach_voicemail(
             s, policy=runtime.policy, now=now, call_sid=sid, caller=number, critical=critical, language=language
         )
         if step is not None:
             voicemail.log_call_event(s, sid, "menu", now, **step)
         voicemail.log_call_event(s, sid, "voicemail", now, critical=critical)
+        return t.callback_number is None
 
-    call._with_retry(work)
+    no_callback = call._with_retry(work)
+    asking = ask_number and number is None and no_callback
+    ask = call.url("callback-number", then="message", critical=int(critical)) if asking else None
+    return message_prompt(critical=critical, offer_key=offer_key, intro=intro, ask_callback=ask)
+
+
+def message_prompt(
+    *,
+    critical: bool,
+    offer_key: bool,
+    intro: str | None = None,
+    preface: str | None = None,
+    ask_callback: str | None = None,
+    ask_again: bool = False,
+) -> Response:
+    """The voicemail prompt's TwiML for a call whose ticket is open (``_voicemail`` opened it)."""
     r = twiml.voicemail(
         critical=critical,
         key_action=call.url("voicemail-key") if offer_key else None,
         record_action=call.url("recorded", critical=int(critical)),
         recording_status=call.url("recording-status", critical=int(critical)),
         no_message=call.url("no-message"),
-        max_length=runtime.settings.voicemail_max_seconds,
+        max_length=rt().settings.voicemail_max_seconds,
         business_hours=call._business_hours(),
         intro=intro,
         voice=call.voice(),
+        ask_callback=ask_callback,
+        preface=preface,
+        ask_again=ask_again,
     )
     return twiml_response(r)
 
@@ -59,7 +88,13 @@ def voicemail_key() -> Response:
     """A key pressed during the voicemail prompt: 2 makes the message critical."""
     sid = call.call_sid()
     critical = request.form.get("Digits") == "2"
-    return _voicemail(sid, critical=critical, offer_key=False, intro=_("Please go ahead.") if not critical else None)
+    return _voicemail(
+        sid,
+        critical=critical,
+        offer_key=False,
+        intro=_("Please go ahead.") if not critical else None,
+        ask_number=False,  # a withheld caller was asked before this prompt
+    )
 
 
 @call.step("/voice/recorded")
@@ -80,16 +115,17 @@ def recorded() -> Response:
     duration = call._int(request.form.get("RecordingDuration"))
     number = call.caller()
 
-    def work(s: Any) -> tuple[int, bool, bool]:
+    def work(s: Any) -> tuple[int, bool, bool, Callback]:
         t = _attach(s, sid, number, recording_sid, recording_url, duration, critical)
         return (
             t.number,
             t.priority == "P1",
             bool(runtime.settings.confirmation_sms and phone.normalize(t.caller_number)),
+            _callback(t),
         )
 
-    number_, is_p1, sms = call._with_retry(work)
-    return _ticket_created(number_, is_p1, sms)
+    number_, is_p1, sms, callback = call._with_retry(work)
+    return _ticket_created(number_, is_p1, sms, callback=callback)
 
 
 @call.step("/voice/recording-status")
@@ -127,13 +163,13 @@ def no_message() -> Response:
     runtime = rt()
     number = call.caller()
 
-    def work(s: Any) -> tuple[int, bool]:
+    def work(s: Any) -> tuple[int, bool, Callback]:
         t = _without_message(s, sid, number, False, "silent recording")
-        return t.number, t.priority == "P1"
+        return t.number, t.priority == "P1", _callback(t)
 
-    number_, is_p1 = call._with_retry(work)
+    number_, is_p1, callback = call._with_retry(work)
     sms = runtime.settings.confirmation_sms and number is not None
-    return _ticket_created(number_, is_p1, sms, no_message=True)
+    return _ticket_created(number_, is_p1, sms, no_message=True, callback=callback)
 
 
 @call.step("/voice/status")
@@ -195,8 +231,22 @@ def _without_message(s: Any, sid: str, number: str | None, critical: bool, reaso
     return t
 
 
-def _ticket_created(number: int, is_p1: bool, sms: bool, *, no_message: bool = False) -> Response:
-    """The caller hears the ticket number, digit by digit, and what happens next."""
+# The number a ticket will be called back on and whether the caller already confirmed or keyed it.
+Callback = tuple[str | None, bool]
+
+
+def _callback(t: Ticket) -> Callback:
+    number, origin = phone.callback_of(t.callback_number, t.callback_origin, t.caller_number)
+    return number, origin in (phone.CONFIRMED, phone.KEYED)
+
+
+def _ticket_created(
+    number: int, is_p1: bool, sms: bool, *, no_message: bool = False, callback: Callback = (None, False)
+) -> Response:
+    """The caller hears the ticket number, digit by digit, and what happens next; then the number we will
+    call back, to confirm by hanging up or to change (unless they keyed or confirmed it before the message).
+    The page of a P1 went out at the prompt: nothing here waits for it."""
+    callback_number, settled = callback
     r = twiml.ticket_created(
         ticket_spoken=phone.spoken_digits(number),
         critical=is_p1,
@@ -204,6 +254,9 @@ def _ticket_created(number: int, is_p1: bool, sms: bool, *, no_message: bool = F
         sms=sms,
         no_message=no_message,
         voice=call.voice(),
+        callback_action=None if settled else call.url("callback-number"),
+        callback_spoken=phone.spoken_number(callback_number) if callback_number else None,
+        callback_extension=phone.spoken_extension(callback_number),
     )
     return twiml_response(r)
 

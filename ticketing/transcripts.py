@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ticketing.phone import HEARD, callback_of, national_digits
+
 
 def format_span(start: float, end: float) -> str:
     """'0:08–0:16': whole seconds, the start rounded down and the end up, so the span holds the gap."""
@@ -77,7 +79,8 @@ class NumberCheck:
         """True where ``phone`` (a callback number, "+18055555018") is one of the numbers in doubt: the
         hint writes a 7- or 10-digit number in E.164, so the number it came from ends it."""
         digits = "".join(c for c in phone if c.isdigit())
-        return any(len(d) >= 7 and digits.endswith(d) for d in (u.replace(" ", "") for u, _ in self.unsure))
+        unsure = ("".join(c for c in u if c.isdigit()) for u, _ in self.unsure)
+        return any(len(d) >= 7 and digits.endswith(d) for d in unsure)
 
     def _placed(self, number: str) -> str:
         span = self.span(number)
@@ -90,21 +93,34 @@ def numbers_in(text: str | None) -> tuple[str, ...]:
 
 
 def check_numbers(
-    shown: str | None, other: str | None = None, said_at: Mapping[str, Sequence[float]] | None = None
+    shown: str | None,
+    other: str | None = None,
+    said_at: Mapping[str, Sequence[float]] | None = None,
+    callback: str | None = None,
 ) -> NumberCheck | None:
     """What to tell the coordinator about the numbers in ``shown`` (None: nothing to check).
 
     ``other`` is another reading of the same recording, where there is one. Where it heard a number
     the shown reading lacks, every shown number it does not agree with is in doubt; where it heard no
     number (it lost one rather than heard another) it casts no doubt. ``said_at`` maps the shown
-    reading's numbers to where they were said (start, end seconds), where known.
+    reading's numbers to where they were said (start, end seconds), where known. ``callback`` is the
+    number the ticket calls back on (the caller ID, or the one the caller confirmed or keyed): a phone
+    number in the transcript that is not that one is named, so that it is a hint beside it and never
+    silently in its place.
     """
     found = list(_numbers(shown))
     mine = [m.group(0) for m in found]
     theirs = numbers_in(other)
     heard = tuple(dict.fromkeys(n for n in theirs if not any(_agree(n, m) for m in mine)))
     unsure: dict[str, str] = {}
+    split = _split_runs(shown or "")
+    inside = {match.start() for run in split for match in run[1]}
+    for text, _pieces in split:
+        unsure[text] = "split by words: it may be one number or several"
+    callback_digits = national_digits(callback)
     for match in found:
+        if match.start() in inside:
+            continue
         number, digits = match.group(0), match.group(0).replace(" ", "")
         if heard and not any(_agree(number, n) for n in theirs):
             unsure[number] = f"another reading heard {', '.join(heard)}"
@@ -112,6 +128,8 @@ def check_numbers(
             unsure[number] = f"{len(digits)} digits: no phone number has that many"
         elif _STRAY.match(shown or "", match.end()):
             unsure[number] = "stray digits follow it"
+        elif callback_digits and _phone_shaped(digits) and not _agree(national_digits(digits), callback_digits):
+            unsure[number] = f"not the callback number {_grouped(callback_digits)}"
     if not unsure and not heard:
         return None
     spans = tuple((n, float(at[0]), float(at[1])) for n, at in (said_at or {}).items() if n in unsure)
@@ -126,15 +144,55 @@ MAX_PHONE_DIGITS = 11
 _STRAY = re.compile(r"[\s,.\-]*(?:[^\W\d_]+[\s,.\-]+){0,2}\d(?:[\s,\-]+\d)+\b")
 
 
+# Numbers a word or a comma apart ("800 and 5500 and 50 50188", "805 5550, 188"): the decoder may have heard one number as several, or
+# several as one; the coordinator listens before dialling any of them.
+_FILLER = re.compile(r"^\s*,?\s*(?:(?:and|an|a|uh|um|er|oh|then)\s*,?\s*)?$", re.IGNORECASE)
+# Words before a number that say what it is: such a number beside another is not a split one.
+_NAMED = re.compile(r"(?:ticket|extension|ext|invoice|order|case|room|suite|number)\W*$", re.IGNORECASE)
+
+
+def _split_runs(text: str) -> list[tuple[str, list[re.Match[str]]]]:
+    """Runs of numbers a filler word apart ("800 and 5500 and 50 50188"), as written and their numbers, of
+    seven digits or more together, unless every number in the run is a whole phone number on its own."""
+    runs: list[list[re.Match[str]]] = []
+    for match in _NUMBER.finditer(text):
+        if runs and _FILLER.match(text[runs[-1][-1].end() : match.start()]):
+            runs[-1].append(match)
+        else:
+            runs.append([match])
+    out = []
+    for run in runs:
+        digits = [m.group(0).replace(" ", "") for m in run]
+        if len(run) < 2 or sum(map(len, digits)) < 7 or all(_phone_shaped(d) for d in digits):
+            continue
+        if _NAMED.search(text[: run[0].start()]):
+            continue
+        out.append((text[run[0].start() : run[-1].end()], run))
+    return out
+
+
+def _phone_shaped(digits: str) -> bool:
+    """As long as a North American number: 7 or 10 digits, or 11 after a country code 1."""
+    return len(digits) in (7, 10) or (len(digits) == 11 and digits[0] == "1")
+
+
+def _grouped(digits: str) -> str:
+    """'805 555 0142': a 10-digit number in the groups a transcript writes."""
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}" if len(digits) == 10 else digits
+
+
 def _numbers(text: str | None) -> Iterable[re.Match[str]]:
     return (m for m in _NUMBER.finditer(text or "") if len(m.group(0).replace(" ", "")) >= MIN_DIGITS)
 
 
 def ticket_number_check(
-    transcript: str | None, shown_pass: str | None, passes: Iterable[Mapping[str, Any]] | None
+    transcript: str | None,
+    shown_pass: str | None,
+    passes: Iterable[Mapping[str, Any]] | None,
+    callback: str | None = None,
 ) -> NumberCheck | None:
     """The number check for a ticket's transcript: its shown reading, against the other English reading
-    where the recording has been read twice.
+    where the recording has been read twice, and against the number the ticket calls back on.
 
     Only while the transcript is a reading's own text: once a coordinator corrects it by hand, their
     text is what the ticket says.
@@ -144,15 +202,47 @@ def ticket_number_check(
     if shown is None or (shown.get("text") or "").strip() != (transcript or "").strip():
         return None
     other = next((p for name, p in readings.items() if name != shown_pass), None)
-    return check_numbers(transcript, other.get("text") if other is not None else None, shown.get("numbers_at"))
+    return check_numbers(
+        transcript, other.get("text") if other is not None else None, shown.get("numbers_at"), callback
+    )
 
 
 def ticket_number_note(
-    transcript: str | None, shown_pass: str | None, passes: Iterable[Mapping[str, Any]] | None
+    transcript: str | None,
+    shown_pass: str | None,
+    passes: Iterable[Mapping[str, Any]] | None,
+    callback: str | None = None,
 ) -> str:
     """``ticket_number_check``'s note, or '' where there is nothing to check."""
-    check = ticket_number_check(transcript, shown_pass, passes)
+    check = ticket_number_check(transcript, shown_pass, passes, callback)
     return check.note if check is not None else ""
+
+
+def numbers_of(ticket: Any) -> NumberCheck | None:
+    """The number check of a ticket (read, never written): its transcript against its other reading and the
+    number it is called back on first. The one place the console, the API and the pages take it from."""
+    number, origin = callback_of(
+        getattr(ticket, "callback_number", None),
+        getattr(ticket, "callback_origin", None),
+        getattr(ticket, "caller_number", None),
+    )
+    return ticket_number_check(
+        ticket.transcript,
+        getattr(ticket, "transcript_pass", None),
+        getattr(ticket, "transcript_passes", None),
+        number if origin != HEARD else None,
+    )
+
+
+def cleared_because(before: str, after: NumberCheck | None, shown_pass: str | None) -> str:
+    """Why the numbers to check ``before`` ("check 805 150 50142 (11 digits ...)") are no longer what the
+    ticket says (``after``): the history says so rather than dropping a warning without a word."""
+    if not before or (after is not None and after.note == before):
+        return ""
+    reading = "the second reading" if shown_pass == READINGS[1] else "the reading now shown"
+    if after is None:
+        return f"{reading} writes every number whole, and the readings and the callback number agree"
+    return f"{reading} named other numbers to check"
 
 
 READINGS = ("first", "numbers")  # the two English readings of a voicemail a ticket keeps

@@ -25,7 +25,7 @@ from ticketing.models import CallEvent, OutboxMessage, Source, Ticket, Transcrip
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.routing import voicemail_priority
-from ticketing.transcripts import missing_note, ticket_number_check, ticket_number_note
+from ticketing.transcripts import cleared_because, missing_note, numbers_of
 
 log = logging.getLogger(__name__)
 SYSTEM = "support line"
@@ -388,7 +388,7 @@ def record_second_reading(
     """Keep the number pass on the ticket; where it reads better (``shown``), show it and take its hints."""
     # Both readings stay on the ticket, shown or not: where they hear a number differently the
     # console says which number to check against the recording.
-    noted = ticket_number_note(ticket.transcript, ticket.transcript_pass, ticket.transcript_passes)
+    noted = _number_note(ticket)
     first_text = (first_pass(ticket) or {}).get("text")
     ticket.transcript_passes = [*(ticket.transcript_passes or []), record]
     if not shown:
@@ -440,14 +440,49 @@ def number_check_changed(session: Session, ticket: Ticket, before: str, now: dat
     outbox.post(session, outbox.NUMBERS_TO_CHECK, key, {"ticket": ticket.number}, now)
 
 
+def _number_note(ticket: Ticket) -> str:
+    check = numbers_of(ticket)
+    return check.note if check is not None else ""
+
+
 def audit_number_check(session: Session, ticket: Ticket, before: str, now: datetime) -> bool:
-    """Record the ticket's numbers to check in its history where they differ from ``before``; True if so."""
-    check = ticket_number_check(ticket.transcript, ticket.transcript_pass, ticket.transcript_passes)
+    """Record the ticket's numbers to check in its history where they differ from ``before``; True if so.
+
+    Numbers to check that are no longer in doubt are never dropped without a word: the history says
+    that they were cleared, and why (that returns False: nobody needs a page for it).
+    """
+    check = numbers_of(ticket)
+    if check is None and before:
+        why = cleared_because(before, None, ticket.transcript_pass)
+        log.info("ticket %s: numbers to check cleared: %s", ticket.number, why)
+        detail = {"before": before, "why": why}
+        audit.audit(session, ticket, actor=TRANSCRIBER, action="numbers to check cleared", now=now, detail=detail)
+        return False
     if check is None or check.note == before:
         return False
     log.info("ticket %s: numbers to check against the recording: %s", ticket.number, check.note)
     detail = {"note": check.note, "unsure": [list(u) for u in check.unsure], "heard": list(check.heard)}
     audit.audit(session, ticket, actor=TRANSCRIBER, action="numbers to check", now=now, detail=detail)
+    return True
+
+
+def record_callback_number(
+    session: Session, ticket: Ticket, number: str, *, origin: str, now: datetime, actor: str = SYSTEM
+) -> bool:
+    """The number the caller confirmed or keyed on the call becomes the ticket's callback number (``origin``:
+    ``phone.CONFIRMED`` or ``phone.KEYED``); True where that changed it. Said in the ticket's history, and
+    the numbers to check follow it (a transcript number that is not this one is named)."""
+    if origin not in (phone.CONFIRMED, phone.KEYED):
+        raise ValueError(f"not an origin a caller gives: {origin!r}")
+    if (ticket.callback_number, ticket.callback_origin) == (number, origin):
+        return False  # Twilio delivered the same key presses again
+    noted = _number_note(ticket)
+    before = ticket.callback_number
+    ticket.callback_number, ticket.callback_origin = number, origin
+    detail = {"number": number, "origin": origin, "before": before, "caller_id": ticket.caller_number}
+    audit.audit(session, ticket, actor=actor, action="callback number", now=now, detail=detail)
+    if ticket.transcript:
+        number_check_changed(session, ticket, noted, now)
     return True
 
 

@@ -196,7 +196,18 @@ def template_values(runtime: rt.Runtime, ticket: Ticket, detail: dict[str, Any])
         "estimate": _pacific(runtime, datetime.fromisoformat(estimate), language) if estimate else "",
         "reopen_days": settings.mail_reopen_days,
         "reply": detail.get("reply") or "",
+        "callback_number": _callback_number(ticket),
     }
+
+
+def _callback_number(ticket: Ticket) -> str:
+    """The number we will call the caller back on ("805-555-0188 ext. 12"), as the ticket has it when the notice
+    is written; '' where there is none, or only a number heard in the message (a hint, never a promise)."""
+    number, origin = phone.callback_of(ticket.callback_number, ticket.callback_origin, ticket.caller_number)
+    if number is None or origin == phone.HEARD:
+        return ""
+    main, _, extension = number.partition(phone.EXTENSION)
+    return support_phone(main) + (f" ext. {extension}" if extension else "")
 
 
 def notify_ticket_event(ticket: int, event: str, key: str, detail: dict[str, Any] | None = None) -> str:

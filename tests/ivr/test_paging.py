@@ -334,6 +334,8 @@ def test_numbers_a_second_reading_puts_in_doubt_follow_up_to_everyone_paged(desk
         ticket = s.scalars(select(Ticket).where(Ticket.number == number)).one()
         ticket.transcript, ticket.transcription_state, ticket.transcript_pass = shown, "done", "first"
         ticket.transcript_passes = [{"pass": "first", "text": shown}]
+        # The caller keyed the number the message gives: a transcript number that is not it would be named.
+        ticket.callback_number, ticket.callback_origin = "+18055555018", "keyed"
     assert jobs.send_numbers_follow_up(desk.runtime, number) == "nothing to check"  # one reading, whole numbers
 
     with transaction(desk.runtime.sessions) as s:

@@ -194,3 +194,155 @@ def test_the_numbers_sms_fits_two_segments_however_many_numbers_are_in_doubt() -
     body = numbers_sms(content, acknowledged=False)
     assert len(body) <= SMS_LIMIT and body.startswith("Ticket #400127: the transcript's numbers may be misheard. Check")
     assert body.endswith(f". Reply 1 to acknowledge. {url}")
+
+
+# --- the demo's voicemails, a number split by words, the callback number ---------------------------------------
+
+DANA = "+18055550142"  # the demo's P1 caller (samples/voicemail.wav)
+
+
+@pytest.mark.parametrize(
+    ("shown", "other", "named"),
+    [
+        # samples/voicemail.wav: the first reading (shown), and the second, which agrees with its last digits.
+        (
+            "We open up them tomorrow. Please call me my cat 800 and 5500 and 50 50142.",
+            "We open up Heaven tomorrow. Please call me my catate-hunry done. I'm 550 50142.",
+            "800 and 5500 and 50 50142",
+        ),
+        # Both of the demo's tickets after the second reading, with the first reading beside them.
+        (
+            "Please call me at 800 and 5500 and 50 50188.",
+            "Please call me at 805 150 50142.",
+            "800 and 5500 and 50 50188",
+        ),
+        ("Call 805 and 555 0188, thanks.", None, "805 and 555 0188"),
+    ],
+)
+def test_a_number_split_by_words_is_named_to_check(shown: str, other: str | None, named: str) -> None:
+    check = check_numbers(shown, other, callback=DANA)
+    assert check is not None
+    assert check.unsure[0] == (named, "split by words: it may be one number or several")
+    assert f"check {named} (split by words" in check.note
+
+
+def test_the_first_readings_check_survives_the_second_reading_as_a_number_the_transcript_does_not_show() -> None:
+    passes = [
+        {"pass": "first", "text": "Please call me at 805 150 50142."},
+        {"pass": "numbers", "text": "Please call me at 800 and 5500 and 50 50188."},
+    ]
+    first = ticket_number_check(passes[0]["text"], "first", passes[:1], DANA)
+    assert first is not None and first.unsure == (("805 150 50142", "11 digits: no phone number has that many"),)
+    second = ticket_number_check(passes[1]["text"], "numbers", passes, DANA)
+    assert second is not None
+    assert second.note == (
+        "check 800 and 5500 and 50 50188 (split by words: it may be one number or several) against the recording; "
+        "another reading heard 805 150 50142, which the transcript does not show"
+    )
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "Please call me at 805 150 50188. Thanks.",  # samples/printer.wav, both readings
+        "Hi, my number is 805 5550, 188.",
+    ],
+)
+def test_the_demo_printer_voicemail_is_never_a_silent_number(shown: str) -> None:
+    check = check_numbers(shown, shown, callback="+18055550211")
+    assert check is not None and check.unsure
+
+
+def test_a_phone_number_that_is_not_the_callback_number_is_a_hint_to_check() -> None:
+    check = check_numbers("It's Dana, call me on my cell at 805 555 0188.", callback=DANA)
+    assert check is not None
+    assert check.note == "check 805 555 0188 (not the callback number 805 555 0142) against the recording"
+    # The callback number the caller keyed, or a number that is it (without the area code, or with the 1).
+    for said in ("805 555 0188", "555 0188", "1 805 555 0188"):
+        assert check_numbers(f"Call me at {said}.", callback="+18055550188;ext=12") is None
+    # Ticket numbers and amounts are not phone numbers; two whole numbers an "or" apart are not split.
+    assert check_numbers("Ticket 400127 and 250 dollars.", callback=DANA) is None
+    assert check_numbers("Call 805 555 0142 or 805 555 0142.", callback=DANA) is None
+    assert check_numbers("About ticket 400127 and 805 555 0142.", callback=DANA) is None
+
+
+def test_the_callback_number_shown_first_is_the_keyed_one_then_the_caller_id_then_the_heard_one() -> None:
+    from ticketing.phone import callback_of
+
+    assert callback_of("+18055550188", "keyed", DANA, "+18055550199") == ("+18055550188", "keyed")
+    assert callback_of(None, None, DANA, "+18055550199") == (DANA, "caller_id")
+    assert callback_of(None, None, "anonymous", "+18055550199") == ("+18055550199", "heard")
+    assert callback_of(None, None, None, "805 55") == (None, None)
+
+
+def test_the_page_sms_says_the_numbers_in_the_message_may_be_misheard() -> None:
+    from types import SimpleNamespace
+
+    from ticketing.paging import content_of, follow_up_sms, page_sms
+
+    shown = "Server down. Please call me at 800 and 5500 and 50 50188."
+    ticket = SimpleNamespace(
+        number=400127,
+        client=None,
+        caller_number=DANA,
+        callback_number=None,
+        callback_origin=None,
+        hints={},
+        transcript=shown,
+        transcript_language="en",
+        transcript_translation=None,
+        transcript_low_confidence=False,
+        transcript_missing=None,
+        transcript_pass="numbers",
+        transcript_passes=[
+            {"pass": "first", "text": "Please call me at 805 150 50142."},
+            {"pass": "numbers", "text": shown},
+        ],
+        language="en",
+    )
+    body = page_sms(content_of(ticket), "ITECH")  # type: ignore[arg-type]
+    assert body.startswith(f"ITECH P1 CRITICAL: ticket #400127, unknown client, caller {DANA}. Reply 1")
+    assert body.endswith(f'Message: "{shown}" (Numbers in it may be misheard: check them.)')
+    ticket.callback_number, ticket.callback_origin = "+18055550188", "keyed"
+    assert "caller +18055550188 (keyed by the caller)." in page_sms(content_of(ticket), "ITECH")  # type: ignore[arg-type]
+    follow_up = follow_up_sms(content_of(ticket), acknowledged=False)  # type: ignore[arg-type]
+    assert follow_up.endswith(" Call back +18055550188 (keyed by the caller). Reply 1 to acknowledge.")
+    assert len(follow_up) <= 320
+
+
+def test_a_check_the_second_reading_clears_is_cleared_in_the_history_with_why(runtime) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    from ticketing import phone, voicemail
+    from ticketing.db import transaction
+    from ticketing.models import AuditEntry
+
+    first = "Please call me back at 805 5550 well 8 8."
+    second = SimpleNamespace(text="Please call me back at 805 555 0188.", segments=(), confidence=0.8,
+                             low_confidence=False, missing=())  # fmt: skip
+    with transaction(runtime.sessions) as s:
+        t = voicemail.reach_voicemail(
+            s, policy=runtime.policy, now=runtime.now(), call_sid="CA" + "1" * 32, caller=None, critical=False
+        )
+        t.transcript, t.transcript_pass, t.transcription_state = first, "first", "done"
+        t.transcript_passes = [{"pass": "first", "text": first}]
+        assert voicemail.audit_number_check(s, t, "", runtime.now())
+        before = voicemail.numbers_of(t).note
+        # The caller keyed the number on the call; the second reading writes it whole.
+        voicemail.record_callback_number(s, t, "+18055550188", origin=phone.KEYED, now=runtime.now())
+        voicemail.record_second_reading(
+            s, t, second, record={"pass": "numbers", "text": second.text}, shown=True,
+            hints=SimpleNamespace(summary="", callback_number="805 555 0188", caller=SimpleNamespace(name=None,
+            organisation=None), priority=None, cues=()), seconds=1.0, now=runtime.now(),
+        )  # fmt: skip
+        assert voicemail.numbers_of(t) is None
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.ticket_id == t.id).order_by(AuditEntry.id)).all()
+        cleared = [e for e in entries if e.action == "numbers to check cleared"]
+        assert [e.detail["before"] for e in cleared] == [before]
+        assert "second reading writes every number whole" in cleared[0].detail["why"]
+        callback = next(e for e in entries if e.action == "callback number")
+        assert callback.detail["number"] == "+18055550188" and callback.detail["origin"] == "keyed"
+        with pytest.raises(ValueError):
+            voicemail.record_callback_number(s, t, "+18055550199", origin=phone.HEARD, now=runtime.now())

@@ -37,6 +37,7 @@ VALUES = {
     "estimate": "Thu Nov 19, 2:00 PM PST",
     "reopen_days": 7,
     "reply": "We are on our way.",
+    "callback_number": "805-555-0188 ext. 12",
 }
 
 desk = mail_tests.desk  # the email tests' desk: a directory of clients and the mail jobs

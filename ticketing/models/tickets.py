@@ -76,6 +76,11 @@ class Ticket(Base):
     # The language the caller chose on the call (its prompts and their text messages); "en" unless they
     # pressed the language key. The language spoken in the message is ``transcript_language``.
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en", index=True)
+    # The number to call the caller back on, and where it came from (ticketing.phone's CALLBACK_ORIGINS):
+    # the caller ID the caller confirmed, or digits the caller keyed on the call. None: the caller ID
+    # (or, withheld, the number heard in the message) is what ticketing.phone.callback_of shows.
+    callback_number: Mapped[str | None] = mapped_column(String(32))
+    callback_origin: Mapped[str | None] = mapped_column(String(16))
     recording_url: Mapped[str | None] = mapped_column(String(500))
     recording_duration: Mapped[int | None] = mapped_column(Integer)
     audio_path: Mapped[str | None] = mapped_column(String(500))

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ticketing.transcripts import missing_note, ticket_number_note
+from ticketing.phone import CALLBACK_ORIGINS, CALLER_ID, CONFIRMED, callback_of
+from ticketing.transcripts import missing_note, numbers_of
 
 if TYPE_CHECKING:
     from ticketing.models import Ticket
@@ -27,7 +28,7 @@ class PageContent:
 
     ticket: int
     client: str
-    caller: str | None
+    caller: str | None  # the number to call back first (ticketing.phone.callback_of)
     transcript: str | None
     low_confidence: bool = False
     ticket_url: str | None = None  # the ticket in the console (sign-in leads there)
@@ -39,6 +40,8 @@ class PageContent:
     translation: str | None = None
     original: str | None = None  # the transcript in the language spoken
     caller_language: str | None = None  # "Spanish": the caller chose it on the call (the callback needs it)
+    # Where ``caller`` came from where it is not the caller ID ("keyed by the caller"): the page says so.
+    callback_origin: str | None = None
 
 
 def shorten(text: str, limit: int) -> str:
@@ -65,17 +68,24 @@ def content_of(ticket: Ticket, console_url: str | None = None) -> PageContent:
         original = transcript
         transcript = f"Translated from {translated_from}: {translation}"
     number = int(ticket.number or 0)
+    hints = getattr(ticket, "hints", None) or {}
+    callback, origin = callback_of(
+        getattr(ticket, "callback_number", None),
+        getattr(ticket, "callback_origin", None),
+        ticket.caller_number,
+        hints.get("callback_number") if isinstance(hints, dict) else None,
+    )
+    check = numbers_of(ticket)
     return PageContent(
         ticket=number,
         client=ticket.client.name if ticket.client is not None else "unknown client",
-        caller=ticket.caller_number,
+        caller=callback,
+        callback_origin=CALLBACK_ORIGINS.get(origin) if origin not in (None, CALLER_ID, CONFIRMED) else None,
         transcript=transcript,
         low_confidence=bool(ticket.transcript_low_confidence) or _translation_doubtful(ticket, translated_from),
         ticket_url=f"{console_url.rstrip('/')}/tickets/{number}" if console_url else None,
         missing=missing_note(ticket.transcript_missing),
-        numbers=ticket_number_note(
-            ticket.transcript, getattr(ticket, "transcript_pass", None), getattr(ticket, "transcript_passes", None)
-        ),
+        numbers=check.note if check is not None else "",
         translated_from=translated_from,
         translation=translation if translated_from else None,
         original=original,
@@ -98,6 +108,7 @@ def page_sms(content: PageContent, company: str) -> str:
     head = (
         f"{company} P1 CRITICAL: ticket #{content.ticket}, {content.client}, "
         f"caller {content.caller or 'number withheld'}"
+        + (f" ({content.callback_origin})" if content.callback_origin and content.caller else "")
         + (f" ({content.caller_language}-speaking)" if content.caller_language else "")
         + ". Reply 1 to acknowledge."
         + (f" {content.ticket_url}" if content.ticket_url else "")
@@ -105,8 +116,9 @@ def page_sms(content: PageContent, company: str) -> str:
     if content.transcript is None:
         return head
     label, text = _message_label(content, "Message")
-    room = SMS_LIMIT - len(head) - len(f' {label}: ""')
-    return head + (f' {label}: "{shorten(text, room)}"' if room >= 40 else "")
+    warning = " (Numbers in it may be misheard: check them.)" if content.numbers else ""
+    room = SMS_LIMIT - len(head) - len(f' {label}: ""') - len(warning)
+    return head + (f' {label}: "{shorten(text, room)}"{warning}' if room >= 40 else "")
 
 
 def _message_label(content: PageContent, label: str) -> tuple[str, str]:
@@ -120,7 +132,9 @@ def follow_up_sms(content: PageContent, *, acknowledged: bool) -> str:
     """The transcript follow-up to people already paged, shortened to fit two SMS segments."""
     note = " (low confidence)" if content.low_confidence else ""
     notes = " ".join(f"({n[:1].upper()}{n[1:]}.)" for n in (content.numbers, content.missing) if n)
-    tail = (f" {notes}" if notes else "") + ("" if acknowledged else " Reply 1 to acknowledge.")
+    # The caller keyed another number after the page went out: the people paged learn it here.
+    callback = f" Call back {content.caller} ({content.callback_origin})." if content.callback_origin else ""
+    tail = (f" {notes}" if notes else "") + callback + ("" if acknowledged else " Reply 1 to acknowledge.")
     label, text = _message_label(content, "")
     head = f"Ticket #{content.ticket} transcript{note}" + (f". {label}: " if label else ": ")
     room = TRANSCRIPT_SMS_LIMIT - len(head) - len(tail) - 2
@@ -161,6 +175,7 @@ def page_email_text(content: PageContent, *, company: str, ack_url: str, ticket_
         f"Ticket:  #{content.ticket}",
         f"Client:  {content.client}",
         f"Caller:  {content.caller or 'number withheld'}"
+        + (f" ({content.callback_origin})" if content.callback_origin and content.caller else "")
         + (f" ({content.caller_language}-speaking)" if content.caller_language else ""),
     ]
     if content.transcript and content.translated_from and content.translation:

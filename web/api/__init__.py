@@ -304,6 +304,8 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
         "client": {"id": t.client.id, "name": t.client.name} if t.client is not None else None,
         "contact_name": view.caller_name,
         "caller_number": t.caller_number,
+        "callback_number": view.callback_number,
+        "callback_origin": view.callback[1],
         "assignee": t.assignee,
         "created_at": _iso(t.opened_at),
         "updated_at": _iso(t.updated_at),

@@ -22,10 +22,11 @@ from ticketing import paging as paging_core
 from ticketing.milestones import milestone_states, next_milestone
 from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
 from ticketing.paging import PAGE_CHANNELS
+from ticketing.phone import CALLBACK_ORIGINS, callback_of
 from ticketing.policy import SupportPolicy
 from ticketing.priority import Priority
 from ticketing.sla import AT_RISK, BREACHED, MET_LATE
-from ticketing.transcripts import NumberCheck, missing_note, ticket_number_check
+from ticketing.transcripts import NumberCheck, missing_note, numbers_of
 from transcription.hints import summarize
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
@@ -156,8 +157,27 @@ class TicketView:
     @cached_property
     def number_check(self) -> NumberCheck | None:
         """Numbers in the transcript to check against the recording (two readings heard them differently)."""
+        return numbers_of(self.ticket)
+
+    @property
+    def callback(self) -> tuple[str | None, str | None]:
+        """The number the call-back button dials, and its origin: the one the caller confirmed or keyed, else
+        the caller ID, else (withheld) the number heard in the message; the transcript's hint stays beside it."""
         t = self.ticket
-        return ticket_number_check(t.transcript, t.transcript_pass, t.transcript_passes)
+        return callback_of(
+            t.callback_number, t.callback_origin, t.caller_number, (self.hints or {}).get("callback_number")
+        )
+
+    @property
+    def callback_number(self) -> str | None:
+        """The call-back button's number (``callback``)."""
+        return self.callback[0]
+
+    @property
+    def callback_origin(self) -> str:
+        """Where the call-back number came from, as the console says it ('keyed by the caller'), or ''."""
+        origin = self.callback[1]
+        return CALLBACK_ORIGINS.get(origin, "") if origin else ""
 
     @property
     def callback_unsure(self) -> bool:
