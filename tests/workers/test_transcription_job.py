@@ -438,9 +438,14 @@ def test_a_number_the_second_reading_hears_otherwise_is_kept_and_shown_to_check(
     with job_runtime.sessions() as s:
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.ticket_id == t.id)).all()
         assert "transcript read again (first pass kept)" in actions
-        entry = s.scalars(
-            select(AuditEntry).where(AuditEntry.ticket_id == t.id, AuditEntry.action == "numbers to check")
-        ).one()
+        # The first reading's number is not the caller ID (the callback number): named at once, then again
+        # with what the second reading heard.
+        first, entry = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.ticket_id == t.id, AuditEntry.action == "numbers to check")
+            .order_by(AuditEntry.id)
+        ).all()
+        assert "805 555 0124 (not the callback number 805 555 0142)" in first.detail["note"]
         assert entry.detail["note"] == check.note and entry.detail["heard"] == ["805 555 0142"]
         # Nobody was paged in this test: the follow-up job ran and found no one to tell.
         key = f"numbers-to-check:{number}"
