@@ -220,7 +220,7 @@ class ConnectWise:
         """GET /service/tickets on our board updated after ``since``, following the Link header's next pages."""
         conditions = f"board/id = {self.config.board_id}"
         if since is not None:
-            conditions += f" and lastUpdated > {condition_time(since)}"
+            conditions += f" and lastUpdated >= {condition_time(since)}"  # same second: applied twice, harmlessly
         params: dict[str, Any] | None = {
             "conditions": conditions,
             "orderBy": "lastUpdated asc",
