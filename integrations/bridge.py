@@ -284,9 +284,11 @@ def configured(runtime: rt.Runtime) -> connectwise.ConnectWise | None:
     return cached
 
 
-def sync(psa: Psa | None = None, *, key: str | None = None, poll_changes: bool = True) -> dict[str, int]:
+def sync(
+    psa: Psa | None = None, *, key: str | None = None, poll_changes: bool = True, runtime: rt.Runtime | None = None
+) -> dict[str, int]:
     """The bridge's job: read the audit log, send what is due, read the PSA's changes back."""
-    runtime = rt.current()
+    runtime = runtime or rt.current()
     psa = psa or configured(runtime)
     done = {"operations": 0, "sent": 0, "failed": 0, "changed": 0}
     if psa is not None:

@@ -144,3 +144,52 @@ def test_the_callback_is_refused_when_no_secret_is_configured(
     with transaction(runtime.sessions):
         pass
     assert app.test_client().post(f"/integrations/connectwise/callback/{SECRET}", json={"ID": 1}).status_code == 404
+
+
+def test_the_psa_commands_run_a_pass_list_failures_and_send_again(
+    runtime: Runtime, app: Flask, standin: ConnectWiseStandIn, open_ticket
+) -> None:  # noqa: ANN001
+    standin.clock = runtime.now
+    standin.companies.clear()
+    number = open_ticket(source="email", summary="Mail bounces")
+    cli = app.test_cli_runner()
+    assert cli.invoke(args=["psa", "sync"]).exit_code == 0
+    listing = cli.invoke(args=["psa", "status"]).output
+    assert "failed 1" in listing and f"ticket {number} create" in listing
+    for secret in (*KEYS.values(), SECRET):
+        assert secret not in listing
+    op_id = int(listing.split("failed ", 2)[2].split(":")[0])
+    standin.companies[19297] = "Catchall"
+    assert cli.invoke(args=["psa", "send-again", str(op_id)]).exit_code == 0
+    assert cli.invoke(args=["psa", "send-again", str(op_id)]).exit_code != 0
+    assert cli.invoke(args=["psa", "sync"]).exit_code == 0
+    assert "linked 1; sent 1; waiting 0; failed 0" in cli.invoke(args=["psa", "status"]).output
+
+
+def test_the_sweeper_records_the_bridge_job_once_per_new_entry_and_minute(
+    runtime: Runtime, standin: ConnectWiseStandIn, open_ticket, clock
+) -> None:  # noqa: ANN001
+    from ticketing import outbox
+    from ticketing.models import OutboxMessage
+    from workers.table import job_for
+
+    standin.clock = runtime.now
+    open_ticket(source="email", summary="Wi-Fi slow")
+    with transaction(runtime.sessions) as s:
+        assert bridge.post_sync(s, runtime)
+        assert not bridge.post_sync(s, runtime)  # the same entry, the same minute: already recorded
+    with runtime.sessions() as s:
+        message = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == outbox.PSA_SYNC)).one()
+        key, payload = message.key, message.payload
+    assert job_for(outbox.PSA_SYNC).function is bridge.sync
+    done = bridge.sync(**payload, runtime=runtime)  # as the worker runs it
+    assert done["sent"] == 1 and len(standin.created()) == 1
+    with runtime.sessions() as s:
+        assert s.scalars(select(OutboxMessage).where(OutboxMessage.key == key)).one().completed_at is not None
+    clock.advance(minutes=1)
+    with transaction(runtime.sessions) as s:
+        assert bridge.post_sync(s, runtime)  # a minute later: a pass to read ConnectWise's changes
+    runtime.settings = runtime.settings.with_overrides(connectwise_file=None)
+    with transaction(runtime.sessions) as s:
+        clock.advance(minutes=1)
+        assert not bridge.post_sync(s, runtime)  # no PSA configured: nothing recorded
