@@ -233,6 +233,16 @@ def apply_change(session: Session, psa: Psa, change: Change, *, policy: SupportP
     ticket = session.get(Ticket, link.ticket_id, with_for_update=True)
     if ticket is None or ticket.status == config_status or ticket.status == Status.CLOSED.value:
         return None
+    unsent = session.scalar(
+        select(func.count(PsaOperation.id)).where(
+            PsaOperation.psa == psa.name,
+            PsaOperation.ticket_id == ticket.id,
+            PsaOperation.op == "status",
+            PsaOperation.state != "done",
+        )
+    )
+    if unsent:
+        return None  # our newer change is still on its way to the PSA: it wins, and the PSA hears of it
     try:
         lifecycle.set_status(
             session,

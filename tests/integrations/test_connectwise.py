@@ -276,3 +276,40 @@ def test_an_unreachable_connectwise_is_a_retryable_failure(runtime: Runtime) -> 
     assert failed.value.retry and "ConnectionError" in str(failed.value)
     assert isinstance(requests.Session(), requests.Session)
     assert bridge.backoff(1) == timedelta(seconds=30) and bridge.backoff(20) == timedelta(hours=1)
+
+
+def test_a_status_set_here_and_not_yet_sent_is_not_overwritten_by_an_older_connectwise_status(
+    runtime: Runtime, connectwise: Bridge
+) -> None:
+    numbers = _three_tickets(runtime)
+    bridge.sync(connectwise.psa)
+    connectwise.standin.fail_next(503)  # our change waits for its next attempt
+    with transaction(runtime.sessions) as s:
+        ticket = lifecycle.get_ticket(s, numbers["email"])
+        lifecycle.set_status(s, ticket, "acknowledged", actor="alex", now=runtime.now(), policy=runtime.policy)
+    bridge.sync(connectwise.psa)
+    with runtime.sessions() as s:
+        assert lifecycle.get_ticket(s, numbers["email"]).status == "acknowledged"
+
+
+def test_an_audit_entry_whose_transaction_commits_after_a_later_one_is_still_read(
+    runtime: Runtime, connectwise: Bridge, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: ids cannot commit out of order there")
+    numbers = _three_tickets(runtime)
+    bridge.sync(connectwise.psa, poll_changes=False)
+    slow = runtime.sessions()
+    slow.begin()
+    early = lifecycle.get_ticket(slow, numbers["email"])
+    lifecycle.set_status(slow, early, "acknowledged", actor="alex", now=runtime.now(), policy=runtime.policy)
+    slow.flush()  # takes its audit id now, commits later
+    with transaction(runtime.sessions) as s:
+        later = lifecycle.get_ticket(s, numbers["portal"])
+        lifecycle.set_status(s, later, "in progress", actor="alex", now=runtime.now(), policy=runtime.policy)
+    bridge.sync(connectwise.psa, poll_changes=False)  # reads the later id; the earlier is not visible yet
+    slow.commit()
+    slow.close()
+    bridge.sync(connectwise.psa, poll_changes=False)
+    statuses = {int(t["summary"].split()[0][1:]): t["status"]["name"] for t in connectwise.standin.created()}
+    assert statuses[numbers["email"]] == "Acknowledged" and statuses[numbers["portal"]] == "In Progress"
