@@ -95,6 +95,8 @@ def test_a_dead_letter_is_listed_and_sent_again(
         bridge.sync(psa, poll_changes=False)
         text = admin.get("/integrations/connectwise").get_data(as_text=True)
         assert f"#{number}" in text and "company not found" in text and "Send again" in text
+        shown = console.get(f"/tickets/{number}").get_data(as_text=True)  # on the ticket, for every coordinator
+        assert "psa failed" in shown and "company not found" in shown
         with runtime.sessions() as s:
             op_id = s.scalars(select(PsaOperation.id).where(PsaOperation.state == "dead")).one()
         assert console.post(f"/integrations/connectwise/operations/{op_id}/send-again").status_code == 403
