@@ -235,6 +235,8 @@ class Settings:
     paging_email: bool = True  # page by email too, to each on-call person's `email`
     paging_withheld_cap: int = 3  # P1 escalations started from withheld numbers per window; beyond: join the latest
     paging_withheld_window_minutes: int = 60
+    # The PSA bridge: the ConnectWise file (site, credentials, board, mappings); None: no PSA bridge
+    connectwise_file: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -279,6 +281,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **_mail_settings(env, defaults),
         **_web_settings(env, defaults, public),
         **_dev_settings(env, defaults),
+        connectwise_file=Path(env["CONNECTWISE_FILE"]) if env.get("CONNECTWISE_FILE") else None,
     )
 
 

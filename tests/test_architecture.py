@@ -63,11 +63,13 @@ BELOW_THE_WEB = {
 }
 LAYERS: dict[str, set[str]] = {
     "wsgi": {"web", "runtime", "settings"},
-    "bench": BELOW_THE_WEB | {"web", "testing"},
-    "testing": BELOW_THE_WEB | {"web"},
-    "web": BELOW_THE_WEB,
+    "bench": BELOW_THE_WEB | {"web", "testing", "integrations"},
+    "testing": BELOW_THE_WEB | {"web", "integrations"},
+    "web": BELOW_THE_WEB | {"integrations"},
+    # Adapters to the MSP's other tools (webhooks, monitoring alerts, the PSA); web and workers call them.
+    "integrations": {"runtime", "settings", "ticketing", "languages"},
     "ivr": {"workers", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
-    "workers": {"inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
+    "workers": {"integrations", "inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
     "inbox": {"providers", "settings", "ticketing", "languages"},  # the IMAP poller process lives in workers/
     "transcription": {"settings", "ticketing", "languages"},
     "providers": {"settings", "ticketing", "languages"},

@@ -22,6 +22,7 @@ from rq.scheduler import RQScheduler
 from sqlalchemy import select, update
 
 import runtime as rt
+from integrations import bridge as psa_bridge
 from runtime.heartbeat import is_alive
 from runtime.logs import configure
 from ticketing import lifecycle
@@ -168,6 +169,11 @@ def stand_in_scheduler(runtime: rt.Runtime) -> None:
 def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
     """One pass of every sweep; Redis being down only delays the passes that need it."""
     done = {"dispatched": 0, "requeued": 0, "escalations": 0, "purged": 0}
+    try:
+        with runtime.sessions.begin() as s:
+            psa_bridge.post_sync(s, runtime)  # the PSA bridge's pass (nothing when no PSA is configured)
+    except Exception:  # noqa: BLE001 - a bad PSA file must not stop the sweep below
+        log.exception("recording the PSA bridge's job failed")
     try:
         done["requeued"] = requeue_lost(runtime) + requeue_orphaned(runtime)
         done["dispatched"] = dispatch_pending(runtime)

@@ -31,6 +31,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         conversation,
         dev,
         events,
+        integrations_connectwise,
         layout,
         mail,
         new_ticket,
@@ -54,10 +55,15 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     )
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(integrations_connectwise.callbacks)
     csrf.init_app(app)
     for blueprint in app.blueprints.values():
         # Twilio cannot send a CSRF token: its webhooks are checked by X-Twilio-Signature instead.
-        if (blueprint.url_prefix or "").startswith("/twilio") or blueprint is api.blueprint:
+        if (
+            (blueprint.url_prefix or "").startswith("/twilio")
+            or blueprint is api.blueprint
+            or blueprint is integrations_connectwise.callbacks  # ConnectWise proves itself by the URL's secret
+        ):
             csrf.exempt(blueprint)
 
     @app.get("/favicon.ico")
