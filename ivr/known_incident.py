@@ -49,7 +49,7 @@ def prompt(
     if offer is not None and voice.code == SOURCE:
         twiml.Voice.of(offer).say(gather, translator(offer.code)(twiml.OFFER, key=offer.key))
     # The coordinator's words are read as written (one line, checked when declared).
-    voice.say(gather, _("We are aware that {message}.", message=message.rstrip(".")))
+    voice.say(gather, _("We are aware that {what}.", what=message.rstrip(".")))
     voice.say(gather, _("Press 1 if you are calling about this. For anything else, stay on the line."))
     r.redirect(no_input, method="POST")
     return r
