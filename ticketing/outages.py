@@ -219,8 +219,9 @@ def end_known_incident(
         if ticket.status not in OPEN_STATUSES or ticket.merged_into_id is not None:
             continue
         route = conversation.reply_route(session, ticket) if notify else None
-        if route is not None and route not in told:
-            told.add(route)
+        key = (route[0], route[1].lower()) if route is not None else None
+        if key is not None and key not in told:
+            told.add(key)
             conversation.compose(
                 session, ticket, text, public=True, then="resolved", actor=actor, now=now, policy=policy
             )
