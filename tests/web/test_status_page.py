@@ -5,6 +5,7 @@ one resolves the callers' tickets and tells each contact once."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from tests.web.portal.conftest import (  # noqa: F401 - the portal's fixtures: i
 )
 from ticketing import lifecycle, outages, outbox
 from ticketing.db import transaction
-from ticketing.models import KnownIncident, OutboxMessage, Ticket, TicketMessage
+from ticketing.models import Client, KnownIncident, OutboxMessage, Ticket, TicketMessage
 
 MESSAGE = "email is down for some clients since 7 am"
 
@@ -190,3 +191,22 @@ def test_ending_resolves_the_callers_tickets_and_tells_each_contact_once(
     again = console.post(f"/events/incidents/{incident.id}/end", {"notify": "1"})
     assert again.status_code == 400 and "already ended" in again.get_data(as_text=True)
     assert console.post("/events/incidents/99999/end").status_code == 400
+
+
+def test_in_a_browser_the_status_page_shows_the_message_as_text_and_runs_nothing(
+    page: Any, live_console: str, browser_runtime: Runtime
+) -> None:
+    hostile = "the <img src=x onerror=window.pwned=1> portal is slow"
+    with transaction(browser_runtime.sessions) as s:
+        s.add(Client(name="Acme Dental"))
+        s.flush()
+        outages.declare_known_incident(
+            s, message=hostile, actor="Dana Reyes", now=browser_runtime.now(), policy=browser_runtime.policy
+        )
+    response = page.goto(f"{live_console}/status")
+    assert response is not None and response.status == 200
+    page.locator("ul.active li b").wait_for()
+    assert page.locator("ul.active li b").inner_text() == hostile
+    assert page.locator("img").count() == 0 and page.evaluate("window.pwned") is None
+    text = page.locator("body").inner_text()
+    assert "Acme" not in text and "Dana" not in text and "Started" in text
