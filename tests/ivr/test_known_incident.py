@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import io
 import wave
+import xml.etree.ElementTree as ET
 
 import pytest
 from sqlalchemy import select
 
-from ivr.simulate import CallPlan, CallResult
+from ivr.simulate import CallPlan, CallResult, new_sid
 from tests.conftest import FixedClock
 from tests.ivr.conftest import DANA, PUBLIC, Desk
 from ticketing import outages
@@ -202,3 +203,22 @@ def test_a_forged_press_1_is_refused(desk: Desk) -> None:
     )
     assert response.status_code == 403
     assert PUBLIC.startswith("https://")
+
+
+@pytest.mark.parametrize("which", ["ended", "unknown"])
+def test_press_1_for_an_incident_ended_meanwhile_or_unknown_plays_the_menu_and_opens_nothing(
+    desk: Desk, clock: FixedClock, which: str
+) -> None:
+    clock.set(AFTER_HOURS)
+    incident, _parent = declare(desk, [])
+    if which == "ended":
+        with desk.runtime.sessions.begin() as s:
+            outages.end_known_incident(s, incident, actor="Cora", now=desk.runtime.now(), policy=desk.runtime.policy)
+    target = incident if which == "ended" else incident + 1000
+    sid = new_sid("CA")
+    params = {"CallSid": sid, "AccountSid": desk.twilio.account_sid, "From": DANA, "To": "+18055922500"}
+    doc = desk.sim.post(f"/twilio/voice/known-incident?incident={target}", {**params, "Digits": "1"})
+    (redirect,) = ET.fromstring(doc).iter("Redirect")
+    assert (redirect.text or "").startswith(f"{PUBLIC}/twilio/voice?") and "past=1" in (redirect.text or "")
+    with desk.runtime.sessions() as s:
+        assert s.scalars(select(Ticket).where(Ticket.call_sid == sid)).all() == []
