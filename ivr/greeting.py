@@ -10,7 +10,7 @@ from datetime import timedelta
 from flask import Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import call, twiml
+from ivr import call, known_incident, twiml
 from ivr.call import _
 from ivr.security import twilio_only
 from ivr.voicemail import _voicemail
@@ -33,7 +33,7 @@ def incoming() -> Response:
     now = runtime.now()
     number = call.caller()
     attempt = call._attempt()
-    if attempt == 1 and not request.args.get("switched"):  # not again when the caller switched language
+    if attempt == 1 and not request.args.get("switched") and not request.args.get("past"):  # once per call
         with transaction(runtime.sessions) as s:
             recent = voicemail.log_incoming_call(
                 s,
@@ -64,6 +64,10 @@ def incoming() -> Response:
                     voice=call.voice(),
                 )
             )
+    if not request.args.get("past"):
+        incident = known_incident.incident_for_call()
+        if incident is not None:
+            return known_incident.answer(*incident)
     cal = calendar_for(runtime.policy)
     local = cal.local(now)
     return twiml_response(
@@ -75,6 +79,8 @@ def incoming() -> Response:
             no_input=call.url("menu", attempt=attempt, Digits="none"),
             voice=call.voice(),
             offer=runtime.settings.call_language,
+            # After a known incident's prompt the greeting was said: straight to the options.
+            apology=_("Here are your other options.") if request.args.get("past") else None,
         )
     )
 

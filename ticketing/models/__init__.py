@@ -28,6 +28,7 @@ from ticketing.models.mail import (
     SmsOptOut,
     TicketMessage,
 )
+from ticketing.models.outages import IncidentCall, KnownIncident
 from ticketing.models.paging import (
     Escalation,
     EscalationJoin,
@@ -58,6 +59,8 @@ __all__ = [
     "Escalation",
     "EscalationJoin",
     "ExceptionalEvent",
+    "IncidentCall",
+    "KnownIncident",
     "Heartbeat",
     "InboundMail",
     "MailAddress",

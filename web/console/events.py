@@ -1,4 +1,5 @@
-"""Exceptional events: declare one (extends open and new tickets' targets), end it, see past ones."""
+"""Exceptional events: declare one (extends open and new tickets' targets), end it, see past ones; and known
+incidents: an outage's message callers and the portal hear, its parent ticket, the callers who joined it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from ticketing import queue
+from ticketing import outages, queue
 from ticketing.db import transaction
 from ticketing.errors import DomainError
 from ticketing.events import declare_exceptional_event, end_exceptional_event
-from ticketing.models import ExceptionalEvent
+from ticketing.models import Client, ExceptionalEvent, KnownIncident
 from web.console.auth import blueprint, role_required, rt, viewer
 from web.console.layout import hours_text
 from web.console.shared import TRIAGE, _sentence, _text
@@ -30,8 +31,17 @@ def _render_events(error: str | None = None, form: Mapping[str, str] | None = No
     with runtime.sessions() as s:
         history = s.scalars(select(ExceptionalEvent).order_by(ExceptionalEvent.started_at.desc()).limit(50)).all()
         open_count = len(queue.open_queue(s))
+        incidents = s.scalars(select(KnownIncident).order_by(KnownIncident.started_at.desc()).limit(50)).all()
+        clients = s.scalars(select(Client).order_by(Client.name)).all()
+        names = {c.id: c.name for c in clients}
         html = render_template(
-            "console/events.html", history=history, open_count=open_count, error=error, form=form or {}
+            "console/events.html",
+            history=history,
+            open_count=open_count,
+            error=error,
+            form=form or {},
+            incidents=[(i, outages.callers(s, i.id), [names.get(c, f"#{c}") for c in i.client_ids]) for i in incidents],
+            clients=clients,
         )
     return (html, 400) if error else html
 
@@ -76,4 +86,56 @@ def end_event(event_id: int) -> Any:
     except DomainError as exc:
         return _render_events(error=_sentence(exc))
     flash(f"Exceptional event {event_id} ended.", "ok")
+    return redirect(url_for("console.events"), code=303)
+
+
+@blueprint.post("/events/incidents")
+@role_required(*TRIAGE)
+def declare_incident() -> Any:
+    """Declare a known incident: its public message, its parent ticket and the affected clients."""
+    runtime = rt()
+    try:
+        parent = _text(request.form, "parent").lstrip("#")
+        clients = [int(c) for c in request.form.getlist("clients") if c.strip()]
+        with transaction(runtime.sessions) as s:
+            incident = outages.declare_known_incident(
+                s,
+                message=request.form.get("message", ""),
+                message_es=request.form.get("message_es", ""),
+                parent_number=int(parent) if parent else None,
+                client_ids=clients,
+                actor=viewer().display_name,
+                now=runtime.now(),
+                policy=runtime.policy,
+            )
+            number = incident.parent.number
+    except (DomainError, ValueError) as exc:
+        message = "The parent ticket and clients are numbers." if "invalid literal" in str(exc) else _sentence(exc)
+        return _render_events(error=message, form=request.form)
+    flash(f"Known incident declared on ticket {number}: callers hear it after the greeting.", "ok")
+    return redirect(url_for("console.events"), code=303)
+
+
+@blueprint.post("/events/incidents/<int:incident_id>/end")
+@role_required(*TRIAGE)
+def end_incident(incident_id: int) -> Any:
+    """End a known incident: its callers' tickets are resolved; optionally each contact is told once."""
+    runtime = rt()
+    try:
+        with transaction(runtime.sessions) as s:
+            ended = outages.end_known_incident(
+                s,
+                incident_id,
+                actor=viewer().display_name,
+                now=runtime.now(),
+                policy=runtime.policy,
+                note=request.form.get("note", ""),
+                notify=request.form.get("notify") == "1",
+            )
+    except DomainError as exc:
+        return _render_events(error=_sentence(exc))
+    flash(
+        f"Known incident ended: {ended.resolved} caller tickets resolved, {ended.notified} contacts told.",
+        "ok",
+    )
     return redirect(url_for("console.events"), code=303)

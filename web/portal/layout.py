@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InternalError, OperationalError
 
 from runtime.web import rt
+from ticketing import outages
 from web.portal import present
 from web.portal.auth import blueprint
 from web.security import page_headers
@@ -90,4 +91,8 @@ def portal_context() -> dict[str, Any]:
         context["portal_viewer"] = getattr(g, "portal_viewer", None)
         context["company"] = runtime.settings.company_name
         context["support_number"] = present.phone_text(runtime.settings.support_number)
+        viewer = context["portal_viewer"]
+        if viewer is not None:  # the known incidents the contact's client is affected by: the banner
+            with runtime.sessions() as s:
+                context["known_incidents"] = [i.message for i in outages.for_client(s, viewer.client_id, runtime.now())]
     return context
