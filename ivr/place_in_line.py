@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, request
+from flask import Response, abort, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ivr import call, twiml
@@ -110,7 +110,7 @@ def key() -> Response:
     digits = request.form.get("Digits") or ""
     if digits == "2":
         return _voicemail(sid, critical=True, offer_key=False, ask_number=False)
-    if digits != "1" or call.caller() is None:
+    if digits != "1" or not offered():  # a 1 after hours (a late or forged key) is no place in line
         return _voicemail(sid, critical=False, offer_key=False, intro=_("Please go ahead."), ask_number=False)
     runtime = rt()
     number = call.caller()
@@ -141,7 +141,7 @@ def key() -> Response:
 def _request_id() -> int:
     value = request.args.get("callback", "")
     if not value.isdigit() or len(value) > 12:
-        raise call.BadRequest("call back webhook without its callback request")
+        abort(400, "call back webhook without its callback request")
     return int(value)
 
 
