@@ -82,7 +82,7 @@ def offer(sid: str) -> Response:
     gather = r.gather(
         num_digits=1, action=_line_url(), method="POST", timeout=KEY_SECONDS, action_on_empty_result=False
     )
-    voice.say(gather, _(OFFER))
+    voice.say(gather, f"{_('Our service coordinator is on another call.')} {_(OFFER)}")
     _record(r, max_length=runtime.settings.voicemail_max_seconds, finish_on_key="#2")
     return twiml_response(r)
 
