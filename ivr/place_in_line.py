@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, abort, request
+from sqlalchemy import select
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ivr import call, twiml
@@ -24,6 +25,7 @@ from ivr.webhooks import twiml_response
 from languages import N_, SOURCE
 from runtime.web import rt
 from ticketing import callbacks, phone, voicemail
+from ticketing.models import CallbackRequest, CallEvent
 
 OFFER = N_(
     "To keep your place in line and have the next coordinator call you back, press 1. "
@@ -146,8 +148,6 @@ def _request_id() -> int:
 
 
 def _ticket_of(s: Any, request_id: int) -> tuple[Any, Any]:
-    from ticketing.models import CallbackRequest
-
     found = s.get(CallbackRequest, request_id)
     return found, (found.ticket if found is not None else None)
 
@@ -239,10 +239,6 @@ def dialed() -> Response:
     runtime = rt()
 
     def work(s: Any) -> str:
-        from sqlalchemy import select
-
-        from ticketing.models import CallEvent
-
         found, _ticket = _ticket_of(s, request_id)
         if found is None or found.call_sid != sid:
             return ""
