@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 from sqlalchemy import func, select
 
-from ivr import twiml
+from ivr import place_in_line, twiml
 from ivr.call import _SID, BadRequest, _log, call_language, call_sid, step, url
 from ivr.voicemail import _voicemail
 from ivr.webhooks import twiml_response
@@ -42,7 +42,7 @@ def accept() -> Response:
 
 @step("/voice/dial-status")
 def dial_status() -> Response:
-    """The coordinator ring ended: handled, or on to voicemail."""
+    """The coordinator ring ended: handled, or a place in line offered (business hours), or on to voicemail."""
     sid = call_sid()
     status = request.form.get("DialCallStatus")
     with rt().sessions() as s:
@@ -58,6 +58,8 @@ def dial_status() -> Response:
     _log(sid, "coordinator ring", status=status, accepted=accepted, duration=request.form.get("DialCallDuration"))
     if took:
         return twiml_response(twiml.call_handled())
+    if place_in_line.offered():
+        return place_in_line.offer(sid)
     return _voicemail(sid, critical=False, offer_key=True)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import runtime as rt
 from languages import local_time, priority_label, translator
-from ticketing import audit, lifecycle, outbox, phone, texts, voicemail
+from ticketing import audit, callbacks, lifecycle, outbox, phone, texts, voicemail
 from ticketing.db import transaction
 from ticketing.models import Ticket, TranscriptionState
 from ticketing.priority import Priority
@@ -436,19 +436,24 @@ def confirmation_text(
     due: datetime | None,
     support_number: str,
     language: str | None,
+    place: int | None = None,
 ) -> str:
-    """The caller's "new ticket created" text, in the language they chose on the call."""
+    """The caller's "new ticket created" text, in the language they chose on the call (and their place in line)."""
     _ = translator(language)
     when = " " + _("(by {when})", when=local_time(due, language)) if due else ""
-    return _(
-        "{company}: new ticket created. Ticket #{ticket}, priority {priority}. "
-        "First response within {minutes} minutes{when}. Quote #{ticket} when you call {number}.",
-        company=company,
-        ticket=ticket,
-        priority=priority_label(priority, language),
-        minutes=minutes,
-        when=when,
-        number=support_number,
+    line = " " + _("You are number {place} in line for a call back.", place=place) if place else ""
+    return (
+        _(
+            "{company}: new ticket created. Ticket #{ticket}, priority {priority}. "
+            "First response within {minutes} minutes{when}. Quote #{ticket} when you call {number}.",
+            company=company,
+            ticket=ticket,
+            priority=priority_label(priority, language),
+            minutes=minutes,
+            when=when,
+            number=support_number,
+        )
+        + line
     )
 
 
@@ -467,6 +472,8 @@ def send_confirmation(ticket: int) -> str:
         prio = Priority.parse(t.priority)
         due = t.milestone("first_response").due_at
         language = t.language
+        waiting = callbacks.request_of(s, t)
+        place = callbacks.place_of(s, waiting) if waiting is not None else None
     if not settings.confirmation_sms or not to or not can_receive_sms(to):
         with transaction(runtime.sessions) as s:
             outbox.complete(s, key, runtime.now())
@@ -483,6 +490,7 @@ def send_confirmation(ticket: int) -> str:
         due=due.astimezone(runtime.policy.timezone) if due else None,
         support_number=settings.support_number,
         language=language,
+        place=place,
     )
 
     def done(action: str, detail: dict[str, Any]) -> None:

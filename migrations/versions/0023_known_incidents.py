@@ -1,7 +1,7 @@
 """Known incidents: an outage's public message, its parent ticket and affected clients, the callers who joined it
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | Sequence[str] | None = "0021"
+down_revision: str | Sequence[str] | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -20,6 +20,7 @@ from ticketing.models.base import (
     TranscriptionState,
     UTCDateTime,
 )
+from ticketing.models.callbacks import CallbackRequest
 from ticketing.models.mail import (
     InboundMail,
     MailAddress,
@@ -53,6 +54,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CallEvent",
+    "CallbackRequest",
     "Client",
     "ConsoleSession",
     "Contact",

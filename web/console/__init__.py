@@ -27,6 +27,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     # Each page module adds its routes to the one console blueprint when imported.
     from web.console import (  # noqa: F401
         auth,
+        callbacks,
         client_summary,
         conversation,
         dev,
