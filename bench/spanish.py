@@ -297,7 +297,7 @@ def callers(runs: int) -> int:
         database_url=url,
         redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         recordings_dir=tmp / "recordings",
-        job_retry_intervals=(),
+        job_retry_intervals=(0,),
         **twilio.settings_overrides(),
     )
     runtime = build_runtime(settings)
