@@ -326,7 +326,7 @@ def callers(runs: int) -> int:
 
     def work() -> None:
         dispatch_pending(runtime)
-        SimpleWorker(runtime.queues(), connection=runtime.redis).work(burst=True)
+        SimpleWorker(runtime.queues(), connection=runtime.redis).work(burst=True, logging_level="WARNING")
 
     def history(number: int) -> dict[str, datetime]:
         with runtime.sessions() as s:
