@@ -21,6 +21,16 @@ transcript (multilingual base model, Spanish prompt) and Whisper's English trans
 - Peak memory: this process's maximum RSS with both models (tiny.en and base) loaded.
 
 Output also goes to ``bench/results/spanish.txt``.
+
+    .venv/bin/python -m bench.spanish --callers [--runs 3]
+
+The callers' side instead: an English and a Spanish caller (who pressed 9) each leave a voicemail
+(``attach_recording``, as the recording's webhook does when they hang up) on a fresh SQLite
+database, real Redis and the local Twilio REST test server; then one worker process's queues are
+worked in the order ``python -m workers.worker`` serves them (``runtime.queues()``), with warm
+models. Printed: hang-up to the "new ticket created" SMS reaching Twilio, to the transcript on the
+ticket and to its English translation (the ticket's history times them). Output also goes to
+``bench/results/spanish-callers.txt``.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import statistics
 import sys
 import time
 import unicodedata
@@ -241,5 +252,127 @@ def main() -> int:
     return 0
 
 
+CALLERS_OUTPUT = ROOT / "bench" / "results" / "spanish-callers.txt"
+CALLER = "+18055550142"
+
+
+def callers(runs: int) -> int:
+    """Hang-up to SMS, to transcript and to translation for an English and a Spanish caller, one worker."""
+    import tempfile
+    from datetime import datetime
+
+    from rq import SimpleWorker
+    from sqlalchemy import select
+
+    import runtime as rt
+    from ivr.simulate import new_sid
+    from runtime import build_runtime
+    from settings import Settings
+    from testing.corpus import build_clip
+    from testing.database import migrate
+    from testing.spanish import build_spanish_clip
+    from testing.twilio_server import TwilioTestServer
+    from ticketing import voicemail
+    from ticketing.db import transaction
+    from ticketing.models import AuditEntry, Ticket
+    from workers.dispatch import dispatch_pending
+
+    lines: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    load = os.getloadavg()
+    commit = os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip() or "?"
+    say(f"Callers' side: .venv/bin/python -m bench.spanish --callers --runs {runs} (code at {commit})")
+    say(
+        f"CPUs available: {len(os.sched_getaffinity(0))}; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="bench-callers-"))
+    twilio = TwilioTestServer(prism_url=None).start()
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    migrate(url)
+    settings = Settings().with_overrides(
+        database_url=url,
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        recordings_dir=tmp / "recordings",
+        job_retry_intervals=(0,),
+        **twilio.settings_overrides(),
+    )
+    runtime = build_runtime(settings)
+    rt.install(runtime)
+    runtime.redis.flushdb()
+    english_audio = build_clip(AUDIO_DIR, "dana-server-down").path.read_bytes()
+    spanish_audio = build_spanish_clip(AUDIO_DIR, "es-maria-servidor").read_bytes()
+
+    def leave(audio: bytes, language: str) -> tuple[int, datetime]:
+        sid = new_sid("RE")
+        twilio.add_recording(sid, audio)
+        with transaction(runtime.sessions) as s:
+            t = voicemail.attach_recording(
+                s,
+                policy=runtime.policy,
+                now=runtime.now(),
+                call_sid=new_sid("CA"),
+                caller=CALLER,
+                recording_sid=sid,
+                recording_url=twilio.recording_url(sid),
+                duration=9,
+                critical=False,
+                language=language,
+            )
+            return t.number, runtime.now()  # type: ignore[return-value]
+
+    def work() -> None:
+        dispatch_pending(runtime)
+        SimpleWorker(runtime.queues(), connection=runtime.redis).work(burst=True, logging_level="WARNING")
+
+    def history(number: int) -> dict[str, datetime]:
+        with runtime.sessions() as s:
+            entries = s.scalars(select(AuditEntry).join(Ticket).where(Ticket.number == number)).all()
+            return {a.action: a.at for a in sorted(entries, key=lambda a: a.id, reverse=True)}
+
+    try:
+        leave(english_audio, "en")  # warm both models before timing anything
+        leave(spanish_audio, "es")
+        work()
+        figures: dict[str, list[dict[str, float]]] = {"English": [], "Spanish": []}
+        for _ in range(runs):
+            for label, audio, language in (("English", english_audio, "en"), ("Spanish", spanish_audio, "es")):
+                twilio.reset()
+                number, hung_up = leave(audio, language)
+                work()
+                done = history(number)
+                assert len(twilio.messages(to=CALLER)) == 1, "one confirmation SMS a call"
+                # The history's time of "confirmation sent" is when Twilio's API took the SMS.
+                row = {"sms": (done["confirmation sent"] - hung_up).total_seconds()}
+                row["transcript"] = (done["transcribed"] - hung_up).total_seconds()
+                if "transcript translated" in done:
+                    row["translation"] = (done["transcript translated"] - hung_up).total_seconds()
+                figures[label].append(row)
+        say()
+        for label, rows in figures.items():
+            say(f"{label} caller ({runs} runs, one worker, warm models): hang-up to")
+            for what in ("sms", "transcript", "translation"):
+                values = [r[what] for r in rows if what in r]
+                if values:
+                    shown = ", ".join(f"{v:.1f}" for v in values)
+                    say(f"  {what:<12} median {statistics.median(values):5.1f} s  (runs: {shown})")
+        end = os.getloadavg()
+        say(f"load average at end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
+    finally:
+        rt.install(None)
+        runtime.redis.flushdb()
+        runtime.close()
+        twilio.stop()
+    CALLERS_OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    CALLERS_OUTPUT.write_text("\n".join(lines) + "\n")
+    return 0
+
+
 if __name__ == "__main__":
+    if "--callers" in sys.argv[1:]:
+        runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
+        raise SystemExit(callers(runs))
     raise SystemExit(main())

@@ -28,6 +28,9 @@ PAGING_QUEUE_NAME = "supportline-paging"
 # Second readings of transcripts (the number pass): served after the main queue, so a first
 # transcript, an SMS or a mail never waits behind one; the pager never serves it.
 REFINE_QUEUE_NAME = "supportline-refine"
+# The caller's "new ticket created" SMS: served right after pages, by every worker and by the pager, so it
+# never waits behind a transcription (a Spanish one takes the worker most of a minute).
+TEXTS_QUEUE_NAME = "supportline-texts"
 
 
 def system_clock() -> datetime:
@@ -67,13 +70,17 @@ class Runtime:
         """The paging queue: pages, escalation steps, transcript and repeat-call follow-ups."""
         return Queue(PAGING_QUEUE_NAME, connection=self.redis)
 
+    def texts_queue(self) -> Queue:
+        """The queue of the callers' confirmation SMS, served right after the paging queue."""
+        return Queue(TEXTS_QUEUE_NAME, connection=self.redis)
+
     def refine_queue(self) -> Queue:
         """The queue of second readings (a transcript's number pass), served last."""
         return Queue(REFINE_QUEUE_NAME, connection=self.redis)
 
     def queues(self) -> list[Queue]:
-        """Every queue, in the order a worker serves them: paging, main, then second readings."""
-        return [self.paging_queue(), self.queue(), self.refine_queue()]
+        """Every queue, in the order a worker serves them: paging, callers' texts, main, then second readings."""
+        return [self.paging_queue(), self.texts_queue(), self.queue(), self.refine_queue()]
 
     def now(self) -> datetime:
         """The current time, from the injected clock."""

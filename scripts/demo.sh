@@ -11,6 +11,9 @@
 #
 # Call 1: a caller in business hours, the coordinator busy, leaves a voicemail (P3).
 # Call 2: a caller after hours presses 2 and leaves a message: a P1, the after-hours engineer is paged.
+# Call 3: a caller after hours presses 9 (Spanish), leaves a message in Spanish and keys another number to be
+#         called back on: the "new ticket created" SMS in Spanish comes first, then the Spanish transcript, then
+#         its English translation; the ticket keeps the keyed callback number.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT="${PORT:-8000}"
@@ -33,7 +36,8 @@ from sqlalchemy import select
 
 from ivr.simulate import CallPlan, MediaServer, TwilioSimulator, dev_environment
 from settings import ROOT, load_settings
-from ticketing.models import Client, Ticket
+from ticketing.models import AuditEntry, Client, Ticket
+from ticketing.phone import callback_of
 from ticketing.sla import calendar_for
 from runtime import build_runtime
 
@@ -41,6 +45,12 @@ PORT = int(os.environ["PORT"])
 BASE = f"http://127.0.0.1:{PORT}"
 DEMO = ROOT / "var" / "demo"
 SAMPLES = ROOT / "samples"
+CALLBACK_KEYED = "8055550188#"  # the number the third caller keys after the message
+
+
+# The steps of a voicemail after the hang-up, as the ticket's history records them.
+WATCHED = ("recording attached", "confirmation sent", "confirmation failed", "transcribed", "transcript translated",
+           "translation failed", "callback number")
 
 
 def up() -> bool:
@@ -145,6 +155,11 @@ try:
          CallPlan(keys=[""], coordinator="busy", audio=(SAMPLES / "printer.wav").read_bytes(), at=business)),
         ("Call 2: after hours, presses 2 (critical), voicemail", "+18055550142",
          CallPlan(keys=["2"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours)),
+        # 9: Spanish; no key at the Spanish menu or during the voicemail prompt; after the message, another
+        # number to call back (python -m ivr.simulate --press '9,,,8055550188#' does the same).
+        ("Call 3: after hours, presses 9 (Spanish), voicemail, keys another callback number", "+18055550177",
+         CallPlan(keys=["9", "", "", CALLBACK_KEYED], audio=(SAMPLES / "punto-de-venta.wav").read_bytes(),
+                  at=after_hours + timedelta(minutes=2))),
     ]
     results = []
     for title, caller, plan in calls:
@@ -155,13 +170,17 @@ try:
             print("  " + line)
         results.append(result)
 
-    print("\nWaiting for the transcripts and the page (the worker transcribes each voicemail) ...")
+    print("\nWaiting for the transcripts, the translation and the page (the worker transcribes each voicemail) ...")
     sids = [r.call_sid for r in results]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while True:
         with runtime.sessions() as s:
             tickets = s.scalars(select(Ticket).where(Ticket.call_sid.in_(sids)).order_by(Ticket.id)).all()
-        done = len(tickets) == 2 and all(t.transcription_state in ("done", "no speech", "failed") for t in tickets)
+        done = len(tickets) == len(sids) and all(
+            t.transcription_state in ("done", "no speech", "failed")
+            and (t.transcript_language in (None, "en") or t.transcript_translation or t.transcription_state != "done")
+            for t in tickets
+        )
         bodies = [e.get("body") or "" for e in sent()[before:] if e.get("kind") == "sms"]
         p1 = [f"#{t.number}" for t in tickets if t.priority == "P1"]
         paged = any("P1 CRITICAL" in b and any(n in b for n in p1) for b in bodies)
@@ -175,7 +194,25 @@ try:
     subprocess.run(["bin/supportline", "ticket", "list"], check=False)
     for t in tickets:
         print(f"\n  #{t.number} {t.priority} from {t.caller_number}, transcription {t.transcription_state}")
+        number, origin = callback_of(t.callback_number, t.callback_origin, t.caller_number,
+                                     (t.hints or {}).get("callback_number"))
+        print(f"  callback number: {number or '-'} ({origin or 'none'})")
         print(f"  transcript: {t.transcript or '-'}")
+        if t.transcript_translation:
+            print(f"  English translation: {t.transcript_translation}")
+    spanish = next((t for t in tickets if t.call_sid == results[-1].call_sid), None)
+    if spanish is not None:
+        with runtime.sessions() as s:
+            order = s.scalars(select(AuditEntry).where(AuditEntry.ticket_id == spanish.id,
+                                                       AuditEntry.action.in_(WATCHED)).order_by(AuditEntry.id)).all()
+        hung_up = next((a.at for a in order if a.action == "recording attached"), None)
+        print(f"\n=== Call 3, the Spanish caller: what happened after the hang-up, in order (ticket #{spanish.number})")
+        for a in order:
+            after = f"+{(a.at - hung_up).total_seconds():.1f} s" if hung_up is not None else ""
+            print(f"  {after:>9}  {a.action}")
+        keyed = CALLBACK_KEYED.rstrip("#")
+        print(f"  callback number {spanish.callback_number} ({spanish.callback_origin}): keyed {keyed} "
+              f"after the message, caller ID {spanish.caller_number}")
     print("\n=== What the service asked Twilio to send (the local Twilio stand-in's log)")
     ours = sent()[before:]
     for e in ours:

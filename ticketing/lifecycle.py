@@ -603,9 +603,13 @@ def outbox_failed(session: Session, message: OutboxMessage, reason: str, now: da
     ticket: Ticket | None = None
     if payload.get("ticket") is not None:
         ticket = session.scalars(select(Ticket).where(Ticket.number == int(payload["ticket"]))).first()
-    elif message.kind == outbox.TRANSCRIBE and payload.get("recording_sid"):
+    elif message.kind in (outbox.TRANSCRIBE, outbox.TRANSLATE) and payload.get("recording_sid"):
         ticket = session.scalars(select(Ticket).where(Ticket.recording_sid == payload["recording_sid"])).first()
-        if ticket is not None and ticket.transcription_state == TranscriptionState.PENDING.value:
+        if (
+            message.kind == outbox.TRANSCRIBE
+            and ticket is not None
+            and ticket.transcription_state == TranscriptionState.PENDING.value
+        ):
             # Shown as a failed transcription, which the console offers to retry, not "pending" for ever.
             ticket.transcription_state = TranscriptionState.FAILED.value
             ticket.transcription_error = f"not transcribed after {message.attempts} attempts: {reason}"[:1000]

@@ -15,6 +15,7 @@ CONFIRM = "confirm"
 PAGE = "page"
 TRANSCRIPT_READY = "transcript-ready"
 NUMBERS_TO_CHECK = "numbers-to-check"  # a P1's second reading put a number in doubt: tell the people paged
+TRANSLATE = "translate"  # translate a transcript in another language into English (after the transcript is shown)
 REFINE = "refine"  # read a transcript again for its numbers (a second pass, after the first is shown)
 NOTIFY = "notify"  # a notice to the client about a ticket event (rendered and sent by the worker)
 DELIVER = "deliver"  # send one stored conversation message (a person's reply)

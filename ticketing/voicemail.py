@@ -301,6 +301,7 @@ class Transcribed:
     note: str | None = None
     audit: dict[str, Any] = field(default_factory=dict)
     read_again: bool = False  # worth a second reading (the number pass)
+    translate: bool = False  # an English translation follows as a job of its own (``record_translation``)
 
 
 def _spans(spans: Any) -> list[list[float]]:
@@ -338,9 +339,89 @@ def record_transcript(
     outbox.complete(session, f"transcribe:{recording_sid}", now)
     if done.read_again:
         outbox.post(session, outbox.REFINE, f"refine:{recording_sid}", {"recording_sid": recording_sid}, now)
+    if done.translate and translation is None and not transcript.no_speech:
+        key = f"{outbox.TRANSLATE}:{recording_sid}"
+        if not outbox.repost(session, key):
+            outbox.post(session, outbox.TRANSLATE, key, {"recording_sid": recording_sid}, now)
     if ticket.priority == Priority.P1.value:
         key = f"{outbox.TRANSCRIPT_READY}:{ticket.number}"
         outbox.post(session, outbox.TRANSCRIPT_READY, key, {"ticket": ticket.number}, now)
+
+
+TRANSLATION_FOLLOW_UP = "translation"  # the page follow-up that carries a P1's English translation
+
+
+def record_translation(
+    session: Session,
+    ticket: Ticket,
+    translation: Any,
+    *,
+    record: dict[str, Any],
+    callback_hint: str | None,
+    recording_sid: str,
+    now: datetime,
+) -> None:
+    """Put the English translation of a transcript in another language on its ticket (the transcript is
+    already there), say so in its history and, for a P1, send it to the people paged."""
+    ticket.transcript_translation = translation.text or None
+    ticket.transcript_passes = [
+        *(p for p in ticket.transcript_passes or () if p.get("pass") != TRANSLATION_PASS),
+        record,
+    ]
+    if ticket.hints is not None and not ticket.hints.get("callback_number") and callback_hint:
+        # The number may survive in the translation where the transcript lost it.
+        ticket.hints = {**ticket.hints, "callback_number": phone.normalize(callback_hint) or callback_hint}
+    detail = {
+        "from": ticket.transcript_language,
+        "to": "en",
+        "engine": f"{translation.engine} ({translation.model})",
+        "translation": ticket.transcript_translation,
+        "confidence": round(translation.confidence, 3),
+        "missing": _spans(translation.missing),
+    }
+    audit.audit(session, ticket, actor=TRANSCRIBER, action="transcript translated", now=now, detail=detail)
+    outbox.complete(session, f"{outbox.TRANSLATE}:{recording_sid}", now)
+    if ticket.priority == Priority.P1.value:
+        key = f"{outbox.TRANSCRIPT_READY}:{ticket.number}:{TRANSLATION_FOLLOW_UP}"
+        payload = {"ticket": ticket.number, "follow_up": TRANSLATION_FOLLOW_UP}
+        outbox.post(session, outbox.TRANSCRIPT_READY, key, payload, now)
+
+
+def record_translation_failed(
+    session: Session, ticket: Ticket, error: str, *, recording_sid: str, now: datetime
+) -> None:
+    """The English translation could not be made: the transcript stays, the ticket says "translation failed"."""
+    detail = {"error": error[:300], "language": ticket.transcript_language}
+    audit.audit(session, ticket, actor=TRANSCRIBER, action="translation failed", now=now, detail=detail)
+    outbox.complete(session, f"{outbox.TRANSLATE}:{recording_sid}", now)
+
+
+def translation_state(ticket: Ticket) -> str | None:
+    """Where a transcript in another language stands on its way into English: ``done``, ``pending``,
+    ``failed``; None for an English transcript (or none yet). The console and the API both show it."""
+    if ticket.transcript_translation:
+        return "done"
+    language = ticket.transcript_language or "en"
+    if language == "en" or ticket.transcription_state != TranscriptionState.DONE.value:
+        return None
+    if any(p.get("note") for p in ticket.transcript_passes or () if p.get("pass") == FIRST_PASS):
+        return None  # read by the English model (no multilingual one): nothing to translate with
+    return "failed" if translation_error(ticket) is not None else "pending"
+
+
+def translation_error(ticket: Ticket) -> str | None:
+    """Why the ticket's latest translation failed (since its latest transcript); None when it did not."""
+    entries = sorted(ticket.audit, key=lambda a: (a.at, a.id or 0))
+    error: str | None = None
+    for entry in entries:
+        detail = entry.detail or {}
+        if entry.action == "transcribed":
+            error = None
+        elif entry.action == "translation failed":
+            error = str(detail.get("error") or "translation failed")
+        elif entry.action == "job failed" and detail.get("kind") == outbox.TRANSLATE:
+            error = str(entry.reason or "translation job failed")
+    return error
 
 
 def _audit_transcribed(session: Session, ticket: Ticket, done: Transcribed, now: datetime) -> None:

@@ -191,13 +191,16 @@ def transcribe_spoken_language(
     prompts: dict[str, str | None] | None = None,  # by language spoken, and "translate"
     coverage: CoverageConfig = DEFAULT_COVERAGE,
     language: str | None = None,
+    translate: bool = True,
 ) -> Reading:
     """Detect the language spoken (from the audio), transcribe in it and translate into English.
 
     English (a caller who chose Spanish but spoke English) goes to ``english``, the engine every
     English voicemail gets; another language is transcribed by the multilingual model in that
-    language, then translated by it (Whisper's ``translate`` task). Both readings get the
-    coverage check. ``language`` skips the detection (already done).
+    language, then translated by it (Whisper's ``translate`` task, ``translate_voicemail``). Both
+    readings get the coverage check. ``language`` skips the detection (already done);
+    ``translate=False`` leaves the translation to a later step (the worker's: the transcript is
+    shown first).
     """
     prompts = prompts or {}
     if language is None:
@@ -211,14 +214,25 @@ def transcribe_spoken_language(
     transcript = transcribe_voicemail(spoken, audio_path, prompts.get(detected), coverage=coverage, number_pass=False)
     transcript = _without_loops(transcript)
     translation = None
-    if not transcript.no_speech:
-        into_english = multilingual.bound(detected, "translate")
-        translation = _without_loops(
-            transcribe_voicemail(
-                into_english, audio_path, prompts.get("translate"), coverage=coverage, number_pass=False
-            )
+    if translate and not transcript.no_speech:
+        translation = translate_voicemail(
+            multilingual, audio_path, detected, prompt=prompts.get("translate"), coverage=coverage
         )
     return Reading(transcript, translation, detected, probability)
+
+
+def translate_voicemail(
+    multilingual: Any,
+    audio_path: Path,
+    language: str,
+    *,
+    prompt: str | None = None,
+    coverage: CoverageConfig = DEFAULT_COVERAGE,
+) -> Transcript:
+    """A voicemail spoken in ``language`` read straight into English by the multilingual model (Whisper's
+    ``translate`` task), with the coverage check and any decoder loop cut short."""
+    into_english = multilingual.bound(language, "translate")
+    return _without_loops(transcribe_voicemail(into_english, audio_path, prompt, coverage=coverage, number_pass=False))
 
 
 def _without_loops(transcript: Transcript) -> Transcript:

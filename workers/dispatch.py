@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def job_timeout(kind: str, settings: Settings) -> int:
     """Seconds a job may run. Transcription is sized from measured speed, not RQ's 180 s default:
     the bundled model runs at about 0.1x real time on 2 cores, so allow 0.5x the longest message plus load time."""
-    if kind in (outbox.TRANSCRIBE, outbox.REFINE):
+    if kind in (outbox.TRANSCRIBE, outbox.TRANSLATE, outbox.REFINE):
         return 60 + settings.voicemail_max_seconds // 2
     return 60
 

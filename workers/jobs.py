@@ -235,6 +235,8 @@ def _transcribed(reading: _Reading, call_language: str, seconds: float) -> voice
         # A number to read again, speech left out or a doubtful reading (English readings: the number
         # prompt is English): the second pass reads it again with a beam search.
         read_again=transcript.language == "en" and not reading.note and worth_reading_again(transcript),
+        # Another language read by the multilingual model: its English translation is the next job.
+        translate=transcript.language != "en" and translation is None and not reading.note,
     )
 
 
@@ -276,8 +278,10 @@ def _read_voicemail(
         check = {"language_check": {"detected": language, "probability": round(probability, 3)}}
         if language != "es" or probability < SPANISH_RECHECK_PROBABILITY:
             return _Reading(first, audit=check)
-        reading = transcribe_spoken_language(multilingual, _engine(runtime), stored, prompts=prompts, language=language)
-        return _Reading(reading.transcript, reading.translation, audit=check | {"english_reading": first.text})
+        reading = transcribe_spoken_language(
+            multilingual, _engine(runtime), stored, prompts=prompts, language=language, translate=False
+        )
+        return _Reading(reading.transcript, audit=check | {"english_reading": first.text})
     multilingual, why = _multilingual(runtime)
     if multilingual is None:
         first = transcribe_voicemail(_engine(runtime), stored, initial_prompt=prompt, number_pass=False)
@@ -287,9 +291,67 @@ def _read_voicemail(
         )
         return _Reading(first, note=note)
     candidates = tuple(dict.fromkeys(("en", chosen)))
-    reading = transcribe_spoken_language(multilingual, _engine(runtime), stored, candidates=candidates, prompts=prompts)
+    # The transcript alone: it goes on the ticket at once, the English translation follows as a job of its own.
+    reading = transcribe_spoken_language(
+        multilingual, _engine(runtime), stored, candidates=candidates, prompts=prompts, translate=False
+    )
     detected = {"detected": reading.detected, "probability": round(reading.probability, 3)}
-    return _Reading(reading.transcript, reading.translation, audit={"language_check": detected})
+    return _Reading(reading.transcript, audit={"language_check": detected})
+
+
+def translate_transcript(recording_sid: str) -> str:
+    """Translate a voicemail transcribed in another language into English and put it beside the transcript.
+
+    The transcript is already on the ticket (the transcription job committed it); a failure here leaves it
+    there and, after the job's retries, says "translation failed" on the ticket.
+    """
+    from transcription.hints import translation_prompt_for, triage_hints
+    from transcription.pipeline import translate_voicemail
+
+    runtime = rt.current()
+    key = f"{outbox.TRANSLATE}:{recording_sid}"
+    with runtime.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.recording_sid == recording_sid)).first()
+        state = voicemail.translation_state(ticket) if ticket is not None else None
+        if ticket is None or state in (None, "done") or not ticket.audio_path:
+            reason = "nothing to translate" if state != "done" else "already translated"
+        else:
+            reason = None
+            number, stored, language = ticket.number, Path(ticket.audio_path), ticket.transcript_language or "en"
+            contacts = [c.name for c in ticket.client.contacts] if ticket.client is not None else []
+    if reason is not None:
+        with transaction(runtime.sessions) as s:
+            outbox.complete(s, key, runtime.now())
+        return reason
+    try:
+        multilingual, why = _multilingual(runtime)
+        if multilingual is None:
+            raise LookupError(f"no multilingual model: {why}")
+        started = runtime.now()
+        translation = translate_voicemail(multilingual, stored, language, prompt=translation_prompt_for(contacts))
+    except Exception as exc:
+        if _retries_left() > 0:
+            raise
+        with transaction(runtime.sessions) as s:
+            error = f"{type(exc).__name__}: {exc}"
+            voicemail.record_translation_failed(
+                s, lifecycle.get_ticket(s, number), error, recording_sid=recording_sid, now=runtime.now()
+            )
+        log.error("translation of ticket %s failed: %s", number, exc)
+        return "failed"
+    with transaction(runtime.sessions) as s:
+        record = _pass_record(TRANSLATION_PASS, translation, language="en", source=language)
+        record["seconds"] = round((runtime.now() - started).total_seconds(), 2)
+        voicemail.record_translation(
+            s,
+            lifecycle.get_ticket(s, number),
+            translation,
+            record=record,
+            callback_hint=triage_hints(translation.text).callback_number if translation.text else None,
+            recording_sid=recording_sid,
+            now=runtime.now(),
+        )
+    return "translated"
 
 
 SPANISH_RECHECK_PROBABILITY = 0.8  # an English caller's low-confidence message read again in Spanish above this
@@ -527,11 +589,12 @@ def page_on_call(ticket: int) -> str:
     return start_paging(rt.current(), ticket)
 
 
-def transcript_ready(ticket: int) -> str:
-    """A P1's transcript arrived: tell the people already paged."""
+def transcript_ready(ticket: int, follow_up: str = "transcript") -> str:
+    """A P1's transcript (or, ``follow_up="translation"``, its English translation) arrived: tell the people
+    already paged."""
     from workers.paging import send_transcript_follow_up
 
-    return send_transcript_follow_up(rt.current(), ticket)
+    return send_transcript_follow_up(rt.current(), ticket, follow_up=follow_up)
 
 
 def numbers_to_check(ticket: int) -> str:

@@ -34,7 +34,7 @@ from providers.twilio_rest import (
     place_call,
     send_sms,
 )
-from ticketing import lifecycle, outbox, paging, texts
+from ticketing import lifecycle, outbox, paging, texts, voicemail
 from ticketing.db import serialize_on, transaction
 from ticketing.errors import DomainError
 from ticketing.models import Escalation, Page, Status, Ticket
@@ -234,8 +234,22 @@ def escalate_soon(runtime: rt.Runtime, ticket_number: int, position: int) -> Non
         )
 
 
-def send_transcript_follow_up(runtime: rt.Runtime, ticket_number: int) -> str:
-    """Text the transcript to the people already paged (once each; only the acknowledger after an ack)."""
+def send_transcript_follow_up(runtime: rt.Runtime, ticket_number: int, follow_up: str = "transcript") -> str:
+    """Text the transcript to the people already paged (once each; only the acknowledger after an ack).
+
+    ``follow_up="translation"``: the English translation of a transcript in another language, which
+    follows the transcript as a second follow-up (it quotes the translation, marked as one).
+    """
+    if follow_up == voicemail.TRANSLATION_FOLLOW_UP:
+        return _send_follow_up(
+            runtime,
+            ticket_number,
+            outbox_kind=outbox.TRANSCRIPT_READY,
+            kind=voicemail.TRANSLATION_FOLLOW_UP,
+            action="translation sent to on-call",
+            nothing=lambda ticket: "no translation" if not (ticket.transcript_translation or "").strip() else None,
+            key=f"{outbox.TRANSCRIPT_READY}:{ticket_number}:{voicemail.TRANSLATION_FOLLOW_UP}",
+        )
     return _send_follow_up(
         runtime,
         ticket_number,
@@ -266,12 +280,13 @@ def _send_follow_up(
     kind: str,
     action: str,
     nothing: Callable[[Ticket], str | None],
+    key: str | None = None,
 ) -> str:
     """One follow-up SMS of ``kind`` to each person already paged, unless ``nothing`` says why not."""
     now = runtime.now()
     with transaction(runtime.sessions) as s:
         ticket = lifecycle.get_ticket(s, ticket_number, for_update=True)
-        outbox.complete(s, f"{outbox_kind}:{ticket_number}", now)
+        outbox.complete(s, key or f"{outbox_kind}:{ticket_number}", now)
         escalation = paging.escalation_of(s, ticket)
         if escalation is None:
             return "not paged yet"  # the first page will carry the transcript (and its notes)

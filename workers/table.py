@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from integrations import bridge as psa_bridge
-from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME
+from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME, TEXTS_QUEUE_NAME
 from ticketing import outbox
 from workers import jobs, mail, paging, portal
 from workers import texts as text_jobs
@@ -27,10 +27,12 @@ class Job:
 
 
 # outbox kind -> job. Pages and their follow-ups have a queue of their own (served first, and by the pager);
-# second readings of transcripts wait behind everything else.
+# the caller's "new ticket created" SMS never waits behind a transcription (its own queue, served by the pager
+# too); translations of transcripts follow them on the main queue; second readings wait behind everything else.
 JOBS: dict[str, Job] = {
     outbox.TRANSCRIBE: Job(jobs.transcribe_recording, QUEUE_NAME),
-    outbox.CONFIRM: Job(jobs.send_confirmation, QUEUE_NAME),
+    outbox.CONFIRM: Job(jobs.send_confirmation, TEXTS_QUEUE_NAME),
+    outbox.TRANSLATE: Job(jobs.translate_transcript, QUEUE_NAME),
     outbox.PAGE: Job(jobs.page_on_call, PAGING_QUEUE_NAME),
     outbox.TRANSCRIPT_READY: Job(jobs.transcript_ready, PAGING_QUEUE_NAME),
     outbox.NUMBERS_TO_CHECK: Job(jobs.numbers_to_check, PAGING_QUEUE_NAME),

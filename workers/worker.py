@@ -2,7 +2,8 @@
 
 A worker serves the paging queue first, then the main queue, then the refine queue (second
 readings of transcripts, so a first transcript never waits behind one); ``--paging-only`` serves only the
-paging queue (the ``pager`` process), which a long transcription can therefore never hold up.
+paging queue and the callers' confirmation SMS (the ``pager`` process), which a long transcription can
+therefore never hold up.
 
 Jobs run inside the worker process (RQ's SimpleWorker) rather than in a forked
 child per job: the Whisper model is loaded once per process at start-up, and
@@ -31,14 +32,17 @@ RECONNECT_WAIT_MAX_SECONDS = 5.0
 def main(argv: list[str] | None = None) -> None:
     """Build this process's runtime and model once, then work the queues with the scheduler on.
 
-    ``--paging-only`` (the Procfile's ``pager``): serve only the paging queue and load no model, so a
-    page, an acknowledgement follow-up or an escalation step never waits behind a transcription.
+    ``--paging-only`` (the Procfile's ``pager``): serve the paging queue, then the callers' confirmation
+    SMS, and load no model, so a page, an acknowledgement follow-up, an escalation step or a caller's
+    "new ticket created" text never waits behind a transcription.
     A plain worker serves the paging queue first, then the main one, then second readings.
     """
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m workers.worker")
-    parser.add_argument("--paging-only", action="store_true", help="serve only the paging queue (no Whisper model)")
+    parser.add_argument(
+        "--paging-only", action="store_true", help="serve only pages and callers' confirmation SMS (no Whisper model)"
+    )
     args = parser.parse_args(argv)
     runtime = rt.current()
     configure(runtime.settings.log_format)
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     notices(runtime)  # a broken notices file (config/mail.toml) stops the worker here, naming the key
 
     if args.paging_only:
-        model, queues = None, [runtime.paging_queue()]
+        model, queues = None, [runtime.paging_queue(), runtime.texts_queue()]
     else:
         # Transcription and mail parsing are throughput work: on shared cores they wait for the
         # webhooks Twilio and the mail provider time, and for the pager (which keeps its priority).

@@ -183,3 +183,33 @@ def test_press_9_then_2_and_a_spanish_message_after_hours_end_to_end(
     assert (sms.param("Body") or "").startswith(f"ITECH Solutions: ticket nuevo creado. Ticket #{ticket.number}")
     texts = [m.param("Body") or "" for m in desk.twilio.messages(to=CAT)]
     assert any(f"#{ticket.number}" in t and "Translated from Spanish" in t for t in texts), texts
+
+
+def test_a_spanish_caller_keys_another_callback_number_after_the_message_and_hears_it_in_spanish(
+    desk: Desk, clock: FixedClock
+) -> None:
+    from tests.ivr.test_callback_number import Media, _silence
+
+    clock.set(AFTER_HOURS)
+    desk.sim.media = Media()
+    result = desk.sim.call(DANA, CallPlan(keys=["9", "", "", "8055550188#"], audio=_silence()))
+    spanish = [text for lang, text in result.said if lang == "es-US"]
+    heard = " ".join(spanish)
+    assert heard.index("Su número de ticket es") < heard.index("Le devolveremos la llamada al 8 0 5, 5 5 5, 0 1 4 2")
+    assert "8 0 5, 5 5 5, 0 1 8 8" in heard.split("Le devolveremos la llamada al 8 0 5, 5 5 5, 0 1 4 2", 1)[1]
+    ticket = ticket_of(desk, result.call_sid)
+    assert (ticket.language, ticket.callback_number, ticket.callback_origin) == ("es", "+18055550188", "keyed")
+    assert ticket.caller_number == DANA
+
+
+def test_a_spanish_caller_who_keys_a_number_that_is_no_phone_number_keeps_the_caller_id(
+    desk: Desk, clock: FixedClock
+) -> None:
+    from tests.ivr.test_callback_number import Media, _silence
+
+    clock.set(AFTER_HOURS)
+    desk.sim.media = Media()
+    result = desk.sim.call(DANA, CallPlan(keys=["9", "", "", "12#", "34#"], audio=_silence()))
+    ticket = ticket_of(desk, result.call_sid)
+    assert ticket.callback_number in (None, DANA) and ticket.callback_origin in (None, "confirmed")
+    assert ticket.language == "es"

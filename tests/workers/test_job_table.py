@@ -48,7 +48,14 @@ def test_a_timer_scheduled_under_its_old_name_runs_the_function_the_table_uses(n
 
 
 def test_every_job_goes_on_a_queue_a_worker_serves() -> None:
-    from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME
+    from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME, TEXTS_QUEUE_NAME
 
-    served = {QUEUE_NAME, PAGING_QUEUE_NAME, REFINE_QUEUE_NAME}
+    served = {QUEUE_NAME, PAGING_QUEUE_NAME, TEXTS_QUEUE_NAME, REFINE_QUEUE_NAME}
     assert {job.queue for job in [*JOBS.values(), *SCHEDULED.values()]} <= served
+
+
+def test_the_callers_confirmation_sms_never_shares_a_queue_with_a_transcription_or_a_translation() -> None:
+    from runtime import TEXTS_QUEUE_NAME
+
+    assert JOBS[outbox.CONFIRM].queue == TEXTS_QUEUE_NAME
+    assert JOBS[outbox.TRANSCRIBE].queue != TEXTS_QUEUE_NAME and JOBS[outbox.TRANSLATE].queue != TEXTS_QUEUE_NAME

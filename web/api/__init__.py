@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 import languages
 from runtime import Runtime
 from runtime.web import rt
-from ticketing import accounts, lifecycle, queue
+from ticketing import accounts, lifecycle, queue, voicemail
 from ticketing.db import transaction
 from ticketing.errors import DomainError, InvalidInput, InvalidTransition, UnknownTicket
 from ticketing.models import OPEN_STATUSES, Client, Source, Status, Ticket
@@ -319,6 +319,8 @@ def ticket_json(view: present.TicketView) -> dict[str, Any]:
             "low_confidence": bool(t.transcript_low_confidence),
             "language": t.transcript_language,
             "translation": t.transcript_translation,
+            "translation_state": (translation_state := voicemail.translation_state(t)),
+            "translation_error": voicemail.translation_error(t) if translation_state == "failed" else None,
             "missing": [{"start": s[0], "end": s[1]} for s in t.transcript_missing or ()],
             "missing_note": missing_note(t.transcript_missing) or None,
             "numbers_to_check": _number_check(view),

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from languages import translator
-from ticketing import outbox, summaries
+from ticketing import outbox, summaries, voicemail
 from ticketing import paging as paging_core
 from ticketing.milestones import milestone_states, next_milestone
 from ticketing.models import AuditEntry, CallEvent, Escalation, EscalationJoin, OutboxMessage, Status, Ticket
@@ -153,6 +153,16 @@ class TicketView:
     def missing_note(self) -> str:
         """'part of the message may be missing: listen to 0:08–0:16', or ''."""
         return missing_note(self.ticket.transcript_missing)
+
+    @property
+    def translation_state(self) -> str | None:
+        """``done``, ``pending`` or ``failed`` for a transcript in another language; None otherwise."""
+        return voicemail.translation_state(self.ticket)
+
+    @property
+    def translation_error(self) -> str | None:
+        """Why the English translation failed, or None."""
+        return voicemail.translation_error(self.ticket)
 
     @cached_property
     def number_check(self) -> NumberCheck | None:

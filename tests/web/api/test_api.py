@@ -103,6 +103,8 @@ def test_a_ticket_as_json(app: Flask, runtime: Runtime, api_token: str, open_tic
         "low_confidence": False,
         "language": None,
         "translation": None,
+        "translation_state": None,
+        "translation_error": None,
         "missing": [],
         "missing_note": None,
         "numbers_to_check": None,

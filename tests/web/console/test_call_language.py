@@ -9,7 +9,7 @@ from flask import Flask
 
 from runtime import Runtime
 from tests.web.conftest import Console
-from ticketing import lifecycle
+from ticketing import audit, lifecycle
 from ticketing.db import transaction
 
 SPANISH = "Hola, habla Lucía de Panadería Sol. El punto de venta no funciona y no podemos cobrar."
@@ -121,3 +121,31 @@ def test_a_caller_language_that_could_not_be_honoured_is_shown(
         lifecycle.get_ticket(s, number).transcript_passes = [{"pass": "first", "text": ENGLISH, "note": note}]
     html = console.get(f"/tickets/{number}").get_data(as_text=True)
     assert "<b>Not in the caller's language</b>" in html and note in html
+
+
+def test_a_spanish_transcript_waiting_for_its_translation_says_so_and_shows_the_spanish(
+    console: Console, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    number = spanish_voicemail(runtime, open_ticket)
+    with transaction(runtime.sessions) as s:
+        lifecycle.get_ticket(s, number).transcript_translation = None
+    html = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "<b>English translation pending</b>" in html and "Translation failed" not in html
+    assert SPANISH in html and 'id="translation"' not in html
+
+
+def test_a_failed_translation_is_shown_on_the_ticket_page_and_in_the_api_with_the_transcript(
+    console: Console, app: Flask, api_token: str, runtime: Runtime, open_ticket: Callable[..., int]
+) -> None:
+    number = spanish_voicemail(runtime, open_ticket)
+    with transaction(runtime.sessions) as s:
+        t = lifecycle.get_ticket(s, number)
+        t.transcript_translation = None
+        detail = {"error": "RuntimeError: out of memory\r\n<script>", "language": "es"}
+        audit.audit(s, t, actor="transcription worker", action="translation failed", now=runtime.now(), detail=detail)
+    html = console.get(f"/tickets/{number}").get_data(as_text=True)
+    assert "<b>Translation failed</b>" in html and "out of memory" in html and "<script>" not in html
+    assert SPANISH in html
+    body = app.test_client().get(f"/api/tickets/{number}", headers={"Authorization": f"Bearer {api_token}"}).get_json()
+    assert body["transcript"]["translation_state"] == "failed" and body["transcript"]["text"] == SPANISH
+    assert body["transcript"]["translation_error"].startswith("RuntimeError: out of memory")
