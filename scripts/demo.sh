@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: two simulated calls through supportline, then the tickets and the pages they caused.
+# make demo: three simulated calls through supportline, then the tickets and the pages they caused.
 #
 #   make run     # terminal 1: the service (development mode when no Twilio credentials are set)
 #   make demo    # terminal 2: the calls; then look at the tickets in the console make run printed
