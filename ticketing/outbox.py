@@ -21,6 +21,7 @@ DELIVER = "deliver"  # send one stored conversation message (a person's reply)
 MAIL_IN = "mail-in"  # parse a stored inbound message
 PORTAL_LINK = "portal-link"  # email a sign-in link to the client portal
 SMS_MEDIA = "sms-media"  # fetch a text's pictures (MMS media) from Twilio onto its message
+WEBHOOK = "webhook"  # one attempt of one outbound webhook delivery
 
 WRITTEN = "outbox.written"  # Session.info key: messages posted in this session
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from integrations import webhook_jobs
 from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME
 from ticketing import outbox
 from workers import jobs, mail, paging, portal
@@ -39,6 +40,7 @@ JOBS: dict[str, Job] = {
     outbox.DELIVER: Job(mail.deliver_message, QUEUE_NAME),
     outbox.MAIL_IN: Job(mail.ingest_mail, QUEUE_NAME),
     outbox.SMS_MEDIA: Job(text_jobs.fetch_text_media, QUEUE_NAME),
+    outbox.WEBHOOK: Job(webhook_jobs.deliver, QUEUE_NAME),
 }
 
 # Jobs queued without an outbox message: the timers of an escalation (RQ scheduled jobs).
