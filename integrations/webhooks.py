@@ -146,6 +146,7 @@ def add_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    _cursor(session)  # events are read from the first endpoint's registration on
     return endpoint
 
 
@@ -319,7 +320,7 @@ def _breaches(session: Session, now: datetime) -> int:
             Milestone.due_at <= now,
             Milestone.due_at > now - timedelta(days=7),
             Milestone.met_at.is_(None),
-            Ticket.status.in_([s.value for s in OPEN_STATUSES]),
+            Ticket.status.in_(list(OPEN_STATUSES)),
             Ticket.paused_at.is_(None),
         )
     ).all()
@@ -348,26 +349,30 @@ def _record(
     private: dict[str, Any],
     now: datetime,
 ) -> int:
-    if session.scalar(select(WebhookEvent.id).where(WebhookEvent.key == key)) is not None:
-        return 0
+    endpoints = [
+        e
+        for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)))
+        if type_ in (e.events or [])
+    ]
+    if not endpoints or session.scalar(select(WebhookEvent.id).where(WebhookEvent.key == key)) is not None:
+        return 0  # nobody wants it, or it is recorded already
     event = WebhookEvent(key=key, type=type_, ticket=ticket, at=at, data=data, private=private)
     session.add(event)
     session.flush()
-    for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))):
-        if type_ in (endpoint.events or []):
-            session.add(
-                WebhookDelivery(
-                    endpoint_id=endpoint.id,
-                    event_id=event.id,
-                    message_id=f"msg_{uuid.uuid4().hex}",
-                    ticket=ticket,
-                    created_at=now,
-                    retry_until=now + RETRY_WINDOW,
-                    state="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                )
+    for endpoint in endpoints:
+        session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint.id,
+                event_id=event.id,
+                message_id=f"msg_{uuid.uuid4().hex}",
+                ticket=ticket,
+                created_at=now,
+                retry_until=now + RETRY_WINDOW,
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
             )
+        )
     return 1
 
 
