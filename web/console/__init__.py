@@ -31,6 +31,8 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         conversation,
         dev,
         events,
+        integrations,
+        integrations_webhooks,
         layout,
         mail,
         new_ticket,
