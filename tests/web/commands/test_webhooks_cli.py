@@ -50,3 +50,19 @@ def test_the_webhooks_commands(app: Flask, runtime: Runtime) -> None:
     assert cli.invoke(args=["webhooks", "send-again", str(delivery.id)]).exit_code == 0
     assert cli.invoke(args=["webhooks", "send-again", "999"]).exit_code != 0
     assert cli.invoke(args=["webhooks", "deliveries", "999"]).exit_code != 0
+
+
+def test_an_admin_gets_an_address_for_alerts(app: Flask, runtime: Runtime) -> None:
+    cli = app.test_cli_runner()
+    assert (
+        cli.invoke(args=["users", "add", "ada", "--role", "admin", "--password", "a long admin secret"]).exit_code == 0
+    )
+    assert cli.invoke(args=["users", "set-email", "ada", " Ada@MSP.example "]).exit_code == 0
+    for bad in ("not an address", "ada@msp.example\r\nBcc: x@y.z"):
+        refused = cli.invoke(args=["users", "set-email", "ada", bad])
+        assert refused.exit_code != 0 and "is not an email address" in refused.output
+    with runtime.sessions() as s:
+        assert webhooks.admin_addresses(s) == ["ada@msp.example"]
+    assert cli.invoke(args=["users", "set-email", "ada", ""]).exit_code == 0
+    with runtime.sessions() as s:
+        assert webhooks.admin_addresses(s) == []
