@@ -19,6 +19,7 @@ from tests.conftest import FixedClock
 from tests.integrations.conftest import Receiver, add, change, open_ticket, run
 from ticketing.db import transaction
 from ticketing.models import AuditEntry, User
+from web.app import create_app
 
 
 def verified(secret: str, request: object) -> dict:
@@ -176,6 +177,9 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_are_told(
     clock.advance(hours=1)
     run(hooks)
     assert len(receiver.got) == sent  # nothing more goes to a disabled endpoint
+    metrics = create_app(runtime=hooks).test_client().get("/metrics").get_data(as_text=True)
+    assert "supportline_webhook_endpoints_disabled 1.0" in metrics
+    assert 'supportline_webhook_deliveries{state="failed"} 1.0' in metrics
     mails = [message_from_bytes(p.read_bytes()) for p in Path(hooks.settings.dev_mailbox_dir, "new").iterdir()]
     assert [m["To"] for m in mails] == ["ada@msp.example"]
     assert receiver.url in mails[0].get_payload() and "disabled" in mails[0]["Subject"]
