@@ -44,7 +44,7 @@ def deliver(delivery: int, attempt: int) -> str:
         disabled = webhooks.record(s, row, outcome, now)
         endpoint_id = row.endpoint_id
         if disabled is None:
-            webhooks.post_due(s, now, outbox.WEBHOOK, endpoint_id)  # the next events of its lanes, right away
+            webhooks.post_next_in_lane(s, row, now, outbox.WEBHOOK)  # the ticket's next event, right away
         outbox.complete(s, key, now)
     if disabled is not None:
         alert_admins(endpoint_id)

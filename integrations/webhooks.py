@@ -415,6 +415,26 @@ def post_due(session: Session, now: datetime, kind: str, endpoint_id: int | None
     return posted
 
 
+def post_next_in_lane(session: Session, delivery: WebhookDelivery, now: datetime, kind: str) -> bool:
+    """After ``delivery`` is done, record the job of the next pending delivery of its lane when it is due."""
+    if delivery.ticket is None or delivery.state == "pending":
+        return False
+    following = session.scalars(
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.endpoint_id == delivery.endpoint_id,
+            WebhookDelivery.ticket == delivery.ticket,
+            WebhookDelivery.state == "pending",
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(1)
+    ).first()
+    if following is None or (following.next_attempt_at is not None and following.next_attempt_at > now):
+        return False
+    payload = {"delivery": following.id, "attempt": following.attempts + 1}
+    return outbox.post(session, kind, job_key(following), payload, now)
+
+
 def payload_of(delivery: WebhookDelivery) -> bytes:
     """The body: the Standard Webhooks envelope; personal data only for an endpoint that opted in."""
     event = delivery.event
