@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -96,16 +97,22 @@ def check_url(url: str, *, dev_mode: bool) -> str:
     return url
 
 
-def private_address(host: str, port: int) -> str | None:
-    """The first private, loopback, link-local or reserved address ``host`` is or resolves to, else None."""
+def addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` is or resolves to, IPv4 first (none when it does not resolve)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        return None  # unresolvable: the attempt fails on its own
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        return []
+    found = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+    return sorted(found, key=lambda a: ":" in a)
+
+
+def private_address(host: str, port: int) -> str | None:
+    """The first private, loopback, link-local or reserved address ``host`` is or resolves to, else None."""
+    for text in addresses(host, port):
+        address = ipaddress.ip_address(text)
         if not address.is_global or address.is_multicast:
-            return str(address)
+            return text
     return None
 
 
@@ -484,22 +491,52 @@ def prepare(delivery: WebhookDelivery, now: datetime, sent_at: datetime) -> Requ
     return Request(delivery.endpoint.url, body, headers)
 
 
+class PinnedAdapter(HTTPAdapter):
+    """Connect to the address that was checked, not to whatever the name resolves to a moment later (DNS
+    rebinding); TLS still checks the certificate against the URL's host name (SNI and hostname check)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(max_retries=0)
+        self.address = f"[{address}]" if ":" in address else address
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The pool of the pinned address, verifying TLS for the URL's own host name."""
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        name = host_params["host"]
+        host_params = {**host_params, "host": self.address}
+        if host_params["scheme"] == "https":
+            pool_kwargs = {**pool_kwargs, "server_hostname": name, "assert_hostname": name}
+        return host_params, pool_kwargs
+
+
 def send(request: Request, *, dev_mode: bool) -> Outcome:
-    """POST once: no redirects, timeouts, at most RESPONSE_BYTES of the answer read; private hosts refused
-    outside development mode (checked again at each attempt: a name may resolve elsewhere since)."""
+    """POST once: no redirects, timeouts, at most RESPONSE_BYTES of the answer read. The host is resolved
+    here, at each attempt; outside development mode any private address refuses the attempt, and the connection
+    goes to the address checked."""
     parts = urlsplit(request.url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = addresses(host, port)
+    if not found:
+        return Outcome(None, f"{host} does not resolve")
     if not dev_mode:
-        refused = private_address(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        refused = private_address(host, port)
         if refused:
-            return Outcome(None, f"refused: {parts.hostname} is a private or loopback address ({refused})")
-    try:
-        with requests.post(
-            request.url, data=request.body, headers=request.headers, timeout=TIMEOUT, allow_redirects=False, stream=True
-        ) as response:
-            answer = response.raw.read(RESPONSE_BYTES, decode_content=False) or b""
-            status = response.status_code
-    except requests.RequestException as exc:
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+            return Outcome(None, f"refused: {host} is a private or loopback address ({refused})")
+    headers = {**request.headers, "host": parts.netloc}
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy from the environment: the checked address is the one reached
+        session.mount(f"{parts.scheme}://", PinnedAdapter(found[0]))
+        try:
+            with session.post(
+                request.url, data=request.body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True
+            ) as response:
+                answer = response.raw.read(RESPONSE_BYTES, decode_content=False) or b""
+                status = response.status_code
+        except requests.RequestException as exc:
+            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
     if 200 <= status < 300:
         return Outcome(status, None)
     text = answer[:300].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -349,3 +350,28 @@ def test_an_sla_breach_is_sent_once(hooks: Runtime, receiver: Receiver, clock: F
     assert len({b["milestone"] for b in breaches}) == len(breaches)
     with hooks.sessions() as s:
         assert len(s.scalars(select(WebhookEvent)).all()) == len(breaches)
+
+
+def test_the_connection_goes_to_the_address_checked_not_to_a_later_answer_of_the_dns(
+    hooks: Runtime, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host: str, port: object, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        return real(next(answers, "10.255.255.1"), port, *args, **kwargs)  # type: ignore[arg-type]
+
+    port = receiver.url.split(":")[2].split("/")[0]
+    endpoint, secret = add(hooks, receiver.url, ["ticket.created"])
+    with transaction(hooks.sessions) as s:
+        webhooks.get_endpoint(s, endpoint).url = f"http://rebind.test:{port}/hook"
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    open_ticket(hooks)
+    run(hooks)
+    (request,) = receiver.got
+    assert request.headers["host"] == f"rebind.test:{port}"
+    verified(secret, request)
+    (delivery,) = deliveries(hooks, endpoint)
+    assert delivery.state == "delivered"
