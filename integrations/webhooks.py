@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -526,17 +527,21 @@ def send(request: Request, *, dev_mode: bool) -> Outcome:
         if refused:
             return Outcome(None, f"refused: {host} is a private or loopback address ({refused})")
     headers = {**request.headers, "host": parts.netloc}
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy from the environment: the checked address is the one reached
-        session.mount(f"{parts.scheme}://", PinnedAdapter(found[0]))
+    prepared = requests.Request("POST", request.url, data=request.body, headers=headers).prepare()
+    # The adapter itself, not a requests Session: a Session reads a redirect's whole body (however large)
+    # even when it follows no redirect, and takes proxies from the environment.
+    adapter = PinnedAdapter(found[0])
+    try:
+        response = adapter.send(prepared, stream=True, timeout=TIMEOUT, verify=True, proxies={})
         try:
-            with session.post(
-                request.url, data=request.body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True
-            ) as response:
-                answer = response.raw.read(RESPONSE_BYTES, decode_content=False) or b""
-                status = response.status_code
-        except requests.RequestException as exc:
-            return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+            answer = response.raw.read(RESPONSE_BYTES, decode_content=False) or b""
+            status = response.status_code
+        finally:
+            response.close()
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        adapter.close()
     if 200 <= status < 300:
         return Outcome(status, None)
     text = answer[:300].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
