@@ -375,3 +375,16 @@ def test_the_connection_goes_to_the_address_checked_not_to_a_later_answer_of_the
     verified(secret, request)
     (delivery,) = deliveries(hooks, endpoint)
     assert delivery.state == "delivered"
+
+
+def test_what_happens_while_every_endpoint_is_disabled_is_never_sent_later(hooks: Runtime, receiver: Receiver) -> None:
+    endpoint, secret = add(hooks, receiver.url, ["ticket.created"])
+    with transaction(hooks.sessions) as s:
+        webhooks.disable(s, webhooks.get_endpoint(s, endpoint), now=hooks.now(), reason="tests")
+    open_ticket(hooks)
+    run(hooks)
+    with transaction(hooks.sessions) as s:
+        webhooks.enable(webhooks.get_endpoint(s, endpoint))
+    later = open_ticket(hooks)
+    run(hooks)
+    assert [verified(secret, r)["data"]["ticket"] for r in receiver.got] == [later]
