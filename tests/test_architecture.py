@@ -52,6 +52,7 @@ def test_pure_domain_modules_never_read_the_clock(module: str) -> None:
 # what stands below it; ``ticketing`` (the domain) and ``languages`` import none of them.
 BELOW_THE_WEB = {
     "ivr",
+    "integrations",
     "workers",
     "inbox",
     "transcription",
@@ -66,9 +67,9 @@ LAYERS: dict[str, set[str]] = {
     "bench": BELOW_THE_WEB | {"web", "testing", "integrations"},
     "testing": BELOW_THE_WEB | {"web", "integrations"},
     "web": BELOW_THE_WEB | {"integrations"},
-    # Adapters to the MSP's other tools (webhooks, monitoring alerts, the PSA); web and workers call them.
-    "integrations": {"runtime", "settings", "ticketing", "languages"},
-    "ivr": {"workers", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
+    # Adapters to the MSP's other tools (webhooks, monitoring alerts, the PSA); web, ivr and workers call them.
+    "integrations": {"providers", "runtime", "settings", "ticketing", "languages"},
+    "ivr": {"workers", "integrations", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
     "workers": {"integrations", "inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
     "inbox": {"providers", "settings", "ticketing", "languages"},  # the IMAP poller process lives in workers/
     "transcription": {"settings", "ticketing", "languages"},

@@ -170,6 +170,19 @@ def set_active(session: Session, user: User, active: bool, *, now: datetime) -> 
         end_user_sessions(session, user, now=now, why="disabled")
 
 
+def set_email(user: User, email: str | None) -> None:
+    """Set (or, empty, remove) the address where alerts to this user go (admins: a disabled webhook endpoint)."""
+    from ticketing.portal import normalize_email
+
+    if not (email or "").strip():
+        user.email = None
+        return
+    address = normalize_email(email)
+    if address is None or any(c in (email or "") for c in "\r\n"):
+        raise InvalidInput(f"{email!r} is not an email address")
+    user.email = address
+
+
 def unlock(session: Session, user: User) -> None:
     """Lift a lock-out, at every address."""
     user.failed_logins = 0

@@ -23,6 +23,7 @@ MAIL_IN = "mail-in"  # parse a stored inbound message
 PORTAL_LINK = "portal-link"  # email a sign-in link to the client portal
 SMS_MEDIA = "sms-media"  # fetch a text's pictures (MMS media) from Twilio onto its message
 PSA_SYNC = "psa-sync"  # mirror tickets into the PSA and read its changes back (integrations.bridge)
+WEBHOOK = "webhook"  # one attempt of one outbound webhook delivery
 
 WRITTEN = "outbox.written"  # Session.info key: messages posted in this session
 

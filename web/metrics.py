@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from integrations import webhooks
 from runtime import Runtime
 from runtime.web import rt
 from ticketing.models import (
@@ -85,6 +86,7 @@ class SupportlineCollector:
             yield from self._unreached(s)
             yield from self._sign_in_mail(s)
             yield from self._outbox_failed(s)
+            yield from self._webhooks(s)
             yield from self._paging_latency(s, since)
             yield from self._transcriptions(s, since)
 
@@ -315,6 +317,21 @@ class SupportlineCollector:
         ):
             failed.add_metric([kind], n)
         yield failed
+
+    def _webhooks(self, s: Any) -> Iterator[Metric]:
+        """Outbound webhooks: endpoints disabled after 24 hours of failures, deliveries pending and failed."""
+        counts = webhooks.counts(s)
+        disabled = GaugeMetricFamily(
+            "supportline_webhook_endpoints_disabled", "Webhook endpoints disabled after failing for 24 hours"
+        )
+        disabled.add_metric([], counts["disabled"])
+        yield disabled
+        deliveries = GaugeMetricFamily(
+            "supportline_webhook_deliveries", "Webhook deliveries not delivered, by state", labels=["state"]
+        )
+        for state in ("pending", "failed"):
+            deliveries.add_metric([state], counts[state])
+        yield deliveries
 
     def _queue(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(

@@ -23,9 +23,10 @@ from sqlalchemy import select, update
 
 import runtime as rt
 from integrations import bridge as psa_bridge
+from integrations import webhooks
 from runtime.heartbeat import is_alive
 from runtime.logs import configure
-from ticketing import lifecycle
+from ticketing import lifecycle, outbox
 from ticketing.models import OutboxMessage
 from workers.dispatch import dispatch_pending, job_id_for
 from workers.retention import purge_expired
@@ -166,9 +167,20 @@ def stand_in_scheduler(runtime: rt.Runtime) -> None:
             scheduler.release_locks()
 
 
+def webhook_pass(runtime: rt.Runtime) -> int:
+    """Outbound webhooks: events newly in the audit log (or SLA breaches) become deliveries; due ones get a job."""
+    try:
+        with runtime.sessions.begin() as s:
+            return webhooks.record_events(s, runtime.now(), outbox.WEBHOOK)
+    except Exception:  # noqa: BLE001 - webhooks must never stop the sweeps the helpdesk depends on
+        log.exception("webhook pass failed")
+        return 0
+
+
 def sweep_once(runtime: rt.Runtime) -> dict[str, int]:
     """One pass of every sweep; Redis being down only delays the passes that need it."""
     done = {"dispatched": 0, "requeued": 0, "escalations": 0, "purged": 0}
+    done["webhooks"] = webhook_pass(runtime)
     try:
         with runtime.sessions.begin() as s:
             psa_bridge.post_sync(s, runtime)  # the PSA bridge's pass (nothing when no PSA is configured)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from integrations import bridge as psa_bridge
+from integrations import webhook_jobs
 from runtime import PAGING_QUEUE_NAME, QUEUE_NAME, REFINE_QUEUE_NAME, TEXTS_QUEUE_NAME
 from ticketing import outbox
 from workers import jobs, mail, paging, portal
@@ -43,6 +44,7 @@ JOBS: dict[str, Job] = {
     outbox.MAIL_IN: Job(mail.ingest_mail, QUEUE_NAME),
     outbox.SMS_MEDIA: Job(text_jobs.fetch_text_media, QUEUE_NAME),
     outbox.PSA_SYNC: Job(psa_bridge.sync, QUEUE_NAME),
+    outbox.WEBHOOK: Job(webhook_jobs.deliver, QUEUE_NAME),
 }
 
 # Jobs queued without an outbox message: the timers of an escalation (RQ scheduled jobs).

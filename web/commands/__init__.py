@@ -7,7 +7,7 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach every command group to the app."""
-    from web.commands import accounts, devtime, oncall, portal, psa, tickets
+    from web.commands import accounts, devtime, oncall, portal, psa, tickets, webhooks
 
     tickets.register(app)
     oncall.register(app)
@@ -15,3 +15,4 @@ def register(app: Flask) -> None:
     portal.register(app)
     devtime.register(app)
     psa.register(app)
+    webhooks.register(app)

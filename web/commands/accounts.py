@@ -102,6 +102,17 @@ def _set_active(username: str, active: bool) -> None:
     click.echo(f"{username} {'enabled' if active else 'disabled'}")
 
 
+@users.command("set-email")
+@click.argument("username")
+@click.argument("email")
+def set_email(username: str, email: str) -> None:
+    """Set the address alerts go to (an admin's: a webhook endpoint disabled); an empty EMAIL removes it."""
+    runtime = _runtime()
+    with changing(runtime.sessions) as s:
+        accounts.set_email(accounts.get_user(s, username), email)
+    click.echo(f"{username}: {'address set' if email.strip() else 'address removed'}")
+
+
 @users.command("unlock")
 @click.argument("username")
 def unlock(username: str) -> None:
