@@ -51,6 +51,7 @@ def test_pure_domain_modules_never_read_the_clock(module: str) -> None:
 # Which of the project's packages each package may import: the layers, top to bottom. A package imports only
 # what stands below it; ``ticketing`` (the domain) and ``languages`` import none of them.
 BELOW_THE_WEB = {
+    "integrations",
     "ivr",
     "workers",
     "inbox",
@@ -67,7 +68,9 @@ LAYERS: dict[str, set[str]] = {
     "testing": BELOW_THE_WEB | {"web"},
     "web": BELOW_THE_WEB,
     "ivr": {"workers", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
-    "workers": {"inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
+    # integrations: adapters to the MSP's other tools (web and workers import them, never the reverse)
+    "integrations": {"providers", "runtime", "settings", "ticketing", "languages"},
+    "workers": {"integrations", "inbox", "transcription", "providers", "runtime", "settings", "ticketing", "languages"},
     "inbox": {"providers", "settings", "ticketing", "languages"},  # the IMAP poller process lives in workers/
     "transcription": {"settings", "ticketing", "languages"},
     "providers": {"settings", "ticketing", "languages"},
