@@ -275,3 +275,26 @@ def test_keys_are_stored_hashed(runtime: Runtime, key: str) -> None:
         row = s.scalar(select(AlertKey))
         assert row is not None and key not in (row.key_hash, row.prefix, row.name)
         assert alerts.key_for(s, key.upper()) is None and alerts.key_for(s, key) is not None
+
+
+def test_the_command_line_issues_lists_and_revokes_keys(app: Flask, runtime: Runtime) -> None:
+    with transaction(runtime.sessions) as s:
+        s.add(Client(name="Beta Law"))
+    cli = app.test_cli_runner()
+    added = cli.invoke(args=["alerts", "key", "add", "Beta Law", "--name", "Datto RMM"])
+    assert added.exit_code == 0, added.output
+    raw = added.output.strip().splitlines()[-1]
+    assert len(raw) == 32 and raw.isalnum()
+    assert "/integrations/events/v2/enqueue" in added.output
+    client = app.test_client()
+    assert client.post(URL, json=event(raw)).status_code == 202
+    listing = cli.invoke(args=["alerts", "key", "list"]).output
+    assert raw[:8] in listing and "Beta Law" in listing and "live" in listing and raw not in listing
+    assert cli.invoke(args=["alerts", "key", "revoke", raw[:8]]).exit_code == 0
+    assert "revoked" in cli.invoke(args=["alerts", "key", "list"]).output
+    assert client.post(URL, json=event(raw)).get_json()["errors"] == ["Invalid routing key"]
+    stranger = cli.invoke(args=["alerts", "key", "add", "Nobody Inc", "--name", "x"])
+    assert stranger.exit_code != 0 and "unknown client" in stranger.output
+    blank = cli.invoke(args=["alerts", "key", "add", "Beta Law", "--name", " \r\n "])
+    assert blank.exit_code != 0 and "needs a name" in blank.output
+    assert cli.invoke(args=["alerts", "key", "revoke", "nonesuch"]).exit_code != 0

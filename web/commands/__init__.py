@@ -7,10 +7,11 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach every command group to the app."""
-    from web.commands import accounts, devtime, oncall, portal, tickets
+    from web.commands import accounts, alerts, devtime, oncall, portal, tickets
 
     tickets.register(app)
     oncall.register(app)
     accounts.register(app)
     portal.register(app)
     devtime.register(app)
+    alerts.register(app)
