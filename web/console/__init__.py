@@ -31,6 +31,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         conversation,
         dev,
         events,
+        integrations_alerts,
         layout,
         mail,
         new_ticket,
