@@ -298,3 +298,13 @@ def test_the_command_line_issues_lists_and_revokes_keys(app: Flask, runtime: Run
     blank = cli.invoke(args=["alerts", "key", "add", "Beta Law", "--name", " \r\n "])
     assert blank.exit_code != 0 and "needs a name" in blank.output
     assert cli.invoke(args=["alerts", "key", "revoke", "nonesuch"]).exit_code != 0
+
+
+def test_alert_priorities_are_read_from_the_environment_and_bad_ones_refused() -> None:
+    from settings import ConfigError, load_settings
+
+    chosen = load_settings({"ALERT_PRIORITIES": " Warning = p2 "}).alert_priorities
+    assert dict(chosen) == {"critical": "P1", "error": "P2", "warning": "P2", "info": "P4"}
+    for bad in ("warning=P9", "fatal=P1", "warning"):
+        with pytest.raises(ConfigError):
+            load_settings({"ALERT_PRIORITIES": bad})
