@@ -177,6 +177,13 @@ def _trigger(
         alert.updated_at = now
         text = f"The alert fired again ({severity}, from {one_line(source)}): {line}"
         lifecycle.add_note(session, alert.ticket, text[:2000], actor=ACTOR, now=now)
+        if priority.value < alert.ticket.priority:  # "P1" < "P2": the alert grew worse, never better
+            lifecycle.change_priority(session, alert.ticket, priority, reason=f"the alert is now {severity}",
+                                      actor=ACTOR, now=now, policy=policy)  # fmt: skip
+            alert.severity = severity
+            if priority == Priority.P1:
+                alert.ticket.critical_requested = True
+                voicemail.request_page(session, alert.ticket, now)
         return Outcome(dedup_key, alert.ticket.number, "added")
     ticket = lifecycle.open_ticket(
         session,

@@ -308,3 +308,18 @@ def test_alert_priorities_are_read_from_the_environment_and_bad_ones_refused() -
     for bad in ("warning=P9", "fatal=P1", "warning"):
         with pytest.raises(ConfigError):
             load_settings({"ALERT_PRIORITIES": bad})
+
+
+def test_a_repeat_that_grows_critical_raises_the_ticket_to_p1_and_pages(app: Flask, runtime: Runtime, key: str) -> None:
+    client = app.test_client()
+    body = event(key, dedup_key="raid")
+    body["payload"]["severity"] = "warning"
+    assert client.post(URL, json=body).status_code == 202
+    body["payload"]["severity"] = "critical"
+    assert client.post(URL, json=body).status_code == 202
+    body["payload"]["severity"] = "info"  # a calmer repeat never lowers it
+    assert client.post(URL, json=body).status_code == 202
+    [ticket] = tickets(runtime)
+    assert ticket.priority == "P1"
+    assert actions(runtime, ticket.number).count("paging requested") == 1
+    assert "priority changed" in actions(runtime, ticket.number)
