@@ -64,7 +64,11 @@ def one_run(base: str, twilio: TwilioTestServer, session: requests.Session, key:
     response = session.post(base + ENQUEUE, json=event, timeout=10)
     assert response.status_code == 202, response.text
     twilio.wait_for(lambda r: id(r) not in seen and is_page(r), timeout=wait)
-    return (time.perf_counter() - started) * 1000
+    elapsed = (time.perf_counter() - started) * 1000
+    # The tool sees the problem fixed: resolving ends the escalation, so no run's repeat pages load the next.
+    done = {"routing_key": key, "event_action": "resolve", "dedup_key": event["dedup_key"]}
+    assert session.post(base + ENQUEUE, json=done, timeout=10).status_code == 202
+    return elapsed
 
 
 def main() -> int:
