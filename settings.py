@@ -174,6 +174,14 @@ class Settings:
     console_lockout_failures: int = 5  # failed sign-ins in a row that lock an account
     console_lockout_minutes: int = 15  # how long it stays locked
     api_rate_limit: str = "300/minute"  # requests per API token (moving window, counted in Redis)
+    # Monitoring alerts (the Events API v2 endpoint): severity -> priority, and events per routing key
+    alert_priorities: tuple[tuple[str, str], ...] = (
+        ("critical", "P1"),
+        ("error", "P2"),
+        ("warning", "P3"),
+        ("info", "P4"),
+    )
+    alert_rate_limit: str = "120/minute"
     api_auth_failure_limit: str = "20/minute"  # wrong or missing API tokens per client address
     # Mail (outgoing): empty SMTP_URL writes every message to the development Maildir instead
     smtp_url: str = ""
@@ -404,6 +412,8 @@ def _web_settings(env: Mapping[str, str], defaults: Settings, public: str) -> di
         console_lockout_failures=_int(env, "CONSOLE_LOCKOUT_FAILURES", 5, minimum=1),
         console_lockout_minutes=_int(env, "CONSOLE_LOCKOUT_MINUTES", 15, minimum=1),
         api_rate_limit=_rate(env, "API_RATE_LIMIT", defaults.api_rate_limit),
+        alert_priorities=_alert_priorities(env, defaults.alert_priorities),
+        alert_rate_limit=_rate(env, "ALERT_RATE_LIMIT", defaults.alert_rate_limit),
         api_auth_failure_limit=_rate(env, "API_AUTH_FAILURE_LIMIT", defaults.api_auth_failure_limit),
         max_request_bytes=_int(env, "MAX_REQUEST_BYTES", defaults.max_request_bytes, minimum=4096),
         console_signin_attempts_per_address=_int(env, "CONSOLE_SIGNIN_ATTEMPTS_PER_ADDRESS", 10, minimum=1),
@@ -423,6 +433,21 @@ def _dev_settings(env: Mapping[str, str], defaults: Settings) -> dict[str, Any]:
             env.get("DEV_TWILIO_LOG") or Path(env.get("DEV_STATE_DIR") or defaults.dev_state_dir) / "twilio.jsonl"
         ),
     )
+
+
+def _alert_priorities(environ: Mapping[str, str], default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """ALERT_PRIORITIES, e.g. critical=P1,error=P2,warning=P3,info=P4: the priority of each alert severity."""
+    raw = (environ.get("ALERT_PRIORITIES") or "").strip()
+    if not raw:
+        return default
+    chosen = dict(default)
+    for part in raw.split(","):
+        severity, _, priority = part.partition("=")
+        severity, priority = severity.strip().lower(), priority.strip().upper()
+        if severity not in chosen or priority not in ("P1", "P2", "P3", "P4"):
+            raise ConfigError(f"ALERT_PRIORITIES must read like critical=P1,error=P2,warning=P3,info=P4, not {raw!r}")
+        chosen[severity] = priority
+    return tuple(chosen.items())
 
 
 def _rate(environ: Mapping[str, str], key: str, default: str) -> str:

@@ -59,17 +59,19 @@ def create_app(
     app.after_request(strict_transport_security)
 
     from ivr import paging, voice
-    from web import commands, console, health, inbound_mail, metrics, portal, status
+    from web import alerts, commands, console, health, inbound_mail, metrics, portal, status
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(voice.blueprint)
     app.register_blueprint(paging.blueprint)
     app.register_blueprint(inbound_mail.blueprint)
+    app.register_blueprint(alerts.blueprint)  # monitoring tools' alerts (the PagerDuty Events API v2)
     app.register_blueprint(paging.ack_blueprint)  # the acknowledge link of email pages
     app.register_blueprint(status.blueprint)  # the public status page: known incidents, no sign-in
     console.init_app(app, runtime)  # coordinator console, JSON API, CSRF
     console.csrf.exempt(inbound_mail.blueprint)  # provider webhooks: signature-checked, never cookies
+    console.csrf.exempt(alerts.blueprint)  # monitoring tools: a routing key in the body, never cookies
     portal.init_app(app)  # client portal (its own cookie and sessions; CSRF as above)
     commands.register(app)  # the ``flask --app wsgi ...`` command groups
 

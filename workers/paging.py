@@ -37,7 +37,7 @@ from providers.twilio_rest import (
 from ticketing import lifecycle, outbox, paging, texts, voicemail
 from ticketing.db import serialize_on, transaction
 from ticketing.errors import DomainError
-from ticketing.models import Escalation, Page, Status, Ticket
+from ticketing.models import Escalation, Page, Source, Status, Ticket
 from ticketing.oncall import OnCall
 from ticketing.priority import Priority
 from ticketing.sla import calendar_for
@@ -98,7 +98,8 @@ def _start(runtime: rt.Runtime, number: int, oncall: OnCall) -> int | None:
                 return None
             if paging.joined_to(s, ticket) is not None:
                 return None
-            withheld = is_withheld(ticket.caller_number)
+            # A monitoring alert has no caller at all: never taken for a withheld number (whose P1s join one escalation).
+            withheld = ticket.source != Source.ALERT.value and is_withheld(ticket.caller_number)
             join = paging.open_escalation_to_join(
                 s,
                 ticket,

@@ -12,6 +12,7 @@ from ticketing.models.accounts import (
     SignInFailure,
     User,
 )
+from ticketing.models.alerts import Alert, AlertKey
 from ticketing.models.base import (
     OPEN_STATUSES,
     Base,
@@ -50,6 +51,8 @@ from ticketing.models.tickets import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertKey",
     "ApiToken",
     "AuditEntry",
     "Base",

@@ -67,6 +67,7 @@ class Source(str, enum.Enum):
     PORTAL = "portal"
     MANUAL = "manual"
     SMS = "sms"  # a text message to the support number
+    ALERT = "alert"  # a monitoring or RMM tool's alert (the Events API v2 endpoint)
 
 
 class TranscriptionState(str, enum.Enum):

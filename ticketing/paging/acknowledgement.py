@@ -37,9 +37,11 @@ def acknowledge(
     *,
     person: str | None = None,
     counts_as_first_response: bool = True,
+    assign: bool = True,
 ) -> Acknowledgement:
     """Acknowledge a ticket's page: every pending escalation step stops at once; audited; first response met.
 
+    ``assign``: give an unassigned ticket to whoever acknowledged (False when that is a machine, not a person).
     Idempotent: a second acknowledgement returns the first with ``already`` set.
     Raises UnknownTicket, or InvalidTransition for a closed ticket or one never paged.
     """
@@ -63,6 +65,7 @@ def acknowledge(
             via,
             person=person,
             counts_as_first_response=counts_as_first_response,
+            assign=assign,
         )
     if escalation is None:
         escalation = _escalation_before_paging(session, t, now)
@@ -80,7 +83,7 @@ def acknowledge(
     )
     if counts_as_first_response:
         _meet_first_response(session, t, who=who, via=via, now=now)
-    if t.assignee is None:
+    if assign and t.assignee is None:
         lifecycle.assign(session, t, who, actor=who, now=now)
     return Acknowledgement(ticket=int(t.number or 0), by=who, via=via, at=now)
 

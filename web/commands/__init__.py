@@ -7,7 +7,7 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Attach every command group to the app."""
-    from web.commands import accounts, devtime, oncall, portal, psa, tickets, webhooks
+    from web.commands import accounts, alerts, devtime, oncall, portal, psa, tickets, webhooks
 
     tickets.register(app)
     oncall.register(app)
@@ -16,3 +16,4 @@ def register(app: Flask) -> None:
     devtime.register(app)
     psa.register(app)
     webhooks.register(app)
+    alerts.register(app)

@@ -33,6 +33,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
         dev,
         events,
         integrations,
+        integrations_alerts,
         integrations_connectwise,
         integrations_webhooks,
         layout,

@@ -42,7 +42,14 @@ STATUS_TEXT = {
     Status.RESOLVED.value: "Resolved",
     Status.CLOSED.value: "Closed",
 }
-SOURCE_TEXT = {"voicemail": "voicemail", "phone": "phone", "email": "email", "portal": "the portal", "manual": "phone"}
+SOURCE_TEXT = {
+    "voicemail": "voicemail",
+    "phone": "phone",
+    "email": "email",
+    "portal": "the portal",
+    "manual": "phone",
+    "alert": "a monitoring alert",
+}
 
 
 def phone_text(number: str | None) -> str:
