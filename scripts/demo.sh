@@ -9,11 +9,15 @@
 # local Twilio stand-in, never to Twilio. A service started with real Twilio credentials is refused before
 # anything is written.
 #
-# Call 1: a caller in business hours, the coordinator busy, leaves a voicemail (P3).
+# Call 1: a caller in business hours, the coordinator busy, presses 1 to keep a place in line for a call back and
+#         leaves a short message (P3, in the console's Callbacks list).
 # Call 2: a caller after hours presses 2 and leaves a message: a P1, the after-hours engineer is paged.
 # Call 3: a caller after hours presses 9 (Spanish), leaves a message in Spanish and keys another number to be
 #         called back on: the "new ticket created" SMS in Spanish comes first, then the Spanish transcript, then
 #         its English translation; the ticket keeps the keyed callback number.
+# Then the coordinator declares a known incident for one client ("the Pismo Title office's internet is down"):
+# Call 4: a caller of that client hears it after the greeting and presses 1: a short message, a ticket joined to
+#         the incident's parent ticket (the console's Exceptional events page counts the callers; /status shows it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT="${PORT:-8000}"
@@ -36,6 +40,8 @@ from sqlalchemy import select
 
 from ivr.simulate import CallPlan, MediaServer, TwilioSimulator, dev_environment
 from settings import ROOT, load_settings
+from ticketing import outages
+from ticketing.db import transaction
 from ticketing.models import AuditEntry, Client, Ticket
 from ticketing.phone import callback_of
 from ticketing.sla import calendar_for
@@ -46,6 +52,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 DEMO = ROOT / "var" / "demo"
 SAMPLES = ROOT / "samples"
 CALLBACK_KEYED = "8055550188#"  # the number the third caller keys after the message
+OUTAGE = "the Pismo Title office's internet connection is down"  # the known incident the demo declares
 
 
 # The steps of a voicemail after the hang-up, as the ticket's history records them.
@@ -151,8 +158,9 @@ try:
     )
     business, after_hours = demo_times(datetime.now(UTC))
     calls = [
-        ("Call 1: business hours, coordinator busy, voicemail", "+18055550211",
-         CallPlan(keys=[""], coordinator="busy", audio=(SAMPLES / "printer.wav").read_bytes(), at=business)),
+        # No key at the menu: the coordinator is rung and is busy; 1 at the offer keeps a place in line.
+        ("Call 1: business hours, coordinator busy, keeps a place in line (1) and leaves a message", "+18055550211",
+         CallPlan(keys=["", "1"], coordinator="busy", audio=(SAMPLES / "printer.wav").read_bytes(), at=business)),
         ("Call 2: after hours, presses 2 (critical), voicemail", "+18055550142",
          CallPlan(keys=["2"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours)),
         # 9: Spanish; no key at the Spanish menu or during the voicemail prompt; after the message, another
@@ -162,13 +170,33 @@ try:
                   at=after_hours + timedelta(minutes=2))),
     ]
     results = []
-    for title, caller, plan in calls:
+
+    def place(title: str, caller: str, plan: CallPlan) -> None:
         local = cal.local(plan.at)
         print(f"\n=== {title} ({local:%a %b %-d %-I:%M %p %Z}) from {caller}")
         result = sim.call(caller, plan)
         for line in result.lines:
             print("  " + line)
         results.append(result)
+
+    for title, caller, plan in calls:
+        place(title, caller, plan)
+
+    # The coordinator declares a known incident for Pismo Title (as on the console's Exceptional events page);
+    # a second `make demo` finds it still in force and keeps it.
+    with transaction(runtime.sessions) as s:
+        pismo = s.scalars(select(Client).where(Client.name == "Pismo Title Company")).one()
+        incident = next((i for i in outages.active_known_incidents(s, runtime.now()) if i.message == OUTAGE), None)
+        if incident is None:
+            incident = outages.declare_known_incident(
+                s, message=OUTAGE, actor="demo coordinator", now=runtime.now(), policy=runtime.policy,
+                client_ids=[pismo.id],
+            )
+        incident_id, parent_number = incident.id, incident.parent.number
+    print(f"\n=== The coordinator declares a known incident for Pismo Title Company: \"{OUTAGE}\" "
+          f"(parent ticket #{parent_number})")
+    place("Call 4: after hours, a Pismo Title caller hears the known incident and presses 1", "+18055550211",
+          CallPlan(keys=["1"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours + timedelta(minutes=4)))
 
     print("\nWaiting for the transcripts, the translation and the page (the worker transcribes each voicemail) ...")
     sids = [r.call_sid for r in results]
@@ -200,7 +228,7 @@ try:
         print(f"  transcript: {t.transcript or '-'}")
         if t.transcript_translation:
             print(f"  English translation: {t.transcript_translation}")
-    spanish = next((t for t in tickets if t.call_sid == results[-1].call_sid), None)
+    spanish = next((t for t in tickets if t.call_sid == results[2].call_sid), None)
     if spanish is not None:
         with runtime.sessions() as s:
             order = s.scalars(select(AuditEntry).where(AuditEntry.ticket_id == spanish.id,
@@ -213,6 +241,13 @@ try:
         keyed = CALLBACK_KEYED.rstrip("#")
         print(f"  callback number {spanish.callback_number} ({spanish.callback_origin}): keyed {keyed} "
               f"after the message, caller ID {spanish.caller_number}")
+    with runtime.sessions() as s:
+        joined = outages.callers(s, incident_id)
+        line = s.scalars(select(Ticket).where(Ticket.call_sid == results[0].call_sid)).first()
+    print(f"\n=== The known incident (parent #{parent_number}): {joined} caller(s) joined; "
+          f"{settings.public_base_url}/status shows it, the console's Exceptional events page ends it")
+    if line is not None:
+        print(f"=== Call 1 is in the console's Callbacks list (ticket #{line.number}): Call back now rings the coordinator")
     print("\n=== What the service asked Twilio to send (the local Twilio stand-in's log)")
     ours = sent()[before:]
     for e in ours:

@@ -164,11 +164,12 @@ def notify_client(session: Session, ticket: Ticket, event: str, now: datetime, *
     """
     if not has_email_recipient(session, ticket):
         return
-    occurrence = (
-        1
-        if event == "created"
-        else 1
-        + sum(
+    if event == "created":
+        # A ticket is created once: every path that confirms it (a place in line, then its message) names the
+        # same outbox message, so the client gets one "new ticket created" email however many ask.
+        occurrence = 1
+    else:
+        occurrence = 1 + sum(
             1
             for o in session.new
             if isinstance(o, OutboxMessage)
@@ -176,16 +177,15 @@ def notify_client(session: Session, ticket: Ticket, event: str, now: datetime, *
             and o.payload.get("ticket") == ticket.number
             and o.payload.get("event") == event
         )
-    )
-    with session.no_autoflush:
-        occurrence += (
-            session.scalar(
-                select(func.count(OutboxMessage.id)).where(
-                    OutboxMessage.key.like(f"{outbox.NOTIFY}:{ticket.number}:{event}:%")
+        with session.no_autoflush:
+            occurrence += (
+                session.scalar(
+                    select(func.count(OutboxMessage.id)).where(
+                        OutboxMessage.key.like(f"{outbox.NOTIFY}:{ticket.number}:{event}:%")
+                    )
                 )
+                or 0
             )
-            or 0
-        )
     key = f"{outbox.NOTIFY}:{ticket.number}:{event}:{occurrence}"
     payload = {"ticket": ticket.number, "event": event, "key": key, "detail": detail}
     outbox.post(session, outbox.NOTIFY, key, payload, now)
