@@ -12,12 +12,13 @@
 # Call 1: a caller in business hours, the coordinator busy, presses 1 to keep a place in line for a call back and
 #         leaves a short message (P3, in the console's Callbacks list).
 # Call 2: a caller after hours presses 2 and leaves a message: a P1, the after-hours engineer is paged.
-# Call 3: a caller after hours presses 9 (Spanish), leaves a message in Spanish and keys another number to be
-#         called back on: the "new ticket created" SMS in Spanish comes first, then the Spanish transcript, then
-#         its English translation; the ticket keeps the keyed callback number.
 # Then the coordinator declares a known incident for one client ("the Pismo Title office's internet is down"):
-# Call 4: a caller of that client hears it after the greeting and presses 1: a short message, a ticket joined to
+# Call 3: a caller of that client hears it after the greeting and presses 1: a short message, a ticket joined to
 #         the incident's parent ticket (the console's Exceptional events page counts the callers; /status shows it).
+# Call 4: a caller after hours presses 9 (Spanish), leaves a message in Spanish and keys another number to be
+#         called back on: the "new ticket created" SMS in Spanish comes first, then the Spanish transcript, then
+#         its English translation; the ticket keeps the keyed callback number. It is the last call, so the times
+#         the demo prints after its hang-up are on one clock (each simulated call moves the service's clock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT="${PORT:-8000}"
@@ -51,7 +52,7 @@ PORT = int(os.environ["PORT"])
 BASE = f"http://127.0.0.1:{PORT}"
 DEMO = ROOT / "var" / "demo"
 SAMPLES = ROOT / "samples"
-CALLBACK_KEYED = "8055550188#"  # the number the third caller keys after the message
+CALLBACK_KEYED = "8055550188#"  # the number the Spanish caller (call 4) keys after the message
 OUTAGE = "the Pismo Title office's internet connection is down"  # the known incident the demo declares
 
 
@@ -163,11 +164,6 @@ try:
          CallPlan(keys=["", "1"], coordinator="busy", audio=(SAMPLES / "printer.wav").read_bytes(), at=business)),
         ("Call 2: after hours, presses 2 (critical), voicemail", "+18055550142",
          CallPlan(keys=["2"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours)),
-        # 9: Spanish; no key at the Spanish menu or during the voicemail prompt; after the message, another
-        # number to call back (python -m ivr.simulate --press '9,,,8055550188#' does the same).
-        ("Call 3: after hours, presses 9 (Spanish), voicemail, keys another callback number", "+18055550177",
-         CallPlan(keys=["9", "", "", CALLBACK_KEYED], audio=(SAMPLES / "punto-de-venta.wav").read_bytes(),
-                  at=after_hours + timedelta(minutes=2))),
     ]
     results = []
 
@@ -195,8 +191,16 @@ try:
         incident_id, parent_number = incident.id, incident.parent.number
     print(f"\n=== The coordinator declares a known incident for Pismo Title Company: \"{OUTAGE}\" "
           f"(parent ticket #{parent_number})")
-    place("Call 4: after hours, a Pismo Title caller hears the known incident and presses 1", "+18055550211",
-          CallPlan(keys=["1"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours + timedelta(minutes=4)))
+    place("Call 3: after hours, a Pismo Title caller hears the known incident and presses 1", "+18055550211",
+          CallPlan(keys=["1"], audio=(SAMPLES / "voicemail.wav").read_bytes(), at=after_hours + timedelta(minutes=2)))
+    for title, caller, plan in [
+        # 9: Spanish; no key at the Spanish menu or during the voicemail prompt; after the message, another
+        # number to call back (python -m ivr.simulate --press '9,,,8055550188#' does the same).
+        ("Call 4: after hours, presses 9 (Spanish), voicemail, keys another callback number", "+18055550177",
+         CallPlan(keys=["9", "", "", CALLBACK_KEYED], audio=(SAMPLES / "punto-de-venta.wav").read_bytes(),
+                  at=after_hours + timedelta(minutes=4))),
+    ]:
+        place(title, caller, plan)
 
     print("\nWaiting for the transcripts, the translation and the page (the worker transcribes each voicemail) ...")
     sids = [r.call_sid for r in results]
@@ -228,13 +232,13 @@ try:
         print(f"  transcript: {t.transcript or '-'}")
         if t.transcript_translation:
             print(f"  English translation: {t.transcript_translation}")
-    spanish = next((t for t in tickets if t.call_sid == results[2].call_sid), None)
+    spanish = next((t for t in tickets if t.call_sid == results[3].call_sid), None)
     if spanish is not None:
         with runtime.sessions() as s:
             order = s.scalars(select(AuditEntry).where(AuditEntry.ticket_id == spanish.id,
                                                        AuditEntry.action.in_(WATCHED)).order_by(AuditEntry.id)).all()
         hung_up = next((a.at for a in order if a.action == "recording attached"), None)
-        print(f"\n=== Call 3, the Spanish caller: what happened after the hang-up, in order (ticket #{spanish.number})")
+        print(f"\n=== Call 4, the Spanish caller: what happened after the hang-up, in order (ticket #{spanish.number})")
         for a in order:
             after = f"+{(a.at - hung_up).total_seconds():.1f} s" if hung_up is not None else ""
             print(f"  {after:>9}  {a.action}")
