@@ -180,6 +180,9 @@ def test_call_back_now_rings_the_coordinator_then_the_caller_and_meets_the_first
     console = coordinator_console(desk)
     page = console.get("/queue").get_data(as_text=True)
     assert "Callbacks" in page and f'action="/tickets/{number}/call-back"' in page
+    # The queue's live refresh (the fragment it fetches every 10 s) brings the line with it.
+    rows = console.get("/queue/rows").get_data(as_text=True)
+    assert "Callbacks" in rows and f'action="/tickets/{number}/call-back"' in rows
     sid = call_back_now(desk, console, number)
     # A double click (or a replayed form) starts no second call.
     assert console.post(f"/tickets/{number}/call-back").status_code == 303
