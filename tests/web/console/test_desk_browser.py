@@ -138,6 +138,12 @@ def test_a_coordinator_works_an_email_ticket_from_the_desk(
     assert _ticket(browser_runtime, number).status == "waiting on client"
     assert page.locator(".th-meta .status").text_content() == "waiting on client"
     assert "Which printer model is it?" in page.locator("li.msg-out:not(.msg-notice)").inner_text()
+    # The reply is the ticket's first response (a person began addressing it): met, on the page's SLA card.
+    with browser_runtime.sessions() as s:
+        t = s.scalars(select(Ticket).where(Ticket.number == number)).one()
+        assert t.milestone("first_response").met_at is not None
+    card = page.locator('#sla [data-milestone="first_response"]')
+    assert "met" in card.locator(".ms-state").inner_text().lower()
 
     # An internal note: the box turns yellow, says the client does not see it, and nothing is mailed.
     composer = page.locator("#composer")
