@@ -76,3 +76,10 @@ def test_critical_alerts_with_different_dedup_keys_each_page(stack: Stack) -> No
     assert len(numbers) == 2
     for number in numbers:  # no caller number: never joined like a flood of withheld-number calls
         wait_until(lambda n=number: any(p.state == "sent" for p in stack.pages(n)), 20, f"ticket {number}'s own page")
+    # Acknowledged, so that their escalations page nobody during the tests that come after this one.
+    for dedup, number in zip(("ups-1", "ups-2"), numbers, strict=True):
+        answer = requests.post(stack.url + ENQUEUE, json={"routing_key": key, "event_action": "acknowledge",
+                                                          "dedup_key": dedup}, timeout=30)  # fmt: skip
+        assert answer.status_code == 202
+        escalation = stack.escalation(number)
+        assert escalation is not None and escalation.acknowledged_at is not None
