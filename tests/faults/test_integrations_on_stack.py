@@ -11,6 +11,7 @@ development mode (webhooks over http to this machine) in their environment from 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -33,9 +34,10 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import select
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from integrations import webhooks
+from integrations.psa_models import PsaOperation
 from integrations.webhook_models import WebhookDelivery
 from ivr.simulate import CallPlan
 from testing.connectwise_standin import ConnectWiseStandIn
@@ -88,22 +90,37 @@ def wait_until(check: Any, timeout: float, what: str, stack: Stack | None = None
 
 @dataclass
 class Receiver:
-    """A real HTTP server that keeps every POST (headers and body) and answers 204."""
+    """A real HTTP server that checks every POST as a receiver does, with standardwebhooks' verifier, when it
+    arrives (the timestamp must be fresh); it answers the first attempt of each ``webhook-id`` 503 and the next
+    ones 204, so every delivery is sent again with the same id. A request that fails the check gets 400."""
 
     url: str = ""
+    secret: str = ""
     got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    created: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))  # ticket -> webhook-ids
+    refused: list[str] = field(default_factory=list)  # why requests failed the check
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def verified(self, secret: str) -> dict[int, set[str]]:
-        """Every ``ticket.created`` the receiver got, checked by standardwebhooks' verifier: ticket -> webhook-ids."""
-        by_ticket: dict[int, set[str]] = defaultdict(set)
+    def receive(self, headers: dict[str, str], body: bytes) -> int:
+        """One request: its answer's status."""
+        try:
+            payload = Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError as exc:
+            with self.lock:
+                self.refused.append(str(exc))
+            return 400
         with self.lock:
-            got = list(self.got)
-        for headers, body in got:
-            payload = Webhook(secret).verify(body, headers)  # raises on a bad signature or a stale timestamp
+            first = all(h.get("webhook-id") != headers.get("webhook-id") for h, _ in self.got)
+            self.got.append((headers, body))
             if payload["type"] == "ticket.created":
-                by_ticket[int(payload["data"]["ticket"])].add(headers["webhook-id"])
-        return by_ticket
+                self.created[int(payload["data"]["ticket"])].add(headers["webhook-id"])
+        return 503 if first else 204
+
+    def verified(self) -> dict[int, set[str]]:
+        """The verified ``ticket.created`` deliveries: ticket -> webhook-ids."""
+        with self.lock:
+            assert not self.refused, self.refused
+            return {number: set(ids) for number, ids in self.created.items()}
 
 
 @contextlib.contextmanager
@@ -113,9 +130,7 @@ def receiving() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - the http.server name
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with receiver.lock:
-                receiver.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(204)
+            self.send_response(receiver.receive({k.lower(): v for k, v in self.headers.items()}, body))
             self.end_headers()
 
         def log_message(self, *_args: Any) -> None:
@@ -172,7 +187,7 @@ def integrated(
                 endpoint = webhooks.add_endpoint(
                     s, receiver.url, ["ticket.created"], now=datetime.now(UTC), dev_mode=True
                 )
-                secret = endpoint.secret
+                secret = receiver.secret = endpoint.secret
             env = build_env(
                 tmp=tmp,
                 database_url=db.stack_url,
@@ -339,7 +354,7 @@ def test_four_sources_reach_the_webhook_and_connectwise_once_through_a_worker_ki
     assert len(set(ours.values())) == 4, ours
 
     def all_out() -> bool:
-        hooks, psa = receiver.verified(integrated.secret), connectwise_tickets(standin)
+        hooks, psa = receiver.verified(), connectwise_tickets(standin)
         return all(hooks.get(n) and psa.get(n) for n in ours.values())
 
     wait_until(all_out, 120, f"every ticket {ours} at the webhook receiver and in ConnectWise", stack)
@@ -352,11 +367,28 @@ def test_four_sources_reach_the_webhook_and_connectwise_once_through_a_worker_ki
         return bool(states) and all(state == "delivered" for state in states) and not stack.jobs_in_progress()
 
     wait_until(settled, 60, "every webhook delivery to be delivered", stack)
-    hooks, psa = receiver.verified(integrated.secret), connectwise_tickets(standin)
+
+    def bridged() -> bool:
+        with stack.session() as s:
+            ops = s.scalars(
+                select(PsaOperation.state).join(Ticket, Ticket.id == PsaOperation.ticket_id)
+                .where(Ticket.number.in_(ours.values()))
+            ).all()  # fmt: skip
+        return len(ops) >= 5 and all(state == "done" for state in ops)  # 4 creates and the transcript's note
+
+    wait_until(bridged, 60, "every ConnectWise operation of the four tickets to be done", stack)
+    hooks, psa = receiver.verified(), connectwise_tickets(standin)
     for source, number in ours.items():
         assert len(hooks[number]) == 1, f"{source} ticket {number}: webhook-ids {hooks[number]}"
         assert len(psa[number]) == 1, f"{source} ticket {number}: ConnectWise tickets {psa[number]}"
     assert sorted(hooks) == sorted(ours.values())  # nothing else was announced
+    ids = [h["webhook-id"] for h, _ in receiver.got]
+    assert all(ids.count(i) >= 2 for i in ids)  # every delivery answered 503 once, then sent again with its id
+    headers, body = receiver.got[0]
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):  # a body changed on the way
+        Webhook(integrated.secret).verify(body.replace(b"ticket.created", b"ticket.updated"), headers)
     with stack.session() as s:
         sources = dict(s.execute(select(Ticket.number, Ticket.source).where(Ticket.number.in_(ours.values()))).all())
     announced = {json.loads(body)["data"]["ticket"]: json.loads(body)["data"]["source"] for _, body in receiver.got}
