@@ -38,12 +38,17 @@ def too_large() -> Answer:
     return Answer(413, events_api.invalid([f"Request body exceeds {events_api.MAX_BODY_BYTES} bytes"]))
 
 
+def _no_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are not JSON (RFC 8259): refused like any other invalid body."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def enqueue(session: Session, runtime: Runtime, raw: bytes) -> Answer:
     """Check one event and apply it to its client's ticket; leaves the commit to the caller."""
     if len(raw) > events_api.MAX_BODY_BYTES:
         return too_large()
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         return Answer(400, events_api.invalid(["Request body is not valid JSON"]))
     event, errors = events_api.parse(body)

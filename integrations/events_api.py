@@ -38,6 +38,9 @@ def parse(body: Any) -> tuple[Event | None, list[str]]:
     """The event in a decoded JSON body, or the Events API's list of what is wrong with it."""
     if not isinstance(body, dict):
         return None, ["Event object must be a JSON object"]
+    if not _valid_unicode(body):
+        # JSON's \ud800 escapes decode to lone surrogates, which no database or mail can store: refused whole.
+        return None, ["Event contains text that is not valid Unicode (an unpaired surrogate escape)"]
     errors: list[str] = []
     key = body.get("routing_key")
     if not isinstance(key, str) or not key:
@@ -74,6 +77,24 @@ def parse(body: Any) -> tuple[Event | None, list[str]]:
     if errors:
         return None, errors
     return Event(str(key), str(action), dedup, summary, source, severity, details), []
+
+
+def _valid_unicode(body: Any) -> bool:
+    """Whether every key and string in the decoded body encodes as UTF-8 (walked without recursion)."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return True
 
 
 def _text(payload: dict[str, Any], name: str, limit: int, errors: list[str]) -> str:

@@ -82,6 +82,12 @@ def check_url(url: str, *, dev_mode: bool) -> str:
         raise WebhookError("the URL holds spaces or control characters (CR/LF)")
     parts = urlsplit(url)
     host = parts.hostname or ""
+    try:
+        port = parts.port  # raises for a port past 65535 or not a number
+    except ValueError:
+        raise WebhookError("the URL's port is not a port number (1-65535)") from None
+    if port == 0:
+        raise WebhookError("the URL's port is not a port number (1-65535)")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise WebhookError("the URL may not carry a user name or password")
     if not host:
@@ -92,7 +98,7 @@ def check_url(url: str, *, dev_mode: bool) -> str:
     if parts.scheme not in ("https", "http"):
         raise WebhookError("the URL must use https")
     if not dev_mode:
-        refused = private_address(host, parts.port or 443)
+        refused = private_address(host, port or 443)
         if refused:
             raise WebhookError(f"the URL's host is a private or loopback address ({refused})")
     return url

@@ -171,6 +171,7 @@ def test_unknown_and_revoked_keys_are_refused_as_pagerduty_refuses_them(app: Fla
         b"",
         json.dumps({"event_action": "trigger"}).encode(),
         b"[" * 100_000 + b"]" * 100_000,  # nested past the parser's depth
+        b'{"routing_key": "' + b"a" * 32 + b'", "event_action": "trigger", "payload": {"summary": NaN}}',
     ],
 )
 def test_malformed_bodies_get_the_events_apis_400(app: Flask, runtime: Runtime, body: bytes) -> None:
@@ -323,3 +324,25 @@ def test_a_repeat_that_grows_critical_raises_the_ticket_to_p1_and_pages(app: Fla
     assert ticket.priority == "P1"
     assert actions(runtime, ticket.number).count("paging requested") == 1
     assert "priority changed" in actions(runtime, ticket.number)
+
+
+@pytest.mark.parametrize("where", ["summary", "source", "dedup_key", "custom_details_key", "custom_details_value"])
+def test_text_that_is_not_unicode_is_refused_with_400_and_stores_nothing(
+    app: Flask, runtime: Runtime, key: str, where: str
+) -> None:
+    body = event(key, dedup_key="switch-1")
+    lone = "\\ud800"  # a JSON escape of a lone surrogate, which no database or mail can hold
+    if where in ("summary", "source"):
+        body["payload"][where] = "PLACEHOLDER"
+    elif where == "dedup_key":
+        body["dedup_key"] = "PLACEHOLDER"
+    elif where == "custom_details_key":
+        body["payload"]["custom_details"] = {"PLACEHOLDER": 1}
+    else:
+        body["payload"]["custom_details"] = {"note": ["PLACEHOLDER"]}
+    raw = json.dumps(body).replace("PLACEHOLDER", lone).encode()
+    answer = app.test_client().post(URL, data=raw, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json()["status"] == "invalid event"
+    assert any("not valid Unicode" in e for e in answer.get_json()["errors"])
+    assert tickets(runtime) == []

@@ -235,6 +235,10 @@ def test_redirects_are_not_followed_and_answers_are_read_only_a_few_kib(hooks: R
         ("https://169.254.169.254/latest", False, "private"),
         ("https://[::1]/x", False, "private"),
         ("https://localhost/x", False, "private"),
+        ("https://hooks.example.com:99999/x", True, "port"),
+        ("https://hooks.example.com:99999/x", False, "port"),
+        ("https://hooks.example.com:0/x", True, "port"),
+        ("https://hooks.example.com:http/x", True, "port"),
     ],
 )
 def test_refused_urls(url: str, dev_mode: bool, why: str) -> None:
