@@ -18,7 +18,8 @@ def _notices(runtime: Runtime, number: int, event: str) -> list[str]:
         return sorted(keys)
 
 
-def test_confirming_a_voicemail_twice_queues_one_created_email(runtime: Runtime, clock: FixedClock) -> None:
+def _voicemail(runtime: Runtime) -> int:
+    """A P3 voicemail ticket of a contact with an email address, opened without its notices; its number."""
     with transaction(runtime.sessions) as s:
         acme = Client(name="Acme Dental", main_number="+18055550100")
         s.add(Contact(client=acme, name="Dana Whitfield", phone="+18055550142", email="dana@acme.example"))
@@ -34,8 +35,13 @@ def test_confirming_a_voicemail_twice_queues_one_created_email(runtime: Runtime,
             summary="Printer offline",
             notify=False,
         )
-        number = int(t.number or 0)
-        voicemail.request_confirmation(s, t, runtime.now())  # the place in line, at once
+        return int(t.number or 0)
+
+
+def test_confirming_a_voicemail_twice_queues_one_created_email(runtime: Runtime, clock: FixedClock) -> None:
+    number = _voicemail(runtime)
+    with transaction(runtime.sessions) as s:
+        voicemail.request_confirmation(s, lifecycle.get_ticket(s, number), runtime.now())  # the place in line, at once
     clock.advance(minutes=1)
     with transaction(runtime.sessions) as s:
         t = lifecycle.get_ticket(s, number)
@@ -45,23 +51,9 @@ def test_confirming_a_voicemail_twice_queues_one_created_email(runtime: Runtime,
 
 
 def test_other_events_are_each_told_every_time_they_happen(runtime: Runtime) -> None:
+    number = _voicemail(runtime)
     with transaction(runtime.sessions) as s:
-        acme = Client(name="Acme Dental", main_number="+18055550100")
-        s.add(Contact(client=acme, name="Dana Whitfield", phone="+18055550142", email="dana@acme.example"))
-        s.flush()
-        t = lifecycle.open_ticket(
-            s,
-            policy=runtime.policy,
-            now=runtime.now(),
-            priority="P3",
-            source="voicemail",
-            actor="support line",
-            caller_number="+18055550142",
-            summary="Printer offline",
-            notify=False,
-        )
-        number = int(t.number or 0)
-        lifecycle.notify_client(s, t, "waiting", runtime.now())
+        lifecycle.notify_client(s, lifecycle.get_ticket(s, number), "waiting", runtime.now())
     with transaction(runtime.sessions) as s:
         lifecycle.notify_client(s, lifecycle.get_ticket(s, number), "waiting", runtime.now())
     assert _notices(runtime, number, "waiting") == [f"notify:{number}:waiting:1", f"notify:{number}:waiting:2"]
